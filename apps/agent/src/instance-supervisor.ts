@@ -1,0 +1,187 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { backoffDelay, type JsonLogger } from '@yunbian/common';
+import { Subjects, type InstanceReport, type StartInstanceCommand } from '@yunbian/contracts';
+import { YunbianError } from '@yunbian/transport';
+import type { AgentToWorker, WorkerToAgent } from '../../worker/src/worker-ipc';
+import { WorkerEnv } from '../../worker/src/worker-ipc';
+
+export const DEFAULT_WORKER_ENTRY = path.resolve(__dirname, '../../worker/src/main.js');
+
+export interface SupervisorOptions {
+  nodeId: string;
+  natsUrl: string;
+  workerEntry?: string;
+  logger: JsonLogger;
+  /** Called on every status change, and with removed=true once an instance is gone. */
+  onChange: (report: InstanceReport, removed: boolean) => void;
+  /** A worker that stays up this long has its restart backoff reset. */
+  stableAfterMs?: number;
+}
+
+interface Managed {
+  command: StartInstanceCommand;
+  report: InstanceReport;
+  child?: ChildProcess;
+  attempt: number;
+  stopping?: Promise<void>;
+  restartTimer?: NodeJS.Timeout;
+  stableTimer?: NodeJS.Timeout;
+}
+
+/**
+ * Starts, watches and stops the worker processes of one node. A worker that crashes is
+ * restarted with exponential backoff (0.5 s, 1 s, 2 s … 30 s); the backoff resets once a
+ * worker has stayed up for a while.
+ */
+export class InstanceSupervisor {
+  private readonly instances = new Map<string, Managed>();
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  reports(): InstanceReport[] {
+    return [...this.instances.values()].map((m) => ({ ...m.report, memoryMb: rssMb(m.child?.pid) }));
+  }
+
+  get(instanceId: string): InstanceReport | undefined {
+    return this.instances.get(instanceId)?.report;
+  }
+
+  start(command: StartInstanceCommand): InstanceReport {
+    if (this.instances.has(command.instanceId)) {
+      throw new YunbianError(
+        'CONFLICT',
+        `instance ${command.instanceId} already exists on node ${this.options.nodeId}`,
+      );
+    }
+    const managed: Managed = {
+      command,
+      attempt: 0,
+      report: {
+        id: command.instanceId,
+        service: command.service,
+        version: command.version,
+        status: 'starting',
+        subject: Subjects.instance(command.instanceId),
+        inFlight: 0,
+        queued: 0,
+        restarts: 0,
+        startedAt: new Date().toISOString(),
+      },
+    };
+    this.instances.set(command.instanceId, managed);
+    this.spawn(managed);
+    return { ...managed.report };
+  }
+
+  private spawn(managed: Managed): void {
+    const { command } = managed;
+    const child = fork(this.options.workerEntry ?? DEFAULT_WORKER_ENTRY, [], {
+      env: {
+        ...process.env,
+        NATS_URL: this.options.natsUrl,
+        [WorkerEnv.instanceId]: command.instanceId,
+        [WorkerEnv.service]: command.service,
+        [WorkerEnv.version]: command.version,
+        [WorkerEnv.nodeId]: this.options.nodeId,
+        [WorkerEnv.config]: JSON.stringify(command.config ?? {}),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    managed.child = child;
+    managed.report.pid = child.pid;
+    managed.report.inFlight = 0;
+    managed.report.queued = 0;
+    this.update(managed, 'starting');
+
+    child.on('message', (message: WorkerToAgent) => {
+      if (message.type === 'ready') {
+        this.update(managed, 'ready');
+        managed.stableTimer = setTimeout(() => (managed.attempt = 0), this.options.stableAfterMs ?? 10_000);
+      } else if (message.type === 'load') {
+        managed.report.inFlight = message.inFlight;
+        managed.report.queued = message.queued;
+      } else if (message.type === 'failed') {
+        managed.report.lastError = message.error;
+      }
+    });
+    child.on('error', (err) => {
+      managed.report.lastError = `worker process error: ${err.message}`;
+    });
+    child.once('exit', (code, signal) => this.onExit(managed, child, code, signal));
+  }
+
+  private onExit(managed: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(managed.stableTimer);
+    if (managed.child !== child) return;
+    managed.child = undefined;
+    if (managed.stopping) return;
+    const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    const delay = backoffDelay(managed.attempt++);
+    managed.report.lastError = managed.report.lastError && code === 1 ? managed.report.lastError : `worker ${how}`;
+    managed.report.restarts++;
+    this.options.logger.warn('worker stopped unexpectedly; restarting', {
+      instance_id: managed.report.id,
+      how,
+      restart_in_ms: delay,
+      restarts: managed.report.restarts,
+    });
+    this.update(managed, 'failed');
+    managed.restartTimer = setTimeout(() => {
+      managed.restartTimer = undefined;
+      if (!managed.stopping) this.spawn(managed);
+    }, delay);
+  }
+
+  private update(managed: Managed, status: InstanceReport['status']): void {
+    managed.report.status = status;
+    this.options.onChange({ ...managed.report }, false);
+  }
+
+  /** Drains the instance (running requests finish), then stops it; SIGKILL after the deadline. */
+  stop(instanceId: string, drainTimeoutMs = 10_000): Promise<void> {
+    const managed = this.instances.get(instanceId);
+    if (!managed) {
+      return Promise.reject(
+        new YunbianError('NOT_FOUND', `instance ${instanceId} is not running on node ${this.options.nodeId}`),
+      );
+    }
+    managed.stopping ??= this.drainAndStop(managed, drainTimeoutMs);
+    return managed.stopping;
+  }
+
+  private async drainAndStop(managed: Managed, drainTimeoutMs: number): Promise<void> {
+    clearTimeout(managed.restartTimer);
+    clearTimeout(managed.stableTimer);
+    this.update(managed, 'draining');
+    const child = managed.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      if (child.connected) child.send({ type: 'drain', timeoutMs: drainTimeoutMs } satisfies AgentToWorker);
+      else child.kill('SIGTERM');
+      // The worker has drainTimeoutMs to finish its requests, plus a moment to close.
+      const killer = setTimeout(() => child.kill('SIGKILL'), drainTimeoutMs + 2_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    this.instances.delete(managed.report.id);
+    this.options.onChange({ ...managed.report }, true);
+  }
+
+  async stopAll(drainTimeoutMs = 10_000): Promise<void> {
+    await Promise.all([...this.instances.keys()].map((id) => this.stop(id, drainTimeoutMs).catch(() => undefined)));
+  }
+}
+
+/** Resident memory of a process in MiB, from /proc (undefined where /proc is absent). */
+function rssMb(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round(kb / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}

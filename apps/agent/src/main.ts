@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { DEFAULT_NATS_URL, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
+import { loadServiceLibrary } from '@yunbian/service-sdk';
+import { NatsTransport } from '@yunbian/transport';
+import { InstanceSupervisor } from './instance-supervisor';
+import { NodeAgent } from './node-agent';
+
+const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
+  The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
+  Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
+  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL.`;
+
+function descriptorFile(argv: string[]): string | undefined {
+  const i = argv.indexOf('--node');
+  if (i >= 0) {
+    if (!argv[i + 1]) fail(`--node needs a file path\n${USAGE}`);
+    return argv[i + 1];
+  }
+  return process.env.YUNBIAN_NODE_FILE || undefined;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`yunbian-agent: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  let node;
+  try {
+    node = loadNodeDescriptor(descriptorFile(process.argv.slice(2)));
+  } catch (err) {
+    if (err instanceof NodeDescriptorError) fail(err.message);
+    throw err;
+  }
+  setLogFields({ service: 'yunbian-agent', node_id: node.id, site: node.site, tier: node.tier });
+  const logger = new JsonLogger('agent');
+  const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
+  const heartbeatIntervalMs = envInt('YUNBIAN_HEARTBEAT_MS', 2_000);
+  const services = [...loadServiceLibrary().values()].map((e) => e.descriptor);
+
+  const transport = await NatsTransport.connect({
+    servers: natsUrl,
+    name: `agent ${node.id}`,
+    onStatus: (status) => logger.info('nats connection', { status }),
+  });
+  let agent: NodeAgent | undefined = undefined;
+  const supervisor = new InstanceSupervisor({
+    nodeId: node.id,
+    natsUrl,
+    logger,
+    onChange: (report, removed) => agent?.instanceChanged(report, removed),
+  });
+  agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, logger });
+  await agent.start();
+  logger.info('node joined', {
+    services: services.map((s) => `${s.name}@${s.version}`),
+    heartbeat_ms: heartbeatIntervalMs,
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down: draining instances', { signal });
+    await agent.stop(`agent received ${signal}`);
+    await transport.drain();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: Error) => fail(err.message));

@@ -1,0 +1,206 @@
+import type { Subscription } from '@nats-io/transport-node';
+import { Ewma, round, type JsonLogger } from '@yunbian/common';
+import {
+  Subjects,
+  type InstanceReport,
+  type InstanceStatusEvent,
+  type NodeAnnouncement,
+  type NodeDescriptor,
+  type NodeHeartbeat,
+  type OrchestratorPingReply,
+  type PingRequest,
+  type RoundTrips,
+  type ServiceDescriptor,
+  type StartInstanceCommand,
+  type StopInstanceCommand,
+} from '@yunbian/contracts';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { LoadSampler } from './load-sampler';
+
+/** What the agent needs from whatever runs its instances (worker processes, or none). */
+export interface InstanceHost {
+  start(command: StartInstanceCommand): InstanceReport;
+  stop(instanceId: string, drainTimeoutMs?: number): Promise<void>;
+  stopAll(drainTimeoutMs?: number): Promise<void>;
+  reports(): InstanceReport[];
+}
+
+export interface AgentOptions {
+  heartbeatIntervalMs: number;
+  /** How often round trips are probed (default: every heartbeat). */
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  logger: JsonLogger;
+}
+
+/**
+ * The node's side of the catalogue: announce, heartbeat with live load, probe round
+ * trips to the orchestrator and to one peer per other site, and carry out instance
+ * commands. Plain TypeScript so that many can share a process (the scale benchmark).
+ */
+export class NodeAgent {
+  private timers: NodeJS.Timeout[] = [];
+  private subscriptions: Subscription[] = [];
+  private seq = 0;
+  private readonly startedAt = new Date().toISOString();
+  private readonly sampler = new LoadSampler();
+  private readonly orchestratorRtt = new Ewma();
+  private readonly siteRtt = new Map<string, { ewma: Ewma; viaNode: string }>();
+  private stopped = false;
+
+  constructor(
+    private readonly transport: NatsTransport,
+    readonly node: NodeDescriptor,
+    private readonly services: ServiceDescriptor[],
+    private readonly instances: InstanceHost,
+    private readonly options: AgentOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const t = this.transport;
+    const id = this.node.id;
+    this.subscriptions.push(
+      t.serve<StartInstanceCommand, InstanceReport>(Subjects.nodeStartInstance(id), (cmd) => this.startInstance(cmd)),
+      t.serve<StopInstanceCommand, { instanceId: string; status: string }>(Subjects.nodeStopInstance(id), (cmd) => {
+        // Answer at once; the drain runs on, and its end is announced as an instance event.
+        this.instances
+          .stop(cmd.instanceId, cmd.drainTimeoutMs)
+          .catch((err: Error) =>
+            this.options.logger.warn('stop failed', { instance_id: cmd.instanceId, error: err.message }),
+          );
+        return { instanceId: cmd.instanceId, status: 'draining' };
+      }),
+      t.serve(Subjects.nodeReannounce(id), () => {
+        this.announce();
+        return { ok: true };
+      }),
+      t.serve<PingRequest, { nodeId: string; at: number }>(Subjects.nodePing(id), () => ({
+        nodeId: id,
+        at: Date.now(),
+      })),
+      t.subscribe(Subjects.orchestratorOnline, () => this.announce()),
+    );
+    await t.flush();
+    this.announce();
+    this.timers.push(setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs));
+    const probeEvery = this.options.probeIntervalMs ?? this.options.heartbeatIntervalMs;
+    this.timers.push(setInterval(() => void this.probe(), probeEvery));
+    void this.probe();
+  }
+
+  private startInstance(command: StartInstanceCommand): InstanceReport {
+    if (this.stopped) throw new YunbianError('UNAVAILABLE', `node ${this.node.id} is shutting down`);
+    if (!this.services.some((s) => s.name === command.service && s.version === command.version)) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `node ${this.node.id} has no service ${command.service}@${command.version} in its library`,
+      );
+    }
+    return this.instances.start(command);
+  }
+
+  /** Called by the instance host on every status change. */
+  instanceChanged(instance: InstanceReport, removed: boolean): void {
+    if (this.stopped && !removed) return;
+    const event: InstanceStatusEvent = { nodeId: this.node.id, instance, removed };
+    this.safePublish(Subjects.instanceStatus(this.node.id), event);
+  }
+
+  announce(): void {
+    const announcement: NodeAnnouncement = {
+      node: this.node,
+      agentStartedAt: this.startedAt,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      services: this.services,
+      instances: this.instances.reports(),
+    };
+    this.safePublish(Subjects.nodeAnnounce(this.node.id), announcement);
+  }
+
+  heartbeat(): void {
+    const instances = this.instances.reports();
+    const memoryUsedMb =
+      process.memoryUsage().rss / 1024 / 1024 + instances.reduce((sum, i) => sum + (i.memoryMb ?? 0), 0);
+    const heartbeat: NodeHeartbeat = {
+      nodeId: this.node.id,
+      seq: ++this.seq,
+      sentAt: Date.now(),
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      load: this.sampler.sample(this.node.memoryMb, memoryUsedMb),
+      instances,
+      rtt: this.roundTrips(),
+    };
+    this.safePublish(Subjects.nodeHeartbeat(this.node.id), heartbeat);
+  }
+
+  roundTrips(): RoundTrips {
+    const sites: RoundTrips['sites'] = {};
+    for (const [site, { ewma, viaNode }] of this.siteRtt) sites[site] = { ms: round(ewma.value ?? 0, 3), viaNode };
+    const o = this.orchestratorRtt.value;
+    return { orchestratorMs: o === undefined ? undefined : round(o, 3), sites };
+  }
+
+  /** One ping to the orchestrator, then one to the named peer of every other site. */
+  async probe(): Promise<void> {
+    if (this.stopped) return;
+    const timeoutMs = this.options.probeTimeoutMs ?? 2_000;
+    const request: PingRequest = { nodeId: this.node.id, site: this.node.site, sentAt: Date.now() };
+    let reply: OrchestratorPingReply;
+    try {
+      const started = performance.now();
+      reply = await this.transport.request<OrchestratorPingReply>(Subjects.orchestratorPing, request, { timeoutMs });
+      this.orchestratorRtt.add(performance.now() - started);
+    } catch {
+      return; // The orchestrator is away; liveness is its concern, we keep heartbeating.
+    }
+    await Promise.all(
+      reply.peers.map(async (peer) => {
+        try {
+          const started = performance.now();
+          await this.transport.request(Subjects.nodePing(peer.nodeId), request, { timeoutMs });
+          const ms = performance.now() - started;
+          const entry = this.siteRtt.get(peer.site);
+          if (entry) {
+            entry.ewma.add(ms);
+            entry.viaNode = peer.nodeId;
+          } else {
+            const ewma = new Ewma();
+            ewma.add(ms);
+            this.siteRtt.set(peer.site, { ewma, viaNode: peer.nodeId });
+          }
+        } catch {
+          // An unreachable peer keeps its last figure; the orchestrator tracks its liveness.
+        }
+      }),
+    );
+  }
+
+  private safePublish(subject: string, value: unknown): void {
+    try {
+      this.transport.publish(subject, value);
+    } catch (err) {
+      this.options.logger.warn('publish failed', { subject, error: (err as Error).message });
+    }
+  }
+
+  /** Drains every instance, says goodbye, and stops. */
+  async stop(reason: string, drainTimeoutMs = 10_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.instances.stopAll(drainTimeoutMs);
+    this.safePublish(Subjects.nodeLeaving(this.node.id), { nodeId: this.node.id, reason });
+    for (const s of this.subscriptions) s.unsubscribe();
+    await this.transport.flush().catch(() => undefined);
+  }
+}
+
+/** For agents that host no worker processes (simulated nodes). */
+export const noInstances: InstanceHost = {
+  start: () => {
+    throw new YunbianError('UNAVAILABLE', 'this node runs no instances');
+  },
+  stop: () => Promise.resolve(),
+  stopAll: () => Promise.resolve(),
+  reports: () => [],
+};

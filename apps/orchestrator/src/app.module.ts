@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TransportModule } from '@yunbian/transport';
+import { CatalogModule } from './catalog/catalog.module';
+import { HealthModule } from './health/health.module';
+import { ErrorFilter } from './http/error.filter';
+
+@Module({
+  imports: [TransportModule.forRoot({ name: 'orchestrator' }), CatalogModule, HealthModule],
+  providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
+})
+export class AppModule {}

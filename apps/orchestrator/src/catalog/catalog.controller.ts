@@ -1,0 +1,129 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+import type { InstanceRecord, NodeRecord, ServiceRecord } from '@yunbian/contracts';
+import { YunbianError } from '@yunbian/transport';
+import { JsonSchemaPipe } from '../http/json-schema.pipe';
+import { CatalogService, type CatalogStats } from './catalog.service';
+import {
+  ERROR_BODY,
+  type SchemaObject,
+  INSTANCE_RECORD,
+  NODE_RECORD,
+  SERVICE_RECORD,
+  START_INSTANCE_BODY,
+} from './catalog.schemas';
+import { DeploymentService, type StartInstanceRequest } from './deployment.service';
+
+const list = (items: SchemaObject): SchemaObject => ({ type: 'array', items });
+
+@ApiTags('catalogue')
+@Controller()
+export class CatalogController {
+  constructor(
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(DeploymentService) private readonly deployment: DeploymentService,
+  ) {}
+
+  @Get('nodes')
+  @ApiOperation({ summary: 'Nodes with their tags, cost, status, live load and measured round trips' })
+  @ApiResponse({ status: 200, schema: list(NODE_RECORD) })
+  nodes(): NodeRecord[] {
+    return this.catalog.listNodes();
+  }
+
+  @Get('nodes/:id')
+  @ApiOperation({ summary: 'One node, with the instances on it' })
+  @ApiResponse({ status: 200, schema: NODE_RECORD })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  node(@Param('id') id: string): NodeRecord & { instances: InstanceRecord[] } {
+    return { ...this.catalog.node(id), instances: this.catalog.listInstances({ nodeId: id }) };
+  }
+
+  @Get('services')
+  @ApiOperation({ summary: 'Service types, the nodes that can run them and their instance counts' })
+  @ApiResponse({ status: 200, schema: list(SERVICE_RECORD) })
+  services(): ServiceRecord[] {
+    return this.catalog.listServices();
+  }
+
+  @Get('services/:name')
+  @ApiOperation({ summary: 'Every catalogued version of one service' })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', properties: { name: { type: 'string' }, versions: list(SERVICE_RECORD) } },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  service(@Param('name') name: string): { name: string; versions: ServiceRecord[] } {
+    const versions = this.catalog.serviceVersions(name);
+    if (!versions.length) this.deployment.resolveService(name); // throws the 404 naming what exists
+    return { name, versions: versions.map((v) => this.catalog.serviceRecord(v)) };
+  }
+
+  @Get('instances')
+  @ApiOperation({ summary: 'Instances, optionally filtered' })
+  @ApiQuery({ name: 'node', required: false })
+  @ApiQuery({ name: 'service', required: false, description: 'name or name@version' })
+  @ApiQuery({ name: 'status', required: false, enum: ['starting', 'ready', 'draining', 'failed'] })
+  @ApiResponse({ status: 200, schema: list(INSTANCE_RECORD) })
+  instances(
+    @Query('node') nodeId?: string,
+    @Query('service') service?: string,
+    @Query('status') status?: string,
+  ): InstanceRecord[] {
+    return this.catalog.listInstances({ nodeId, service, status });
+  }
+
+  @Get('instances/:id')
+  @ApiOperation({ summary: 'One instance' })
+  @ApiResponse({ status: 200, schema: INSTANCE_RECORD })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  instance(@Param('id') id: string): InstanceRecord {
+    return this.catalog.instance(id);
+  }
+
+  @Post('instances')
+  @ApiOperation({ summary: 'Start service@version on a node (checked against its tier, tags and free memory)' })
+  @ApiBody({ schema: START_INSTANCE_BODY })
+  @ApiResponse({ status: 201, schema: INSTANCE_RECORD, description: 'the instance, usually still `starting`' })
+  @ApiResponse({ status: 400, schema: ERROR_BODY, description: 'malformed body' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'unknown service, version or node' })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'node is suspect or dead' })
+  @ApiResponse({ status: 422, schema: ERROR_BODY, description: 'node lacks a hardware tag, the tier or the memory' })
+  @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the agent did not answer' })
+  start(
+    @Body(new JsonSchemaPipe(START_INSTANCE_BODY as Record<string, unknown>)) body: StartInstanceRequest,
+  ): Promise<InstanceRecord> {
+    return this.deployment.start(body);
+  }
+
+  @Delete('instances/:id')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Drain and stop an instance; it leaves the catalogue once stopped' })
+  @ApiQuery({
+    name: 'drainTimeoutMs',
+    required: false,
+    description: 'time running requests get to finish (default 10000)',
+  })
+  @ApiResponse({ status: 202, schema: INSTANCE_RECORD })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  stop(@Param('id') id: string, @Query('drainTimeoutMs') drainTimeoutMs?: string): Promise<InstanceRecord> {
+    let timeout: number | undefined;
+    if (drainTimeoutMs !== undefined) {
+      timeout = Number(drainTimeoutMs);
+      if (!Number.isInteger(timeout) || timeout < 0) {
+        throw new YunbianError(
+          'BAD_REQUEST',
+          `drainTimeoutMs must be a non-negative integer (got "${drainTimeoutMs}")`,
+        );
+      }
+    }
+    return this.deployment.stop(id, timeout);
+  }
+
+  @Get('catalog/stats')
+  @ApiOperation({ summary: 'Counts by status, heartbeat processing delay and dead marks' })
+  stats(): CatalogStats {
+    return this.catalog.stats();
+  }
+}

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { CatalogController } from './catalog.controller';
+import { CatalogService } from './catalog.service';
+import { DeploymentService } from './deployment.service';
+
+@Module({
+  controllers: [CatalogController],
+  providers: [CatalogService, DeploymentService],
+  exports: [CatalogService, DeploymentService],
+})
+export class CatalogModule {}

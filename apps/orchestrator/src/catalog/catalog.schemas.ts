@@ -1,0 +1,113 @@
+import type { ApiResponseSchemaHost } from '@nestjs/swagger';
+
+export type SchemaObject = ApiResponseSchemaHost['schema'];
+
+/** Request and response shapes of the catalogue API, as JSON Schema (validation + OpenAPI). */
+export const START_INSTANCE_BODY: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['service', 'nodeId'],
+  properties: {
+    service: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]+(@.+)?$',
+      description: '`name@version`, `name@range` (e.g. `json-transform@^1`) or `name` for the latest',
+      example: 'json-transform@1.0.0',
+    },
+    nodeId: { type: 'string', minLength: 1, example: 'edge-a' },
+    config: { type: 'object', description: 'settings handed to the instance' },
+  },
+};
+
+const LOAD: SchemaObject = {
+  type: 'object',
+  properties: {
+    cpuPercent: { type: 'number' },
+    memoryUsedMb: { type: 'number' },
+    memoryTotalMb: { type: 'number' },
+    loadAverage1m: { type: 'number' },
+  },
+};
+
+export const NODE_RECORD: SchemaObject = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    site: { type: 'string' },
+    tier: { enum: ['edge', 'cloud'] },
+    arch: { type: 'string' },
+    tags: { type: 'array', items: { type: 'string' } },
+    cpuCores: { type: 'number' },
+    memoryMb: { type: 'number' },
+    costPerHour: { type: 'number' },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    status: { enum: ['alive', 'suspect', 'dead'] },
+    statusReason: { type: 'string' },
+    heartbeatIntervalMs: { type: 'number' },
+    lastHeartbeatAt: { type: 'string', format: 'date-time' },
+    services: { type: 'array', items: { type: 'string' } },
+    load: LOAD,
+    rtt: {
+      type: 'object',
+      properties: {
+        orchestratorMs: { type: 'number' },
+        sites: {
+          type: 'object',
+          additionalProperties: { type: 'object', properties: { ms: { type: 'number' }, viaNode: { type: 'string' } } },
+        },
+      },
+    },
+  },
+};
+
+export const INSTANCE_RECORD: SchemaObject = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    nodeId: { type: 'string' },
+    service: { type: 'string' },
+    version: { type: 'string' },
+    status: { enum: ['starting', 'ready', 'draining', 'failed'] },
+    subject: { type: 'string', description: 'NATS subject pinned to this instance' },
+    pid: { type: 'number' },
+    inFlight: { type: 'number' },
+    queued: { type: 'number' },
+    restarts: { type: 'number' },
+    lastError: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+export const SERVICE_RECORD: SchemaObject = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'string' },
+    kind: { enum: ['inference', 'data'] },
+    description: { type: 'string' },
+    input: { type: 'object', description: 'JSON Schema of the request' },
+    output: { type: 'object', description: 'JSON Schema of the reply' },
+    requirements: {
+      type: 'object',
+      properties: {
+        tags: { type: 'array', items: { type: 'string' } },
+        memoryMb: { type: 'number' },
+        tier: { enum: ['edge', 'cloud'] },
+      },
+    },
+    concurrency: { type: 'number' },
+    nodes: { type: 'array', items: { type: 'string' } },
+    instances: { type: 'object', properties: { total: { type: 'number' }, ready: { type: 'number' } } },
+  },
+};
+
+export const ERROR_BODY: SchemaObject = {
+  type: 'object',
+  properties: {
+    statusCode: { type: 'number' },
+    code: { type: 'string', example: 'UNSATISFIABLE' },
+    message: { type: 'string' },
+    details: {},
+  },
+};

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import semver from 'semver';
+import { JsonLogger } from '@yunbian/common';
+import {
+  serviceRef,
+  Subjects,
+  type InstanceRecord,
+  type InstanceReport,
+  type ServiceDescriptor,
+  type StartInstanceCommand,
+  type StopInstanceCommand,
+} from '@yunbian/contracts';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { CatalogService } from './catalog.service';
+import { checkAdmission } from './instance-admission';
+
+export interface StartInstanceRequest {
+  /** `name@version`, `name@range` or `name` (latest version). */
+  service: string;
+  nodeId: string;
+  config?: Record<string, unknown>;
+}
+
+const AGENT_TIMEOUT_MS = 5_000;
+
+/** Starts and stops instances on nodes through their agents, after checking they fit. */
+@Injectable()
+export class DeploymentService {
+  private readonly logger = new JsonLogger('deployment');
+
+  constructor(
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+  ) {}
+
+  /** Resolves `name@range` to the newest catalogued version satisfying it. */
+  resolveService(spec: string): ServiceDescriptor {
+    const at = spec.indexOf('@');
+    const name = at < 0 ? spec : spec.slice(0, at);
+    const range = at < 0 ? '*' : spec.slice(at + 1);
+    const versions = this.catalog.serviceVersions(name);
+    if (versions.length === 0) {
+      const known = this.catalog.listServices().map(serviceRef);
+      throw new YunbianError(
+        'NOT_FOUND',
+        `unknown service "${name}"; the catalogue has: ${known.join(', ') || 'no services (no node has joined yet)'}`,
+        { pointer: '/service', known },
+      );
+    }
+    if (!semver.validRange(range)) {
+      throw new YunbianError('BAD_REQUEST', `"${range}" is not a semver version or range (try 1.0.0 or ^1)`, {
+        pointer: '/service',
+      });
+    }
+    const best = semver.maxSatisfying(
+      versions.map((v) => v.version),
+      range,
+    );
+    if (!best) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `no version of ${name} satisfies "${range}"; catalogued versions: ${versions.map((v) => v.version).join(', ')}`,
+        { pointer: '/service' },
+      );
+    }
+    return versions.find((v) => v.version === best)!;
+  }
+
+  async start(request: StartInstanceRequest): Promise<InstanceRecord> {
+    const service = this.resolveService(request.service);
+    const node = this.catalog.node(request.nodeId);
+    const onNode = this.catalog.listInstances({ nodeId: node.id });
+    const problems = checkAdmission(
+      node,
+      service,
+      onNode,
+      (i) => this.catalog.serviceDescriptor(`${i.service}@${i.version}`)?.requirements.memoryMb ?? 0,
+    );
+    if (problems.length) {
+      const [first] = problems;
+      throw new YunbianError(first.code, problems.map((p) => p.message).join('; '), { problems });
+    }
+    const command: StartInstanceCommand = {
+      instanceId: `${service.name}-${randomBytes(4).toString('hex')}`,
+      service: service.name,
+      version: service.version,
+      config: request.config,
+    };
+    const report = await this.askAgent<InstanceReport>(node.id, Subjects.nodeStartInstance(node.id), command);
+    this.logger.info('instance starting', { instance_id: report.id, node_id: node.id, service: serviceRef(service) });
+    return this.catalog.upsertInstance(node.id, report);
+  }
+
+  async stop(instanceId: string, drainTimeoutMs?: number): Promise<InstanceRecord> {
+    const instance = this.catalog.instance(instanceId);
+    const node = this.catalog.node(instance.nodeId);
+    if (node.status === 'dead') {
+      // Nothing is left to drain on a dead node; forget the instance.
+      this.catalog.removeInstance(instanceId);
+      return { ...instance, status: 'failed', lastError: `removed: node ${node.id} is dead` };
+    }
+    const command: StopInstanceCommand = { instanceId, drainTimeoutMs };
+    await this.askAgent(node.id, Subjects.nodeStopInstance(node.id), command);
+    this.catalog.markInstance(instanceId, 'draining');
+    return this.catalog.instance(instanceId);
+  }
+
+  private async askAgent<T>(nodeId: string, subject: string, command: unknown): Promise<T> {
+    try {
+      return await this.transport.request<T>(subject, command, { timeoutMs: AGENT_TIMEOUT_MS });
+    } catch (err) {
+      const e = YunbianError.from(err);
+      if (e.code === 'NO_RESPONDERS' || e.code === 'TIMEOUT') {
+        throw new YunbianError('UNAVAILABLE', `the agent of node ${nodeId} did not answer (${e.message})`, {
+          node: nodeId,
+        });
+      }
+      throw e;
+    }
+  }
+}

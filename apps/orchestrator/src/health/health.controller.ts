@@ -1,0 +1,38 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { NatsHealthIndicator } from '@yunbian/transport';
+import { CatalogService } from '../catalog/catalog.service';
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(HealthCheckService) private readonly health: HealthCheckService,
+    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(NatsHealthIndicator) private readonly nats: NatsHealthIndicator,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  @HealthCheck()
+  live() {
+    return this.health.check([]);
+  }
+
+  @Get('ready')
+  @ApiOperation({ summary: 'Readiness: NATS is connected and the catalogue store answers' })
+  @HealthCheck()
+  ready() {
+    return this.health.check([
+      () => this.nats.check('nats'),
+      async () => {
+        const session = this.indicators.check('catalogStore');
+        return (await this.catalog.isStoreReachable())
+          ? session.up()
+          : session.down({ message: 'JetStream KV unreachable' });
+      },
+    ]);
+  }
+}

@@ -1,0 +1,56 @@
+import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { JsonLogger } from '@yunbian/common';
+import type { ErrorCode } from '@yunbian/contracts';
+import { YunbianError } from '@yunbian/transport';
+
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNSATISFIABLE: 422,
+  PAYLOAD_TOO_LARGE: 413,
+  OVERLOADED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+  NO_RESPONDERS: 503,
+  DRAINING: 503,
+  TIMEOUT: 504,
+};
+
+/** Every error leaves as `{ statusCode, code, message, details? }`. */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new JsonLogger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    if (exception instanceof YunbianError) {
+      const statusCode = HTTP_STATUS[exception.code] ?? 500;
+      response.status(statusCode).json({ statusCode, ...exception.toBody() });
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const statusCode = exception.getStatus();
+      const body = exception.getResponse();
+      const message = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
+      const code: ErrorCode =
+        statusCode === 404
+          ? 'NOT_FOUND'
+          : statusCode === 413
+            ? 'PAYLOAD_TOO_LARGE'
+            : statusCode < 500
+              ? 'BAD_REQUEST'
+              : 'INTERNAL';
+      response
+        .status(statusCode)
+        .json({ statusCode, code, message: Array.isArray(message) ? message.join('; ') : message });
+      return;
+    }
+    this.logger.error('unhandled error', { error: (exception as Error)?.stack ?? String(exception) });
+    response
+      .status(500)
+      .json({ statusCode: 500, code: 'INTERNAL', message: (exception as Error)?.message ?? 'internal error' });
+  }
+}

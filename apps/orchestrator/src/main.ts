@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { envInt, JsonLogger, setLogFields } from '@yunbian/common';
+import { AppModule } from './app.module';
+
+async function main(): Promise<void> {
+  setLogFields({ service: 'yunbian-orchestrator' });
+  const logger = new JsonLogger('orchestrator');
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
+  app.useBodyParser('json', { limit: process.env.YUNBIAN_BODY_LIMIT ?? '8mb' });
+  app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Yunbian orchestrator')
+      .setDescription('Edge service catalogue: nodes, services and instances')
+      .setVersion('0.1.0')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  const port = envInt('PORT', 3000);
+  await app.listen(port, process.env.HOST ?? '0.0.0.0');
+  logger.info('orchestrator listening', { url: `http://localhost:${port}`, docs: `http://localhost:${port}/docs` });
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`yunbian-orchestrator: ${err.message}\n`);
+  process.exit(1);
+});

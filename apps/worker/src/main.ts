@@ -1,0 +1,103 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { DEFAULT_NATS_URL, envInt, JsonLogger, setLogFields } from '@yunbian/common';
+import { serviceRef } from '@yunbian/contracts';
+import { loadServiceLibrary, ServiceHost, type ServiceHandler } from '@yunbian/service-sdk';
+import { NatsTransport } from '@yunbian/transport';
+import { SERVICE_HANDLER, WorkerModule } from './worker.module';
+import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
+
+/**
+ * A worker hosts one instance of one service. Its agent forks it with the instance's
+ * identity in the environment and talks to it over the IPC channel; when the agent dies
+ * the channel closes and the worker drains and exits, so no orphan keeps serving.
+ */
+async function main(): Promise<void> {
+  const env = process.env;
+  const instanceId = required(WorkerEnv.instanceId);
+  const name = required(WorkerEnv.service);
+  const version = required(WorkerEnv.version);
+  const nodeId = required(WorkerEnv.nodeId);
+  const config = env[WorkerEnv.config] ? (JSON.parse(env[WorkerEnv.config]!) as Record<string, unknown>) : {};
+  setLogFields({
+    service: 'yunbian-worker',
+    instance_id: instanceId,
+    node_id: nodeId,
+    service_ref: `${name}@${version}`,
+  });
+  const logger = new JsonLogger('worker');
+  const send = (message: WorkerToAgent) => process.send?.(message);
+
+  try {
+    const entry = loadServiceLibrary().get(serviceRef({ name, version }));
+    if (!entry) throw new Error(`service ${name}@${version} is not in this node's service library`);
+
+    const app = await NestFactory.createApplicationContext(WorkerModule.forService(entry.serviceClass), { logger });
+    const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
+    const transport = await NatsTransport.connect({
+      servers: env.NATS_URL ?? DEFAULT_NATS_URL,
+      name: `worker ${instanceId}`,
+    });
+
+    let lastSent = '';
+    const host = new ServiceHost(transport, entry.descriptor, handler, {
+      instanceId,
+      nodeId,
+      config,
+      onLoad: (load) => {
+        // Load changes can come thousands of times a second; the agent needs the latest only.
+        lastSent = JSON.stringify(load);
+      },
+    });
+    await host.start();
+    send({ type: 'ready', subjects: host.subjects });
+    logger.info('instance ready', { subjects: host.subjects });
+
+    let reported = '';
+    const loadTimer = setInterval(
+      () => {
+        if (lastSent !== reported) {
+          reported = lastSent;
+          send({ type: 'load', ...host.load });
+        }
+      },
+      envInt('YUNBIAN_LOAD_REPORT_MS', 250),
+    );
+
+    let stopping = false;
+    const stop = async (reason: string, timeoutMs: number) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(loadTimer);
+      logger.info('draining', { reason, timeoutMs });
+      const clean = await host.drain(timeoutMs);
+      if (!clean) logger.warn('drain deadline passed with requests still running', { ...host.load });
+      await transport.drain();
+      await app.close();
+      process.exit(0);
+    };
+    process.on('message', (message: AgentToWorker) => {
+      if (message?.type === 'drain') void stop('agent asked to drain', message.timeoutMs);
+    });
+    process.on('disconnect', () => void stop('agent went away', 5_000));
+    process.on('SIGTERM', () => void stop('SIGTERM', 10_000));
+    process.on('SIGINT', () => void stop('SIGINT', 10_000));
+  } catch (err) {
+    const message = (err as Error).message;
+    logger.error('instance failed to start', { error: message });
+    send({ type: 'failed', error: message });
+    // Let the IPC message leave before exiting.
+    setTimeout(() => process.exit(1), 50);
+  }
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    process.stderr.write(`worker: environment variable ${name} is required (workers are started by an agent)\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+void main();

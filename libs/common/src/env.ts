@@ -1,0 +1,17 @@
+/** Reads a positive integer from the environment, failing with the variable's name. */
+export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`environment variable ${name}="${raw}" must be a positive integer`);
+  }
+  return value;
+}
+
+export function envString(name: string, fallback: string, env: NodeJS.ProcessEnv = process.env): string {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? fallback : raw;
+}
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';

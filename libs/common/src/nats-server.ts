@@ -1,0 +1,115 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const NATS_SERVER_INSTALL_HINT = [
+  'nats-server was not found on PATH. Install it with one of:',
+  '  Debian/Ubuntu:  sudo apt-get install -y nats-server',
+  '  macOS:          brew install nats-server',
+  '  any OS:         run the compose stack (compose/docker-compose.yml), which brings its own NATS',
+  'or point Yunbian at a running server with NATS_URL=nats://host:4222 (JetStream enabled).',
+].join('\n');
+
+export function findNatsServer(): string | undefined {
+  const explicit = process.env.NATS_SERVER_BIN;
+  if (explicit) return explicit;
+  for (const dir of (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .concat(['/usr/sbin', '/usr/local/sbin', '/usr/bin'])) {
+    const candidate = path.join(dir, 'nats-server');
+    if (spawnSync('test', ['-x', candidate]).status === 0) return candidate;
+  }
+  return undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+export interface NatsServerOptions {
+  /** JetStream store directory; a temporary one (deleted on stop) when omitted. */
+  storeDir?: string;
+  port?: number;
+  /** Extra nats-server arguments (a config file for leaf nodes, say). */
+  args?: string[];
+  /** Where the server's own log goes; discarded when omitted. */
+  log?: (line: string) => void;
+}
+
+/** A real nats-server with JetStream on a loopback port, for the local stack and tests. */
+export class LocalNatsServer {
+  private constructor(
+    readonly url: string,
+    readonly port: number,
+    private readonly child: ChildProcess,
+    private readonly tempDir?: string,
+  ) {}
+
+  static async start(options: NatsServerOptions = {}): Promise<LocalNatsServer> {
+    const bin = findNatsServer();
+    if (!bin) throw new Error(NATS_SERVER_INSTALL_HINT);
+    const port = options.port ?? (await freePort());
+    const tempDir = options.storeDir ? undefined : mkdtempSync(path.join(os.tmpdir(), 'yunbian-nats-'));
+    const storeDir = options.storeDir ?? tempDir!;
+    mkdirSync(storeDir, { recursive: true });
+    const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args ?? [])], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output.push(text);
+      options.log?.(text.trimEnd());
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    const server = new LocalNatsServer(`nats://127.0.0.1:${port}`, port, child, tempDir);
+    await waitForPort(port, 10_000, () => child.exitCode !== null).catch((err: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`nats-server did not start on port ${port}: ${err.message}\n${output.join('')}`);
+    });
+    return server;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
+
+export async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (gaveUp()) throw new Error('the process exited');
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} not open after ${timeoutMs} ms`);
+}

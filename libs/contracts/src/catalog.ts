@@ -1,0 +1,124 @@
+import type { NodeDescriptor } from './node';
+import type { ServiceDescriptor } from './service';
+
+export const INSTANCE_STATUSES = ['starting', 'ready', 'draining', 'failed'] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+export const NODE_STATUSES = ['alive', 'suspect', 'dead'] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** One instance as its agent reports it. */
+export interface InstanceReport {
+  id: string;
+  service: string;
+  version: string;
+  status: InstanceStatus;
+  /** Subject pinned to this instance. */
+  subject: string;
+  pid?: number;
+  inFlight: number;
+  queued: number;
+  restarts: number;
+  startedAt: string;
+  /** Why the instance is failed or was last restarted. */
+  lastError?: string;
+  memoryMb?: number;
+}
+
+export interface NodeLoad {
+  cpuPercent: number;
+  memoryUsedMb: number;
+  memoryTotalMb: number;
+  loadAverage1m: number;
+}
+
+/** Smoothed round trips measured by an agent, in milliseconds. */
+export interface RoundTrips {
+  orchestratorMs?: number;
+  /** Per other site: the smoothed RTT and the node it was measured against. */
+  sites: Record<string, { ms: number; viaNode: string }>;
+}
+
+export interface NodeAnnouncement {
+  node: NodeDescriptor;
+  agentStartedAt: string;
+  heartbeatIntervalMs: number;
+  /** Services this node's library can run. */
+  services: ServiceDescriptor[];
+  instances: InstanceReport[];
+}
+
+export interface NodeHeartbeat {
+  nodeId: string;
+  seq: number;
+  sentAt: number;
+  heartbeatIntervalMs: number;
+  load: NodeLoad;
+  instances: InstanceReport[];
+  rtt: RoundTrips;
+}
+
+export interface InstanceStatusEvent {
+  nodeId: string;
+  instance: InstanceReport;
+  /** True when the instance stopped and is gone from the node. */
+  removed?: boolean;
+}
+
+export interface NodeLeavingEvent {
+  nodeId: string;
+  reason: string;
+}
+
+export interface StartInstanceCommand {
+  instanceId: string;
+  service: string;
+  version: string;
+  config?: Record<string, unknown>;
+}
+
+export interface StopInstanceCommand {
+  instanceId: string;
+  drainTimeoutMs?: number;
+}
+
+export interface PingRequest {
+  nodeId: string;
+  site: string;
+  sentAt: number;
+}
+
+export interface OrchestratorPingReply {
+  at: number;
+  /** One alive node per other site for the agent to probe. */
+  peers: { nodeId: string; site: string }[];
+}
+
+/** A node as the catalogue lists it (GET /nodes). */
+export interface NodeRecord extends NodeDescriptor {
+  status: NodeStatus;
+  /** Why the node is suspect or dead. */
+  statusReason?: string;
+  heartbeatIntervalMs: number;
+  lastHeartbeatAt: string;
+  joinedAt: string;
+  agentStartedAt: string;
+  /** Services this node's library can run (`name@version`). */
+  services: string[];
+  load?: NodeLoad;
+  rtt?: RoundTrips;
+}
+
+/** An instance as the catalogue lists it (GET /instances). */
+export interface InstanceRecord extends InstanceReport {
+  nodeId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A service type with where it can run and where it runs (GET /services). */
+export interface ServiceRecord extends ServiceDescriptor {
+  /** Nodes whose library has this service. */
+  nodes: string[];
+  instances: { total: number; ready: number };
+}

@@ -1,0 +1,23 @@
+/** Error codes carried in structured error replies over NATS and in REST error bodies. */
+export const ErrorCodes = [
+  'BAD_REQUEST',
+  'VALIDATION_FAILED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'UNSATISFIABLE',
+  'PAYLOAD_TOO_LARGE',
+  'TIMEOUT',
+  'NO_RESPONDERS',
+  'UNAVAILABLE',
+  'OVERLOADED',
+  'DRAINING',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** What a failed request answers: a code to branch on, a sentence to read, details to act on. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}

@@ -1,0 +1,5 @@
+export * from './subjects';
+export * from './errors';
+export * from './node';
+export * from './service';
+export * from './catalog';

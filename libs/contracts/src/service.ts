@@ -1,0 +1,29 @@
+import type { NodeTier } from './node';
+
+export const SERVICE_KINDS = ['inference', 'data'] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+
+export interface ServiceRequirements {
+  /** Hardware tags a node must all carry. */
+  tags?: string[];
+  /** Memory an instance reserves on its node. */
+  memoryMb?: number;
+  tier?: NodeTier;
+}
+
+/** A service type as the catalogue knows it. */
+export interface ServiceDescriptor {
+  name: string;
+  version: string;
+  kind: ServiceKind;
+  description: string;
+  /** JSON Schema of the request body. */
+  input: Record<string, unknown>;
+  /** JSON Schema of the reply body. */
+  output: Record<string, unknown>;
+  requirements: ServiceRequirements;
+  /** Requests one instance works on at once; more wait in its queue. */
+  concurrency: number;
+}
+
+export const serviceRef = (s: { name: string; version: string }) => `${s.name}@${s.version}`;

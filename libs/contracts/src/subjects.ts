@@ -1,0 +1,61 @@
+/**
+ * Every NATS subject Yunbian uses, spelled once. Senders and receivers import these
+ * builders; nothing else writes a subject by hand. Events and commands live under
+ * separate roots, and node/instance ids are whole tokens, so per-node permissions can be
+ * granted with wildcards (for example `yb.cmd.node.edge-a.>`).
+ */
+export const SUBJECT_ROOT = 'yb';
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Throws when `value` cannot be used as one subject token (no `.`, `*`, `>` or spaces). */
+export function assertToken(value: string, what: string): string {
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    throw new Error(
+      `${what} "${value}" cannot be used in a NATS subject: use letters, digits, "-" and "_" only (no ".", "*", ">" or spaces)`,
+    );
+  }
+  return value;
+}
+
+/** Versions carry dots; in a subject they travel as one token with `_` in place of `.`. */
+export function versionToken(version: string): string {
+  return assertToken(version.replace(/\./g, '_').replace(/\+/g, '-'), 'service version');
+}
+
+export const Subjects = {
+  /** Agent → all: the node joined (or re-joined) with its descriptor and service library. */
+  nodeAnnounce: (nodeId: string) => `${SUBJECT_ROOT}.evt.node.${assertToken(nodeId, 'node id')}.announce`,
+  nodeAnnounceAll: `${SUBJECT_ROOT}.evt.node.*.announce`,
+  /** Agent → all: periodic liveness and load. */
+  nodeHeartbeat: (nodeId: string) => `${SUBJECT_ROOT}.evt.node.${assertToken(nodeId, 'node id')}.heartbeat`,
+  nodeHeartbeatAll: `${SUBJECT_ROOT}.evt.node.*.heartbeat`,
+  /** Agent → all: an instance changed status (sent at once, not at the next heartbeat). */
+  instanceStatus: (nodeId: string) => `${SUBJECT_ROOT}.evt.node.${assertToken(nodeId, 'node id')}.instance`,
+  instanceStatusAll: `${SUBJECT_ROOT}.evt.node.*.instance`,
+  /** Agent → all: the agent is shutting down cleanly. */
+  nodeLeaving: (nodeId: string) => `${SUBJECT_ROOT}.evt.node.${assertToken(nodeId, 'node id')}.leaving`,
+  nodeLeavingAll: `${SUBJECT_ROOT}.evt.node.*.leaving`,
+  /** Orchestrator → all agents: the orchestrator (re)started; agents announce again. */
+  orchestratorOnline: `${SUBJECT_ROOT}.evt.orchestrator.online`,
+
+  /** Orchestrator → agent commands (request/reply). */
+  nodeStartInstance: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.instance.start`,
+  nodeStopInstance: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.instance.stop`,
+  nodeReannounce: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.announce`,
+  /** Round-trip probes between agents. */
+  nodePing: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.ping`,
+  /** Agent → orchestrator round-trip probe; the reply names one peer per site to probe. */
+  orchestratorPing: `${SUBJECT_ROOT}.cmd.orchestrator.ping`,
+
+  /** Calls to a service type: every instance of name@version listens in one queue group. */
+  service: (name: string, version: string) =>
+    `${SUBJECT_ROOT}.svc.${assertToken(name, 'service name')}.${versionToken(version)}`,
+  /** Calls pinned to one instance. */
+  instance: (instanceId: string) => `${SUBJECT_ROOT}.inst.${assertToken(instanceId, 'instance id')}`,
+} as const;
+
+/** The node id token of a `yb.evt.node.<id>.<event>` subject. */
+export function nodeIdOfEventSubject(subject: string): string {
+  return subject.split('.')[3];
+}

@@ -1,0 +1,3 @@
+export * from './service.decorator';
+export * from './service-library';
+export * from './service-host';

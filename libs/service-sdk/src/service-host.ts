@@ -1,0 +1,137 @@
+import type { Subscription } from '@nats-io/transport-node';
+import type { ValidateFunction } from 'ajv';
+import { createAjv, formatIssues, schemaIssues } from '@yunbian/common';
+import { serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
+import { NatsTransport, YunbianError, type IncomingRequest } from '@yunbian/transport';
+import type { CallContext, ServiceHandler } from './service.decorator';
+
+export const IDEMPOTENCY_HEADER = 'Yb-Idempotency-Key';
+
+export interface HostOptions {
+  instanceId: string;
+  nodeId: string;
+  config?: Record<string, unknown>;
+  /** Requests allowed to wait beyond `concurrency` before callers get OVERLOADED. */
+  maxQueue?: number;
+  /** Called whenever in-flight or queued counts change. */
+  onLoad?: (load: { inFlight: number; queued: number }) => void;
+}
+
+/**
+ * Runs one service instance on NATS: a queue-group subscription shared by all instances
+ * of `name@version` plus a subject pinned to this instance; schema-checked input; a
+ * concurrency limit with a bounded queue; graceful drain.
+ */
+export class ServiceHost {
+  private subscriptions: Subscription[] = [];
+  private inFlight = 0;
+  private readonly waiting: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly validateInput: ValidateFunction;
+  private readonly maxQueue: number;
+
+  constructor(
+    private readonly transport: NatsTransport,
+    readonly descriptor: ServiceDescriptor,
+    private readonly handler: ServiceHandler,
+    private readonly options: HostOptions,
+  ) {
+    this.validateInput = createAjv().compile(descriptor.input);
+    this.maxQueue = options.maxQueue ?? descriptor.concurrency * 64;
+  }
+
+  get load(): { inFlight: number; queued: number } {
+    return { inFlight: this.inFlight, queued: this.waiting.length };
+  }
+
+  get subjects(): { service: string; instance: string } {
+    return {
+      service: Subjects.service(this.descriptor.name, this.descriptor.version),
+      instance: Subjects.instance(this.options.instanceId),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { service, instance } = this.subjects;
+    const handle = (input: unknown, request: IncomingRequest) => this.call(input, request);
+    this.subscriptions = [
+      this.transport.serve(service, handle, { queue: service }),
+      this.transport.serve(instance, handle),
+    ];
+    // Make sure the server has our interest before we report ready.
+    await this.transport.flush();
+  }
+
+  private async call(input: unknown, request: IncomingRequest): Promise<unknown> {
+    if (!this.validateInput(input)) {
+      const issues = schemaIssues(this.validateInput, input);
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `input to ${serviceRef(this.descriptor)} does not match its schema: ${formatIssues(issues)}`,
+        { issues, schema: this.descriptor.input },
+      );
+    }
+    await this.acquire();
+    try {
+      const context: CallContext = {
+        instanceId: this.options.instanceId,
+        nodeId: this.options.nodeId,
+        idempotencyKey: request.headers?.get(IDEMPOTENCY_HEADER) || undefined,
+        headers: request.headers,
+        config: this.options.config ?? {},
+      };
+      return await this.handler.handle(input, context);
+    } finally {
+      this.release();
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.inFlight < this.descriptor.concurrency) {
+      this.inFlight++;
+      this.reportLoad();
+      return;
+    }
+    if (this.waiting.length >= this.maxQueue) {
+      throw new YunbianError(
+        'OVERLOADED',
+        `instance ${this.options.instanceId} of ${serviceRef(this.descriptor)} is overloaded: ${this.inFlight} running and ${this.waiting.length} queued (limit ${this.maxQueue}); retry later or start more instances`,
+      );
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.inFlight++;
+    this.reportLoad();
+  }
+
+  private release(): void {
+    this.inFlight--;
+    const next = this.waiting.shift();
+    if (next) next();
+    this.reportLoad();
+    if (this.inFlight === 0 && this.waiting.length === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private reportLoad(): void {
+    this.options.onLoad?.(this.load);
+  }
+
+  /**
+   * Stops taking new requests (other instances in the queue group get them), then waits
+   * for the running and queued ones to finish, up to `timeoutMs`. Resolves true when all
+   * finished in time.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    await Promise.all(this.subscriptions.map((s) => s.drain().catch(() => undefined)));
+    this.subscriptions = [];
+    if (this.inFlight === 0 && this.waiting.length === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return finished;
+  }
+}

@@ -1,0 +1,63 @@
+import { Injectable } from '@nestjs/common';
+import type { ServiceDescriptor, ServiceKind, ServiceRequirements } from '@yunbian/contracts';
+import type { MsgHdrs } from '@nats-io/transport-node';
+
+export const SERVICE_METADATA = Symbol.for('yunbian.service');
+
+/** What a service declares about itself; everything but name, version and kind has a default. */
+export interface ServiceDefinition {
+  name: string;
+  version: string;
+  kind: ServiceKind;
+  description?: string;
+  input?: Record<string, unknown>;
+  output?: Record<string, unknown>;
+  requirements?: ServiceRequirements;
+  /** Requests one instance handles at once (default 4); more wait in its queue. */
+  concurrency?: number;
+}
+
+/** Passed to every call: who is serving it and how to make it idempotent. */
+export interface CallContext {
+  instanceId: string;
+  nodeId: string;
+  /** `run:step:attempt` when the workflow engine calls; undefined for direct calls. */
+  idempotencyKey?: string;
+  headers?: MsgHdrs;
+  /** Settings given to this instance when it was started. */
+  config: Record<string, unknown>;
+}
+
+/** The one method a service implements. */
+export interface ServiceHandler<I = unknown, O = unknown> {
+  handle(input: I, context: CallContext): Promise<O> | O;
+}
+
+export type ServiceClass = (new (...args: never[]) => ServiceHandler) & { [SERVICE_METADATA]?: ServiceDescriptor };
+
+/**
+ * Marks a class as a Yunbian service and a NestJS provider. A file named
+ * `<something>.service.ts` in a service directory holding such a class is all a new
+ * service needs: agents list it, workers host it.
+ */
+export function YunbianService(definition: ServiceDefinition): ClassDecorator {
+  const descriptor: ServiceDescriptor = {
+    name: definition.name,
+    version: definition.version,
+    kind: definition.kind,
+    description: definition.description ?? '',
+    input: definition.input ?? {},
+    output: definition.output ?? {},
+    requirements: definition.requirements ?? {},
+    concurrency: definition.concurrency ?? 4,
+  };
+  return (target) => {
+    Injectable()(target);
+    Object.defineProperty(target, SERVICE_METADATA, { value: descriptor, enumerable: false });
+  };
+}
+
+export function serviceDescriptorOf(target: unknown): ServiceDescriptor | undefined {
+  if (typeof target !== 'function') return undefined;
+  return (target as ServiceClass)[SERVICE_METADATA];
+}

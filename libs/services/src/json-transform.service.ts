@@ -1,0 +1,65 @@
+import { compileExpression, evaluateExpression, ExpressionError } from '@yunbian/common';
+import { YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
+import { YunbianError } from '@yunbian/transport';
+
+export interface JsonTransformInput {
+  /** A JSONata expression applied to `data`. */
+  expression: string;
+  data: unknown;
+  /** Extra `$name` variables visible to the expression. */
+  bindings?: Record<string, unknown>;
+}
+
+const MAX_CACHED = 256;
+
+/** Reshapes JSON with a JSONata expression: filter, project, aggregate, rename. */
+@YunbianService({
+  name: 'json-transform',
+  version: '1.0.0',
+  kind: 'data',
+  description: 'Applies a JSONata expression to JSON data and returns the result.',
+  input: {
+    type: 'object',
+    required: ['expression', 'data'],
+    additionalProperties: false,
+    properties: {
+      expression: { type: 'string', minLength: 1, maxLength: 16_384 },
+      data: {},
+      bindings: { type: 'object' },
+    },
+  },
+  output: { type: 'object', required: ['result'], properties: { result: {} } },
+  requirements: { memoryMb: 64 },
+  concurrency: 8,
+})
+export class JsonTransformService implements ServiceHandler<JsonTransformInput, { result: unknown }> {
+  // Callers tend to send the same few expressions; parse each once.
+  private readonly compiled = new Map<string, ReturnType<typeof compileExpression>>();
+
+  async handle(input: JsonTransformInput): Promise<{ result: unknown }> {
+    try {
+      const expression = this.compile(input.expression);
+      const result = await evaluateExpression(expression, input.data, input.bindings ?? {}, { timeoutMs: 2_000 });
+      // JSONata returns undefined for "no match"; JSON has no undefined, so answer null.
+      return { result: result === undefined ? null : result };
+    } catch (err) {
+      if (err instanceof ExpressionError) {
+        throw new YunbianError('BAD_REQUEST', `expression failed: ${err.message}`, {
+          pointer: '/expression',
+          position: err.position,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private compile(text: string) {
+    let expression = this.compiled.get(text);
+    if (!expression) {
+      expression = compileExpression(text);
+      if (this.compiled.size >= MAX_CACHED) this.compiled.delete(this.compiled.keys().next().value!);
+      this.compiled.set(text, expression);
+    }
+    return expression;
+  }
+}

@@ -1,0 +1,239 @@
+import {
+  connect,
+  headers as createHeaders,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import type { ErrorBody } from '@yunbian/contracts';
+import { RemoteError, YunbianError } from './errors';
+import { noTracePropagation, type TraceHeaderPropagator } from './trace-headers';
+
+/** Every request has a deadline; callers may shorten or lengthen it, never remove it. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+/** Header marking a reply as a structured error (its body is an ErrorBody). */
+export const ERROR_HEADER = 'Yb-Error';
+
+export interface TransportOptions {
+  servers: string | string[];
+  /** Connection name shown by the NATS server's monitoring. */
+  name: string;
+  propagator?: TraceHeaderPropagator;
+  /** Called on connection status changes (disconnect, reconnect…). */
+  onStatus?: (status: string, detail?: string) => void;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+export interface ServeOptions {
+  /** Queue group: one member answers each request. */
+  queue?: string;
+}
+
+export interface IncomingRequest {
+  subject: string;
+  headers?: MsgHdrs;
+}
+
+export type RequestHandler<I, O> = (data: I, request: IncomingRequest) => Promise<O> | O;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function encode(value: unknown): Uint8Array {
+  return value === undefined ? new Uint8Array(0) : encoder.encode(JSON.stringify(value));
+}
+
+function decode<T>(data: Uint8Array, subject: string): T {
+  if (data.length === 0) return undefined as T;
+  try {
+    return JSON.parse(decoder.decode(data)) as T;
+  } catch (err) {
+    throw new YunbianError('BAD_REQUEST', `message on ${subject} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Yunbian's NATS layer: JSON messages, deadlines on every request, queue groups for
+ * services, structured error replies, payload-size checks and a trace-header hook.
+ * It reconnects forever: an edge node that loses its uplink keeps trying.
+ */
+export class NatsTransport {
+  private constructor(
+    readonly connection: NatsConnection,
+    private readonly propagator: TraceHeaderPropagator,
+  ) {}
+
+  static async connect(options: TransportOptions): Promise<NatsTransport> {
+    const connection = await connect({
+      servers: options.servers,
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: true,
+      pingInterval: 10_000,
+    }).catch((err: Error) => {
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `cannot connect to NATS at ${String(options.servers)}: ${err.message}. Is nats-server running (with -js) and NATS_URL right?`,
+      );
+    });
+    const transport = new NatsTransport(connection, options.propagator ?? noTracePropagation);
+    if (options.onStatus) {
+      void (async () => {
+        for await (const status of connection.status()) options.onStatus?.(status.type, JSON.stringify(status));
+      })();
+    }
+    return transport;
+  }
+
+  /** Largest message the server accepts, from its INFO. */
+  get maxPayload(): number {
+    return this.connection.info?.max_payload ?? 1024 * 1024;
+  }
+
+  get isConnected(): boolean {
+    return !this.connection.isClosed() && !this.connection.isDraining() && this.connection.info !== undefined;
+  }
+
+  /** Measures one round trip to the server. */
+  async rtt(): Promise<number> {
+    return this.connection.rtt();
+  }
+
+  private outgoing(subject: string, value: unknown, extra?: Record<string, string>) {
+    const data = encode(value);
+    this.assertSize(data.length, subject);
+    const hdrs = createHeaders();
+    if (extra) for (const [k, v] of Object.entries(extra)) hdrs.set(k, v);
+    this.propagator.inject(hdrs);
+    return { data, headers: hdrs };
+  }
+
+  private assertSize(bytes: number, subject: string): void {
+    // Headers and protocol framing take some room too; keep a small margin.
+    const limit = this.maxPayload - 4096;
+    if (bytes > limit) {
+      throw new YunbianError(
+        'PAYLOAD_TOO_LARGE',
+        `message of ${bytes} bytes for ${subject} exceeds the NATS limit of ${limit} bytes (server max_payload ${this.maxPayload}); pass large data by object-store reference or raise max_payload`,
+        { bytes, limit, subject },
+      );
+    }
+  }
+
+  publish(subject: string, value: unknown): void {
+    const { data, headers } = this.outgoing(subject, value);
+    this.connection.publish(subject, data, { headers });
+  }
+
+  async request<T>(subject: string, value: unknown, options: RequestOptions = {}): Promise<T> {
+    const timeout = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const { data, headers } = this.outgoing(subject, value, options.headers);
+    let reply: Msg;
+    try {
+      reply = await this.connection.request(subject, data, { timeout, headers });
+    } catch (err) {
+      throw this.requestFailure(err, subject, timeout);
+    }
+    if (reply.headers?.get(ERROR_HEADER)) {
+      throw new RemoteError(decode<ErrorBody>(reply.data, subject), subject);
+    }
+    return decode<T>(reply.data, subject);
+  }
+
+  private requestFailure(err: unknown, subject: string, timeout: number): YunbianError {
+    const cause = err instanceof RequestError ? (err.cause ?? err) : err;
+    if (cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      return new YunbianError('NO_RESPONDERS', `nothing is listening on ${subject}`, { subject });
+    }
+    if (cause instanceof TimeoutError) {
+      return new YunbianError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, {
+        subject,
+        timeoutMs: timeout,
+      });
+    }
+    if (err instanceof YunbianError) return err;
+    return new YunbianError('UNAVAILABLE', `request on ${subject} failed: ${(err as Error).message}`, { subject });
+  }
+
+  /**
+   * Answers requests on `subject`. The handler's result is the reply; a thrown error
+   * becomes a structured error reply (YunbianError keeps its code; others are INTERNAL).
+   */
+  serve<I, O>(subject: string, handler: RequestHandler<I, O>, options: ServeOptions = {}): Subscription {
+    return this.connection.subscribe(subject, {
+      queue: options.queue,
+      callback: (err, msg) => {
+        if (err) return;
+        void this.answer(msg, handler);
+      },
+    });
+  }
+
+  private async answer<I, O>(msg: Msg, handler: RequestHandler<I, O>): Promise<void> {
+    let reply: Uint8Array;
+    let failed = false;
+    try {
+      const input = decode<I>(msg.data, msg.subject);
+      const result = await this.propagator.extract(msg.headers, () =>
+        handler(input, { subject: msg.subject, headers: msg.headers }),
+      );
+      reply = encode(result);
+      this.assertSize(reply.length, `the reply to ${msg.subject}`);
+    } catch (err) {
+      failed = true;
+      reply = encode(YunbianError.from(err).toBody());
+    }
+    if (!msg.reply) return;
+    const hdrs = createHeaders();
+    if (failed) hdrs.set(ERROR_HEADER, '1');
+    this.propagator.inject(hdrs);
+    try {
+      msg.respond(reply, { headers: hdrs });
+    } catch {
+      // The connection closed under us; the caller's deadline reports it.
+    }
+  }
+
+  /** Receives published events; a handler that throws is logged by the caller's onError. */
+  subscribe<T>(
+    subject: string,
+    handler: (data: T, subject: string) => void | Promise<void>,
+    onError: (err: unknown, subject: string) => void = () => undefined,
+  ): Subscription {
+    return this.connection.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return onError(err, subject);
+        try {
+          const data = decode<T>(msg.data, msg.subject);
+          void Promise.resolve(this.propagator.extract(msg.headers, () => handler(data, msg.subject))).catch((e) =>
+            onError(e, msg.subject),
+          );
+        } catch (e) {
+          onError(e, msg.subject);
+        }
+      },
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.connection.flush();
+  }
+
+  /** Lets in-flight handlers answer, then closes. */
+  async drain(): Promise<void> {
+    if (!this.connection.isClosed()) await this.connection.drain().catch(() => this.connection.close());
+  }
+
+  async close(): Promise<void> {
+    if (!this.connection.isClosed()) await this.connection.close();
+  }
+}
