@@ -1,6 +1,26 @@
 /** Jest runs TypeScript through SWC. @nestjs and @nats-io ship ES modules only, and Jest's
  * module loader cannot require() them, so SWC transforms them to CommonJS too. */
-const esmPackages = ['@nestjs', '@nats-io', 'uuid', 'nanoid'];
+const { existsSync } = require('node:fs');
+
+// jimp's file-type exports only `import` conditions, which Jest's resolver does not use.
+const fileType = ['node_modules/@jimp/core/node_modules/file-type', 'node_modules/file-type'].find((d) =>
+  existsSync(`${__dirname}/${d}/index.js`),
+);
+
+const esmPackages = [
+  '@nestjs',
+  '@nats-io',
+  '@jimp',
+  'file-type',
+  'strtok3',
+  'token-types',
+  'peek-readable',
+  '@tokenizer',
+  'uint8array-extras',
+  '@borewit',
+  'uuid',
+  'nanoid',
+];
 module.exports = {
   testEnvironment: 'node',
   transform: {
@@ -17,6 +37,9 @@ module.exports = {
     ],
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
-  moduleNameMapper: { '^@yunbian/([a-z-]+)$': '<rootDir>/libs/$1/src' },
+  moduleNameMapper: {
+    '^@yunbian/([a-z-]+)$': '<rootDir>/libs/$1/src',
+    ...(fileType ? { '^file-type$': `<rootDir>/${fileType}/index.js` } : {}),
+  },
   testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
 };

@@ -19,7 +19,14 @@ export interface ExpressionLimits {
   maxDepth?: number;
 }
 
-export type CompiledExpression = ReturnType<typeof jsonata>;
+/** A parsed expression. Each evaluation gets its own jsonata instance, because the
+ * time/depth hooks live on the instance and evaluations may overlap. */
+export interface CompiledExpression {
+  readonly text: string;
+}
+
+const ENTRY_HOOK = Symbol.for('jsonata.__evaluate_entry');
+const EXIT_HOOK = Symbol.for('jsonata.__evaluate_exit');
 
 interface JsonataFailure {
   message?: string;
@@ -31,7 +38,8 @@ interface JsonataFailure {
 /** Parses a JSONata expression; syntax errors name the position. */
 export function compileExpression(text: string): CompiledExpression {
   try {
-    return jsonata(text);
+    jsonata(text);
+    return { text };
   } catch (err) {
     const e = err as JsonataFailure;
     throw new ExpressionError(`${e.message ?? String(err)} (at character ${e.position ?? '?'})`, e.position, e.token);
@@ -57,19 +65,24 @@ export async function evaluateExpression(
       throw new ExpressionError(`expression nests deeper than ${maxDepth} levels (runaway recursion?)`);
     if (Date.now() - started > timeoutMs) throw new ExpressionError(`expression ran longer than ${timeoutMs} ms`);
   };
-  // jsonata calls these hooks around every evaluation step (its documented timebox pattern).
-  const hooks = {
-    __evaluate_entry: () => {
-      depth++;
-      check();
-    },
-    __evaluate_exit: () => {
-      depth--;
-      check();
-    },
-  };
+  // jsonata calls these hooks around every evaluation step (its timebox pattern).
+  let instance: ReturnType<typeof jsonata>;
   try {
-    return await expression.evaluate(input, { ...bindings, ...hooks });
+    instance = jsonata(expression.text);
+  } catch (err) {
+    const e = err as JsonataFailure;
+    throw new ExpressionError(`${e.message ?? String(err)} (at character ${e.position ?? '?'})`, e.position, e.token);
+  }
+  instance.assign(ENTRY_HOOK as unknown as string, () => {
+    depth++;
+    check();
+  });
+  instance.assign(EXIT_HOOK as unknown as string, () => {
+    depth--;
+    check();
+  });
+  try {
+    return await instance.evaluate(input, bindings);
   } catch (err) {
     if (err instanceof ExpressionError) throw err;
     const e = err as JsonataFailure;

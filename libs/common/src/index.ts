@@ -5,3 +5,4 @@ export * from './nats-server';
 export * from './schema';
 export * from './expression';
 export * from './percentiles';
+export * from './processes';

@@ -1,4 +1,4 @@
-import { compileExpression, evaluateExpression, ExpressionError } from '@yunbian/common';
+import { evaluateExpression, ExpressionError } from '@yunbian/common';
 import { YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { YunbianError } from '@yunbian/transport';
 
@@ -9,8 +9,6 @@ export interface JsonTransformInput {
   /** Extra `$name` variables visible to the expression. */
   bindings?: Record<string, unknown>;
 }
-
-const MAX_CACHED = 256;
 
 /** Reshapes JSON with a JSONata expression: filter, project, aggregate, rename. */
 @YunbianService({
@@ -33,13 +31,11 @@ const MAX_CACHED = 256;
   concurrency: 8,
 })
 export class JsonTransformService implements ServiceHandler<JsonTransformInput, { result: unknown }> {
-  // Callers tend to send the same few expressions; parse each once.
-  private readonly compiled = new Map<string, ReturnType<typeof compileExpression>>();
-
   async handle(input: JsonTransformInput): Promise<{ result: unknown }> {
     try {
-      const expression = this.compile(input.expression);
-      const result = await evaluateExpression(expression, input.data, input.bindings ?? {}, { timeoutMs: 2_000 });
+      const result = await evaluateExpression({ text: input.expression }, input.data, input.bindings ?? {}, {
+        timeoutMs: 2_000,
+      });
       // JSONata returns undefined for "no match"; JSON has no undefined, so answer null.
       return { result: result === undefined ? null : result };
     } catch (err) {
@@ -51,15 +47,5 @@ export class JsonTransformService implements ServiceHandler<JsonTransformInput, 
       }
       throw err;
     }
-  }
-
-  private compile(text: string) {
-    let expression = this.compiled.get(text);
-    if (!expression) {
-      expression = compileExpression(text);
-      if (this.compiled.size >= MAX_CACHED) this.compiled.delete(this.compiled.keys().next().value!);
-      this.compiled.set(text, expression);
-    }
-    return expression;
   }
 }

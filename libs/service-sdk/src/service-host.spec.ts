@@ -1,0 +1,103 @@
+import { LocalNatsServer } from '@yunbian/common';
+import { Subjects } from '@yunbian/contracts';
+import { NatsTransport } from '@yunbian/transport';
+import { IDEMPOTENCY_HEADER, ServiceHost } from './service-host';
+import { serviceDescriptorOf, YunbianService, type CallContext } from './service.decorator';
+
+@YunbianService({
+  name: 'sleepy',
+  version: '2.1.0',
+  kind: 'data',
+  input: { type: 'object', required: ['ms'], properties: { ms: { type: 'integer', minimum: 0 } } },
+  concurrency: 2,
+})
+class SleepyService {
+  started = 0;
+  async handle(input: { ms: number }, context: CallContext) {
+    this.started++;
+    await new Promise((r) => setTimeout(r, input.ms));
+    return { slept: input.ms, key: context.idempotencyKey ?? null, instance: context.instanceId };
+  }
+}
+
+describe('ServiceHost (real nats-server)', () => {
+  let server: LocalNatsServer;
+  let client: NatsTransport;
+  let hostSide: NatsTransport;
+
+  beforeAll(async () => {
+    server = await LocalNatsServer.start();
+    client = await NatsTransport.connect({ servers: server.url, name: 'client' });
+    hostSide = await NatsTransport.connect({ servers: server.url, name: 'host' });
+  });
+  afterAll(async () => {
+    await client.close();
+    await hostSide.close();
+    await server.stop();
+  });
+
+  const descriptor = serviceDescriptorOf(SleepyService)!;
+
+  it('declares the service through its decorator', () => {
+    expect(descriptor).toMatchObject({ name: 'sleepy', version: '2.1.0', kind: 'data', concurrency: 2 });
+  });
+
+  it('serves on the shared and the pinned subject, passing the idempotency key', async () => {
+    const host = new ServiceHost(hostSide, descriptor, new SleepyService(), { instanceId: 'sleepy-1', nodeId: 'n1' });
+    await host.start();
+    await expect(client.request(Subjects.service('sleepy', '2.1.0'), { ms: 1 })).resolves.toMatchObject({
+      slept: 1,
+      instance: 'sleepy-1',
+    });
+    await expect(
+      client.request(Subjects.instance('sleepy-1'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run1:step1:1' } }),
+    ).resolves.toMatchObject({ key: 'run1:step1:1' });
+    await host.drain(1_000);
+  });
+
+  it('rejects input that does not match the schema, with pointers', async () => {
+    const host = new ServiceHost(hostSide, descriptor, new SleepyService(), { instanceId: 'sleepy-2', nodeId: 'n1' });
+    await host.start();
+    await expect(client.request(Subjects.instance('sleepy-2'), { ms: 'soon' })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'input to sleepy@2.1.0 does not match its schema: /ms must be integer (got "soon")',
+    });
+    await host.drain(1_000);
+  });
+
+  it('limits concurrency, queues the rest, and answers OVERLOADED beyond the queue', async () => {
+    const service = new SleepyService();
+    const loads: number[] = [];
+    const host = new ServiceHost(hostSide, descriptor, service, {
+      instanceId: 'sleepy-3',
+      nodeId: 'n1',
+      maxQueue: 1,
+      onLoad: (l) => loads.push(l.inFlight),
+    });
+    await host.start();
+    const calls = [0, 1, 2, 3].map(() =>
+      client.request(Subjects.instance('sleepy-3'), { ms: 300 }, { timeoutMs: 5_000 }).then(
+        () => 'ok',
+        (e: { code: string }) => e.code,
+      ),
+    );
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r === 'ok')).toHaveLength(3);
+    expect(results.filter((r) => r === 'OVERLOADED')).toHaveLength(1);
+    expect(Math.max(...loads)).toBe(2);
+    await host.drain(1_000);
+  });
+
+  it('drains: running requests finish, new ones go elsewhere', async () => {
+    const host = new ServiceHost(hostSide, descriptor, new SleepyService(), { instanceId: 'sleepy-4', nodeId: 'n1' });
+    await host.start();
+    const running = client.request(Subjects.instance('sleepy-4'), { ms: 400 }, { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const drained = host.drain(5_000);
+    await expect(running).resolves.toMatchObject({ slept: 400 });
+    await expect(drained).resolves.toBe(true);
+    await expect(client.request(Subjects.instance('sleepy-4'), { ms: 1 }, { timeoutMs: 500 })).rejects.toMatchObject({
+      code: 'NO_RESPONDERS',
+    });
+  });
+});

@@ -1,0 +1,106 @@
+import { LocalNatsServer } from '@yunbian/common';
+import { RemoteError, YunbianError } from './errors';
+import { NatsTransport } from './nats-transport';
+import type { TraceHeaderPropagator } from './trace-headers';
+
+describe('NatsTransport (real nats-server)', () => {
+  let server: LocalNatsServer;
+  let a: NatsTransport;
+  let b: NatsTransport;
+  const injected: string[] = [];
+  const propagator: TraceHeaderPropagator = {
+    inject: (h) => h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'),
+    extract: (h, fn) => {
+      injected.push(h?.get('traceparent') ?? '');
+      return fn();
+    },
+  };
+
+  beforeAll(async () => {
+    server = await LocalNatsServer.start();
+    a = await NatsTransport.connect({ servers: server.url, name: 'a', propagator });
+    b = await NatsTransport.connect({ servers: server.url, name: 'b', propagator });
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await server.stop();
+  });
+
+  it('answers requests and carries trace headers through the hook', async () => {
+    const sub = b.serve<{ n: number }, { doubled: number }>('t.double', ({ n }) => ({ doubled: n * 2 }));
+    await b.flush();
+    injected.length = 0;
+    await expect(a.request('t.double', { n: 21 })).resolves.toEqual({ doubled: 42 });
+    expect(injected).toContain('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    sub.unsubscribe();
+  });
+
+  it('turns thrown errors into structured replies with code, message and details', async () => {
+    const sub = b.serve('t.fail', () => {
+      throw new YunbianError('UNSATISFIABLE', 'needs a gpu', { missing: ['gpu'] });
+    });
+    const plain = b.serve('t.crash', () => {
+      throw new Error('disk full');
+    });
+    await b.flush();
+    const err = await a.request('t.fail', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err).toMatchObject({ code: 'UNSATISFIABLE', message: 'needs a gpu', details: { missing: ['gpu'] } });
+    await expect(a.request('t.crash', {})).rejects.toMatchObject({ code: 'INTERNAL', message: 'disk full' });
+    sub.unsubscribe();
+    plain.unsubscribe();
+  });
+
+  it('fails a request at its deadline when nobody answers in time', async () => {
+    const sub = b.serve('t.slow', () => new Promise((r) => setTimeout(r, 2_000)));
+    await b.flush();
+    const started = Date.now();
+    await expect(a.request('t.slow', {}, { timeoutMs: 200 })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+      message: 'no reply on t.slow within 200 ms',
+    });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    sub.unsubscribe();
+  });
+
+  it('says when nothing listens', async () => {
+    await expect(a.request('t.nobody', {})).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
+  });
+
+  it('refuses payloads over the server limit before sending, naming sizes', async () => {
+    const big = 'x'.repeat(a.maxPayload);
+    expect(() => a.publish('t.big', big)).toThrow(/exceeds the NATS limit of \d+ bytes \(server max_payload 1048576\)/);
+    await expect(a.request('t.big', big)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('answers oversized replies with a structured error instead of dropping them', async () => {
+    const sub = b.serve('t.bigreply', () => 'y'.repeat(b.maxPayload));
+    await b.flush();
+    await expect(a.request('t.bigreply', {})).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    sub.unsubscribe();
+  });
+
+  it('delivers each request to one member of a queue group', async () => {
+    const served: string[] = [];
+    const c = await NatsTransport.connect({ servers: server.url, name: 'c' });
+    const s1 = b.serve('t.q', () => served.push('b'), { queue: 't.q' });
+    const s2 = c.serve('t.q', () => served.push('c'), { queue: 't.q' });
+    await Promise.all([b.flush(), c.flush()]);
+    for (let i = 0; i < 40; i++) await a.request('t.q', {});
+    expect(served).toHaveLength(40);
+    expect(new Set(served)).toEqual(new Set(['b', 'c']));
+    s1.unsubscribe();
+    s2.unsubscribe();
+    await c.close();
+  });
+
+  it('rejects non-JSON messages with BAD_REQUEST', async () => {
+    const sub = b.serve('t.json', (x) => x);
+    await b.flush();
+    const reply = await a.connection.request('t.json', new TextEncoder().encode('{oops'), { timeout: 2_000 });
+    expect(reply.headers?.get('Yb-Error')).toBe('1');
+    expect(JSON.parse(new TextDecoder().decode(reply.data))).toMatchObject({ code: 'BAD_REQUEST' });
+    sub.unsubscribe();
+  });
+});

@@ -1,0 +1,119 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import type { NodeDescriptor, NodeRecord } from '@yunbian/contracts';
+import { NatsTransport } from '@yunbian/transport';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const DIST = path.join(ROOT, 'dist');
+export const FIXTURE_SERVICES = path.join(DIST, 'test/fixtures/services');
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+/**
+ * A real local cluster for cross-process tests: nats-server with JetStream on a free
+ * port, the orchestrator and agents as separate processes built in dist/. Logs go to a
+ * temp folder whose path failures print.
+ */
+export class TestCluster {
+  readonly logDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-test-'));
+  readonly procs: Proc[] = [];
+  api = '';
+  orchestrator?: Proc;
+  private transport?: NatsTransport;
+
+  private constructor(readonly nats: LocalNatsServer) {}
+
+  static async start(): Promise<TestCluster> {
+    return new TestCluster(await LocalNatsServer.start());
+  }
+
+  spawn(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+    const log = path.join(this.logDir, `${name}.log`);
+    const out = createWriteStream(log, { flags: 'a' });
+    const child = spawnNode(path.join(DIST, entry), args, {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: this.nats.url, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    const proc = { name, child, log };
+    this.procs.push(proc);
+    return proc;
+  }
+
+  async startOrchestrator(env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+    const port = await freePort();
+    this.api = `http://127.0.0.1:${port}`;
+    this.orchestrator = this.spawn('orchestrator', 'apps/orchestrator/src/main.js', [], { PORT: String(port), ...env });
+    await waitUntil(
+      async () => (await fetch(`${this.api}/health/ready`)).ok,
+      30_000,
+      `orchestrator (log ${this.orchestrator.log})`,
+    );
+    return this.orchestrator;
+  }
+
+  startAgent(node: Partial<NodeDescriptor> & { id: string }, env: NodeJS.ProcessEnv = {}): Proc {
+    const file = path.join(this.logDir, `${node.id}.json`);
+    writeFileSync(file, JSON.stringify(node));
+    return this.spawn(node.id, 'apps/agent/src/main.js', ['--node', file], {
+      YUNBIAN_SERVICE_PATH: FIXTURE_SERVICES,
+      ...env,
+    });
+  }
+
+  async client(): Promise<NatsTransport> {
+    this.transport ??= await NatsTransport.connect({ servers: this.nats.url, name: 'test client' });
+    return this.transport;
+  }
+
+  async get<T>(route: string): Promise<T> {
+    const response = await fetch(`${this.api}${route}`);
+    if (!response.ok) throw new Error(`GET ${route}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  async call(
+    method: string,
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${this.api}${route}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async node(id: string): Promise<NodeRecord | undefined> {
+    return (await this.get<NodeRecord[]>('/nodes')).find((n) => n.id === id);
+  }
+
+  waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+    return waitUntil(check, timeoutMs, `${what} (logs in ${this.logDir})`, 50);
+  }
+
+  async stop(): Promise<void> {
+    await this.transport?.close();
+    await Promise.all(this.procs.map((p) => stopChild(p.child, 'SIGTERM', 5_000)));
+    await this.nats.stop();
+  }
+}
+
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
