@@ -1,0 +1,353 @@
+import type { ErrorBody } from '@yunbian/contracts';
+import { apply, applyResult, cancelRun, decide, resumeRun, type Action } from './decide';
+import type { WorkflowDefinition } from './definition';
+import { createRun, type RunRecord } from './run';
+
+type Handler = (input: unknown, attempt: number) => unknown;
+class ServiceError {
+  constructor(readonly error: ErrorBody) {}
+}
+const fail = (code: ErrorBody['code'], message: string) => {
+  throw new ServiceError({ code, message });
+};
+
+/** Drives a run with the real decider, answering dispatches from `handlers` in order, and records what happened. */
+async function drive(
+  definition: WorkflowDefinition,
+  input: unknown,
+  handlers: Record<string, Handler>,
+  options: { maxRounds?: number } = {},
+) {
+  const run = createRun({ id: 'r1', definition: { ...definition, version: 1 }, input, now: new Date(0) });
+  let now = 0;
+  const dispatched: Extract<Action, { type: 'dispatch' }>[] = [];
+  let maxInFlight = 0;
+  const outstanding: Extract<Action, { type: 'dispatch' }>[] = [];
+  for (let round = 0; round < (options.maxRounds ?? 1000) && run.status === 'running'; round++) {
+    const decision = await decide(run, now);
+    for (const action of decision.actions) {
+      apply(run, action, now);
+      if (action.type === 'dispatch') {
+        dispatched.push(action);
+        outstanding.push(action);
+      }
+    }
+    maxInFlight = Math.max(maxInFlight, outstanding.length);
+    if (decision.actions.length === 0) {
+      const next = outstanding.shift();
+      if (next) {
+        answer(run, next, handlers, now);
+        continue;
+      }
+      if (decision.wakeAt !== undefined) {
+        now = decision.wakeAt;
+        continue;
+      }
+      break;
+    }
+  }
+  return { run, dispatched, maxInFlight, now };
+}
+
+function answer(
+  run: RunRecord,
+  action: Extract<Action, { type: 'dispatch' }>,
+  handlers: Record<string, Handler>,
+  now: number,
+) {
+  const name = action.attempt.target.split('@')[0];
+  try {
+    const output = handlers[name](action.input, action.attempt.n);
+    applyResult(
+      run,
+      { stepId: action.stepId, task: action.task, attempt: action.attempt.n, ok: true, output },
+      now,
+      () => 0,
+    );
+  } catch (err) {
+    const error = err instanceof ServiceError ? err.error : { code: 'INTERNAL' as const, message: String(err) };
+    applyResult(
+      run,
+      { stepId: action.stepId, task: action.task, attempt: action.attempt.n, ok: false, error },
+      now,
+      () => 0,
+    );
+  }
+}
+
+const add = (input: unknown) => ({ value: ((input as { value: number }).value ?? 0) + 1 });
+
+describe('decide (the engine without NATS)', () => {
+  it('passes outputs along a chain and maps the run output', async () => {
+    const { run } = await drive(
+      {
+        name: 'chain',
+        steps: [
+          { id: 'a', service: 'add', input: { value: '=$input.start' } },
+          { id: 'b', service: 'add', input: { value: '=$steps.a.output.value' } },
+        ],
+        output: '{ "result": $steps.b.output.value }',
+      },
+      { start: 40 },
+      { add },
+    );
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ result: 42 });
+  });
+
+  it('runs independent branches in the same round and joins them', async () => {
+    const { run, dispatched } = await drive(
+      {
+        name: 'diamond',
+        steps: [
+          { id: 'a', service: 'add', input: { value: 1 } },
+          { id: 'b', service: 'add', input: { value: '=$steps.a.output.value' } },
+          { id: 'c', service: 'add', input: { value: '=$steps.a.output.value * 10' } },
+          { id: 'd', service: 'add', input: { value: '=$steps.b.output.value + $steps.c.output.value' } },
+        ],
+      },
+      {},
+      { add },
+    );
+    expect(dispatched.map((d) => d.stepId)).toEqual(['a', 'b', 'c', 'd']);
+    expect(run.steps.d.output).toEqual({ value: 3 + 21 + 1 });
+  });
+
+  it('dispatches both branches before either answers', async () => {
+    const run = createRun({
+      id: 'r',
+      definition: {
+        name: 'p',
+        version: 1,
+        steps: [
+          { id: 'b', service: 'add' },
+          { id: 'c', service: 'add' },
+        ],
+      },
+      input: {},
+      now: new Date(0),
+    });
+    let decision = await decide(run, 0);
+    decision.actions.forEach((a) => apply(run, a, 0));
+    decision = await decide(run, 0);
+    expect(decision.actions.map((a) => `${a.type}:${(a as { stepId: string }).stepId}`)).toEqual([
+      'dispatch:b',
+      'dispatch:c',
+    ]);
+  });
+
+  it('skips a step whose when is false; dependents still run', async () => {
+    const { run } = await drive(
+      {
+        name: 'w',
+        steps: [
+          { id: 'gate', service: 'add', when: '$input.go', input: { value: 0 } },
+          { id: 'after', service: 'add', after: ['gate'], input: { value: '=$exists($steps.gate.output) ? 100 : 7' } },
+        ],
+      },
+      { go: false },
+      { add },
+    );
+    expect(run.steps.gate).toMatchObject({ status: 'skipped', reason: 'when ($input.go) was false' });
+    expect(run.steps.after.output).toEqual({ value: 8 });
+  });
+
+  it('fans out forEach over 20 items with at most 4 in flight, keeping order', async () => {
+    const { run, maxInFlight, dispatched } = await drive(
+      {
+        name: 'fan',
+        steps: [
+          {
+            id: 'each',
+            service: 'add',
+            forEach: { items: '$input.xs', concurrency: 4 },
+            input: { value: '=$item * 2 + $index' },
+          },
+        ],
+      },
+      { xs: Array.from({ length: 20 }, (_, i) => i) },
+      { add },
+    );
+    expect(maxInFlight).toBe(4);
+    expect(dispatched).toHaveLength(20);
+    expect(run.steps.each.output).toEqual(Array.from({ length: 20 }, (_, i) => ({ value: i * 3 + 1 })));
+  });
+
+  it('retries retryable failures with backoff until the third attempt succeeds', async () => {
+    const { run, dispatched, now } = await drive(
+      {
+        name: 'flaky',
+        steps: [
+          {
+            id: 's',
+            service: 'flaky',
+            retry: { maxAttempts: 3, backoff: 'exponential', initialDelayMs: 100, jitter: 0 },
+          },
+        ],
+      },
+      {},
+      { flaky: (_input, attempt) => (attempt < 3 ? fail('UNAVAILABLE', `down ${attempt}`) : { ok: attempt }) },
+    );
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.s.output).toEqual({ ok: 3 });
+    expect(dispatched.map((d) => d.attempt.idempotencyKey)).toEqual(['r1:s:1', 'r1:s:2', 'r1:s:3']);
+    expect(now).toBe(100 + 200);
+    expect(run.steps.s.tasks[0].attempts.map((a) => a.error?.message)).toEqual(['down 1', 'down 2', undefined]);
+  });
+
+  it('does not retry errors that would fail again, and fails the run naming the step', async () => {
+    const { run, dispatched } = await drive(
+      {
+        name: 'bad',
+        steps: [
+          { id: 's', service: 'strict' },
+          { id: 't', service: 'add', after: ['s'] },
+        ],
+      },
+      {},
+      { strict: () => fail('VALIDATION_FAILED', 'input must have x'), add },
+    );
+    expect(dispatched).toHaveLength(1);
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'step s failed: input must have x' });
+    expect(run.steps.t.status).toBe('pending');
+  });
+
+  it('gives up after maxAttempts', async () => {
+    const { run, dispatched } = await drive(
+      { name: 'down', steps: [{ id: 's', service: 'down', retry: { maxAttempts: 2, initialDelayMs: 1 } }] },
+      {},
+      { down: () => fail('TIMEOUT', 'no reply') },
+    );
+    expect(dispatched).toHaveLength(2);
+    expect(run.status).toBe('failed');
+  });
+
+  it('escalates when the condition holds on the output, with the same input', async () => {
+    const definition: WorkflowDefinition = {
+      name: 'tiered',
+      steps: [
+        {
+          id: 'classify',
+          service: 'small',
+          input: { x: '=$input.x' },
+          escalate: { when: '$output.confidence < 0.8', service: 'big@^1' },
+        },
+      ],
+      output: '$steps.classify.output',
+    };
+    const handlers = {
+      small: (input: unknown) => ({ label: 'cat?', confidence: (input as { x: number }).x }),
+      big: (input: unknown) => ({ label: 'cat', confidence: 0.99, sawX: (input as { x: number }).x }),
+    };
+    const low = await drive(definition, { x: 0.5 }, handlers);
+    expect(low.run.output).toEqual({ label: 'cat', confidence: 0.99, sawX: 0.5 });
+    expect(low.run.steps.classify.tasks[0].primaryOutput).toEqual({ label: 'cat?', confidence: 0.5 });
+    expect(low.dispatched.map((d) => d.attempt.purpose)).toEqual(['primary', 'escalation']);
+    const high = await drive(definition, { x: 0.9 }, handlers);
+    expect(high.run.output).toEqual({ label: 'cat?', confidence: 0.9 });
+    expect(high.dispatched).toHaveLength(1);
+  });
+
+  it('continues past a failed step with onError: continue, and uses a fallback when given', async () => {
+    const handlers = { down: () => fail('TIMEOUT', 'step s timed out after 100 ms'), add };
+    const cont = await drive(
+      {
+        name: 'c',
+        steps: [
+          { id: 's', service: 'down', onError: 'continue', retry: { maxAttempts: 1 } },
+          { id: 't', service: 'add', after: ['s'], input: { value: 1 } },
+        ],
+      },
+      {},
+      handlers,
+    );
+    expect(cont.run.status).toBe('succeeded');
+    expect(cont.run.steps.s).toMatchObject({ status: 'failed', error: { code: 'TIMEOUT' } });
+    expect(cont.run.steps.t.output).toEqual({ value: 2 });
+
+    const fb = await drive(
+      {
+        name: 'f',
+        steps: [
+          {
+            id: 's',
+            service: 'down',
+            retry: { maxAttempts: 1 },
+            onError: { fallback: { service: 'add', input: { value: 9 } } },
+          },
+        ],
+      },
+      {},
+      handlers,
+    );
+    expect(fb.run.status).toBe('succeeded');
+    expect(fb.run.steps.s.output).toEqual({ value: 10 });
+  });
+
+  it('fails a step whose input mapping fails, saying where', async () => {
+    const { run } = await drive(
+      { name: 'm', steps: [{ id: 's', service: 'add', input: '$number("x")' }] },
+      {},
+      { add },
+    );
+    expect(run.status).toBe('failed');
+    expect(run.error!.message).toMatch(/^step s failed: input of step s failed: /);
+  });
+
+  it('ignores results for cancelled runs and for attempts no longer out', async () => {
+    const run = createRun({
+      id: 'r',
+      definition: { name: 'x', version: 1, steps: [{ id: 's', service: 'add' }] },
+      input: {},
+      now: new Date(0),
+    });
+    for (let i = 0; i < 2; i++) (await decide(run, 0)).actions.forEach((a) => apply(run, a, 0));
+    expect(applyResult(run, { stepId: 's', task: 0, attempt: 2, ok: true, output: 1 }, 0)).toBe(false);
+    expect(cancelRun(run, 0)).toBe(true);
+    expect(applyResult(run, { stepId: 's', task: 0, attempt: 1, ok: true, output: 1 }, 0)).toBe(false);
+    expect((await decide(run, 0)).actions).toEqual([]);
+  });
+
+  it('resumes a failed run from its failed step without re-running what succeeded', async () => {
+    let healthy = false;
+    const handlers = { add, maybe: (input: unknown) => (healthy ? add(input) : fail('BAD_REQUEST', 'not yet')) };
+    const definition: WorkflowDefinition = {
+      name: 'resume',
+      steps: [
+        { id: 'a', service: 'add', input: { value: 1 } },
+        { id: 'b', service: 'maybe', input: { value: '=$steps.a.output.value' } },
+      ],
+    };
+    const first = await drive(definition, {}, handlers);
+    expect(first.run.status).toBe('failed');
+    healthy = true;
+    expect(resumeRun(first.run, 1)).toBe(true);
+    const dispatched: string[] = [];
+    for (let i = 0; i < 10 && first.run.status === 'running'; i++) {
+      const d = await decide(first.run, 1);
+      for (const a of d.actions) {
+        apply(first.run, a, 1);
+        if (a.type === 'dispatch') {
+          dispatched.push(a.attempt.idempotencyKey);
+          answer(first.run, a, handlers, 1);
+        }
+      }
+    }
+    expect(first.run.status).toBe('succeeded');
+    expect(dispatched).toEqual(['r1:b:2']);
+    expect(first.run.steps.b.output).toEqual({ value: 3 });
+  });
+
+  it('dispatches sub-workflow steps as workflow calls', async () => {
+    const run = createRun({
+      id: 'r',
+      definition: { name: 'p', version: 1, steps: [{ id: 'child', workflow: 'ocr@2', input: { a: 1 } }] },
+      input: {},
+      now: new Date(0),
+    });
+    (await decide(run, 0)).actions.forEach((a) => apply(run, a, 0));
+    const [action] = (await decide(run, 0)).actions;
+    expect(action).toMatchObject({ type: 'dispatch', kind: 'workflow', input: { a: 1 }, attempt: { target: 'ocr@2' } });
+  });
+});

@@ -1,0 +1,417 @@
+import type { ErrorBody } from '@yunbian/contracts';
+import {
+  DEFAULT_FOREACH_CONCURRENCY,
+  DEFAULT_TIMEOUT_MS,
+  LIMITS,
+  type PlacementHints,
+  type StepDefinition,
+  type WorkflowDefinition,
+} from './definition';
+import { dependencies } from './graph';
+import { evaluate, evaluateMapping, type Bindings } from './mapping';
+import { isRetryable, retryDelay, retryPolicy } from './retry';
+import {
+  idempotencyKey,
+  isTerminalStep,
+  isTerminalTask,
+  type Attempt,
+  type AttemptPurpose,
+  type RunRecord,
+  type StepState,
+  type TaskState,
+} from './run';
+
+/** What the executor must do next; applying an action to the run is pure (see `apply`). */
+export type Action =
+  | { type: 'skip-step'; stepId: string; reason: string }
+  | { type: 'start-step'; stepId: string; items: unknown[] | null }
+  | {
+      type: 'dispatch';
+      stepId: string;
+      task: number;
+      kind: 'service' | 'workflow';
+      attempt: Attempt;
+      input: unknown;
+      timeoutMs: number;
+      placement?: PlacementHints;
+    }
+  | { type: 'task-succeeded'; stepId: string; task: number; output: unknown }
+  | { type: 'task-failed'; stepId: string; task: number; error: ErrorBody }
+  | { type: 'complete-step'; stepId: string; output: unknown }
+  | { type: 'fail-step'; stepId: string; error: ErrorBody }
+  | { type: 'complete-run'; output: unknown }
+  | { type: 'fail-run'; error: ErrorBody };
+
+export interface Decision {
+  actions: Action[];
+  /** When a waiting retry falls due, if nothing else moves the run before. */
+  wakeAt?: number;
+}
+
+/** The outcome of one attempt, as the executor reports it. */
+export type AttemptResult =
+  | { stepId: string; task: number; attempt: number; ok: true; output: unknown }
+  | { stepId: string; task: number; attempt: number; ok: false; error: ErrorBody };
+
+const dependencyCache = new WeakMap<WorkflowDefinition, Map<string, string[]>>();
+function dependenciesOf(definition: WorkflowDefinition): Map<string, string[]> {
+  let deps = dependencyCache.get(definition);
+  if (!deps) {
+    deps = dependencies(definition);
+    dependencyCache.set(definition, deps);
+  }
+  return deps;
+}
+
+export function bindingsOf(run: RunRecord): Bindings {
+  const steps: Bindings['steps'] = {};
+  for (const [id, s] of Object.entries(run.steps)) steps[id] = { output: s.output, state: s.status, error: s.error };
+  return { input: run.input, steps, run: { id: run.id } };
+}
+
+const expressionError = (where: string, err: unknown): ErrorBody => ({
+  code: 'BAD_REQUEST',
+  message: `${where}: ${(err as Error).message}`,
+});
+
+/**
+ * What happens next, from the definition (inside the run) and the run's state alone.
+ * Async only because expressions evaluate asynchronously; it reads nothing else.
+ */
+export async function decide(run: RunRecord, now: number): Promise<Decision> {
+  if (run.status !== 'running') return { actions: [] };
+  const definition = run.definition;
+  const deps = dependenciesOf(definition);
+  const bindings = bindingsOf(run);
+  const actions: Action[] = [];
+  let wakeAt: number | undefined;
+
+  for (const step of definition.steps) {
+    const state = run.steps[step.id];
+    if (state.status === 'pending') {
+      if (!(deps.get(step.id) ?? []).every((d) => isTerminalStep(run.steps[d].status))) continue;
+      actions.push(await startStep(step, bindings));
+      continue;
+    }
+    if (state.status !== 'running') continue;
+
+    const concurrency = step.forEach ? (step.forEach.concurrency ?? DEFAULT_FOREACH_CONCURRENCY) : 1;
+    let inFlight = state.tasks.filter((t) => t.status === 'dispatched').length;
+    for (const [i, task] of state.tasks.entries()) {
+      if (task.status === 'checking') {
+        actions.push(await checkEscalation(run, step, i, task, bindings, now));
+        if (actions.at(-1)!.type === 'dispatch') inFlight++;
+        continue;
+      }
+      if (task.status === 'waiting' && task.retryAt! > now) {
+        wakeAt = Math.min(wakeAt ?? Infinity, task.retryAt!);
+        continue;
+      }
+      if ((task.status === 'pending' || task.status === 'waiting') && inFlight < concurrency) {
+        const action = await dispatchTask(run, step, state, i, task, task.next, bindings, now);
+        actions.push(action);
+        if (action.type === 'dispatch') inFlight++;
+      }
+    }
+    if (state.tasks.every((t) => isTerminalTask(t.status))) actions.push(finishStep(step, state));
+  }
+
+  if (actions.length === 0 && definition.steps.every((s) => isTerminalStep(run.steps[s.id].status))) {
+    try {
+      const output =
+        definition.output === undefined
+          ? Object.fromEntries(definition.steps.map((s) => [s.id, run.steps[s.id].output ?? null]))
+          : await evaluateMapping(definition.output, bindings);
+      actions.push({ type: 'complete-run', output: output ?? null });
+    } catch (err) {
+      actions.push({ type: 'fail-run', error: expressionError('output mapping failed', err) });
+    }
+  }
+  return { actions, wakeAt };
+}
+
+async function startStep(step: StepDefinition, bindings: Bindings): Promise<Action> {
+  try {
+    if (step.when !== undefined && !truthy(await evaluate(step.when, bindings))) {
+      return { type: 'skip-step', stepId: step.id, reason: `when (${step.when}) was false` };
+    }
+  } catch (err) {
+    return { type: 'fail-step', stepId: step.id, error: expressionError(`when of step ${step.id} failed`, err) };
+  }
+  if (!step.forEach) return { type: 'start-step', stepId: step.id, items: null };
+  let items: unknown;
+  try {
+    items = await evaluate(step.forEach.items, bindings);
+  } catch (err) {
+    return { type: 'fail-step', stepId: step.id, error: expressionError(`forEach of step ${step.id} failed`, err) };
+  }
+  // JSONata yields a single value for one-element sequences and undefined for none.
+  const list = items === undefined ? [] : Array.isArray(items) ? items : [items];
+  if (list.length > LIMITS.forEachItems) {
+    return {
+      type: 'fail-step',
+      stepId: step.id,
+      error: {
+        code: 'BAD_REQUEST',
+        message: `forEach of step ${step.id} gave ${list.length} items; the limit is ${LIMITS.forEachItems}`,
+      },
+    };
+  }
+  return { type: 'start-step', stepId: step.id, items: list };
+}
+
+function truthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  return Boolean(value);
+}
+
+async function dispatchTask(
+  run: RunRecord,
+  step: StepDefinition,
+  state: StepState & { items?: unknown[] },
+  i: number,
+  task: TaskState,
+  purpose: AttemptPurpose,
+  bindings: Bindings,
+  now: number,
+): Promise<Action> {
+  const context: Bindings =
+    task.index === null ? bindings : { ...bindings, item: state.items?.[task.index], index: task.index };
+  let input = task.input;
+  let target: string;
+  try {
+    if (purpose === 'primary') {
+      target = step.service ?? step.workflow!;
+      if (input === undefined) input = (await evaluateMapping(step.input, context)) ?? {};
+    } else if (purpose === 'escalation') {
+      target = step.escalate!.service;
+      if (step.escalate!.input !== undefined) input = await evaluateMapping(step.escalate!.input, context);
+    } else {
+      const fallback = (step.onError as { fallback: { service: string; input?: unknown } }).fallback;
+      target = fallback.service;
+      if (fallback.input !== undefined) input = await evaluateMapping(fallback.input as never, context);
+    }
+  } catch (err) {
+    return {
+      type: 'task-failed',
+      stepId: step.id,
+      task: i,
+      error: expressionError(`input of step ${step.id} failed`, err),
+    };
+  }
+  const n = task.attempts.length + 1;
+  return {
+    type: 'dispatch',
+    stepId: step.id,
+    task: i,
+    kind: purpose === 'primary' && step.workflow ? 'workflow' : 'service',
+    attempt: {
+      n,
+      purpose,
+      target,
+      idempotencyKey: idempotencyKey(run.id, step.id, task.index, n),
+      queuedAt: new Date(now).toISOString(),
+    },
+    input,
+    timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    placement: step.placement ?? run.definition.placement,
+  };
+}
+
+async function checkEscalation(
+  run: RunRecord,
+  step: StepDefinition,
+  i: number,
+  task: TaskState,
+  bindings: Bindings,
+  now: number,
+): Promise<Action> {
+  try {
+    const context = { ...bindings, output: task.primaryOutput, item: undefined, index: task.index ?? undefined };
+    if (truthy(await evaluate(step.escalate!.when, context))) {
+      return dispatchTask(run, step, run.steps[step.id], i, task, 'escalation', bindings, now);
+    }
+    return { type: 'task-succeeded', stepId: step.id, task: i, output: task.primaryOutput };
+  } catch (err) {
+    return {
+      type: 'task-failed',
+      stepId: step.id,
+      task: i,
+      error: expressionError(`escalate.when of step ${step.id} failed`, err),
+    };
+  }
+}
+
+function finishStep(step: StepDefinition, state: StepState): Action {
+  const failed = state.tasks.filter((t) => t.status === 'failed');
+  if (failed.length === 0) {
+    const output = step.forEach ? state.tasks.map((t) => t.output ?? null) : state.tasks[0].output;
+    return { type: 'complete-step', stepId: step.id, output: output ?? null };
+  }
+  const first = failed[0];
+  const error: ErrorBody = step.forEach
+    ? {
+        code: first.error!.code,
+        message: `${failed.length} of ${state.tasks.length} items failed; item ${first.index}: ${first.error!.message}`,
+        details: { failedItems: failed.map((t) => t.index) },
+      }
+    : first.error!;
+  return { type: 'fail-step', stepId: step.id, error };
+}
+
+/** Applies one action to the run (in place). */
+export function apply(run: RunRecord, action: Action, now: number): void {
+  const at = new Date(now).toISOString();
+  run.updatedAt = at;
+  const definition = run.definition;
+  switch (action.type) {
+    case 'skip-step':
+      Object.assign(run.steps[action.stepId], { status: 'skipped', reason: action.reason, finishedAt: at });
+      return;
+    case 'start-step': {
+      const state = run.steps[action.stepId] as StepState & { items?: unknown[] };
+      state.status = 'running';
+      state.startedAt = at;
+      if (action.items) state.items = action.items;
+      const indexes = action.items ? action.items.map((_, i) => i) : [null];
+      state.tasks = indexes.map((index) => ({
+        index,
+        status: 'pending',
+        next: 'primary',
+        attempts: [],
+        attemptBase: 0,
+      }));
+      return;
+    }
+    case 'dispatch': {
+      const task = run.steps[action.stepId].tasks[action.task];
+      task.status = 'dispatched';
+      task.next = action.attempt.purpose;
+      delete task.retryAt;
+      if (action.attempt.purpose === 'primary') task.input = action.input;
+      // Kept only while the attempt is out, so a restarted executor can send it again.
+      task.attempts.push({ ...action.attempt, input: action.input } as Attempt);
+      return;
+    }
+    case 'task-succeeded': {
+      const task = run.steps[action.stepId].tasks[action.task];
+      Object.assign(task, { status: 'succeeded', output: action.output });
+      return;
+    }
+    case 'task-failed': {
+      const task = run.steps[action.stepId].tasks[action.task];
+      Object.assign(task, { status: 'failed', error: action.error });
+      return;
+    }
+    case 'complete-step':
+      Object.assign(run.steps[action.stepId], { status: 'succeeded', output: action.output, finishedAt: at });
+      return;
+    case 'fail-step': {
+      Object.assign(run.steps[action.stepId], { status: 'failed', error: action.error, finishedAt: at });
+      const step = definition.steps.find((s) => s.id === action.stepId)!;
+      if (step.onError !== 'continue') {
+        Object.assign(run, {
+          status: 'failed',
+          finishedAt: at,
+          error: {
+            ...action.error,
+            message: `step ${action.stepId} failed: ${action.error.message}`,
+            details: { step: action.stepId, ...(action.error.details as object) },
+          },
+        });
+      }
+      return;
+    }
+    case 'complete-run':
+      Object.assign(run, { status: 'succeeded', output: action.output, finishedAt: at });
+      return;
+    case 'fail-run':
+      Object.assign(run, { status: 'failed', error: action.error, finishedAt: at });
+      return;
+  }
+}
+
+/** The attempt currently out for a task, with its input, if any. */
+export function outstandingAttempt(task: TaskState): (Attempt & { input?: unknown }) | undefined {
+  return task.status === 'dispatched' ? (task.attempts.at(-1) as Attempt & { input?: unknown }) : undefined;
+}
+
+/**
+ * Records an attempt's outcome. Returns false (and changes nothing) for outcomes that no
+ * longer matter: a finished or cancelled run, or an attempt that is not the one out.
+ */
+export function applyResult(
+  run: RunRecord,
+  result: AttemptResult,
+  now: number,
+  random: () => number = Math.random,
+): boolean {
+  if (run.status !== 'running') return false;
+  const state = run.steps[result.stepId];
+  const task = state?.tasks[result.task];
+  const attempt = task && outstandingAttempt(task);
+  if (!attempt || attempt.n !== result.attempt) return false;
+  const step = run.definition.steps.find((s) => s.id === result.stepId)!;
+  run.updatedAt = new Date(now).toISOString();
+  attempt.finishedAt = run.updatedAt;
+  delete attempt.input;
+
+  if (result.ok) {
+    if (attempt.purpose === 'primary' && step.escalate) {
+      Object.assign(task, { status: 'checking', primaryOutput: result.output });
+    } else {
+      Object.assign(task, { status: 'succeeded', output: result.output });
+    }
+    return true;
+  }
+  attempt.error = result.error;
+  const policy = retryPolicy(step.retry);
+  const tries = task.attempts.slice(task.attemptBase).filter((a) => a.purpose === attempt.purpose).length;
+  if (attempt.purpose !== 'fallback' && isRetryable(result.error.code) && tries < policy.maxAttempts) {
+    Object.assign(task, { status: 'waiting', next: attempt.purpose, retryAt: now + retryDelay(policy, tries, random) });
+  } else if (attempt.purpose !== 'fallback' && typeof step.onError === 'object') {
+    Object.assign(task, { status: 'pending', next: 'fallback' });
+  } else {
+    Object.assign(task, { status: 'failed', error: result.error });
+  }
+  return true;
+}
+
+/** Stops a run; results that arrive later are ignored. */
+export function cancelRun(run: RunRecord, now: number, reason = 'cancelled by request'): boolean {
+  if (run.status !== 'running') return false;
+  const at = new Date(now).toISOString();
+  Object.assign(run, {
+    status: 'cancelled',
+    finishedAt: at,
+    updatedAt: at,
+    error: { code: 'CONFLICT', message: reason },
+  });
+  return true;
+}
+
+/**
+ * Resumes a failed (or cancelled) run from its failed steps: succeeded steps and items
+ * keep their outputs; failed ones start over with a fresh retry budget.
+ */
+export function resumeRun(run: RunRecord, now: number): boolean {
+  if (run.status === 'running' || run.status === 'succeeded') return false;
+  const at = new Date(now).toISOString();
+  for (const state of Object.values(run.steps)) {
+    if (state.status !== 'failed' && state.status !== 'running') continue;
+    if (state.tasks.length === 0) {
+      Object.assign(state, { status: 'pending', error: undefined, finishedAt: undefined });
+      continue;
+    }
+    state.status = 'running';
+    delete state.error;
+    delete state.finishedAt;
+    for (const task of state.tasks) {
+      if (task.status === 'succeeded') continue;
+      Object.assign(task, { status: 'pending', next: 'primary', attemptBase: task.attempts.length, error: undefined });
+      delete task.retryAt;
+    }
+  }
+  Object.assign(run, { status: 'running', updatedAt: at, error: undefined, finishedAt: undefined });
+  return true;
+}

@@ -1,0 +1,103 @@
+import { evaluateExpression, expressionAst } from '@yunbian/common';
+import type { Mapping } from './definition';
+
+/** An expression found in a definition, with where it is. */
+export interface LocatedExpression {
+  pointer: string;
+  text: string;
+}
+
+const escapePointer = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** True for template strings that are expressions (`= …`). */
+export function isTemplateExpression(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith('=');
+}
+
+/** Every expression in a mapping: the whole string at the top, `=`-strings inside templates. */
+export function mappingExpressions(mapping: Mapping | undefined, pointer: string): LocatedExpression[] {
+  if (mapping === undefined) return [];
+  if (typeof mapping === 'string') return [{ pointer, text: stripEquals(mapping) }];
+  const found: LocatedExpression[] = [];
+  const walk = (value: Mapping, at: string) => {
+    if (isTemplateExpression(value)) found.push({ pointer: at, text: stripEquals(value) });
+    else if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${at}/${i}`));
+    else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, `${at}/${escapePointer(k)}`);
+    }
+  };
+  walk(mapping, pointer);
+  return found;
+}
+
+function stripEquals(text: string): string {
+  return text.startsWith('=') ? text.slice(1) : text;
+}
+
+export interface Bindings {
+  input: unknown;
+  steps: Record<string, { output?: unknown; state: string; error?: unknown }>;
+  item?: unknown;
+  index?: number;
+  output?: unknown;
+  run?: { id: string };
+}
+
+const LIMITS = { timeoutMs: 1_000, maxDepth: 200 };
+
+/** Evaluates a mapping (expression or template) against a run's context. */
+export async function evaluateMapping(mapping: Mapping | undefined, bindings: Bindings): Promise<unknown> {
+  if (mapping === undefined) return undefined;
+  if (typeof mapping === 'string') return evaluate(stripEquals(mapping), bindings);
+  return evaluateTemplate(mapping, bindings);
+}
+
+async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unknown> {
+  if (isTemplateExpression(value)) return evaluate(value.slice(1), bindings);
+  if (Array.isArray(value)) return Promise.all(value.map((v) => evaluateTemplate(v, bindings)));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const result = await evaluateTemplate(v, bindings);
+      if (result !== undefined) out[k] = result;
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Evaluates one expression; the context's fields are `$input`, `$steps`, `$item`, `$index`, `$output`. */
+export function evaluate(text: string, bindings: Bindings): Promise<unknown> {
+  return evaluateExpression({ text }, bindings.input, bindings as unknown as Record<string, unknown>, LIMITS);
+}
+
+/** Step ids an expression reads through `$steps.<id>`; `$steps` used whole is reported as '*'. */
+export function stepReferences(text: string): string[] {
+  const refs = new Set<string>();
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    const n = node as { type?: string; value?: unknown; steps?: { type?: string; value?: unknown }[] };
+    if (
+      n.type === 'path' &&
+      Array.isArray(n.steps) &&
+      n.steps[0]?.type === 'variable' &&
+      n.steps[0].value === 'steps'
+    ) {
+      const next = n.steps[1];
+      if (next?.type === 'name' && typeof next.value === 'string') refs.add(next.value);
+      else refs.add('*');
+      // The `$steps` variable itself is accounted for; look inside the rest (predicates, calls).
+      n.steps.slice(1).forEach(visit);
+      return;
+    } else if (n.type === 'variable' && n.value === 'steps') {
+      refs.add('*');
+    }
+    for (const [key, child] of Object.entries(n)) if (key !== 'value' || typeof child === 'object') visit(child);
+  };
+  visit(expressionAst(text));
+  return [...refs];
+}

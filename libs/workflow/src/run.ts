@@ -1,0 +1,111 @@
+import type { ErrorBody } from '@yunbian/contracts';
+import type { Durability, WorkflowDefinition } from './definition';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+/**
+ * pending: ready to dispatch `next`; dispatched: an attempt is out; waiting: a retry is due
+ * at `retryAt`; checking: the primary answered and the escalation condition must be
+ * evaluated; succeeded/failed: done.
+ */
+export type TaskStatus = 'pending' | 'dispatched' | 'waiting' | 'checking' | 'succeeded' | 'failed';
+export type AttemptPurpose = 'primary' | 'escalation' | 'fallback';
+
+export interface Attempt {
+  n: number;
+  purpose: AttemptPurpose;
+  /** Service reference as written (`name@range`) or the sub-workflow's. */
+  target: string;
+  /** What placement chose, filled by the executor. */
+  service?: string;
+  instanceId?: string;
+  nodeId?: string;
+  placement?: unknown;
+  childRunId?: string;
+  idempotencyKey: string;
+  queuedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: ErrorBody;
+}
+
+export interface TaskState {
+  /** forEach element index; null for a plain step. */
+  index: number | null;
+  status: TaskStatus;
+  next: AttemptPurpose;
+  attempts: Attempt[];
+  /** Attempts before the last manual retry do not count against the retry policy. */
+  attemptBase: number;
+  input?: unknown;
+  output?: unknown;
+  /** The primary's output when an escalation replaced it. */
+  primaryOutput?: unknown;
+  error?: ErrorBody;
+  retryAt?: number;
+}
+
+export interface StepState {
+  status: StepStatus;
+  tasks: TaskState[];
+  output?: unknown;
+  error?: ErrorBody;
+  reason?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface RunRecord {
+  id: string;
+  workflow: { name: string; version: number };
+  /** The definition version the run started with, kept whole. */
+  definition: WorkflowDefinition;
+  durability: Durability;
+  status: RunStatus;
+  input: unknown;
+  output?: unknown;
+  error?: ErrorBody;
+  steps: Record<string, StepState>;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  parent?: { runId: string; stepId: string; taskIndex: number | null; attempt: number };
+  /** Sub-workflow nesting level (0 for a top-level run). */
+  depth: number;
+  traceId?: string;
+}
+
+export function createRun(options: {
+  id: string;
+  definition: WorkflowDefinition & { version: number };
+  input: unknown;
+  durability?: Durability;
+  now: Date;
+  parent?: RunRecord['parent'];
+  depth?: number;
+}): RunRecord {
+  const at = options.now.toISOString();
+  const steps: Record<string, StepState> = {};
+  for (const step of options.definition.steps) steps[step.id] = { status: 'pending', tasks: [] };
+  return {
+    id: options.id,
+    workflow: { name: options.definition.name, version: options.definition.version },
+    definition: options.definition,
+    durability: options.durability ?? options.definition.durability ?? 'durable',
+    status: 'running',
+    input: options.input,
+    steps,
+    createdAt: at,
+    updatedAt: at,
+    parent: options.parent,
+    depth: options.depth ?? 0,
+  };
+}
+
+export const isTerminalStep = (s: StepStatus) => s === 'succeeded' || s === 'failed' || s === 'skipped';
+export const isTerminalTask = (s: TaskStatus) => s === 'succeeded' || s === 'failed';
+export const isTerminalRun = (s: RunStatus) => s !== 'running';
+
+export function idempotencyKey(runId: string, stepId: string, index: number | null, attempt: number): string {
+  return index === null ? `${runId}:${stepId}:${attempt}` : `${runId}:${stepId}[${index}]:${attempt}`;
+}

@@ -1,0 +1,81 @@
+import { validateDefinition, type ValidationContext } from './validate';
+
+const context: ValidationContext = {
+  serviceVersions: (name) => ({ echo: ['1.0.0', '1.2.0'], flaky: ['1.0.0'] })[name] ?? [],
+  workflowVersions: (name) => (name === 'child' ? [1, 2] : []),
+};
+
+const base = {
+  name: 'wf',
+  steps: [
+    { id: 'a', service: 'echo@^1', input: { value: '=$input.x' } },
+    { id: 'b', service: 'echo@1.2.0', input: '{ "value": $steps.a.output.value }' },
+  ],
+};
+
+const issuesOf = (def: unknown) => validateDefinition(def, context).issues;
+
+describe('validateDefinition', () => {
+  it('accepts a valid definition', () => {
+    expect(issuesOf(base)).toEqual([]);
+    expect(validateDefinition(base, context).definition?.name).toBe('wf');
+  });
+
+  it('reports schema problems with pointers', () => {
+    expect(issuesOf({ name: 'wf', steps: [{ id: 'a' }] })).toEqual(
+      expect.arrayContaining([expect.objectContaining({ pointer: '/steps/0' })]),
+    );
+    expect(issuesOf({ name: 'wf', steps: [{ id: 'a', service: 'echo', retry: { maxAttempts: 0 } }] })).toEqual([
+      { pointer: '/steps/0/retry/maxAttempts', message: 'must be >= 1 (got 0)' },
+    ]);
+  });
+
+  it('names a cycle', () => {
+    const def = {
+      name: 'wf',
+      steps: [
+        { id: 'a', service: 'echo', input: '$steps.c.output', after: [] },
+        { id: 'b', service: 'echo', after: ['a'] },
+        { id: 'c', service: 'echo', input: '$steps.b.output' },
+      ],
+    };
+    expect(issuesOf(def)).toEqual([{ pointer: '/steps/0', message: 'steps a → c → b → a form a cycle' }]);
+  });
+
+  it('reports unknown services and versions, duplicate ids and unknown references', () => {
+    const def = {
+      name: 'wf',
+      steps: [
+        { id: 'a', service: 'nope@1' },
+        { id: 'a', service: 'echo@^2' },
+        { id: 'c', service: 'echo', input: '$steps.zz.output', after: ['yy'] },
+        { id: 'd', workflow: 'child@3' },
+      ],
+    };
+    expect(issuesOf(def)).toEqual([
+      { pointer: '/steps/1/id', message: 'duplicate step id "a" (first at /steps/0)' },
+      { pointer: '/steps/0/service', message: 'unknown service "nope": no node in the catalogue offers it' },
+      {
+        pointer: '/steps/1/service',
+        message: 'no catalogued version of echo satisfies "^2" (catalogued: 1.0.0, 1.2.0)',
+      },
+      { pointer: '/steps/2/after/0', message: 'unknown step "yy"; steps are: a, c, d' },
+      { pointer: '/steps/2/input', message: 'references unknown step "zz"; steps are: a, c, d' },
+      { pointer: '/steps/3/workflow', message: 'workflow child has no version 3 (stored: 1, 2)' },
+    ]);
+  });
+
+  it('reports expression syntax errors where they are', () => {
+    const def = { name: 'wf', steps: [{ id: 'a', service: 'echo', input: { v: '=$input.(' }, when: '1 +' }] };
+    const issues = issuesOf(def);
+    expect(issues.map((i) => i.pointer)).toEqual(['/steps/0/input/v', '/steps/0/when']);
+    expect(issues[0].message).toMatch(/^invalid expression: .*at character/);
+  });
+
+  it('enforces the size and step limits', () => {
+    const huge = { ...base, description: 'x'.repeat(300 * 1024) };
+    expect(issuesOf(huge)[0].message).toMatch(/definition is \d+ bytes; the limit is 262144/);
+    const many = { name: 'wf', steps: Array.from({ length: 501 }, (_, i) => ({ id: `s${i}`, service: 'echo' })) };
+    expect(issuesOf(many)).toEqual([{ pointer: '/steps', message: 'must NOT have more than 500 items' }]);
+  });
+});

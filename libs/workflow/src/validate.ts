@@ -1,0 +1,166 @@
+import semver from 'semver';
+import { compileExpression, createAjv, ExpressionError, schemaIssues, type SchemaIssue } from '@yunbian/common';
+import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
+import { dependencies, findCycle, stepExpressions } from './graph';
+import { mappingExpressions, stepReferences } from './mapping';
+import { WORKFLOW_SCHEMA } from './workflow.schema';
+
+export interface ValidationContext {
+  /** Catalogued versions of a service (empty when the catalogue does not know it). */
+  serviceVersions(name: string): string[];
+  /** Stored versions of a workflow (empty when none). */
+  workflowVersions(name: string): number[];
+}
+
+export interface ValidationResult {
+  definition?: WorkflowDefinition;
+  issues: SchemaIssue[];
+}
+
+const ajv = createAjv({ useDefaults: false });
+const validateSchema = ajv.compile(WORKFLOW_SCHEMA);
+
+function depthOf(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let max = 0;
+  for (const child of Object.values(value)) max = Math.max(max, depthOf(child));
+  return max + 1;
+}
+
+/** Splits `name@range`; a missing range means any version. */
+export function parseRef(ref: string): { name: string; range: string } {
+  const at = ref.indexOf('@');
+  return at < 0 ? { name: ref, range: '*' } : { name: ref.slice(0, at), range: ref.slice(at + 1) };
+}
+
+/**
+ * Checks a submitted definition completely and reports every problem with a JSON
+ * pointer: size and depth limits, the schema, duplicate ids, unknown services and
+ * versions, sub-workflows, expression syntax, references to unknown steps, and cycles.
+ */
+export function validateDefinition(raw: unknown, context: ValidationContext): ValidationResult {
+  const bytes = Buffer.byteLength(JSON.stringify(raw ?? null));
+  if (bytes > LIMITS.definitionBytes) {
+    return {
+      issues: [{ pointer: '/', message: `definition is ${bytes} bytes; the limit is ${LIMITS.definitionBytes}` }],
+    };
+  }
+  const depth = depthOf(raw);
+  if (depth > LIMITS.depth) {
+    return {
+      issues: [{ pointer: '/', message: `definition nests ${depth} levels deep; the limit is ${LIMITS.depth}` }],
+    };
+  }
+  if (!validateSchema(raw)) return { issues: schemaIssues(validateSchema, raw) };
+  const definition = raw as unknown as WorkflowDefinition;
+  const issues: SchemaIssue[] = [];
+  const ids = new Map<string, number>();
+
+  definition.steps.forEach((step, i) => {
+    const first = ids.get(step.id);
+    if (first !== undefined)
+      issues.push({ pointer: `/steps/${i}/id`, message: `duplicate step id "${step.id}" (first at /steps/${first})` });
+    else ids.set(step.id, i);
+  });
+
+  definition.steps.forEach((step, i) => {
+    const at = `/steps/${i}`;
+    if (step.service) checkService(step.service, `${at}/service`, context, issues);
+    if (step.escalate) checkService(step.escalate.service, `${at}/escalate/service`, context, issues);
+    if (step.onError && typeof step.onError === 'object') {
+      checkService(step.onError.fallback.service, `${at}/onError/fallback/service`, context, issues);
+    }
+    if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
+    for (const [j, dep] of (step.after ?? []).entries()) {
+      if (!ids.has(dep)) issues.push({ pointer: `${at}/after/${j}`, message: `unknown step "${dep}"${known(ids)}` });
+      if (dep === step.id) issues.push({ pointer: `${at}/after/${j}`, message: 'a step cannot run after itself' });
+    }
+    for (const expression of stepExpressions(step, i)) checkExpression(expression, step.id, ids, issues);
+  });
+  for (const expression of mappingExpressions(definition.output, '/output'))
+    checkExpression(expression, undefined, ids, issues);
+
+  if (definition.input) {
+    try {
+      ajv.compile(definition.input);
+    } catch (err) {
+      issues.push({ pointer: '/input', message: `is not a usable JSON Schema: ${(err as Error).message}` });
+    }
+  }
+
+  if (issues.length === 0) {
+    const cycle = findCycle(dependencies(definition));
+    if (cycle) {
+      issues.push({ pointer: `/steps/${ids.get(cycle[0])}`, message: `steps ${cycle.join(' → ')} form a cycle` });
+    }
+  }
+  return issues.length ? { issues } : { definition, issues };
+}
+
+function known(ids: Map<string, number>): string {
+  return `; steps are: ${[...ids.keys()].join(', ')}`;
+}
+
+function checkService(ref: string, pointer: string, context: ValidationContext, issues: SchemaIssue[]): void {
+  const { name, range } = parseRef(ref);
+  if (!semver.validRange(range)) {
+    issues.push({ pointer, message: `"${range}" is not a semver version or range (try 1.0.0 or ^1)` });
+    return;
+  }
+  const versions = context.serviceVersions(name);
+  if (versions.length === 0) {
+    issues.push({ pointer, message: `unknown service "${name}": no node in the catalogue offers it` });
+  } else if (!semver.maxSatisfying(versions, range)) {
+    issues.push({
+      pointer,
+      message: `no catalogued version of ${name} satisfies "${range}" (catalogued: ${versions.join(', ')})`,
+    });
+  }
+}
+
+function checkWorkflow(
+  step: StepDefinition,
+  self: string,
+  pointer: string,
+  context: ValidationContext,
+  issues: SchemaIssue[],
+): void {
+  const { name, range } = parseRef(step.workflow!);
+  if (name === self) {
+    issues.push({ pointer, message: `workflow ${self} cannot call itself` });
+    return;
+  }
+  const versions = context.workflowVersions(name);
+  if (versions.length === 0) issues.push({ pointer, message: `unknown workflow "${name}"` });
+  else if (range !== '*' && !versions.includes(Number(range))) {
+    issues.push({ pointer, message: `workflow ${name} has no version ${range} (stored: ${versions.join(', ')})` });
+  }
+}
+
+function checkExpression(
+  expression: { pointer: string; text: string },
+  stepId: string | undefined,
+  ids: Map<string, number>,
+  issues: SchemaIssue[],
+): void {
+  try {
+    compileExpression(expression.text);
+  } catch (err) {
+    if (err instanceof ExpressionError) {
+      issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
+      return;
+    }
+    throw err;
+  }
+  for (const ref of stepReferences(expression.text)) {
+    if (ref === '*')
+      issues.push({
+        pointer: expression.pointer,
+        message: 'refer to steps by id ($steps.<id>), not to $steps as a whole',
+      });
+    else if (ref === stepId)
+      issues.push({ pointer: expression.pointer, message: `step "${stepId}" cannot read its own output` });
+    else if (!ids.has(ref))
+      issues.push({ pointer: expression.pointer, message: `references unknown step "${ref}"${known(ids)}` });
+  }
+}

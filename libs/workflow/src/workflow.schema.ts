@@ -1,0 +1,108 @@
+import { LIMITS } from './definition';
+
+const ID = '^[A-Za-z][A-Za-z0-9_]{0,63}$';
+const REF = '^[A-Za-z0-9_-]+(@[^\\s]+)?$';
+
+const mapping = { description: 'JSONata expression (string) or a template whose "=..." strings are expressions' };
+const placement = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    tier: { enum: ['edge', 'cloud'] },
+    tags: { type: 'array', items: { type: 'string' } },
+    anyTags: { type: 'array', items: { type: 'string' } },
+    site: { type: 'string' },
+    objective: { type: 'string', description: 'latency | cost | mix | cost-slo' },
+    strategy: { type: 'string' },
+    maxLatencyMs: { type: 'number', exclusiveMinimum: 0 },
+    dataTier: { enum: ['public', 'edge-private', 'user-private'] },
+  },
+};
+
+/** The workflow definition language as JSON Schema (served at GET /schemas/workflow). */
+export const WORKFLOW_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://yunbian.dev/schemas/workflow.json',
+  title: 'Yunbian workflow definition',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'steps'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    version: { type: 'integer', minimum: 1 },
+    description: { type: 'string' },
+    input: { type: 'object', description: 'JSON Schema of the run input' },
+    durability: { enum: ['durable', 'none'], default: 'durable' },
+    placement,
+    output: mapping,
+    steps: {
+      type: 'array',
+      minItems: 1,
+      maxItems: LIMITS.steps,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        oneOf: [{ required: ['service'] }, { required: ['workflow'] }],
+        properties: {
+          id: { type: 'string', pattern: ID, description: 'letters, digits and _ (usable in expressions)' },
+          service: { type: 'string', pattern: REF, description: 'name@semver-range' },
+          workflow: { type: 'string', pattern: REF, description: 'name or name@version of a workflow' },
+          input: mapping,
+          after: { type: 'array', items: { type: 'string', pattern: ID }, uniqueItems: true },
+          when: { type: 'string', minLength: 1 },
+          forEach: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['items'],
+            properties: {
+              items: { type: 'string', minLength: 1 },
+              concurrency: { type: 'integer', minimum: 1, maximum: 256 },
+            },
+          },
+          retry: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+              backoff: { enum: ['fixed', 'exponential'] },
+              initialDelayMs: { type: 'integer', minimum: 0 },
+              maxDelayMs: { type: 'integer', minimum: 0 },
+              jitter: { type: 'number', minimum: 0, maximum: 1 },
+            },
+          },
+          timeoutMs: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+          onError: {
+            oneOf: [
+              { enum: ['fail', 'continue'] },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['fallback'],
+                properties: {
+                  fallback: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['service'],
+                    properties: { service: { type: 'string', pattern: REF }, input: mapping },
+                  },
+                },
+              },
+            ],
+          },
+          placement,
+          escalate: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['when', 'service'],
+            properties: {
+              when: { type: 'string', minLength: 1 },
+              service: { type: 'string', pattern: REF },
+              input: mapping,
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
