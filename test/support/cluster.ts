@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
-import type { NodeDescriptor, NodeRecord } from '@yunbian/contracts';
+import type { InstanceRecord, NodeDescriptor, NodeRecord } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -96,6 +96,21 @@ export class TestCluster {
 
   async node(id: string): Promise<NodeRecord | undefined> {
     return (await this.get<NodeRecord[]>('/nodes')).find((n) => n.id === id);
+  }
+
+  /** Starts `service` on `nodeId` and waits until the instance is ready. */
+  async deploy(service: string, nodeId: string): Promise<InstanceRecord> {
+    const { status, body } = await this.call('POST', '/instances', { service, nodeId });
+    if (status !== 201) throw new Error(`POST /instances ${service} on ${nodeId}: ${status} ${JSON.stringify(body)}`);
+    const id = (body as unknown as InstanceRecord).id;
+    return this.waitFor(
+      async () => {
+        const instance = await this.get<InstanceRecord>(`/instances/${id}`);
+        return instance.status === 'ready' ? instance : undefined;
+      },
+      20_000,
+      `instance ${id} ready`,
+    );
   }
 
   waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {

@@ -3,10 +3,11 @@ import { APP_FILTER } from '@nestjs/core';
 import { TransportModule } from '@yunbian/transport';
 import { CatalogModule } from './catalog/catalog.module';
 import { HealthModule } from './health/health.module';
+import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
 @Module({
-  imports: [TransportModule.forRoot({ name: 'orchestrator' }), CatalogModule, HealthModule],
+  imports: [TransportModule.forRoot({ name: 'orchestrator' }), CatalogModule, WorkflowsModule, HealthModule],
   providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
 })
 export class AppModule {}

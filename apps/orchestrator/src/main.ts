@@ -9,13 +9,15 @@ async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
   const logger = new JsonLogger('orchestrator');
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
-  app.useBodyParser('json', { limit: process.env.YUNBIAN_BODY_LIMIT ?? '8mb' });
+  const limit = process.env.YUNBIAN_BODY_LIMIT ?? '8mb';
+  app.useBodyParser('json', { limit });
+  app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('Yunbian orchestrator')
-      .setDescription('Edge service catalogue: nodes, services and instances')
+      .setDescription('Edge service catalogue (nodes, services, instances) and workflows (definitions, runs)')
       .setVersion('0.1.0')
       .build(),
   );

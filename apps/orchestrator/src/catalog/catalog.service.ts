@@ -53,6 +53,7 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
   private readonly heartbeatDelays = new SampleWindow(20_000);
   private deadMarks = 0;
   private store!: CatalogStore;
+  private readonly lostListeners: ((instance: InstanceRecord, reason: string) => void)[] = [];
   readonly liveness: LivenessPolicy = {
     ...DEFAULT_LIVENESS,
     deadAfterIntervals: envInt('YUNBIAN_DEAD_AFTER_MISSED', DEFAULT_LIVENESS.deadAfterIntervals),
@@ -201,20 +202,35 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
     if (changed) record.updatedAt = now;
     this.instances.set(record.id, record);
     if (changed) this.store.saveInstance(record);
+    if (existing && existing.status !== 'failed' && record.status === 'failed') {
+      this.emitLost(record, record.lastError ?? 'instance failed');
+    }
     return record;
   }
 
   removeInstance(id: string): void {
+    // A removed instance drained first: whatever it was sent, it answered.
     if (this.instances.delete(id)) this.store.deleteInstance(id);
+  }
+
+  /** Called when an instance can no longer answer requests it was sent (failed, gone, node dead). */
+  onInstanceLost(listener: (instance: InstanceRecord, reason: string) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  private emitLost(instance: InstanceRecord, reason: string): void {
+    for (const listener of this.lostListeners) listener(instance, reason);
   }
 
   markInstance(id: string, status: InstanceRecord['status'], reason?: string): void {
     const instance = this.instances.get(id);
     if (!instance) return;
+    const previous = instance.status;
     instance.status = status;
     if (reason) instance.lastError = reason;
     instance.updatedAt = new Date().toISOString();
     this.store.saveInstance(instance);
+    if (status === 'failed' && previous !== 'failed') this.emitLost(instance, reason ?? 'instance failed');
   }
 
   // ---- liveness -----------------------------------------------------------

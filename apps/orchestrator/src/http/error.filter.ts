@@ -48,6 +48,13 @@ export class ErrorFilter implements ExceptionFilter {
         .json({ statusCode, code, message: Array.isArray(message) ? message.join('; ') : message });
       return;
     }
+    // Body-parser errors (too large, malformed JSON) carry their HTTP status.
+    const status = (exception as { status?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const code: ErrorCode = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+      response.status(status).json({ statusCode: status, code, message: (exception as Error).message });
+      return;
+    }
     this.logger.error('unhandled error', { error: (exception as Error)?.stack ?? String(exception) });
     response
       .status(500)

@@ -1,0 +1,38 @@
+import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
+import type { PlacementHints } from '@yunbian/workflow';
+
+/** What routing needs to know about one step attempt. */
+export interface RouteRequest {
+  /** `name@range`. */
+  service: string;
+  hints?: PlacementHints;
+  /** Instances that already failed this task: avoided while others exist. */
+  avoid?: string[];
+  inputBytes?: number;
+}
+
+export interface RouteCandidate {
+  instanceId: string;
+  nodeId: string;
+  load: number;
+  rejected?: string;
+}
+
+export interface RouteDecision {
+  instance: InstanceRecord;
+  node: NodeRecord;
+  strategy: string;
+  reason: string;
+  candidates: RouteCandidate[];
+}
+
+/** The placement seam the engine routes every step attempt through. */
+export interface StepRouter {
+  /** Chooses an instance, or throws a YunbianError saying why none fits. */
+  route(request: RouteRequest): RouteDecision;
+  /** The engine tells the router when it sends to and hears back from an instance. */
+  sent(instanceId: string): void;
+  settled(instanceId: string, durationMs?: number): void;
+}
+
+export const STEP_ROUTER = Symbol('STEP_ROUTER');

@@ -1,0 +1,59 @@
+import type { RunRecord } from '@yunbian/workflow';
+
+/** What GET /runs/{id} shows: the run without its stored definition, steps in order, attempts flat. */
+export function runView(run: RunRecord, options: { detail: boolean } = { detail: true }) {
+  const base = {
+    id: run.id,
+    workflow: run.workflow,
+    status: run.status,
+    durability: run.durability,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    finishedAt: run.finishedAt,
+    traceId: run.traceId,
+    parent: run.parent,
+    error: run.error,
+  };
+  if (!options.detail) return base;
+  return {
+    ...base,
+    input: run.input,
+    output: run.output,
+    steps: run.definition.steps.map((definition) => {
+      const state = run.steps[definition.id];
+      const attempts = state.tasks.flatMap((task) =>
+        task.attempts.map((a) => ({
+          item: task.index ?? undefined,
+          attempt: a.n,
+          purpose: a.purpose,
+          service: a.service ?? a.target,
+          node: a.nodeId,
+          instance: a.instanceId,
+          childRun: a.childRunId,
+          idempotencyKey: a.idempotencyKey,
+          queuedAt: a.queuedAt,
+          startedAt: a.startedAt,
+          finishedAt: a.finishedAt,
+          error: a.error,
+          placement: a.placement,
+        })),
+      );
+      const last = attempts.at(-1);
+      return {
+        id: definition.id,
+        state: state.status,
+        reason: state.reason,
+        attempts: attempts.length,
+        items: definition.forEach ? state.tasks.length : undefined,
+        node: last?.node,
+        instance: last?.instance,
+        queuedAt: attempts[0]?.queuedAt,
+        startedAt: state.startedAt,
+        finishedAt: state.finishedAt,
+        error: state.error,
+        output: state.output,
+        history: attempts,
+      };
+    }),
+  };
+}

@@ -1,0 +1,448 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { ValidateFunction } from 'ajv';
+import { createAjv, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
+import type { ErrorBody, InstanceRecord } from '@yunbian/contracts';
+import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import {
+  apply,
+  applyResult,
+  cancelRun,
+  createRun,
+  decide,
+  isTerminalRun,
+  LIMITS,
+  outstandingAttempt,
+  parseRef,
+  resumeRun,
+  type Action,
+  type AttemptResult,
+  type Durability,
+  type RunRecord,
+  type RunStatus,
+} from '@yunbian/workflow';
+import { CatalogService } from '../catalog/catalog.service';
+import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
+import { RunStore } from './run-store';
+import { WorkflowRegistry } from './workflow-registry.service';
+
+type Dispatch = Extract<Action, { type: 'dispatch' }>;
+
+export interface StartOptions {
+  version?: number;
+  durability?: Durability;
+  parent?: RunRecord['parent'];
+  depth?: number;
+}
+
+/** Keeps this many finished runs in memory for GET /runs (durable ones are also in KV). */
+const FINISHED_RUNS_KEPT = 10_000;
+
+/**
+ * The executor: persists what the decider decided, then carries it out — routes each
+ * dispatch through the placement seam, sends it over NATS with its idempotency key, and
+ * feeds every outcome back. Durable runs are written before anything is sent.
+ */
+@Injectable()
+export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new JsonLogger('engine');
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly finishedOrder: string[] = [];
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
+  /** instance id → attempts out on it, so a dying instance fails them at once. */
+  private readonly onInstance = new Map<string, Set<string>>();
+  private readonly inputValidators = new Map<string, ValidateFunction>();
+  private readonly ajv = createAjv({ useDefaults: true });
+  private store!: RunStore;
+  private stopped = false;
+
+  constructor(
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(STEP_ROUTER) private readonly router: StepRouter,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.store = await RunStore.open(this.transport);
+    this.catalog.onInstanceLost((instance, reason) => this.instanceLost(instance, reason));
+    const stored = await this.store.loadAll();
+    for (const run of stored) this.remember(run);
+    const active = stored.filter((r) => r.status === 'running');
+    this.logger.info('runs restored', { runs: stored.length, resuming: active.length });
+    // Give agents a moment to re-announce their instances before routing resumed work.
+    setTimeout(() => {
+      for (const run of active) void this.resume(run);
+    }, 500).unref();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+  }
+
+  // ---- public API ---------------------------------------------------------
+
+  async start(name: string, input: unknown, options: StartOptions = {}): Promise<RunRecord> {
+    const stored = this.registry.get(name, options.version);
+    const definition = stored.definition;
+    this.validateInput(stored.name, stored.version, definition.input, input);
+    if ((options.depth ?? 0) > LIMITS.subWorkflowDepth) {
+      throw new YunbianError('BAD_REQUEST', `sub-workflows nest deeper than ${LIMITS.subWorkflowDepth} levels`);
+    }
+    const run = createRun({
+      id: randomUUID(),
+      definition,
+      input: input ?? {},
+      durability: options.durability,
+      now: new Date(),
+      parent: options.parent,
+      depth: options.depth,
+    });
+    this.runs.set(run.id, run);
+    await this.persist(run);
+    void this.advance(run.id);
+    return run;
+  }
+
+  get(id: string): RunRecord {
+    const run = this.runs.get(id);
+    if (!run) throw new YunbianError('NOT_FOUND', `unknown run "${id}"`);
+    return run;
+  }
+
+  list(filter: { workflow?: string; status?: RunStatus; limit?: number }): RunRecord[] {
+    const limit = Math.min(filter.limit ?? 100, 1_000);
+    return [...this.runs.values()]
+      .filter((r) => !filter.workflow || r.workflow.name === filter.workflow)
+      .filter((r) => !filter.status || r.status === filter.status)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, limit);
+  }
+
+  /** Resolves with the run once finished, or after `timeoutMs` with it as it is. */
+  waitFor(id: string, timeoutMs: number): Promise<RunRecord> {
+    const run = this.get(id);
+    if (isTerminalRun(run.status) || timeoutMs <= 0) return Promise.resolve(run);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(this.get(id)), timeoutMs);
+      const list = this.waiters.get(id) ?? [];
+      list.push((finished) => {
+        clearTimeout(timer);
+        resolve(finished);
+      });
+      this.waiters.set(id, list);
+    });
+  }
+
+  async cancel(id: string): Promise<RunRecord> {
+    const run = this.get(id);
+    await this.locked(id, async () => {
+      if (!cancelRun(run, Date.now())) {
+        throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only running runs can be cancelled`);
+      }
+      await this.persist(run);
+    });
+    for (const child of this.children(run))
+      if (child.status === 'running') await this.cancel(child.id).catch(() => undefined);
+    this.finished(run);
+    return run;
+  }
+
+  async retry(id: string): Promise<RunRecord> {
+    const run = this.get(id);
+    await this.locked(id, async () => {
+      if (!resumeRun(run, Date.now())) {
+        throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only failed or cancelled runs can be retried`);
+      }
+      await this.persist(run);
+    });
+    void this.advance(id);
+    return run;
+  }
+
+  // ---- the loop -----------------------------------------------------------
+
+  private locked(id: string, fn: () => Promise<void>): Promise<void> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const next = previous.then(fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(id, settled);
+    void settled.then(() => {
+      if (this.locks.get(id) === settled) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  private advance(id: string): Promise<void> {
+    return this.locked(id, () => this.step(id)).catch((err: Error) =>
+      this.logger.error('run could not advance', { run_id: id, error: err.stack ?? err.message }),
+    );
+  }
+
+  private async step(id: string): Promise<void> {
+    const run = this.runs.get(id);
+    if (!run || this.stopped) return;
+    for (;;) {
+      const now = Date.now();
+      const decision = await decide(run, now);
+      if (decision.actions.length === 0) {
+        this.scheduleWake(run, decision.wakeAt);
+        break;
+      }
+      const dispatches: Dispatch[] = [];
+      for (const action of decision.actions) {
+        apply(run, action, now);
+        if (action.type === 'dispatch') dispatches.push(action);
+      }
+      const routed = dispatches.map((d) => this.prepare(run, d));
+      await this.persist(run);
+      for (const r of routed) r();
+    }
+    if (isTerminalRun(run.status)) this.finished(run);
+  }
+
+  private scheduleWake(run: RunRecord, wakeAt: number | undefined): void {
+    clearTimeout(this.timers.get(run.id));
+    this.timers.delete(run.id);
+    if (wakeAt === undefined || run.status !== 'running') return;
+    this.timers.set(
+      run.id,
+      setTimeout(
+        () => {
+          this.timers.delete(run.id);
+          void this.advance(run.id);
+        },
+        Math.max(0, wakeAt - Date.now()),
+      ),
+    );
+  }
+
+  /**
+   * Routes a dispatch (recording the placement in the attempt before it is persisted) and
+   * returns the function that sends it once the state is stored.
+   */
+  private prepare(run: RunRecord, dispatch: Dispatch): () => void {
+    const task = run.steps[dispatch.stepId].tasks[dispatch.task];
+    const attempt = task.attempts.at(-1)!;
+    const result = (outcome: { ok: true; output: unknown } | { ok: false; error: ErrorBody }) =>
+      this.onResult(run.id, { stepId: dispatch.stepId, task: dispatch.task, attempt: attempt.n, ...outcome });
+
+    if (dispatch.kind === 'workflow') {
+      return () => void this.startChild(run, dispatch, result);
+    }
+    let decision;
+    try {
+      const avoid = task.attempts.filter((a) => a.error && a.instanceId).map((a) => a.instanceId!);
+      decision = this.router.route({ service: dispatch.attempt.target, hints: dispatch.placement, avoid });
+    } catch (err) {
+      const error = YunbianError.from(err).toBody();
+      attempt.error = error;
+      return () => result({ ok: false, error });
+    }
+    Object.assign(attempt, {
+      service: `${decision.instance.service}@${decision.instance.version}`,
+      instanceId: decision.instance.id,
+      nodeId: decision.node.id,
+      placement: { strategy: decision.strategy, reason: decision.reason, candidates: decision.candidates },
+    });
+    return () => this.send(run.id, dispatch.stepId, dispatch.task, decision.instance, dispatch.timeoutMs, result);
+  }
+
+  private send(
+    runId: string,
+    stepId: string,
+    taskIndex: number,
+    instance: InstanceRecord,
+    timeoutMs: number,
+    result: (outcome: { ok: true; output: unknown } | { ok: false; error: ErrorBody }) => void,
+  ): void {
+    const run = this.runs.get(runId)!;
+    const task = run.steps[stepId].tasks[taskIndex];
+    const attempt = outstandingAttempt(task);
+    if (!attempt) return;
+    attempt.startedAt = new Date().toISOString();
+    const key = attempt.idempotencyKey;
+    this.track(instance.id, `${runId}|${stepId}|${taskIndex}|${attempt.n}`, true);
+    this.router.sent(instance.id);
+    const started = performance.now();
+    this.transport
+      .request(instance.subject, attempt.input ?? task.input, { timeoutMs, headers: { [IDEMPOTENCY_HEADER]: key } })
+      .then(
+        (output) => result({ ok: true, output }),
+        (err: unknown) => {
+          const error = YunbianError.from(err);
+          const body = error.toBody();
+          if (error.code === 'TIMEOUT')
+            body.message = `step ${stepId} got no reply from instance ${instance.id} within ${timeoutMs} ms`;
+          result({ ok: false, error: body });
+        },
+      )
+      .finally(() => {
+        this.track(instance.id, `${runId}|${stepId}|${taskIndex}|${attempt.n}`, false);
+        this.router.settled(instance.id, performance.now() - started);
+      });
+  }
+
+  private track(instanceId: string, key: string, add: boolean): void {
+    let set = this.onInstance.get(instanceId);
+    if (add) {
+      if (!set) this.onInstance.set(instanceId, (set = new Set()));
+      set.add(key);
+    } else if (set) {
+      set.delete(key);
+      if (set.size === 0) this.onInstance.delete(instanceId);
+    }
+  }
+
+  /** Attempts out on an instance that died fail now (and retry elsewhere) instead of at their deadline. */
+  private instanceLost(instance: InstanceRecord, reason: string): void {
+    const keys = this.onInstance.get(instance.id);
+    if (!keys) return;
+    for (const key of [...keys]) {
+      const [runId, stepId, task, attempt] = key.split('|');
+      this.track(instance.id, key, false);
+      void this.onResult(runId, {
+        stepId,
+        task: Number(task),
+        attempt: Number(attempt),
+        ok: false,
+        error: {
+          code: 'UNAVAILABLE',
+          message: `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
+        },
+      });
+    }
+  }
+
+  private onResult(runId: string, outcome: AttemptResult): Promise<void> {
+    return this.locked(runId, async () => {
+      const run = this.runs.get(runId);
+      if (!run || !applyResult(run, outcome, Date.now())) return;
+      await this.persist(run);
+      await this.step(runId);
+    }).catch((err: Error) => this.logger.error('result could not be applied', { run_id: runId, error: err.message }));
+  }
+
+  // ---- sub-workflows ------------------------------------------------------
+
+  private async startChild(
+    parent: RunRecord,
+    dispatch: Dispatch,
+    result: (outcome: { ok: true; output: unknown } | { ok: false; error: ErrorBody }) => void,
+  ): Promise<void> {
+    const { name, range } = parseRef(dispatch.attempt.target);
+    try {
+      const child = await this.start(name, dispatch.input, {
+        version: range === '*' ? undefined : Number(range),
+        durability: parent.durability,
+        parent: { runId: parent.id, stepId: dispatch.stepId, taskIndex: dispatch.task, attempt: dispatch.attempt.n },
+        depth: parent.depth + 1,
+      });
+      await this.locked(parent.id, async () => {
+        const attempt = outstandingAttempt(parent.steps[dispatch.stepId].tasks[dispatch.task]);
+        if (attempt?.n === dispatch.attempt.n) {
+          Object.assign(attempt, { childRunId: child.id, startedAt: new Date().toISOString() });
+          await this.persist(parent);
+        }
+      });
+    } catch (err) {
+      result({ ok: false, error: YunbianError.from(err).toBody() });
+    }
+  }
+
+  private children(run: RunRecord): RunRecord[] {
+    return [...this.runs.values()].filter((r) => r.parent?.runId === run.id);
+  }
+
+  // ---- completion, persistence, recovery ----------------------------------
+
+  private finished(run: RunRecord): void {
+    clearTimeout(this.timers.get(run.id));
+    this.timers.delete(run.id);
+    for (const resolve of this.waiters.get(run.id) ?? []) resolve(run);
+    this.waiters.delete(run.id);
+    if (run.parent) {
+      const p = run.parent;
+      const outcome =
+        run.status === 'succeeded'
+          ? { ok: true as const, output: run.output }
+          : {
+              ok: false as const,
+              error: {
+                code: run.error?.code ?? 'INTERNAL',
+                message: `sub-workflow run ${run.id} ${run.status}: ${run.error?.message ?? ''}`,
+              } as ErrorBody,
+            };
+      void this.onResult(p.runId, { stepId: p.stepId, task: p.taskIndex ?? 0, attempt: p.attempt, ...outcome });
+    }
+    this.finishedOrder.push(run.id);
+    while (this.finishedOrder.length > FINISHED_RUNS_KEPT) this.runs.delete(this.finishedOrder.shift()!);
+  }
+
+  private remember(run: RunRecord): void {
+    this.runs.set(run.id, run);
+    if (isTerminalRun(run.status)) this.finishedOrder.push(run.id);
+  }
+
+  private async persist(run: RunRecord): Promise<void> {
+    if (run.durability === 'durable') await this.store.save(run);
+  }
+
+  /** After a restart: send again what was out when we stopped (same attempt, same key), then go on. */
+  private async resume(run: RunRecord): Promise<void> {
+    await this.locked(run.id, async () => {
+      const resend: (() => void)[] = [];
+      for (const step of run.definition.steps) {
+        for (const [i, task] of run.steps[step.id].tasks.entries()) {
+          const attempt = outstandingAttempt(task);
+          if (!attempt) continue;
+          if (attempt.childRunId) {
+            const child = this.runs.get(attempt.childRunId);
+            if (child && isTerminalRun(child.status)) this.finished(child);
+            continue;
+          }
+          const dispatch: Dispatch = {
+            type: 'dispatch',
+            stepId: step.id,
+            task: i,
+            kind: step.workflow && attempt.purpose === 'primary' ? 'workflow' : 'service',
+            attempt,
+            input: (attempt as { input?: unknown }).input ?? task.input,
+            timeoutMs: step.timeoutMs ?? 30_000,
+            placement: step.placement ?? run.definition.placement,
+          };
+          resend.push(this.prepare(run, dispatch));
+        }
+      }
+      await this.persist(run);
+      for (const send of resend) send();
+      await this.step(run.id);
+    });
+  }
+
+  private validateInput(
+    name: string,
+    version: number,
+    schema: Record<string, unknown> | undefined,
+    input: unknown,
+  ): void {
+    if (!schema) return;
+    const key = `${name}@${version}`;
+    let validate = this.inputValidators.get(key);
+    if (!validate) this.inputValidators.set(key, (validate = this.ajv.compile(schema)));
+    if (!validate(input)) {
+      const issues = schemaIssues(validate, input);
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `run input does not match the input schema of ${key}: ${formatIssues(issues)}`,
+        {
+          issues,
+        },
+      );
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Kvm, type KV } from '@nats-io/kv';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { validateDefinition, type WorkflowDefinition } from '@yunbian/workflow';
+import { CatalogService } from '../catalog/catalog.service';
+
+export const WORKFLOW_BUCKET = 'yb-workflows';
+
+export interface StoredWorkflow {
+  name: string;
+  version: number;
+  hash: string;
+  createdAt: string;
+  definition: WorkflowDefinition & { version: number };
+}
+
+/** Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`), cached in memory. */
+@Injectable()
+export class WorkflowRegistry implements OnModuleInit {
+  private kv!: KV;
+  private readonly workflows = new Map<string, StoredWorkflow[]>();
+
+  constructor(
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.kv = await new Kvm(this.transport.connection).create(WORKFLOW_BUCKET, { history: 1 });
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
+    for (const key of keys) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
+    }
+  }
+
+  private remember(stored: StoredWorkflow): void {
+    const list = this.workflows.get(stored.name) ?? [];
+    list.push(stored);
+    list.sort((a, b) => a.version - b.version);
+    this.workflows.set(stored.name, list);
+  }
+
+  /**
+   * Validates and stores a definition. The same definition again is the same version
+   * (created=false); a changed one becomes the next version.
+   */
+  async create(raw: unknown): Promise<{ workflow: StoredWorkflow; created: boolean }> {
+    const { definition, issues } = validateDefinition(raw, {
+      serviceVersions: (name) => this.catalog.serviceVersions(name).map((s) => s.version),
+      workflowVersions: (name) => this.versions(name).map((w) => w.version),
+    });
+    if (!definition) {
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `workflow definition is invalid (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
+        {
+          issues,
+        },
+      );
+    }
+    const { version: requested, ...rest } = definition;
+    const hash = createHash('sha256').update(canonical(rest)).digest('hex');
+    const existing = this.versions(definition.name);
+    const latest = existing.at(-1);
+    const same = existing.find((w) => w.hash === hash && (requested === undefined || w.version === requested));
+    if (same) return { workflow: same, created: false };
+    const version = requested ?? (latest?.version ?? 0) + 1;
+    if (latest && version <= latest.version) {
+      throw new YunbianError(
+        'CONFLICT',
+        `workflow ${definition.name} already has version ${latest.version}; a changed definition needs a higher version, or omit "version" to get ${latest.version + 1}`,
+        { pointer: '/version' },
+      );
+    }
+    const stored: StoredWorkflow = {
+      name: definition.name,
+      version,
+      hash,
+      createdAt: new Date().toISOString(),
+      definition: { ...rest, version },
+    };
+    await this.kv.put(`wf.${stored.name}.${version}`, JSON.stringify(stored));
+    this.remember(stored);
+    return { workflow: stored, created: true };
+  }
+
+  versions(name: string): StoredWorkflow[] {
+    return this.workflows.get(name) ?? [];
+  }
+
+  list(): StoredWorkflow[] {
+    return [...this.workflows.values()].map((v) => v.at(-1)!).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** A stored version (the latest when `version` is omitted); 404 says what exists. */
+  get(name: string, version?: number): StoredWorkflow {
+    const versions = this.versions(name);
+    if (versions.length === 0) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `unknown workflow "${name}"; stored: ${[...this.workflows.keys()].sort().join(', ') || 'none'}`,
+      );
+    }
+    if (version === undefined) return versions.at(-1)!;
+    const found = versions.find((w) => w.version === version);
+    if (!found) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `workflow ${name} has no version ${version}; stored: ${versions.map((w) => w.version).join(', ')}`,
+      );
+    }
+    return found;
+  }
+
+  async delete(name: string): Promise<number> {
+    const versions = this.versions(name);
+    if (versions.length === 0) this.get(name);
+    for (const w of versions) await this.kv.purge(`wf.${name}.${w.version}`);
+    this.workflows.delete(name);
+    return versions.length;
+  }
+}
+
+/** JSON with sorted keys, so equal definitions hash equally. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,169 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import YAML from 'yaml';
+import { YunbianError } from '@yunbian/transport';
+import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
+import { ERROR_BODY } from '../catalog/catalog.schemas';
+import { runView } from './run-view';
+import { WorkflowEngine } from './workflow-engine.service';
+import { WorkflowRegistry } from './workflow-registry.service';
+
+const RUN_STATUSES: RunStatus[] = ['running', 'succeeded', 'failed', 'cancelled'];
+
+function parseBody(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return YAML.parse(body);
+  } catch (err) {
+    throw new YunbianError('BAD_REQUEST', `body is not valid YAML/JSON: ${(err as Error).message}`);
+  }
+}
+
+function positiveInt(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0)
+    throw new YunbianError('BAD_REQUEST', `${name} must be a non-negative integer (got "${raw}")`);
+  return value;
+}
+
+@ApiTags('workflows')
+@Controller()
+export class WorkflowsController {
+  constructor(
+    @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
+    @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
+  ) {}
+
+  @Get('schemas/workflow')
+  @ApiOperation({ summary: 'The workflow definition language as JSON Schema' })
+  schema() {
+    return WORKFLOW_SCHEMA;
+  }
+
+  @Post('workflows')
+  @ApiOperation({ summary: 'Create a workflow (JSON or YAML body); a changed definition becomes a new version' })
+  @ApiBody({ schema: { type: 'object', description: 'a workflow definition; see GET /schemas/workflow' } })
+  @ApiResponse({ status: 201, description: 'stored as a new version' })
+  @ApiResponse({ status: 200, description: 'identical to a stored version' })
+  @ApiResponse({
+    status: 400,
+    schema: ERROR_BODY,
+    description: 'invalid: details.issues lists JSON pointers and messages',
+  })
+  async create(@Body() body: unknown, @Res({ passthrough: true }) response: Response) {
+    const { workflow, created } = await this.registry.create(parseBody(body));
+    response.status(created ? 201 : 200);
+    return workflow;
+  }
+
+  @Get('workflows')
+  @ApiOperation({ summary: 'Latest version of every workflow' })
+  list() {
+    return this.registry
+      .list()
+      .map((w) => ({
+        name: w.name,
+        version: w.version,
+        description: w.definition.description,
+        createdAt: w.createdAt,
+      }));
+  }
+
+  @Get('workflows/:name')
+  @ApiOperation({ summary: 'Latest version of a workflow' })
+  latest(@Param('name') name: string) {
+    const latest = this.registry.get(name);
+    return { ...latest, versions: this.registry.versions(name).map((w) => w.version) };
+  }
+
+  @Get('workflows/:name/versions/:version')
+  @ApiOperation({ summary: 'One version of a workflow' })
+  version(@Param('name') name: string, @Param('version') version: string) {
+    return this.registry.get(name, positiveInt(version, 'version'));
+  }
+
+  @Delete('workflows/:name')
+  @ApiOperation({ summary: 'Delete every version (runs keep the definition they started with)' })
+  async remove(@Param('name') name: string) {
+    return { name, deletedVersions: await this.registry.delete(name) };
+  }
+
+  @Post('workflows/:name/runs')
+  @ApiOperation({ summary: 'Start a run: 202 with its id, or the finished run when ?wait=<ms> suffices' })
+  @ApiQuery({ name: 'wait', required: false, description: 'milliseconds to wait for the result' })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      properties: {
+        input: { description: 'the run input (checked against the workflow input schema)' },
+        version: { type: 'integer' },
+        durability: { enum: ['durable', 'none'] },
+      },
+    },
+  })
+  @ApiResponse({ status: 202, description: 'started' })
+  @ApiResponse({ status: 200, description: 'finished within wait' })
+  async run(
+    @Param('name') name: string,
+    @Body() rawBody: unknown,
+    @Query('wait') wait: string | undefined,
+    @Res({ passthrough: true }) response: Response,
+  ) {
+    const body = (parseBody(rawBody) ?? {}) as { input?: unknown; version?: number; durability?: Durability };
+    if (typeof body !== 'object' || Array.isArray(body))
+      throw new YunbianError('BAD_REQUEST', 'body must be an object: { "input": …, "version"?, "durability"? }');
+    if (body.durability !== undefined && body.durability !== 'durable' && body.durability !== 'none') {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `durability must be "durable" or "none" (got ${JSON.stringify(body.durability)})`,
+        { pointer: '/durability' },
+      );
+    }
+    const started = await this.engine.start(name, body.input ?? {}, {
+      version: body.version,
+      durability: body.durability,
+    });
+    const waitMs = positiveInt(wait, 'wait');
+    const run = waitMs ? await this.engine.waitFor(started.id, Math.min(waitMs, 300_000)) : started;
+    response.status(run.status === 'running' ? 202 : 200);
+    return runView(run);
+  }
+
+  @Get('runs')
+  @ApiOperation({ summary: 'Recent runs, newest first' })
+  @ApiQuery({ name: 'workflow', required: false })
+  @ApiQuery({ name: 'status', required: false, enum: RUN_STATUSES })
+  @ApiQuery({ name: 'limit', required: false })
+  runs(@Query('workflow') workflow?: string, @Query('status') status?: string, @Query('limit') limit?: string) {
+    if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
+      throw new YunbianError('BAD_REQUEST', `status must be one of ${RUN_STATUSES.join(', ')} (got "${status}")`);
+    }
+    return this.engine
+      .list({ workflow, status: status as RunStatus | undefined, limit: positiveInt(limit, 'limit') })
+      .map((r) => runView(r, { detail: false }));
+  }
+
+  @Get('runs/:id')
+  @ApiOperation({
+    summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
+  })
+  runById(@Param('id') id: string) {
+    return runView(this.engine.get(id));
+  }
+
+  @Post('runs/:id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a running run' })
+  async cancel(@Param('id') id: string) {
+    return runView(await this.engine.cancel(id));
+  }
+
+  @Post('runs/:id/retry')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Resume a failed or cancelled run from its failed steps' })
+  async retry(@Param('id') id: string) {
+    return runView(await this.engine.retry(id));
+  }
+}
