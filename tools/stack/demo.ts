@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Jimp } from 'jimp';
 import { waitUntil } from '@yunbian/common';
 import { Subjects, type InstanceRecord } from '@yunbian/contracts';
@@ -14,15 +16,35 @@ async function post<T>(url: string, body: unknown): Promise<T> {
   return json;
 }
 
+/** Stores every definition in `dir` (YAML or JSON) through the REST API. */
+export async function loadWorkflows(api: string, dir: string, say: (line?: string) => void): Promise<void> {
+  for (const file of readdirSync(dir)
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort()) {
+    const response = await fetch(`${api}/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': file.endsWith('.json') ? 'application/json' : 'application/yaml' },
+      body: readFileSync(path.join(dir, file), 'utf8'),
+    });
+    const body = (await response.json()) as { name?: string; version?: number; message?: string; details?: unknown };
+    if (!response.ok)
+      throw new Error(
+        `workflows/${file} was refused (${response.status}): ${body.message} ${JSON.stringify(body.details)}`,
+      );
+    say(`workflow      ${body.name} v${body.version} (workflows/${file})`);
+  }
+}
+
 /**
- * Deploys the bundled data services on the edge nodes and calls them over NATS, so a
- * newcomer sees the catalogue, placement checks and a real request/reply at once.
+ * Deploys the bundled data services on the edge nodes, runs the edge-report workflow
+ * over them, and makes one direct NATS call, so a newcomer sees it all at once.
  */
 export async function runDemo(api: string, natsUrl: string, say: (line?: string) => void): Promise<void> {
-  say('\ndemo: starting json-transform on edge-a and image-resize on edge-b…');
+  say('\ndemo: starting json-transform on edge-a and edge-b, image-resize on edge-b…');
   const started = [
     await post<InstanceRecord>(`${api}/instances`, { service: 'json-transform@^1', nodeId: 'edge-a' }),
     await post<InstanceRecord>(`${api}/instances`, { service: 'image-resize@^1', nodeId: 'edge-b' }),
+    await post<InstanceRecord>(`${api}/instances`, { service: 'json-transform@^1', nodeId: 'edge-b' }),
   ];
   for (const instance of started) {
     await waitUntil(
@@ -35,32 +57,32 @@ export async function runDemo(api: string, natsUrl: string, say: (line?: string)
     say(`demo: ${instance.id} ready on ${instance.nodeId} (subject ${instance.subject})`);
   }
 
+  const frame = await new Jimp({ width: 640, height: 480, color: 0x3366ccff }).getBuffer('image/png');
+  const readings = [
+    { id: 't1', celsius: 21.5 },
+    { id: 't2', celsius: 48.1 },
+    { id: 't3', celsius: 19.9 },
+  ];
+  const run = await post<{
+    id: string;
+    status: string;
+    output: unknown;
+    steps: { id: string; state: string; node?: string }[];
+  }>(`${api}/workflows/edge-report/runs?wait=30000`, { input: { image: frame.toString('base64'), readings } });
+  say(`demo: workflow edge-report run ${run.id} ${run.status}`);
+  for (const step of run.steps)
+    say(`      step ${step.id.padEnd(10)} ${step.state.padEnd(9)} ${step.node ? `on ${step.node}` : ''}`);
+  say(`      output ${JSON.stringify(run.output)}`);
+  say(`      details: curl -s ${api}/runs/${run.id} | jq`);
+
   const transport = await NatsTransport.connect({ servers: natsUrl, name: 'stack demo' });
   try {
-    const readings = {
-      sensors: [
-        { id: 't1', celsius: 21.5 },
-        { id: 't2', celsius: 48.1 },
-        { id: 't3', celsius: 19.9 },
-      ],
-    };
-    const expression = '{ "hot": sensors[celsius > 40].id, "mean": $round($average(sensors.celsius), 2) }';
-    const transformed = await transport.request<{ result: unknown }>(Subjects.service('json-transform', '1.0.0'), {
+    const expression = '{ "mean": $round($average(celsius), 2) }';
+    const direct = await transport.request<{ result: unknown }>(Subjects.service('json-transform', '1.0.0'), {
       expression,
       data: readings,
     });
-    say(`demo: json-transform ${expression}\n      → ${JSON.stringify(transformed.result)}`);
-
-    const image = new Jimp({ width: 640, height: 480, color: 0x3366ccff });
-    const png = await image.getBuffer('image/png');
-    const resized = await transport.request<{ width: number; height: number; mime: string; image: string }>(
-      Subjects.service('image-resize', '1.0.0'),
-      { image: png.toString('base64'), width: 160, format: 'jpeg' },
-      { timeoutMs: 15_000 },
-    );
-    say(
-      `demo: image-resize 640×480 PNG → ${resized.width}×${resized.height} ${resized.mime} (${Buffer.from(resized.image, 'base64').length} bytes)`,
-    );
+    say(`demo: a direct NATS call to json-transform ${expression} → ${JSON.stringify(direct.result)}`);
     const tooBig = 'x'.repeat(transport.maxPayload);
     await transport
       .request(Subjects.service('json-transform', '1.0.0'), { expression: '$', data: tooBig })

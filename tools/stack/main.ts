@@ -16,7 +16,7 @@ import {
   waitUntil,
 } from '@yunbian/common';
 import type { NodeRecord } from '@yunbian/contracts';
-import { runDemo } from './demo';
+import { loadWorkflows, runDemo } from './demo';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
@@ -118,11 +118,14 @@ async function main(): Promise<void> {
       );
     }
     say(`logs          ${LOG_DIR}/<process>.log`);
+    await loadWorkflows(api, path.join(ROOT, 'workflows'), say);
 
     if (process.env.YUNBIAN_DEMO !== '0') await runDemo(api, natsUrl, say);
     say('\nThe stack is up. Try:');
     say(`  curl -s ${api}/nodes | jq`);
     say(`  curl -s ${api}/instances | jq`);
+    say(`  curl -s ${api}/workflows | jq`);
+    say(`  curl -s ${api}/runs | jq`);
     say(
       `  curl -s -XPOST ${api}/instances -H 'content-type: application/json' -d '{"service":"json-transform@1.0.0","nodeId":"edge-b"}'`,
     );
