@@ -33,3 +33,16 @@ describe('mappings', () => {
     expect(stepReferences('$keys($steps)')).toEqual(['*']);
   });
 });
+
+describe('plain paths', () => {
+  const bindings = {
+    input: { a: { b: 1 }, list: [{ x: 1 }, { x: 2 }] },
+    steps: { s: { output: { v: 'ok' }, state: 'succeeded' } },
+  };
+  it('agree with JSONata', async () => {
+    for (const text of ['$input.a.b', '$steps.s.output.v', '$input.missing.x', '$input.list.x', '$input']) {
+      const viaJsonata = await evaluateMapping(`(${text})`, bindings);
+      await expect(evaluateMapping(text, bindings)).resolves.toEqual(viaJsonata);
+    }
+  });
+});

@@ -66,8 +66,26 @@ async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unk
   return value;
 }
 
+/** `$input.a.b`, `$steps.x.output.y`, `$item`…: plain paths that need no expression engine. */
+const SIMPLE_PATH = /^\s*\$(input|steps|item|index|output)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$/;
+
+function simplePath(text: string, bindings: Bindings): { value: unknown } | undefined {
+  const match = SIMPLE_PATH.exec(text);
+  if (!match) return undefined;
+  let value: unknown = (bindings as unknown as Record<string, unknown>)[match[1]];
+  for (const key of match[2].split('.').slice(1)) {
+    // JSONata maps paths over arrays; leave those to it.
+    if (Array.isArray(value)) return undefined;
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  return Array.isArray(value) && value.length === 0 ? undefined : { value };
+}
+
 /** Evaluates one expression; the context's fields are `$input`, `$steps`, `$item`, `$index`, `$output`. */
 export function evaluate(text: string, bindings: Bindings): Promise<unknown> {
+  // Most mappings are plain paths; reading them directly keeps dispatch cheap.
+  const simple = simplePath(text, bindings);
+  if (simple) return Promise.resolve(simple.value);
   return evaluateExpression({ text }, bindings.input, bindings as unknown as Record<string, unknown>, LIMITS);
 }
 

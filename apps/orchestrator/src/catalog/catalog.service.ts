@@ -306,6 +306,13 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
+  /** Instances of one service, unsorted (the router's hot path). */
+  instancesOfService(name: string): InstanceRecord[] {
+    const found: InstanceRecord[] = [];
+    for (const instance of this.instances.values()) if (instance.service === name) found.push(instance);
+    return found;
+  }
+
   instance(id: string): InstanceRecord {
     const instance = this.instances.get(id);
     if (!instance) throw new YunbianError('NOT_FOUND', `unknown instance "${id}"`);

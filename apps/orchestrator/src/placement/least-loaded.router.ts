@@ -23,7 +23,7 @@ export class LeastLoadedRouter implements StepRouter {
     const candidates: RouteCandidate[] = [];
     let best: { instance: InstanceRecord; load: number; avoided: boolean } | undefined;
     let versionMatches = 0;
-    for (const instance of this.catalog.listInstances({ service: name })) {
+    for (const instance of this.catalog.instancesOfService(name)) {
       if (!semver.satisfies(instance.version, range)) continue;
       versionMatches++;
       const node = this.catalog.node(instance.nodeId);

@@ -61,14 +61,12 @@ export class WorkflowsController {
   @Get('workflows')
   @ApiOperation({ summary: 'Latest version of every workflow' })
   list() {
-    return this.registry
-      .list()
-      .map((w) => ({
-        name: w.name,
-        version: w.version,
-        description: w.definition.description,
-        createdAt: w.createdAt,
-      }));
+    return this.registry.list().map((w) => ({
+      name: w.name,
+      version: w.version,
+      description: w.definition.description,
+      createdAt: w.createdAt,
+    }));
   }
 
   @Get('workflows/:name')

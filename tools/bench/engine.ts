@@ -1,0 +1,168 @@
+/**
+ * Engine overhead: a 3-step pipeline of a trivial service (~200-byte JSON) in worker
+ * processes, run (a) as a workflow through the orchestrator's REST API, ephemeral and
+ * durable, and (b) as the same three calls made directly over NATS through one
+ * multiplexed reply subscription (the baseline, in this same run).
+ *
+ *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64)
+ */
+import path from 'node:path';
+import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import { envInt, freePort, LocalNatsServer, percentile, round, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import { Subjects, type InstanceRecord, type NodeRecord } from '@yunbian/contracts';
+import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
+import { NatsTransport } from '@yunbian/transport';
+
+const DIST = path.resolve(__dirname, '../..');
+const SECONDS = envInt('BENCH_SECONDS', 10);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 64);
+const PAYLOAD = { value: 'x'.repeat(180) };
+
+type Pipeline = () => Promise<void>;
+
+async function measure(name: string, pipeline: Pipeline, concurrency: number, seconds: number) {
+  // Warm-up, then closed-loop workers for `seconds`.
+  for (let i = 0; i < 50; i++) await pipeline();
+  const latencies: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  let failures = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const started = performance.now();
+      try {
+        await pipeline();
+        latencies.push(performance.now() - started);
+      } catch {
+        failures++;
+      }
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  return {
+    name,
+    concurrency,
+    runs: latencies.length,
+    failures,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 50)!,
+    p99: percentile(latencies, 99)!,
+  };
+}
+
+async function main(): Promise<void> {
+  const print = (line = '') => process.stdout.write(line + '\n');
+  const nats = await LocalNatsServer.start();
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
+  const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
+    env: { ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const agent = spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
+    env: {
+      ...env,
+      YUNBIAN_NODE_ID: 'bench-node',
+      YUNBIAN_NODE_SITE: 'bench',
+      YUNBIAN_NODE_TIER: 'edge',
+      YUNBIAN_NODE_COST_PER_HOUR: '0',
+      YUNBIAN_SERVICE_PATH: path.join(DIST, 'test/fixtures/services'),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const transport = await NatsTransport.connect({ servers: nats.url, name: 'bench' });
+  try {
+    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
+    await waitUntil(
+      async () => ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).some((n) => n.status === 'alive'),
+      30_000,
+      'agent',
+    );
+    const post = async (route: string, body: unknown) => {
+      const response = await fetch(`${api}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (response.status >= 400) throw new Error(`${route}: ${response.status} ${await response.text()}`);
+      return response.json() as Promise<{ id: string; status: string }>;
+    };
+    const instances: InstanceRecord[] = [];
+    for (let i = 0; i < 2; i++)
+      instances.push((await post('/instances', { service: 'echo@1.0.0', nodeId: 'bench-node' })) as never);
+    for (const instance of instances) {
+      await waitUntil(
+        async () =>
+          ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
+        30_000,
+        'echo instances',
+      );
+    }
+    const steps = [
+      { id: 'a', service: 'echo@^1', input: { value: '=$input.value' } },
+      { id: 'b', service: 'echo@^1', input: { value: '=$steps.a.output.value' } },
+      { id: 'c', service: 'echo@^1', input: { value: '=$steps.b.output.value' } },
+    ];
+    await post('/workflows', { name: 'bench3', steps, output: '$steps.c.output.value' });
+
+    // Baseline: three sequential calls over one multiplexed reply subscription.
+    const nc = transport.connection;
+    const prefix = createInbox();
+    const pending = new Map<string, (data: Uint8Array) => void>();
+    nc.subscribe(`${prefix}.*`, {
+      callback: (_err, msg) => {
+        const id = msg.subject.slice(prefix.length + 1);
+        pending.get(id)?.(msg.data);
+        pending.delete(id);
+      },
+    });
+    let seq = 0;
+    const subject = Subjects.service('echo', '1.0.0');
+    const call = (body: unknown, key: string) =>
+      new Promise<{ value: string }>((resolve) => {
+        const id = String(++seq);
+        pending.set(id, (data) => resolve(JSON.parse(new TextDecoder().decode(data)) as { value: string }));
+        const h = natsHeaders();
+        h.set(IDEMPOTENCY_HEADER, key);
+        nc.publish(subject, JSON.stringify(body), { reply: `${prefix}.${id}`, headers: h });
+      });
+    const direct: Pipeline = async () => {
+      const a = await call(PAYLOAD, 'b:a:1');
+      const b = await call({ value: a.value }, 'b:b:1');
+      await call({ value: b.value }, 'b:c:1');
+    };
+    const viaEngine =
+      (durability: 'none' | 'durable'): Pipeline =>
+      async () => {
+        const run = await post('/workflows/bench3/runs?wait=30000', { input: PAYLOAD, durability });
+        if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
+      };
+
+    const results = [];
+    for (const concurrency of [1, CONCURRENCY]) {
+      results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS));
+      results.push(await measure('workflow, durability none', viaEngine('none'), concurrency, SECONDS));
+      results.push(await measure('workflow, durable', viaEngine('durable'), concurrency, SECONDS));
+    }
+    print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
+    print('mode                          concurrency   runs/s    p50 ms   p99 ms   vs baseline (p50 | runs/s)');
+    for (const r of results) {
+      const base = results.find((b) => b.concurrency === r.concurrency && b.name.startsWith('baseline'))!;
+      print(
+        `${r.name.padEnd(30)}${String(r.concurrency).padStart(11)}${round(r.perSecond, 0).toString().padStart(9)}${round(r.p50, 2).toString().padStart(10)}${round(r.p99, 2).toString().padStart(9)}   ${round(r.p50 / base.p50, 2)}x | ${round(r.perSecond / base.perSecond, 2)}x${r.failures ? `  (${r.failures} failed)` : ''}`,
+      );
+    }
+  } finally {
+    await transport.close();
+    await stopChild(agent);
+    await stopChild(orchestrator);
+    await nats.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench:engine failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
