@@ -96,6 +96,8 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
       ['slowB', 'slow-echo', 'edge-b'],
       ['small', 'classify-small', 'edge-a'],
       ['big', 'classify-big', 'cloud-1'],
+      ['blob', 'blob', 'edge-a'],
+      ['measure', 'measure', 'edge-b'],
     ];
     for (const [key, service, node] of deployments) instances[key] = await cluster.deploy(service, node);
   });
@@ -279,6 +281,33 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     for (const key of recorded) expect({ key, executions: counts.get(key) }).toEqual({ key, executions: 1 });
     for (const id of ids)
       for (const step of ['s1', 's2', 's3']) expect(counts.get(`${id}:${step}`)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('moves payloads larger than a NATS message through the object store and deletes them after the run', async () => {
+    await create({
+      name: 'large',
+      steps: [
+        { id: 'make', service: 'blob', input: { kib: '=$input.kib' } },
+        { id: 'check', service: 'measure', input: { data: '=$steps.make.output.data' } },
+        { id: 'again', service: 'measure', input: { data: '=$input.text' } },
+      ],
+      output: {
+        length: '=$steps.check.output.length',
+        allX: '=$steps.check.output.allX',
+        inputLength: '=$steps.again.output.length',
+      },
+    });
+    const text = 'x'.repeat(700 * 1024);
+    const run = await runAndWait('large', { kib: 1500, text });
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ length: 1500 * 1024, allX: true, inputLength: 700 * 1024 });
+    const { Objm } = await import('@nats-io/obj');
+    const store = await new Objm((await cluster.client()).connection).open('yb-payloads');
+    await cluster.waitFor(
+      async () => (await store.list()).filter((o) => !o.deleted && o.name.startsWith(run.id)).length === 0,
+      10_000,
+      'the run payloads to be deleted',
+    );
   });
 
   it('answers invalid definitions with 400 and JSON pointers, storing nothing', async () => {

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { DEFAULT_NATS_URL, envInt, JsonLogger, setLogFields } from '@yunbian/common';
 import { serviceRef } from '@yunbian/contracts';
 import { loadServiceLibrary, ServiceHost, type ServiceHandler } from '@yunbian/service-sdk';
-import { NatsTransport } from '@yunbian/transport';
+import { NatsTransport, PayloadStore } from '@yunbian/transport';
 import { SERVICE_HANDLER, WorkerModule } from './worker.module';
 import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
 
@@ -39,11 +39,13 @@ async function main(): Promise<void> {
       name: `worker ${instanceId}`,
     });
 
+    const payloads = await PayloadStore.open(transport);
     let lastSent = '';
     const host = new ServiceHost(transport, entry.descriptor, handler, {
       instanceId,
       nodeId,
       config,
+      payloads,
       onLoad: (load) => {
         // Load changes can come thousands of times a second; the agent needs the latest only.
         lastSent = JSON.stringify(load);

@@ -2,7 +2,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues } from '@yunbian/common';
 import { serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
-import { NatsTransport, YunbianError, type IncomingRequest } from '@yunbian/transport';
+import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
 import type { CallContext, ServiceHandler } from './service.decorator';
 
 export const IDEMPOTENCY_HEADER = 'Yb-Idempotency-Key';
@@ -13,6 +13,8 @@ export interface HostOptions {
   config?: Record<string, unknown>;
   /** Requests allowed to wait beyond `concurrency` before callers get OVERLOADED. */
   maxQueue?: number;
+  /** Resolves large inputs and offloads large outputs; without it they must fit in a message. */
+  payloads?: PayloadStore;
   /** Called whenever in-flight or queued counts change. */
   onLoad?: (load: { inFlight: number; queued: number }) => void;
 }
@@ -62,7 +64,9 @@ export class ServiceHost {
     await this.transport.flush();
   }
 
-  private async call(input: unknown, request: IncomingRequest): Promise<unknown> {
+  private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+    const payloads = this.options.payloads;
+    const input = payloads ? await payloads.resolve(raw) : raw;
     if (!this.validateInput(input)) {
       const issues = schemaIssues(this.validateInput, input);
       throw new YunbianError(
@@ -80,7 +84,10 @@ export class ServiceHost {
         headers: request.headers,
         config: this.options.config ?? {},
       };
-      return await this.handler.handle(input, context);
+      const output = await this.handler.handle(input, context);
+      if (!payloads) return output;
+      const name = `${context.idempotencyKey ?? `${this.options.instanceId}.${Date.now()}.${Math.random().toString(36).slice(2)}`}.out`;
+      return await payloads.offload(output, name);
     } finally {
       this.release();
     }

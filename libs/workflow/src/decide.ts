@@ -63,10 +63,15 @@ function dependenciesOf(definition: WorkflowDefinition): Map<string, string[]> {
   return deps;
 }
 
-export function bindingsOf(run: RunRecord): Bindings {
+/** Maps stored values to plain ones (large payloads are kept in state as references). */
+export type Resolve = (value: unknown) => unknown;
+const asIs: Resolve = (value) => value;
+
+export function bindingsOf(run: RunRecord, resolve: Resolve = asIs): Bindings {
   const steps: Bindings['steps'] = {};
-  for (const [id, s] of Object.entries(run.steps)) steps[id] = { output: s.output, state: s.status, error: s.error };
-  return { input: run.input, steps, run: { id: run.id } };
+  for (const [id, s] of Object.entries(run.steps))
+    steps[id] = { output: resolve(s.output), state: s.status, error: s.error };
+  return { input: resolve(run.input), steps, run: { id: run.id } };
 }
 
 const expressionError = (where: string, err: unknown): ErrorBody => ({
@@ -78,11 +83,11 @@ const expressionError = (where: string, err: unknown): ErrorBody => ({
  * What happens next, from the definition (inside the run) and the run's state alone.
  * Async only because expressions evaluate asynchronously; it reads nothing else.
  */
-export async function decide(run: RunRecord, now: number): Promise<Decision> {
+export async function decide(run: RunRecord, now: number, resolve: Resolve = asIs): Promise<Decision> {
   if (run.status !== 'running') return { actions: [] };
   const definition = run.definition;
   const deps = dependenciesOf(definition);
-  const bindings = bindingsOf(run);
+  const bindings = bindingsOf(run, resolve);
   const actions: Action[] = [];
   let wakeAt: number | undefined;
 
@@ -99,7 +104,7 @@ export async function decide(run: RunRecord, now: number): Promise<Decision> {
     let inFlight = state.tasks.filter((t) => t.status === 'dispatched').length;
     for (const [i, task] of state.tasks.entries()) {
       if (task.status === 'checking') {
-        actions.push(await checkEscalation(run, step, i, task, bindings, now));
+        actions.push(await checkEscalation(run, step, i, task, bindings, now, resolve));
         if (actions.at(-1)!.type === 'dispatch') inFlight++;
         continue;
       }
@@ -225,9 +230,15 @@ async function checkEscalation(
   task: TaskState,
   bindings: Bindings,
   now: number,
+  resolve: Resolve,
 ): Promise<Action> {
   try {
-    const context = { ...bindings, output: task.primaryOutput, item: undefined, index: task.index ?? undefined };
+    const context = {
+      ...bindings,
+      output: resolve(task.primaryOutput),
+      item: undefined,
+      index: task.index ?? undefined,
+    };
     if (truthy(await evaluate(step.escalate!.when, context))) {
       return dispatchTask(run, step, run.steps[step.id], i, task, 'escalation', bindings, now);
     }

@@ -4,7 +4,7 @@ import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
 import type { ErrorBody, InstanceRecord } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
-import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { isPayloadRef, NatsTransport, PayloadStore, YunbianError } from '@yunbian/transport';
 import {
   apply,
   applyResult,
@@ -57,6 +57,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private readonly inputValidators = new Map<string, ValidateFunction>();
   private readonly ajv = createAjv({ useDefaults: true });
   private store!: RunStore;
+  private payloads!: PayloadStore;
+  /** Large values of active runs, fetched from the object store once. */
+  private readonly resolved = new Map<string, Map<string, unknown>>();
+  /** Runs that put anything in the object store, to clean up when they end. */
+  private readonly withPayloads = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -68,6 +73,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   async onApplicationBootstrap(): Promise<void> {
     this.store = await RunStore.open(this.transport);
+    this.payloads = await PayloadStore.open(this.transport);
     this.catalog.onInstanceLost((instance, reason) => this.instanceLost(instance, reason));
     const stored = await this.store.loadAll();
     for (const run of stored) this.remember(run);
@@ -93,10 +99,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     if ((options.depth ?? 0) > LIMITS.subWorkflowDepth) {
       throw new YunbianError('BAD_REQUEST', `sub-workflows nest deeper than ${LIMITS.subWorkflowDepth} levels`);
     }
+    const id = randomUUID();
     const run = createRun({
-      id: randomUUID(),
+      id,
       definition,
-      input: input ?? {},
+      input: await this.offload(id, input ?? {}, `${id}.input`),
       durability: options.durability,
       now: new Date(),
       parent: options.parent,
@@ -187,8 +194,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     const run = this.runs.get(id);
     if (!run || this.stopped) return;
     for (;;) {
+      await this.prefetch(run);
       const now = Date.now();
-      const decision = await decide(run, now);
+      const decision = await decide(run, now, (value) => this.resolveCached(run.id, value));
       if (decision.actions.length === 0) {
         this.scheduleWake(run, decision.wakeAt);
         break;
@@ -198,6 +206,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         apply(run, action, now);
         if (action.type === 'dispatch') dispatches.push(action);
       }
+      await this.offloadInputs(run, dispatches);
+      // A large result stays in the object store (under a name cleanup leaves alone).
+      if (run.status === 'succeeded') run.output = await this.payloads.offload(run.output, `${run.id}-result`);
       const routed = dispatches.map((d) => this.prepare(run, d));
       await this.persist(run);
       for (const r of routed) r();
@@ -360,7 +371,69 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   // ---- completion, persistence, recovery ----------------------------------
 
+  // ---- large payloads -----------------------------------------------------
+
+  /** Inputs too large for a message (and for the run record) go to the object store first. */
+  private async offloadInputs(run: RunRecord, dispatches: Dispatch[]): Promise<void> {
+    for (const d of dispatches) {
+      const task = run.steps[d.stepId].tasks[d.task];
+      const attempt = task.attempts.at(-1) as { input?: unknown; idempotencyKey: string };
+      const stored = await this.offload(run.id, attempt.input, `${attempt.idempotencyKey}.in`);
+      if (stored !== attempt.input) {
+        if (task.input === attempt.input) task.input = stored;
+        attempt.input = stored;
+      }
+    }
+  }
+
+  private async offload(runId: string, value: unknown, name: string): Promise<unknown> {
+    const stored = await this.payloads.offload(value, name);
+    if (stored !== value) this.withPayloads.add(runId);
+    return stored;
+  }
+
+  private async prefetch(run: RunRecord): Promise<void> {
+    const refs: string[] = [];
+    const collect = (value: unknown) => {
+      if (isPayloadRef(value)) refs.push(value.$ybRef.name);
+      else if (Array.isArray(value)) for (const v of value) if (isPayloadRef(v)) refs.push(v.$ybRef.name);
+    };
+    collect(run.input);
+    for (const state of Object.values(run.steps)) {
+      collect(state.output);
+      for (const task of state.tasks) {
+        collect(task.primaryOutput);
+        if (isPayloadRef(task.input)) this.withPayloads.add(run.id);
+      }
+    }
+    if (refs.length === 0) return;
+    this.withPayloads.add(run.id);
+    let cache = this.resolved.get(run.id);
+    if (!cache) this.resolved.set(run.id, (cache = new Map()));
+    for (const name of refs) {
+      if (!cache.has(name)) cache.set(name, await this.payloads.resolve({ $ybRef: { bucket: '', name, bytes: 0 } }));
+    }
+  }
+
+  private resolveCached(runId: string, value: unknown): unknown {
+    const cache = this.resolved.get(runId);
+    if (!cache) return value;
+    if (isPayloadRef(value)) return cache.get(value.$ybRef.name);
+    if (Array.isArray(value) && value.some(isPayloadRef)) {
+      return value.map((v) => (isPayloadRef(v) ? cache.get(v.$ybRef.name) : v));
+    }
+    return value;
+  }
+
   private finished(run: RunRecord): void {
+    this.resolved.delete(run.id);
+    if (this.withPayloads.delete(run.id)) {
+      // A run's payloads are named after it (inputs, and outputs by idempotency key).
+      this.payloads
+        .deleteWithPrefix(`${run.id}.`)
+        .then(() => this.payloads.deleteWithPrefix(`${run.id}:`))
+        .catch((err: Error) => this.logger.warn('payload cleanup failed', { run_id: run.id, error: err.message }));
+    }
     clearTimeout(this.timers.get(run.id));
     this.timers.delete(run.id);
     for (const resolve of this.waiters.get(run.id) ?? []) resolve(run);

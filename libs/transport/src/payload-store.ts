@@ -1,0 +1,85 @@
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { YunbianError } from './errors';
+import type { NatsTransport } from './nats-transport';
+
+export const PAYLOAD_BUCKET = 'yb-payloads';
+/** Values whose JSON is larger than this travel by reference. */
+export const DEFAULT_OFFLOAD_BYTES = 256 * 1024;
+
+/** What travels on NATS in place of a large value. */
+export interface PayloadRef {
+  $ybRef: { bucket: string; name: string; bytes: number };
+}
+
+export function isPayloadRef(value: unknown): value is PayloadRef {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    typeof (value as PayloadRef).$ybRef?.name === 'string' &&
+    Object.keys(value).length === 1
+  );
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Large step inputs and outputs go through the JetStream object store: the sender
+ * offloads a value above the threshold and sends a reference; the receiver resolves it.
+ * Service handlers and expressions only ever see plain values.
+ */
+export class PayloadStore {
+  private constructor(
+    private readonly store: ObjectStore,
+    readonly thresholdBytes: number,
+  ) {}
+
+  static async open(transport: NatsTransport, thresholdBytes = DEFAULT_OFFLOAD_BYTES): Promise<PayloadStore> {
+    const store = await new Objm(transport.connection).create(PAYLOAD_BUCKET);
+    return new PayloadStore(store, thresholdBytes);
+  }
+
+  /** The value itself when small; otherwise stored under `name` and replaced by a reference. */
+  async offload(value: unknown, name: string): Promise<unknown> {
+    if (value === undefined || isPayloadRef(value)) return value;
+    const json = JSON.stringify(value);
+    // Cheap pre-check: a string shorter than the threshold in UTF-16 units is small in bytes too… mostly.
+    if (json.length * 3 <= this.thresholdBytes) return value;
+    const bytes = encoder.encode(json);
+    if (bytes.length <= this.thresholdBytes) return value;
+    await this.store.putBlob({ name }, bytes);
+    return { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: bytes.length } } satisfies PayloadRef;
+  }
+
+  /** The plain value behind a reference (other values pass through). */
+  async resolve(value: unknown): Promise<unknown> {
+    if (!isPayloadRef(value)) return value;
+    const bytes = await this.store.getBlob(value.$ybRef.name);
+    if (!bytes) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `payload ${value.$ybRef.name} is gone from the object store (was its run already finished?)`,
+        value,
+      );
+    }
+    return JSON.parse(decoder.decode(bytes)) as unknown;
+  }
+
+  /** Deletes every stored payload whose name starts with `prefix` (a run id). */
+  async deleteWithPrefix(prefix: string): Promise<number> {
+    const objects = await this.store.list();
+    let deleted = 0;
+    for (const info of objects) {
+      if (!info.deleted && info.name.startsWith(prefix)) {
+        await this.store.delete(info.name);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  async names(): Promise<string[]> {
+    return (await this.store.list()).filter((i) => !i.deleted).map((i) => i.name);
+  }
+}
