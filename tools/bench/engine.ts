@@ -1,8 +1,8 @@
 /**
  * Engine overhead: a 3-step pipeline of a trivial service (~200-byte JSON) in worker
- * processes, run (a) as a workflow through the orchestrator's REST API, ephemeral and
- * durable, and (b) as the same three calls made directly over NATS through one
- * multiplexed reply subscription (the baseline, in this same run).
+ * processes, run (a) as a workflow started over NATS (`yb.cmd.workflows.run`) and over
+ * the REST API, ephemeral and durable, and (b) as the same three calls made directly over
+ * NATS through one multiplexed reply subscription (the baseline, in this same run).
  *
  *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64)
  */
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   const api = `http://127.0.0.1:${port}`;
   const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
   const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
+    execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
     env: { ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -140,11 +141,24 @@ async function main(): Promise<void> {
         if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
       };
 
+    const viaNats =
+      (durability: 'none' | 'durable'): Pipeline =>
+      async () => {
+        const run = await transport.request<{ id: string; status: string }>(
+          Subjects.workflowRun,
+          { workflow: 'bench3', input: PAYLOAD, durability },
+          { timeoutMs: 30_000 },
+        );
+        if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
+      };
+
     const results = [];
     for (const concurrency of [1, CONCURRENCY]) {
       results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS));
-      results.push(await measure('workflow, durability none', viaEngine('none'), concurrency, SECONDS));
-      results.push(await measure('workflow, durable', viaEngine('durable'), concurrency, SECONDS));
+      results.push(await measure('workflow over NATS, none', viaNats('none'), concurrency, SECONDS));
+      results.push(await measure('workflow over NATS, durable', viaNats('durable'), concurrency, SECONDS));
+      results.push(await measure('workflow over REST, none', viaEngine('none'), concurrency, SECONDS));
+      results.push(await measure('workflow over REST, durable', viaEngine('durable'), concurrency, SECONDS));
     }
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
     print('mode                          concurrency   runs/s    p50 ms   p99 ms   vs baseline (p50 | runs/s)');

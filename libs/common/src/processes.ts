@@ -14,8 +14,14 @@ export async function stopChild(
   clearTimeout(timer);
 }
 
-export function spawnNode(entry: string, args: string[], options: SpawnOptions): ChildProcess {
-  return spawn(process.execPath, [entry, ...args], options);
+/** Runs a Node.js script; `execArgv` are Node's own flags (a profiler, say). */
+export function spawnNode(
+  entry: string,
+  args: string[],
+  options: SpawnOptions & { execArgv?: string[] },
+): ChildProcess {
+  const { execArgv = [], ...rest } = options;
+  return spawn(process.execPath, [...execArgv, entry, ...args], rest);
 }
 
 /** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */

@@ -122,3 +122,13 @@ export interface ServiceRecord extends ServiceDescriptor {
   nodes: string[];
   instances: { total: number; ready: number };
 }
+
+/** Request on `Subjects.workflowRun`. */
+export interface RunWorkflowCommand {
+  workflow: string;
+  input?: unknown;
+  version?: number;
+  durability?: 'durable' | 'none';
+  /** Milliseconds to wait for the run to finish before replying (default 30000; 0 replies at once). */
+  waitMs?: number;
+}

@@ -48,6 +48,9 @@ export const Subjects = {
   /** Agent → orchestrator round-trip probe; the reply names one peer per site to probe. */
   orchestratorPing: `${SUBJECT_ROOT}.cmd.orchestrator.ping`,
 
+  /** Start a workflow run over NATS (request/reply); the reply is the run, finished or not. */
+  workflowRun: `${SUBJECT_ROOT}.cmd.workflows.run`,
+
   /** Calls to a service type: every instance of name@version listens in one queue group. */
   service: (name: string, version: string) =>
     `${SUBJECT_ROOT}.svc.${assertToken(name, 'service name')}.${versionToken(version)}`,

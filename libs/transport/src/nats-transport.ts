@@ -1,9 +1,7 @@
 import {
   connect,
+  createInbox,
   headers as createHeaders,
-  NoRespondersError,
-  RequestError,
-  TimeoutError,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -65,7 +63,18 @@ function decode<T>(data: Uint8Array, subject: string): T {
  * services, structured error replies, payload-size checks and a trace-header hook.
  * It reconnects forever: an edge node that loses its uplink keeps trying.
  */
+interface PendingRequest {
+  resolve: (msg: Msg) => void;
+  reject: (err: YunbianError) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class NatsTransport {
+  /** Replies to every request arrive on one wildcard subscription (no per-request inbox). */
+  private inbox?: string;
+  private readonly pending = new Map<string, PendingRequest>();
+  private sequence = 0;
+
   private constructor(
     readonly connection: NatsConnection,
     private readonly propagator: TraceHeaderPropagator,
@@ -114,7 +123,8 @@ export class NatsTransport {
     const hdrs = createHeaders();
     if (extra) for (const [k, v] of Object.entries(extra)) hdrs.set(k, v);
     this.propagator.inject(hdrs);
-    return { data, headers: hdrs };
+    // A message without headers is cheaper to send and to parse.
+    return { data, headers: hdrs.keys().length > 0 ? hdrs : undefined };
   }
 
   private assertSize(bytes: number, subject: string): void {
@@ -137,11 +147,24 @@ export class NatsTransport {
   async request<T>(subject: string, value: unknown, options: RequestOptions = {}): Promise<T> {
     const timeout = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const { data, headers } = this.outgoing(subject, value, options.headers);
-    let reply: Msg;
-    try {
-      reply = await this.connection.request(subject, data, { timeout, headers });
-    } catch (err) {
-      throw this.requestFailure(err, subject, timeout);
+    const reply = await new Promise<Msg>((resolve, reject) => {
+      const id = (++this.sequence).toString(36);
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new YunbianError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, { subject, timeoutMs: timeout }));
+      }, timeout);
+      this.pending.set(id, { resolve, reject, timer });
+      try {
+        this.connection.publish(subject, data, { reply: `${this.replyInbox()}.${id}`, headers });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new YunbianError('UNAVAILABLE', `request on ${subject} failed: ${(err as Error).message}`, { subject }));
+      }
+    });
+    // The server answers a request nobody listens to with a 503 status message.
+    if (reply.headers?.code === 503) {
+      throw new YunbianError('NO_RESPONDERS', `nothing is listening on ${subject}`, { subject });
     }
     if (reply.headers?.get(ERROR_HEADER)) {
       throw new RemoteError(decode<ErrorBody>(reply.data, subject), subject);
@@ -149,19 +172,23 @@ export class NatsTransport {
     return decode<T>(reply.data, subject);
   }
 
-  private requestFailure(err: unknown, subject: string, timeout: number): YunbianError {
-    const cause = err instanceof RequestError ? (err.cause ?? err) : err;
-    if (cause instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-      return new YunbianError('NO_RESPONDERS', `nothing is listening on ${subject}`, { subject });
-    }
-    if (cause instanceof TimeoutError) {
-      return new YunbianError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, {
-        subject,
-        timeoutMs: timeout,
+  private replyInbox(): string {
+    if (!this.inbox) {
+      const prefix = createInbox();
+      this.connection.subscribe(`${prefix}.*`, {
+        callback: (err, msg) => {
+          if (err) return;
+          const id = msg.subject.slice(prefix.length + 1);
+          const pending = this.pending.get(id);
+          if (!pending) return; // late reply after its deadline
+          this.pending.delete(id);
+          clearTimeout(pending.timer);
+          pending.resolve(msg);
+        },
       });
+      this.inbox = prefix;
     }
-    if (err instanceof YunbianError) return err;
-    return new YunbianError('UNAVAILABLE', `request on ${subject} failed: ${(err as Error).message}`, { subject });
+    return this.inbox;
   }
 
   /**
@@ -197,7 +224,7 @@ export class NatsTransport {
     if (failed) hdrs.set(ERROR_HEADER, '1');
     this.propagator.inject(hdrs);
     try {
-      msg.respond(reply, { headers: hdrs });
+      msg.respond(reply, { headers: hdrs.keys().length > 0 ? hdrs : undefined });
     } catch {
       // The connection closed under us; the caller's deadline reports it.
     }
@@ -234,6 +261,15 @@ export class NatsTransport {
   }
 
   async close(): Promise<void> {
+    this.failPending();
     if (!this.connection.isClosed()) await this.connection.close();
+  }
+
+  private failPending(): void {
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new YunbianError('UNAVAILABLE', 'the NATS connection closed before the reply came'));
+      this.pending.delete(id);
+    }
   }
 }

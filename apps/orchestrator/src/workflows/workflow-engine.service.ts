@@ -190,9 +190,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     );
   }
 
-  private async step(id: string): Promise<void> {
+  /**
+   * Decides and applies until the run waits on something. State is written once before
+   * any dispatch leaves (and once at the end if it changed), not after every action.
+   */
+  private async step(id: string, changed = false): Promise<void> {
     const run = this.runs.get(id);
     if (!run || this.stopped) return;
+    let dirty = changed;
     for (;;) {
       await this.prefetch(run);
       const now = Date.now();
@@ -206,13 +211,17 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         apply(run, action, now);
         if (action.type === 'dispatch') dispatches.push(action);
       }
-      await this.offloadInputs(run, dispatches);
+      dirty = true;
       // A large result stays in the object store (under a name cleanup leaves alone).
       if (run.status === 'succeeded') run.output = await this.payloads.offload(run.output, `${run.id}-result`);
+      if (dispatches.length === 0) continue;
+      await this.offloadInputs(run, dispatches);
       const routed = dispatches.map((d) => this.prepare(run, d));
       await this.persist(run);
+      dirty = false;
       for (const r of routed) r();
     }
+    if (dirty) await this.persist(run);
     if (isTerminalRun(run.status)) this.finished(run);
   }
 
@@ -333,8 +342,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     return this.locked(runId, async () => {
       const run = this.runs.get(runId);
       if (!run || !applyResult(run, outcome, Date.now())) return;
-      await this.persist(run);
-      await this.step(runId);
+      await this.step(runId, true);
     }).catch((err: Error) => this.logger.error('result could not be applied', { run_id: runId, error: err.message }));
   }
 

@@ -5,11 +5,17 @@ import { STEP_ROUTER } from '../placement/step-router';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
+import { WorkflowsGateway } from './workflows.gateway';
 
 @Module({
   imports: [CatalogModule],
   controllers: [WorkflowsController],
-  providers: [WorkflowRegistry, WorkflowEngine, { provide: STEP_ROUTER, useClass: LeastLoadedRouter }],
+  providers: [
+    WorkflowRegistry,
+    WorkflowEngine,
+    WorkflowsGateway,
+    { provide: STEP_ROUTER, useClass: LeastLoadedRouter },
+  ],
   exports: [WorkflowEngine, WorkflowRegistry],
 })
 export class WorkflowsModule {}
