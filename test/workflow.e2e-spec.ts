@@ -183,6 +183,26 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     expect(sure.output).toMatchObject({ label: 'cat', model: 'small', loudRan: true });
   });
 
+  it('calls another workflow as a step', async () => {
+    await create({
+      name: 'child',
+      steps: [{ id: 'double', service: 'math', input: { op: 'mul', a: '=$input.n', b: 2 } }],
+      output: '$steps.double.output.value',
+    });
+    await create({
+      name: 'parent',
+      steps: [
+        { id: 'sub', workflow: 'child', input: { n: '=$input.n' } },
+        { id: 'plus', service: 'math', input: { op: 'add', a: '=$steps.sub.output', b: 1 } },
+      ],
+      output: '$steps.plus.output.value',
+    });
+    const run = await runAndWait('parent', { n: 20 });
+    expect(run).toMatchObject({ status: 'succeeded', output: 41 });
+    const childRunId = (run.steps[0].history[0] as { childRun?: string }).childRun!;
+    expect(await cluster.get<RunView>(`/runs/${childRunId}`)).toMatchObject({ status: 'succeeded', output: 40 });
+  });
+
   it('fails a step that never answers at its timeout; onError: continue lets the run complete', async () => {
     const steps = (onError: string) => [
       { id: 'stuck', service: 'never', timeoutMs: 500, retry: { maxAttempts: 1 }, onError },
