@@ -9,7 +9,7 @@ import {
 } from '@nats-io/transport-node';
 import type { ErrorBody } from '@yunbian/contracts';
 import { RemoteError, YunbianError } from './errors';
-import { noTracePropagation, type TraceHeaderPropagator } from './trace-headers';
+import { noTracePropagation, type NatsMessageInfo, type TraceHeaderPropagator } from './trace-headers';
 
 /** Every request has a deadline; callers may shorten or lengthen it, never remove it. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -140,18 +140,38 @@ export class NatsTransport {
   }
 
   publish(subject: string, value: unknown): void {
-    const { data, headers } = this.outgoing(subject, value);
-    this.connection.publish(subject, data, { headers });
+    this.sending({ subject, operation: 'publish' }, () => {
+      const { data, headers } = this.outgoing(subject, value);
+      this.connection.publish(subject, data, { headers });
+    });
   }
 
-  async request<T>(subject: string, value: unknown, options: RequestOptions = {}): Promise<T> {
+  request<T>(subject: string, value: unknown, options: RequestOptions = {}): Promise<T> {
+    return this.sending({ subject, operation: 'request' }, () => this.requestOnce<T>(subject, value, options));
+  }
+
+  /** Runs `send` inside the tracing library's send span, when it has one. */
+  private sending<T>(message: NatsMessageInfo, send: () => T): T {
+    return this.propagator.traceSend ? this.propagator.traceSend(message, send) : send();
+  }
+
+  /** Runs `handle` inside the context (and receive span) the message's headers carry. */
+  private receiving<T>(msg: Msg, message: NatsMessageInfo, handle: () => T): T {
+    return this.propagator.traceReceive
+      ? this.propagator.traceReceive(msg.headers, message, handle)
+      : this.propagator.extract(msg.headers, handle);
+  }
+
+  private async requestOnce<T>(subject: string, value: unknown, options: RequestOptions): Promise<T> {
     const timeout = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const { data, headers } = this.outgoing(subject, value, options.headers);
     const reply = await new Promise<Msg>((resolve, reject) => {
       const id = (++this.sequence).toString(36);
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new YunbianError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, { subject, timeoutMs: timeout }));
+        reject(
+          new YunbianError('TIMEOUT', `no reply on ${subject} within ${timeout} ms`, { subject, timeoutMs: timeout }),
+        );
       }, timeout);
       this.pending.set(id, { resolve, reject, timer });
       try {
@@ -200,18 +220,24 @@ export class NatsTransport {
       queue: options.queue,
       callback: (err, msg) => {
         if (err) return;
-        void this.answer(msg, handler);
+        void this.answer(msg, handler, options.queue);
       },
     });
   }
 
-  private async answer<I, O>(msg: Msg, handler: RequestHandler<I, O>): Promise<void> {
+  private async answer<I, O>(msg: Msg, handler: RequestHandler<I, O>, queue?: string): Promise<void> {
     let reply: Uint8Array;
     let failed = false;
     try {
-      const input = decode<I>(msg.data, msg.subject);
-      const result = await this.propagator.extract(msg.headers, () =>
-        handler(input, { subject: msg.subject, headers: msg.headers }),
+      const message: NatsMessageInfo = {
+        subject: msg.subject,
+        operation: msg.reply ? 'request' : 'publish',
+        queue,
+        bodyBytes: msg.data.length,
+      };
+      // Decoding inside the receive span records a BAD_REQUEST there too.
+      const result = await this.receiving(msg, message, () =>
+        handler(decode<I>(msg.data, msg.subject), { subject: msg.subject, headers: msg.headers }),
       );
       reply = encode(result);
       this.assertSize(reply.length, `the reply to ${msg.subject}`);
@@ -241,7 +267,8 @@ export class NatsTransport {
         if (err) return onError(err, subject);
         try {
           const data = decode<T>(msg.data, msg.subject);
-          void Promise.resolve(this.propagator.extract(msg.headers, () => handler(data, msg.subject))).catch((e) =>
+          const message: NatsMessageInfo = { subject: msg.subject, operation: 'publish', bodyBytes: msg.data.length };
+          void Promise.resolve(this.receiving(msg, message, () => handler(data, msg.subject))).catch((e) =>
             onError(e, msg.subject),
           );
         } catch (e) {

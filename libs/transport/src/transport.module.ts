@@ -2,6 +2,7 @@ import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicat
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { DEFAULT_NATS_URL, JsonLogger } from '@yunbian/common';
 import { NatsTransport } from './nats-transport';
+import type { TraceHeaderPropagator } from './trace-headers';
 
 @Injectable()
 class TransportShutdown implements OnApplicationShutdown {
@@ -35,7 +36,7 @@ export class NatsHealthIndicator {
 @Global()
 @Module({})
 export class TransportModule {
-  static forRoot(options: { name: string; servers?: string }): DynamicModule {
+  static forRoot(options: { name: string; servers?: string; propagator?: TraceHeaderPropagator }): DynamicModule {
     const logger = new JsonLogger('nats');
     return {
       module: TransportModule,
@@ -46,6 +47,7 @@ export class TransportModule {
             NatsTransport.connect({
               servers: options.servers ?? process.env.NATS_URL ?? DEFAULT_NATS_URL,
               name: options.name,
+              propagator: options.propagator,
               onStatus: (status) => logger.info('nats connection', { status }),
             }),
         },

@@ -1,0 +1,169 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricsOptions {
+  /** Labels added to every series, e.g. `{ app: 'yunbian-agent' }`. */
+  defaultLabels?: Record<string, string>;
+  /** Node.js process metrics: CPU, memory, event-loop lag, GC, handles (default on). */
+  processMetrics?: boolean;
+}
+
+/** Latencies of calls over NATS, from a millisecond on a LAN to a minute for a big model. */
+const LATENCY_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+const HEARTBEAT_LAG_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Yunbian's Prometheus metrics in their own registry. Creating an instance registers the
+ * metrics (and, unless turned off, starts collecting process metrics); importing this
+ * module does nothing. Record with the prom-client API:
+ * `metrics.workflowRuns.inc({ workflow: 'inspect', status: 'succeeded' })`.
+ */
+export class YunbianMetrics {
+  readonly registry = new Registry();
+
+  /** Runs that reached a final status. */
+  readonly workflowRuns: Counter<'workflow' | 'status'>;
+  /** One step attempt, from dispatch to its reply, error or timeout. */
+  readonly stepDuration: Histogram<'service' | 'node' | 'outcome'>;
+  /** Placement decisions; outcome `placed` or `unsatisfiable`. */
+  readonly placementDecisions: Counter<'strategy' | 'outcome'>;
+  /** Requests waiting beyond an instance's concurrency, as last reported. */
+  readonly instanceQueueDepth: Gauge<'service' | 'node' | 'instance'>;
+  /** One model execution (one batch). */
+  readonly inferenceDuration: Histogram<'model' | 'node'>;
+  /** Inputs per model execution. */
+  readonly inferenceBatchSize: Histogram<'model' | 'node'>;
+  /** From an agent sending a heartbeat to the orchestrator receiving it. */
+  readonly heartbeatLag: Histogram<'node'>;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    if (options.defaultLabels) this.registry.setDefaultLabels(options.defaultLabels);
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+
+    this.workflowRuns = new Counter({
+      name: 'yunbian_workflow_runs_total',
+      help: 'Workflow runs that reached a final status, by workflow and status.',
+      labelNames: ['workflow', 'status'],
+      registers,
+    });
+    this.stepDuration = new Histogram({
+      name: 'yunbian_step_duration_seconds',
+      help: 'Duration of one step attempt from dispatch to reply, error or timeout, by service, node and outcome (ok or the error code).',
+      labelNames: ['service', 'node', 'outcome'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.placementDecisions = new Counter({
+      name: 'yunbian_placement_decisions_total',
+      help: 'Placement decisions, by strategy and outcome (placed or unsatisfiable).',
+      labelNames: ['strategy', 'outcome'],
+      registers,
+    });
+    this.instanceQueueDepth = new Gauge({
+      name: 'yunbian_instance_queue_depth',
+      help: "Requests waiting beyond an instance's concurrency, as last reported by its agent.",
+      labelNames: ['service', 'node', 'instance'],
+      registers,
+    });
+    this.inferenceDuration = new Histogram({
+      name: 'yunbian_inference_duration_seconds',
+      help: 'Duration of one model execution (one batch), by model (name@version) and node.',
+      labelNames: ['model', 'node'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    this.inferenceBatchSize = new Histogram({
+      name: 'yunbian_inference_batch_size',
+      help: 'Inputs per model execution, by model (name@version) and node.',
+      labelNames: ['model', 'node'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    });
+    this.heartbeatLag = new Histogram({
+      name: 'yunbian_heartbeat_lag_seconds',
+      help: 'Time from an agent sending a heartbeat to the orchestrator receiving it, by node (includes clock skew).',
+      labelNames: ['node'],
+      buckets: HEARTBEAT_LAG_BUCKETS_SECONDS,
+      registers,
+    });
+  }
+
+  /** The Content-Type of `render()`'s text (Prometheus exposition format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The `/metrics` page. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+let shared: YunbianMetrics | undefined;
+
+/**
+ * The process's metrics, created on first call (with these options; later calls ignore
+ * theirs). The engine, placement and inference code record here; `/metrics` renders it.
+ */
+export function yunbianMetrics(options?: MetricsOptions): YunbianMetrics {
+  shared ??= new YunbianMetrics(options);
+  return shared;
+}
+
+/** A node:http / Express handler answering GET /metrics (mount it on that path). */
+export function metricsRequestListener(
+  metrics: YunbianMetrics,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('use GET /metrics\n');
+      return;
+    }
+    metrics.render().then(
+      (body) => {
+        response.writeHead(200, { 'content-type': metrics.contentType });
+        response.end(request.method === 'HEAD' ? undefined : body);
+      },
+      (err: Error) => {
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${err.message}\n`);
+      },
+    );
+  };
+}
+
+export interface MetricsServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves GET /metrics on its own port, for processes without an HTTP server of their own
+ * (the agent). Port 0 picks a free one.
+ */
+export async function startMetricsServer(
+  metrics: YunbianMetrics,
+  options: { port: number; host?: string },
+): Promise<MetricsServer> {
+  const handle = metricsRequestListener(metrics);
+  const server = http.createServer((request, response) => {
+    if (new URL(request.url ?? '/', 'http://metrics').pathname === '/metrics') return handle(request, response);
+    response.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+  });
+  const host = options.host ?? '0.0.0.0';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: Error) =>
+      reject(new Error(`cannot serve metrics on ${host}:${options.port}: ${err.message}`)),
+    );
+    server.listen(options.port, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/metrics`,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

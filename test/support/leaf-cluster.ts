@@ -1,0 +1,202 @@
+import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import type { NodeDescriptor, NodeRecord } from '@yunbian/contracts';
+import { NatsTransport } from '@yunbian/transport';
+import { DIST, FIXTURE_SERVICES, ROOT, type Proc } from './cluster';
+
+const COMPOSE_NATS = path.join(ROOT, 'compose/nats');
+
+export type Side = 'hub' | 'leaf';
+
+/**
+ * A cloud hub and one edge site's leaf node, as compose/docker-compose.edge.yml runs them:
+ * two real nats-servers started from compose/nats/hub.conf and leaf.conf (ports moved to
+ * free ones), the orchestrator on the hub, agents on the hub or the leaf. Logs go to a temp
+ * folder whose path failures print.
+ */
+export class LeafCluster {
+  readonly procs: Proc[] = [];
+  api = '';
+  private readonly clients = new Map<Side, NatsTransport>();
+
+  private constructor(
+    readonly logDir: string,
+    readonly hub: LocalNatsServer,
+    readonly leaf: LocalNatsServer,
+    readonly monitor: Record<Side, string>,
+    readonly site: string,
+  ) {}
+
+  static async start(site: string): Promise<LeafCluster> {
+    const logDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-leaf-test-'));
+    const [hubMonitor, leafMonitor, hubLeafPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const serverLog = (name: string) => (line: string) => appendFileSync(path.join(logDir, `${name}.log`), `${line}\n`);
+
+    // LocalNatsServer gives each server a temporary store (-sd), and nats-server refuses a
+    // second store_dir from the file.
+    const ownStore = { 'store_dir: /data': '' };
+    const hubConf = path.join(logDir, 'hub.conf');
+    writeFileSync(
+      hubConf,
+      composeConfig('hub.conf', {
+        ...ownStore,
+        'http: 0.0.0.0:8222': `http: 127.0.0.1:${hubMonitor}`,
+        'listen: 0.0.0.0:7422': `listen: 127.0.0.1:${hubLeafPort}`,
+      }),
+    );
+    // leaf.conf takes its site settings from variables; defining them first is the same as
+    // setting them in the environment, without leaking them into the processes spawned here.
+    const leafConf = path.join(logDir, 'leaf.conf');
+    writeFileSync(
+      leafConf,
+      [
+        `YUNBIAN_SITE: "${site}"`,
+        `YUNBIAN_LEAF_NAME: "leaf-${site}"`,
+        `YUNBIAN_HUB_LEAF_URL: "nats-leaf://127.0.0.1:${hubLeafPort}"`,
+        composeConfig('leaf.conf', { ...ownStore, 'http: 0.0.0.0:8222': `http: 127.0.0.1:${leafMonitor}` }),
+      ].join('\n'),
+    );
+
+    const hub = await LocalNatsServer.start({ args: ['-c', hubConf], log: serverLog('nats-hub') });
+    const leaf = await LocalNatsServer.start({ args: ['-c', leafConf], log: serverLog('nats-leaf') }).catch(
+      async (err: Error) => {
+        await hub.stop();
+        throw err;
+      },
+    );
+    const cluster = new LeafCluster(
+      logDir,
+      hub,
+      leaf,
+      { hub: `http://127.0.0.1:${hubMonitor}`, leaf: `http://127.0.0.1:${leafMonitor}` },
+      site,
+    );
+    await cluster.waitFor(
+      async () => ((await cluster.monitoring<{ leafnodes: number }>('hub', '/leafz')).leafnodes ?? 0) >= 1,
+      10_000,
+      `the leaf node of ${site} to connect to the hub`,
+    );
+    return cluster;
+  }
+
+  url(side: Side): string {
+    return side === 'hub' ? this.hub.url : this.leaf.url;
+  }
+
+  spawn(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+    const log = path.join(this.logDir, `${name}.log`);
+    const out = createWriteStream(log, { flags: 'a' });
+    const child = spawnNode(path.join(DIST, entry), args, {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    const proc = { name, child, log };
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** The orchestrator, on the hub like in the cloud. */
+  async startOrchestrator(env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+    const port = await freePort();
+    this.api = `http://127.0.0.1:${port}`;
+    const proc = this.spawn('orchestrator', 'apps/orchestrator/src/main.js', [], {
+      NATS_URL: this.hub.url,
+      PORT: String(port),
+      ...env,
+    });
+    await this.waitFor(
+      async () => (await fetch(`${this.api}/health/ready`)).ok,
+      30_000,
+      'the orchestrator to be ready',
+    );
+    return proc;
+  }
+
+  /** An agent connected to the hub (a cloud node) or to the leaf (a node of the edge site). */
+  startAgent(node: Partial<NodeDescriptor> & { id: string }, side: Side, env: NodeJS.ProcessEnv = {}): Proc {
+    const file = path.join(this.logDir, `${node.id}.json`);
+    writeFileSync(file, JSON.stringify(node));
+    return this.spawn(node.id, 'apps/agent/src/main.js', ['--node', file], {
+      NATS_URL: this.url(side),
+      YUNBIAN_SERVICE_PATH: FIXTURE_SERVICES,
+      ...env,
+    });
+  }
+
+  async client(side: Side): Promise<NatsTransport> {
+    let client = this.clients.get(side);
+    if (!client) {
+      client = await NatsTransport.connect({ servers: this.url(side), name: `test client on the ${side}` });
+      this.clients.set(side, client);
+    }
+    return client;
+  }
+
+  /** Names of the client connections a server holds (from its monitoring /connz). */
+  async connectionNames(side: Side): Promise<string[]> {
+    const connz = await this.monitoring<{ connections?: { name?: string }[] }>(side, '/connz');
+    return (connz.connections ?? []).map((c) => c.name ?? '');
+  }
+
+  async monitoring<T>(side: Side, route: string): Promise<T> {
+    const response = await fetch(`${this.monitor[side]}${route}`);
+    if (!response.ok) throw new Error(`nats ${side} monitoring ${route}: ${response.status}`);
+    return (await response.json()) as T;
+  }
+
+  async get<T>(route: string): Promise<T> {
+    const response = await fetch(`${this.api}${route}`);
+    if (!response.ok) throw new Error(`GET ${route}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  async call(
+    method: string,
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${this.api}${route}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async node(id: string): Promise<NodeRecord | undefined> {
+    return (await this.get<NodeRecord[]>('/nodes')).find((n) => n.id === id);
+  }
+
+  waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+    return waitUntil(check, timeoutMs, `${what} (logs in ${this.logDir})`, 50);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+    await Promise.all(this.procs.map((p) => stopChild(p.child, 'SIGTERM', 5_000)));
+    await this.leaf.stop();
+    await this.hub.stop();
+  }
+}
+
+/**
+ * A compose/nats config file with some lines replaced. Each replaced text must be there, so
+ * a change to the compose config breaks this test loudly instead of testing something else.
+ */
+function composeConfig(file: string, replacements: Record<string, string>): string {
+  let text = readFileSync(path.join(COMPOSE_NATS, file), 'utf8');
+  for (const [from, to] of Object.entries(replacements)) {
+    if (!text.includes(from)) {
+      throw new Error(
+        `compose/nats/${file} no longer contains "${from}"; update test/support/leaf-cluster.ts to match`,
+      );
+    }
+    text = text.replace(from, to);
+  }
+  return text;
+}
