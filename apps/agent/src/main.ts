@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { DEFAULT_NATS_URL, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
+import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { loadServiceLibrary } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 import { InstanceSupervisor } from './instance-supervisor';
+import { serveAgentHttp } from './agent-http';
 import { NodeAgent } from './node-agent';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
@@ -37,6 +39,8 @@ async function main(): Promise<void> {
     if (err instanceof NodeDescriptorError) fail(err.message);
     throw err;
   }
+  // Tracing needs the node's identity for its resource, so it starts once the descriptor is read.
+  startTracing({ serviceName: 'yunbian-agent', resourceAttributes: nodeResourceAttributes(node) });
   setLogFields({ service: 'yunbian-agent', node_id: node.id, site: node.site, tier: node.tier });
   const logger = new JsonLogger('agent');
   const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
   const transport = await NatsTransport.connect({
     servers: natsUrl,
     name: `agent ${node.id}`,
+    propagator: new NatsTracePropagator(),
     onStatus: (status) => logger.info('nats connection', { status }),
   });
   let agent: NodeAgent | undefined = undefined;
@@ -57,6 +62,9 @@ async function main(): Promise<void> {
   });
   agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, logger });
   await agent.start();
+  const metricsPort = process.env.YUNBIAN_METRICS_PORT;
+  const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
+  if (http) logger.info('agent metrics and health', { url: http.url });
   logger.info('node joined', {
     services: services.map((s) => `${s.name}@${s.version}`),
     heartbeat_ms: heartbeatIntervalMs,
@@ -68,7 +76,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('shutting down: draining instances', { signal });
     await agent.stop(`agent received ${signal}`);
+    await http?.close();
     await transport.drain();
+    await shutdownTracing();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

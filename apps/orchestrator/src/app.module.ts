@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
 import { TransportModule } from '@yunbian/transport';
 import { CatalogModule } from './catalog/catalog.module';
 import { HealthModule } from './health/health.module';
@@ -7,7 +8,16 @@ import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
 @Module({
-  imports: [TransportModule.forRoot({ name: 'orchestrator' }), CatalogModule, WorkflowsModule, HealthModule],
+  imports: [
+    TransportModule.forRoot({ name: 'orchestrator', propagator: new NatsTracePropagator() }),
+    CatalogModule,
+    WorkflowsModule,
+    HealthModule,
+  ],
   providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
 })
-export class AppModule {}
+export class AppModule {
+  async onApplicationShutdown(): Promise<void> {
+    await shutdownTracing();
+  }
+}

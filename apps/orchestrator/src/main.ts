@@ -1,8 +1,10 @@
+import './instrument';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { envInt, JsonLogger, setLogFields } from '@yunbian/common';
+import { metricsRequestListener, shutdownTracing, traceHttpRequests, yunbianMetrics } from '@yunbian/observability';
 import { AppModule } from './app.module';
 
 async function main(): Promise<void> {
@@ -13,6 +15,8 @@ async function main(): Promise<void> {
   app.useBodyParser('json', { limit });
   app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
   app.enableShutdownHooks();
+  app.use(traceHttpRequests());
+  app.use('/metrics', metricsRequestListener(yunbianMetrics()));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -26,6 +30,8 @@ async function main(): Promise<void> {
   await app.listen(port, process.env.HOST ?? '0.0.0.0');
   logger.info('orchestrator listening', { url: `http://localhost:${port}`, docs: `http://localhost:${port}/docs` });
 }
+
+process.once('exit', () => void shutdownTracing());
 
 main().catch((err: Error) => {
   process.stderr.write(`yunbian-orchestrator: ${err.message}\n`);

@@ -1,3 +1,16 @@
+import { instanceResourceAttributes, instrument, NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
+import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
+
+// Tracing starts before Nest and the service's dependencies load.
+instrument(
+  'yunbian-worker',
+  instanceResourceAttributes({
+    instanceId: process.env[WorkerEnv.instanceId] ?? 'unknown',
+    serviceRef: `${process.env[WorkerEnv.service]}@${process.env[WorkerEnv.version]}`,
+    nodeId: process.env[WorkerEnv.nodeId] ?? 'unknown',
+  }),
+);
+
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { DEFAULT_NATS_URL, envInt, JsonLogger, setLogFields } from '@yunbian/common';
@@ -5,7 +18,6 @@ import { serviceRef } from '@yunbian/contracts';
 import { loadServiceLibrary, ServiceHost, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, PayloadStore } from '@yunbian/transport';
 import { SERVICE_HANDLER, WorkerModule } from './worker.module';
-import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
 
 /**
  * A worker hosts one instance of one service. Its agent forks it with the instance's
@@ -37,6 +49,7 @@ async function main(): Promise<void> {
     const transport = await NatsTransport.connect({
       servers: env.NATS_URL ?? DEFAULT_NATS_URL,
       name: `worker ${instanceId}`,
+      propagator: new NatsTracePropagator(),
     });
 
     const payloads = await PayloadStore.open(transport);
@@ -76,6 +89,7 @@ async function main(): Promise<void> {
       if (!clean) logger.warn('drain deadline passed with requests still running', { ...host.load });
       await transport.drain();
       await app.close();
+      await shutdownTracing();
       process.exit(0);
     };
     process.on('message', (message: AgentToWorker) => {

@@ -73,6 +73,8 @@ export interface RunRecord {
   /** Sub-workflow nesting level (0 for a top-level run). */
   depth: number;
   traceId?: string;
+  /** W3C trace context of the run's span, so steps (even after a restart) join its trace. */
+  traceContext?: Record<string, string>;
 }
 
 export function createRun(options: {

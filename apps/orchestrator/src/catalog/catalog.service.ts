@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from '@nats-io/transport-node';
 import { envInt, JsonLogger, round, SampleWindow } from '@yunbian/common';
+import { yunbianMetrics } from '@yunbian/observability';
 import {
   nodeIdOfEventSubject,
   serviceRef,
@@ -141,7 +142,13 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     const now = Date.now();
-    this.heartbeatDelays.add(Math.max(0, now - h.sentAt));
+    const lagMs = Math.max(0, now - h.sentAt);
+    this.heartbeatDelays.add(lagMs);
+    const metrics = yunbianMetrics();
+    metrics.heartbeatLag.observe({ node: nodeId }, lagMs / 1000);
+    for (const i of h.instances) {
+      metrics.instanceQueueDepth.set({ service: `${i.service}@${i.version}`, node: nodeId, instance: i.id }, i.queued);
+    }
     state.lastSeen = now;
     const r = state.record;
     r.lastHeartbeatAt = new Date(now).toISOString();

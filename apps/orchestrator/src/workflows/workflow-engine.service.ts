@@ -3,6 +3,15 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
 import type { ErrorBody, InstanceRecord } from '@yunbian/contracts';
+import {
+  endSpan,
+  spanCarrier,
+  startSpan,
+  traceContextFrom,
+  withActiveSpan,
+  yunbianMetrics,
+} from '@yunbian/observability';
+import type { Span } from '@opentelemetry/api';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import { isPayloadRef, NatsTransport, PayloadStore, YunbianError } from '@yunbian/transport';
 import {
@@ -62,6 +71,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private readonly resolved = new Map<string, Map<string, unknown>>();
   /** Runs that put anything in the object store, to clean up when they end. */
   private readonly withPayloads = new Set<string>();
+  /** Open run spans (a run resumed after a restart continues its trace without one). */
+  private readonly runSpans = new Map<string, Span>();
+  private readonly metrics = yunbianMetrics();
+  /** Runs whose end was already announced (metrics, waiters, parent), so it happens once per ending. */
+  private readonly announced = new WeakSet<RunRecord>();
   private stopped = false;
 
   constructor(
@@ -109,6 +123,20 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       parent: options.parent,
       depth: options.depth,
     });
+    const parentRun = options.parent ? this.runs.get(options.parent.runId) : undefined;
+    const span = startSpan(
+      `run ${stored.name}`,
+      {
+        'yunbian.run.id': id,
+        'yunbian.workflow.name': stored.name,
+        'yunbian.workflow.version': stored.version,
+        'yunbian.run.durability': run.durability,
+      },
+      parentRun?.traceContext ? { parent: traceContextFrom(parentRun.traceContext) } : { root: true },
+    );
+    run.traceId = span.spanContext().traceId;
+    run.traceContext = spanCarrier(span);
+    this.runSpans.set(id, span);
     this.runs.set(run.id, run);
     await this.persist(run);
     void this.advance(run.id);
@@ -165,6 +193,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       if (!resumeRun(run, Date.now())) {
         throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only failed or cancelled runs can be retried`);
       }
+      this.announced.delete(run);
       await this.persist(run);
     });
     void this.advance(id);
@@ -258,7 +287,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     try {
       const avoid = task.attempts.filter((a) => a.error && a.instanceId).map((a) => a.instanceId!);
       decision = this.router.route({ service: dispatch.attempt.target, hints: dispatch.placement, avoid });
+      this.metrics.placementDecisions.inc({ strategy: decision.strategy, outcome: 'placed' });
     } catch (err) {
+      this.metrics.placementDecisions.inc({ strategy: 'least-loaded', outcome: 'unsatisfiable' });
       const error = YunbianError.from(err).toBody();
       attempt.error = error;
       return () => result({ ok: false, error });
@@ -269,7 +300,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       nodeId: decision.node.id,
       placement: { strategy: decision.strategy, reason: decision.reason, candidates: decision.candidates },
     });
-    return () => this.send(run.id, dispatch.stepId, dispatch.task, decision.instance, dispatch.timeoutMs, result);
+    const placement = { strategy: decision.strategy, reason: decision.reason };
+    return () =>
+      this.send(run.id, dispatch.stepId, dispatch.task, decision.instance, dispatch.timeoutMs, placement, result);
   }
 
   private send(
@@ -278,6 +311,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     taskIndex: number,
     instance: InstanceRecord,
     timeoutMs: number,
+    placement: { strategy: string; reason: string },
     result: (outcome: { ok: true; output: unknown } | { ok: false; error: ErrorBody }) => void,
   ): void {
     const run = this.runs.get(runId)!;
@@ -289,15 +323,47 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.track(instance.id, `${runId}|${stepId}|${taskIndex}|${attempt.n}`, true);
     this.router.sent(instance.id);
     const started = performance.now();
-    this.transport
-      .request(instance.subject, attempt.input ?? task.input, { timeoutMs, headers: { [IDEMPOTENCY_HEADER]: key } })
+    const service = `${instance.service}@${instance.version}`;
+    const span = startSpan(
+      `step ${stepId}`,
+      {
+        'yunbian.run.id': runId,
+        'yunbian.step.id': stepId,
+        'yunbian.step.attempt': attempt.n,
+        'yunbian.step.purpose': attempt.purpose,
+        ...(task.index === null ? {} : { 'yunbian.step.item': task.index }),
+        'yunbian.service.ref': service,
+        'yunbian.placement.node': instance.nodeId,
+        'yunbian.placement.instance': instance.id,
+        'yunbian.placement.strategy': placement.strategy,
+        'yunbian.placement.reason': placement.reason,
+      },
+      { parent: traceContextFrom(run.traceContext) },
+    );
+    const observe = (outcome: string) =>
+      this.metrics.stepDuration.observe(
+        { service, node: instance.nodeId, outcome },
+        (performance.now() - started) / 1000,
+      );
+    withActiveSpan(span, () =>
+      this.transport.request(instance.subject, attempt.input ?? task.input, {
+        timeoutMs,
+        headers: { [IDEMPOTENCY_HEADER]: key },
+      }),
+    )
       .then(
-        (output) => result({ ok: true, output }),
+        (output) => {
+          observe('ok');
+          endSpan(span);
+          result({ ok: true, output });
+        },
         (err: unknown) => {
           const error = YunbianError.from(err);
           const body = error.toBody();
           if (error.code === 'TIMEOUT')
             body.message = `step ${stepId} got no reply from instance ${instance.id} within ${timeoutMs} ms`;
+          observe(error.code);
+          endSpan(span, error);
           result({ ok: false, error: body });
         },
       )
@@ -434,6 +500,20 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private finished(run: RunRecord): void {
+    if (this.announced.has(run)) return;
+    this.announced.add(run);
+    this.metrics.workflowRuns.inc({ workflow: run.workflow.name, status: run.status });
+    const span = this.runSpans.get(run.id);
+    if (span) {
+      span.setAttribute('yunbian.run.status', run.status);
+      endSpan(
+        span,
+        run.status === 'succeeded'
+          ? undefined
+          : new YunbianError(run.error?.code ?? 'INTERNAL', run.error?.message ?? run.status),
+      );
+      this.runSpans.delete(run.id);
+    }
     this.resolved.delete(run.id);
     if (this.withPayloads.delete(run.id)) {
       // A run's payloads are named after it (inputs, and outputs by idempotency key).
