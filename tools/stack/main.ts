@@ -97,11 +97,13 @@ async function main(): Promise<void> {
     );
     say(`orchestrator  ${api}   (OpenAPI: ${api}/docs)`);
 
-    for (const node of NODES) {
+    const metricsBase = envInt('YUNBIAN_AGENT_METRICS_PORT', 9101);
+    NODES.forEach((node, i) => {
       start(node, 'apps/agent/src/main.js', ['--node', path.join(ROOT, 'compose/nodes', `${node}.yaml`)], {
         NATS_URL: natsUrl,
+        YUNBIAN_METRICS_PORT: String(metricsBase + i),
       });
-    }
+    });
     const nodes = await waitUntil(
       async () => {
         const list = (await (await fetch(`${api}/nodes`)).json()) as NodeRecord[];
@@ -117,6 +119,14 @@ async function main(): Promise<void> {
         `node          ${n.id.padEnd(8)} ${n.tier.padEnd(5)} site ${n.site.padEnd(11)} tags ${n.tags.join(',').padEnd(20)} ${n.costPerHour}/h`,
       );
     }
+    say(
+      `metrics       ${api}/metrics · agents http://localhost:${metricsBase}-${metricsBase + NODES.length - 1}/metrics`,
+    );
+    say(
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+        ? `traces        sent to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (Jaeger UI usually http://localhost:16686)`
+        : 'traces        off; set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 with Jaeger running to follow runs',
+    );
     say(`logs          ${LOG_DIR}/<process>.log`);
     await loadWorkflows(api, path.join(ROOT, 'workflows'), say);
 
