@@ -1,0 +1,77 @@
+import { serviceRef, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
+import type { PlacementCandidate } from './types';
+
+export interface CatalogCandidateOptions {
+  /** Also offer nodes whose library has the service but that run no instance of it (placement may start one). */
+  includeNodesWithoutInstance?: boolean;
+  /** Memory an instance reserves on its node, for the free memory of bare nodes; defaults to its reported `memoryMb`. */
+  reservationOf?: (instance: InstanceRecord) => number;
+  /** Queue bound of an instance; defaults to the service host's (64 × concurrency). */
+  maxQueueOf?: (service: Pick<ServiceDescriptor, 'concurrency'>) => number;
+}
+
+const defaultMaxQueue = (service: Pick<ServiceDescriptor, 'concurrency'>) => service.concurrency * 64;
+
+/**
+ * The candidates for a step calling `service`, from catalogue records: every instance of that
+ * exact `name@version` (whatever its status: placement records why it refuses one), joined with
+ * its node; optionally the nodes that could start one.
+ */
+export function candidatesFromCatalog(
+  service: Pick<ServiceDescriptor, 'name' | 'version' | 'concurrency'>,
+  nodes: readonly NodeRecord[],
+  instances: readonly InstanceRecord[],
+  options: CatalogCandidateOptions = {},
+): PlacementCandidate[] {
+  const ref = serviceRef(service);
+  const nodesById = new Map(nodes.map((n) => [n.id, n]));
+  const maxQueue = (options.maxQueueOf ?? defaultMaxQueue)(service);
+  const candidates: PlacementCandidate[] = [];
+  const nodesWithInstance = new Set<string>();
+  for (const instance of instances) {
+    if (instance.service !== service.name || instance.version !== service.version) continue;
+    const node = nodesById.get(instance.nodeId);
+    if (node === undefined) continue;
+    nodesWithInstance.add(node.id);
+    candidates.push({
+      ...nodeFields(node),
+      instanceId: instance.id,
+      instanceStatus: instance.status,
+      memoryMb: node.memoryMb,
+      inFlight: instance.inFlight,
+      queued: instance.queued,
+      concurrency: service.concurrency,
+      maxQueue,
+    });
+  }
+  if (options.includeNodesWithoutInstance) {
+    const reservationOf = options.reservationOf ?? ((i: InstanceRecord) => i.memoryMb ?? 0);
+    const reserved = new Map<string, number>();
+    for (const instance of instances) {
+      reserved.set(instance.nodeId, (reserved.get(instance.nodeId) ?? 0) + reservationOf(instance));
+    }
+    for (const node of nodes) {
+      if (nodesWithInstance.has(node.id) || !node.services.includes(ref)) continue;
+      candidates.push({
+        ...nodeFields(node),
+        memoryMb: node.memoryMb - (reserved.get(node.id) ?? 0),
+        inFlight: 0,
+        queued: 0,
+        concurrency: service.concurrency,
+      });
+    }
+  }
+  return candidates;
+}
+
+function nodeFields(node: NodeRecord) {
+  return {
+    nodeId: node.id,
+    site: node.site,
+    tier: node.tier,
+    tags: node.tags,
+    costPerHour: node.costPerHour,
+    nodeStatus: node.status,
+    bandwidthMbps: node.bandwidthMbps,
+  };
+}

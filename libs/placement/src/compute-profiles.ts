@@ -1,0 +1,156 @@
+import { PlacementInputError } from './errors';
+import type { ComputeSource } from './types';
+
+/** What a service is expected to take before anything was observed. */
+export interface DeclaredComputeProfile {
+  /** Execution time by hardware class, keyed by node tag (`{ gpu: 15, npu: 40 }`); the fastest matching tag wins. */
+  byTagMs?: Readonly<Record<string, number>>;
+  /** Execution time on nodes carrying none of those tags. */
+  defaultMs?: number;
+}
+
+export interface ComputeEstimate {
+  ms: number;
+  source: ComputeSource;
+  /** The tag whose declared time was used (source `declared-tag`). */
+  tag?: string;
+}
+
+export interface ComputeProfilesOptions {
+  /** Execution time assumed for a service with no observation and no declared profile. */
+  defaultMs?: number;
+  /** Weight of a new observation in the moving average (0 < smoothing ≤ 1). */
+  smoothing?: number;
+}
+
+interface Observed {
+  ms: number;
+  count: number;
+}
+
+/** The estimates of one service, resolved once per decision so the per-candidate lookup is a map read. */
+export class ServiceComputeProfile {
+  constructor(
+    private readonly observed: ReadonlyMap<string, Observed> | undefined,
+    private readonly declared: DeclaredComputeProfile | undefined,
+    private readonly fallbackMs: number,
+  ) {}
+
+  /** Estimate for one node, written into `out` (no allocation on the routing path). */
+  estimateInto(nodeId: string, tags: readonly string[], out: ComputeEstimate): ComputeEstimate {
+    const seen = this.observed?.get(nodeId);
+    if (seen !== undefined) {
+      out.ms = seen.ms;
+      out.source = 'observed';
+      out.tag = undefined;
+      return out;
+    }
+    const byTag = this.declared?.byTagMs;
+    if (byTag !== undefined) {
+      let best = Infinity;
+      let bestTag: string | undefined;
+      for (let i = 0; i < tags.length; i++) {
+        const ms = byTag[tags[i]];
+        if (ms !== undefined && ms < best) {
+          best = ms;
+          bestTag = tags[i];
+        }
+      }
+      if (bestTag !== undefined) {
+        out.ms = best;
+        out.source = 'declared-tag';
+        out.tag = bestTag;
+        return out;
+      }
+    }
+    const declaredDefault = this.declared?.defaultMs;
+    out.ms = declaredDefault ?? this.fallbackMs;
+    out.source = declaredDefault === undefined ? 'default' : 'declared-service';
+    out.tag = undefined;
+    return out;
+  }
+
+  estimate(nodeId: string, tags: readonly string[]): ComputeEstimate {
+    return this.estimateInto(nodeId, tags, { ms: 0, source: 'default' });
+  }
+}
+
+/**
+ * Execution time per (service, node): the moving average of what was observed there, else the
+ * service's declared time for the node's hardware class (a tag such as `gpu`), else the
+ * service's declared default, else one default for everything.
+ *
+ * Services are keyed by the string the caller uses (`name@version` is best: versions may differ in
+ * speed). Declared profiles are also found by the bare name, so one declaration covers all versions.
+ */
+export class ComputeProfiles {
+  readonly defaultMs: number;
+  readonly smoothing: number;
+  private readonly observed = new Map<string, Map<string, Observed>>();
+  private readonly declared = new Map<string, DeclaredComputeProfile>();
+
+  constructor(options: ComputeProfilesOptions = {}) {
+    this.defaultMs = options.defaultMs ?? 100;
+    this.smoothing = options.smoothing ?? 0.3;
+    if (!(this.defaultMs > 0) || !Number.isFinite(this.defaultMs)) {
+      throw new PlacementInputError(`defaultMs must be a finite number above 0 (got ${this.defaultMs})`);
+    }
+    if (!(this.smoothing > 0 && this.smoothing <= 1)) {
+      throw new PlacementInputError(`smoothing must be above 0 and at most 1 (got ${this.smoothing})`);
+    }
+  }
+
+  declare(service: string, profile: DeclaredComputeProfile): this {
+    const times: [string, number][] = Object.entries(profile.byTagMs ?? {}).map(([tag, ms]) => [`byTagMs.${tag}`, ms]);
+    if (profile.defaultMs !== undefined) times.push(['defaultMs', profile.defaultMs]);
+    for (const [field, ms] of times) {
+      if (!Number.isFinite(ms) || ms <= 0) {
+        throw new PlacementInputError(
+          `compute profile of ${service}: ${field} must be a finite number of milliseconds above 0 (got ${ms})`,
+          { service, field, value: ms },
+        );
+      }
+    }
+    this.declared.set(service, profile);
+    return this;
+  }
+
+  /** Adds one observed execution time; returns the new smoothed estimate for that node. */
+  record(service: string, nodeId: string, durationMs: number): number {
+    if (!Number.isFinite(durationMs) || durationMs < 0) {
+      throw new PlacementInputError(
+        `observed execution time of ${service} on ${nodeId} must be a finite number of milliseconds of 0 or more (got ${durationMs})`,
+        { service, nodeId, value: durationMs },
+      );
+    }
+    let byNode = this.observed.get(service);
+    if (!byNode) this.observed.set(service, (byNode = new Map()));
+    const seen = byNode.get(nodeId);
+    if (seen === undefined) {
+      byNode.set(nodeId, { ms: durationMs, count: 1 });
+      return durationMs;
+    }
+    seen.ms = this.smoothing * durationMs + (1 - this.smoothing) * seen.ms;
+    seen.count++;
+    return seen.ms;
+  }
+
+  /** Drops what was observed on a node (it was replaced, or its hardware changed). */
+  forgetNode(nodeId: string): void {
+    for (const byNode of this.observed.values()) byNode.delete(nodeId);
+  }
+
+  observationCount(service: string, nodeId: string): number {
+    return this.observed.get(service)?.get(nodeId)?.count ?? 0;
+  }
+
+  forService(service: string): ServiceComputeProfile {
+    const at = service.lastIndexOf('@');
+    const declared = this.declared.get(service) ?? (at > 0 ? this.declared.get(service.slice(0, at)) : undefined);
+    return new ServiceComputeProfile(this.observed.get(service), declared, this.defaultMs);
+  }
+
+  estimate(service: string, nodeId: string, tags: readonly string[]): ComputeEstimate {
+    return this.forService(service).estimate(nodeId, tags);
+  }
+}
