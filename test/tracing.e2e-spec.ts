@@ -107,7 +107,7 @@ describe('one trace per run, and metrics that match it (real processes, real OTL
     expect(text).toMatch(
       new RegExp(`yunbian_step_duration_seconds_count\\{service="slow-echo@1.0.0",node="edge-b",outcome="ok"\\} 1\\b`),
     );
-    expect(text).toMatch(/yunbian_placement_decisions_total\{strategy="least-loaded",outcome="placed"\} 2\b/);
+    expect(text).toMatch(/yunbian_placement_decisions_total\{strategy="latency",outcome="placed"\} 2\b/);
     expect(text).toMatch(/yunbian_heartbeat_lag_seconds_count\{node="edge-a"\} [1-9]/);
     expect(text).toContain(
       `yunbian_instance_queue_depth{service="math@1.0.0",node="edge-a",instance="${service('math').id}"} 0`,

@@ -24,6 +24,8 @@ export interface ServiceDescriptor {
   requirements: ServiceRequirements;
   /** Requests one instance works on at once; more wait in its queue. */
   concurrency: number;
+  /** Expected execution time, for placement until real timings are observed. */
+  computeProfile?: { defaultMs?: number; byTagMs?: Record<string, number> };
 }
 
 export const serviceRef = (s: { name: string; version: string }) => `${s.name}@${s.version}`;

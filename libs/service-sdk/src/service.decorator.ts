@@ -15,6 +15,8 @@ export interface ServiceDefinition {
   requirements?: ServiceRequirements;
   /** Requests one instance handles at once (default 4); more wait in its queue. */
   concurrency?: number;
+  /** Expected execution time in ms, overall and per hardware tag (e.g. `{ gpu: 20 }`), for placement. */
+  computeProfile?: { defaultMs?: number; byTagMs?: Record<string, number> };
 }
 
 /** Passed to every call: who is serving it and how to make it idempotent. */
@@ -50,6 +52,7 @@ export function YunbianService(definition: ServiceDefinition): ClassDecorator {
     output: definition.output ?? {},
     requirements: definition.requirements ?? {},
     concurrency: definition.concurrency ?? 4,
+    ...(definition.computeProfile ? { computeProfile: definition.computeProfile } : {}),
   };
   return (target) => {
     Injectable()(target);

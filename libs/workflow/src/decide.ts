@@ -54,7 +54,8 @@ export type AttemptResult =
   | { stepId: string; task: number; attempt: number; ok: false; error: ErrorBody };
 
 const dependencyCache = new WeakMap<WorkflowDefinition, Map<string, string[]>>();
-function dependenciesOf(definition: WorkflowDefinition): Map<string, string[]> {
+/** The steps each step depends on (cached per definition). */
+export function dependenciesOf(definition: WorkflowDefinition): Map<string, string[]> {
   let deps = dependencyCache.get(definition);
   if (!deps) {
     deps = dependencies(definition);

@@ -70,6 +70,10 @@ export interface RunRecord {
   updatedAt: string;
   finishedAt?: string;
   parent?: { runId: string; stepId: string; taskIndex: number | null; attempt: number };
+  /** Where the run's input comes from (a node and its site); placement keeps private data there. */
+  origin?: { nodeId?: string; site: string };
+  /** Tier of the run's input data when steps do not say. */
+  dataTier?: 'public' | 'edge-private' | 'user-private';
   /** Sub-workflow nesting level (0 for a top-level run). */
   depth: number;
   traceId?: string;
@@ -85,6 +89,8 @@ export function createRun(options: {
   now: Date;
   parent?: RunRecord['parent'];
   depth?: number;
+  origin?: RunRecord['origin'];
+  dataTier?: RunRecord['dataTier'];
 }): RunRecord {
   const at = options.now.toISOString();
   const steps: Record<string, StepState> = {};
@@ -101,6 +107,8 @@ export function createRun(options: {
     updatedAt: at,
     parent: options.parent,
     depth: options.depth ?? 0,
+    ...(options.origin ? { origin: options.origin } : {}),
+    ...(options.dataTier ? { dataTier: options.dataTier } : {}),
   };
 }
 

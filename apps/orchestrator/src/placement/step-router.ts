@@ -9,12 +9,18 @@ export interface RouteRequest {
   /** Instances that already failed this task: avoided while others exist. */
   avoid?: string[];
   inputBytes?: number;
+  /** Where the step's input is (the node that produced it, or the run's origin). */
+  origin?: { nodeId?: string; site: string };
+  dataTier?: 'public' | 'edge-private' | 'user-private';
 }
 
 export interface RouteCandidate {
-  instanceId: string;
+  instanceId?: string;
   nodeId: string;
-  load: number;
+  /** Estimated latency (ms) and cost of running the step there. */
+  latencyMs?: number;
+  cost?: number;
+  score?: number;
   rejected?: string;
 }
 

@@ -20,6 +20,7 @@ import {
   cancelRun,
   createRun,
   decide,
+  dependenciesOf,
   isTerminalRun,
   LIMITS,
   outstandingAttempt,
@@ -43,6 +44,9 @@ export interface StartOptions {
   durability?: Durability;
   parent?: RunRecord['parent'];
   depth?: number;
+  /** The node the run's input comes from. */
+  originNodeId?: string;
+  dataTier?: RunRecord['dataTier'];
 }
 
 /** Keeps this many finished runs in memory for GET /runs (durable ones are also in KV). */
@@ -122,6 +126,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       now: new Date(),
       parent: options.parent,
       depth: options.depth,
+      origin: options.originNodeId
+        ? { nodeId: options.originNodeId, site: this.catalog.node(options.originNodeId).site }
+        : undefined,
+      dataTier: options.dataTier,
     });
     const parentRun = options.parent ? this.runs.get(options.parent.runId) : undefined;
     const span = startSpan(
@@ -286,10 +294,21 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     let decision;
     try {
       const avoid = task.attempts.filter((a) => a.error && a.instanceId).map((a) => a.instanceId!);
-      decision = this.router.route({ service: dispatch.attempt.target, hints: dispatch.placement, avoid });
+      const input = (attempt as { input?: unknown }).input ?? task.input;
+      decision = this.router.route({
+        service: dispatch.attempt.target,
+        hints: dispatch.placement,
+        avoid,
+        inputBytes: isPayloadRef(input) ? input.$ybRef.bytes : input === undefined ? 0 : JSON.stringify(input).length,
+        origin: this.originOf(run, dispatch.stepId),
+        dataTier: dispatch.placement?.dataTier ?? run.dataTier,
+      });
       this.metrics.placementDecisions.inc({ strategy: decision.strategy, outcome: 'placed' });
     } catch (err) {
-      this.metrics.placementDecisions.inc({ strategy: 'least-loaded', outcome: 'unsatisfiable' });
+      this.metrics.placementDecisions.inc({
+        strategy: dispatch.placement?.strategy ?? 'default',
+        outcome: 'unsatisfiable',
+      });
       const error = YunbianError.from(err).toBody();
       attempt.error = error;
       return () => result({ ok: false, error });
@@ -303,6 +322,23 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     const placement = { strategy: decision.strategy, reason: decision.reason };
     return () =>
       this.send(run.id, dispatch.stepId, dispatch.task, decision.instance, dispatch.timeoutMs, placement, result);
+  }
+
+  /** Where a step's input is: the node of the dependency that finished last, else the run's origin. */
+  private originOf(run: RunRecord, stepId: string): { nodeId?: string; site: string } | undefined {
+    let latest: { at: string; nodeId: string } | undefined;
+    for (const dep of dependenciesOf(run.definition).get(stepId) ?? []) {
+      for (const task of run.steps[dep].tasks) {
+        const done = task.attempts.filter((a) => a.nodeId && a.finishedAt && !a.error).at(-1);
+        if (done && (!latest || done.finishedAt! > latest.at)) latest = { at: done.finishedAt!, nodeId: done.nodeId! };
+      }
+    }
+    if (!latest) return run.origin;
+    try {
+      return { nodeId: latest.nodeId, site: this.catalog.node(latest.nodeId).site };
+    } catch {
+      return run.origin;
+    }
   }
 
   private send(

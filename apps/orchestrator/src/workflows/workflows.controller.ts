@@ -98,6 +98,12 @@ export class WorkflowsController {
         input: { description: 'the run input (checked against the workflow input schema)' },
         version: { type: 'integer' },
         durability: { enum: ['durable', 'none'] },
+        origin: {
+          type: 'object',
+          properties: { nodeId: { type: 'string' } },
+          description: 'the node the input comes from',
+        },
+        dataTier: { enum: ['public', 'edge-private', 'user-private'], description: 'tier of the input data' },
       },
     },
   })
@@ -109,7 +115,13 @@ export class WorkflowsController {
     @Query('wait') wait: string | undefined,
     @Res({ passthrough: true }) response: Response,
   ) {
-    const body = (parseBody(rawBody) ?? {}) as { input?: unknown; version?: number; durability?: Durability };
+    const body = (parseBody(rawBody) ?? {}) as {
+      input?: unknown;
+      version?: number;
+      durability?: Durability;
+      origin?: { nodeId?: string };
+      dataTier?: 'public' | 'edge-private' | 'user-private';
+    };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new YunbianError('BAD_REQUEST', 'body must be an object: { "input": …, "version"?, "durability"? }');
     if (body.durability !== undefined && body.durability !== 'durable' && body.durability !== 'none') {
@@ -119,9 +131,18 @@ export class WorkflowsController {
         { pointer: '/durability' },
       );
     }
+    if (body.dataTier !== undefined && !['public', 'edge-private', 'user-private'].includes(body.dataTier)) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `dataTier must be public, edge-private or user-private (got ${JSON.stringify(body.dataTier)})`,
+        { pointer: '/dataTier' },
+      );
+    }
     const started = await this.engine.start(name, body.input ?? {}, {
       version: body.version,
       durability: body.durability,
+      originNodeId: body.origin?.nodeId,
+      dataTier: body.dataTier,
     });
     const waitMs = positiveInt(wait, 'wait');
     const run = waitMs ? await this.engine.waitFor(started.id, Math.min(waitMs, 300_000)) : started;

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { CatalogModule } from '../catalog/catalog.module';
-import { LeastLoadedRouter } from '../placement/least-loaded.router';
+import { PlacementRouter } from '../placement/placement.router';
+import { PlacementsController } from '../placement/placements.controller';
+import { PlacementsService } from '../placement/placements.service';
 import { STEP_ROUTER } from '../placement/step-router';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
@@ -9,12 +11,14 @@ import { WorkflowsGateway } from './workflows.gateway';
 
 @Module({
   imports: [CatalogModule],
-  controllers: [WorkflowsController],
+  controllers: [WorkflowsController, PlacementsController],
   providers: [
     WorkflowRegistry,
     WorkflowEngine,
     WorkflowsGateway,
-    { provide: STEP_ROUTER, useClass: LeastLoadedRouter },
+    PlacementRouter,
+    { provide: STEP_ROUTER, useExisting: PlacementRouter },
+    PlacementsService,
   ],
   exports: [WorkflowEngine, WorkflowRegistry],
 })

@@ -1,0 +1,174 @@
+import { Inject, Injectable } from '@nestjs/common';
+import semver from 'semver';
+import { serviceRef, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
+import {
+  candidatesFromCatalog,
+  ComputeProfiles,
+  NetworkModel,
+  PlacementInputError,
+  placeStep,
+  type Objective,
+  type PlacementCandidate,
+  type PlacementHints as PlacementEngineHints,
+} from '@yunbian/placement';
+import { YunbianError } from '@yunbian/transport';
+import { parseRef, type PlacementHints } from '@yunbian/workflow';
+import { CatalogService } from '../catalog/catalog.service';
+import type { RouteDecision, RouteRequest, StepRouter } from './step-router';
+
+/** Rejections that waiting can cure (an instance starting, a node coming back, a queue draining). */
+const TRANSIENT = new Set(['node-status', 'instance-status', 'saturated']);
+const NETWORK_REFRESH_MS = 1_000;
+
+/** Workflow objective names: `latency`, `cost`, `balanced`, or `latency:0.7` (that weight on latency, the rest on cost). */
+export function parseObjective(name: string | undefined): Objective | undefined {
+  if (name === undefined || name === 'latency' || name === 'cost') return name;
+  if (name === 'balanced') return { latency: 0.5, cost: 0.5 };
+  const weighted = /^latency:(0(\.\d+)?|1(\.0+)?)$/.exec(name);
+  if (weighted) return { latency: Number(weighted[1]), cost: 1 - Number(weighted[1]) };
+  throw new YunbianError(
+    'BAD_REQUEST',
+    `placement objective "${name}" is not one of latency, cost, balanced, latency:<weight 0..1>`,
+    { pointer: 'placement/objective' },
+  );
+}
+
+/**
+ * Routes each step attempt with the placement library: hard constraints (tags, tier,
+ * site, memory, data tier), then the objective over estimated latency (network + queue +
+ * compute) and cost. Compute times are learnt from every reply. Counts what this
+ * orchestrator has sent but not heard back, since heartbeats lag.
+ */
+@Injectable()
+export class PlacementRouter implements StepRouter {
+  private readonly profiles = new ComputeProfiles();
+  private readonly declared = new Set<string>();
+  private readonly pending = new Map<string, number>();
+  private network?: { model: NetworkModel; at: number };
+
+  constructor(@Inject(CatalogService) private readonly catalog: CatalogService) {}
+
+  route(request: RouteRequest): RouteDecision {
+    const { name, range } = parseRef(request.service);
+    const nodes = this.catalog.listNodes();
+    const instances = this.catalog.instancesOfService(name);
+    const versions = this.catalog
+      .serviceVersions(name)
+      .filter((d) => semver.satisfies(d.version, range))
+      .sort((a, b) => semver.rcompare(a.version, b.version));
+    let candidates: PlacementCandidate[] = [];
+    for (const descriptor of versions) {
+      this.declare(descriptor);
+      candidates.push(...candidatesFromCatalog(descriptor, nodes, instances));
+    }
+    if (candidates.length === 0) {
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `no instance of ${request.service} is running; start one with POST /instances`,
+        {
+          service: request.service,
+        },
+      );
+    }
+    candidates = candidates.map((c) => {
+      const extra = c.instanceId ? (this.pending.get(c.instanceId) ?? 0) : 0;
+      return extra ? { ...c, queued: c.queued + extra } : c;
+    });
+    const avoided = candidates.filter((c) => !request.avoid?.includes(c.instanceId ?? ''));
+    if (avoided.length > 0) candidates = avoided;
+
+    const best = versions[0];
+    const hints = request.hints;
+    let decision;
+    try {
+      decision = placeStep(
+        {
+          service: serviceRef(best),
+          requirements: best.requirements,
+          inputBytes: request.inputBytes ?? 0,
+          origin: request.origin,
+          dataTier: request.dataTier ?? hints?.dataTier,
+          hints: this.engineHints(hints),
+        },
+        candidates,
+        { network: this.networkModel(nodes), profiles: this.profiles },
+      );
+    } catch (err) {
+      if (err instanceof PlacementInputError) throw new YunbianError('BAD_REQUEST', err.message, err.details);
+      throw err;
+    }
+    const summary = decision.candidates.map((c) => ({
+      instanceId: c.instanceId,
+      nodeId: c.nodeId,
+      latencyMs: c.estimate ? Math.round(c.estimate.latencyMs * 100) / 100 : undefined,
+      cost: c.estimate?.costPerCall,
+      score: c.score,
+      rejected: c.rejections.length ? c.rejections.map((r) => r.message).join('; ') : undefined,
+    }));
+    if (!decision.ok) {
+      // Only waiting-curable rejections (a starting instance, a dead node, a full queue): retry later.
+      const transient = decision.candidates.every((c) => c.rejections.every((r) => TRANSIENT.has(r.constraint)));
+      const code = transient && decision.error.details.blockedByDataTier.length === 0 ? 'UNAVAILABLE' : 'UNSATISFIABLE';
+      throw new YunbianError(code, decision.error.message, { ...decision.error.details, candidates: summary });
+    }
+    const instance = this.catalog.instance(decision.chosen.instanceId!);
+    return {
+      instance,
+      node: this.catalog.node(instance.nodeId),
+      strategy: decision.strategy,
+      reason: decision.reason,
+      candidates: summary,
+    };
+  }
+
+  private engineHints(hints: PlacementHints | undefined): PlacementEngineHints | undefined {
+    if (!hints) return undefined;
+    return {
+      tier: hints.tier,
+      site: hints.site,
+      tags: hints.tags || hints.anyTags ? { allOf: hints.tags, anyOf: hints.anyTags } : undefined,
+      objective: parseObjective(hints.objective),
+      maxLatencyMs: hints.maxLatencyMs,
+      strategy: hints.strategy,
+    };
+  }
+
+  /** Compute profiles, with the declared profiles of `descriptors` registered (for planning). */
+  computeProfiles(descriptors: ServiceDescriptor[] = []): ComputeProfiles {
+    for (const descriptor of descriptors) this.declare(descriptor);
+    return this.profiles;
+  }
+
+  private declare(descriptor: ServiceDescriptor): void {
+    const ref = serviceRef(descriptor);
+    if (descriptor.computeProfile && !this.declared.has(ref)) {
+      this.profiles.declare(ref, descriptor.computeProfile);
+      this.declared.add(ref);
+    }
+  }
+
+  networkModel(nodes: NodeRecord[] = this.catalog.listNodes()): NetworkModel {
+    const now = Date.now();
+    if (!this.network || now - this.network.at > NETWORK_REFRESH_MS) {
+      this.network = { model: NetworkModel.fromNodes(nodes), at: now };
+    }
+    return this.network.model;
+  }
+
+  sent(instanceId: string): void {
+    this.pending.set(instanceId, (this.pending.get(instanceId) ?? 0) + 1);
+  }
+
+  settled(instanceId: string, durationMs?: number): void {
+    const n = (this.pending.get(instanceId) ?? 1) - 1;
+    if (n <= 0) this.pending.delete(instanceId);
+    else this.pending.set(instanceId, n);
+    if (durationMs === undefined) return;
+    try {
+      const instance = this.catalog.instance(instanceId);
+      this.profiles.record(`${instance.service}@${instance.version}`, instance.nodeId, durationMs);
+    } catch {
+      // The instance left the catalogue meanwhile; its timing no longer matters.
+    }
+  }
+}

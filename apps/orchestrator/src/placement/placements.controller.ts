@@ -1,0 +1,60 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { SchemaObject } from '../catalog/catalog.schemas';
+import { JsonSchemaPipe } from '../http/json-schema.pipe';
+import { PlacementsService, type PlanRequest } from './placements.service';
+
+const PLAN_BODY: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['workflow', 'load'],
+  properties: {
+    workflow: { type: 'string' },
+    version: { type: 'integer', minimum: 1 },
+    load: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['site', 'runsPerSecond'],
+        properties: {
+          site: { type: 'string' },
+          nodeId: { type: 'string' },
+          runsPerSecond: { type: 'number', minimum: 0.001 },
+        },
+      },
+    },
+    objective: { type: 'string', description: 'latency | cost | balanced | latency:<weight 0..1>' },
+    solver: { enum: ['auto', 'exact', 'heuristic'] },
+  },
+};
+
+@ApiTags('placement')
+@Controller('placements')
+export class PlacementsController {
+  constructor(@Inject(PlacementsService) private readonly placements: PlacementsService) {}
+
+  @Post('plan')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Plan which services of a workflow run on which nodes, and how many instances, for an expected load',
+  })
+  @ApiBody({ schema: PLAN_BODY })
+  plan(@Body(new JsonSchemaPipe(PLAN_BODY as Record<string, unknown>)) body: PlanRequest) {
+    return this.placements.plan(body);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A plan made earlier' })
+  get(@Param('id') id: string) {
+    return this.placements.get(id);
+  }
+
+  @Post(':id/apply')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Start the planned instances that are missing and drain the ones beyond the plan' })
+  async apply(@Param('id') id: string) {
+    return { plan: id, actions: await this.placements.apply(id) };
+  }
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import semver from 'semver';
+import { serviceRef, type ServiceDescriptor } from '@yunbian/contracts';
+import { planDeployment, type DeploymentPlanResult, type PlannedService } from '@yunbian/placement';
+import { YunbianError } from '@yunbian/transport';
+import { parseRef } from '@yunbian/workflow';
+import { CatalogService } from '../catalog/catalog.service';
+import { DeploymentService } from '../catalog/deployment.service';
+import { WorkflowRegistry } from '../workflows/workflow-registry.service';
+import { parseObjective, PlacementRouter } from './placement.router';
+
+export interface PlanRequest {
+  workflow: string;
+  version?: number;
+  /** Expected runs per second from each origin site (optionally a node there). */
+  load: { site: string; nodeId?: string; runsPerSecond: number }[];
+  objective?: string;
+  solver?: 'auto' | 'exact' | 'heuristic';
+}
+
+export interface StoredPlan {
+  id: string;
+  request: PlanRequest;
+  createdAt: string;
+  result: DeploymentPlanResult;
+}
+
+export interface ApplyAction {
+  action: 'start' | 'stop' | 'keep';
+  service: string;
+  nodeId: string;
+  instanceId?: string;
+  error?: string;
+}
+
+const PLANS_KEPT = 100;
+
+/** Deployment planning: which services to run on which nodes, how many, and applying that. */
+@Injectable()
+export class PlacementsService {
+  private readonly plans = new Map<string, StoredPlan>();
+
+  constructor(
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
+    @Inject(DeploymentService) private readonly deployment: DeploymentService,
+    @Inject(PlacementRouter) private readonly router: PlacementRouter,
+  ) {}
+
+  async plan(request: PlanRequest): Promise<StoredPlan> {
+    const workflow = this.registry.get(request.workflow, request.version).definition;
+    const descriptors: ServiceDescriptor[] = [];
+    const services: PlannedService[] = [];
+    for (const step of workflow.steps) {
+      if (!step.service) continue;
+      const descriptor = this.deployment.resolveService(step.service);
+      if (services.some((s) => s.service === serviceRef(descriptor))) continue;
+      descriptors.push(descriptor);
+      const hints = step.placement ?? workflow.placement;
+      services.push({
+        service: serviceRef(descriptor),
+        requirements: descriptor.requirements,
+        hints: hints
+          ? {
+              tier: hints.tier,
+              site: hints.site,
+              maxLatencyMs: hints.maxLatencyMs,
+              tags: hints.tags ? { allOf: hints.tags, anyOf: hints.anyTags } : undefined,
+            }
+          : undefined,
+        concurrency: descriptor.concurrency,
+        dataTier: hints?.dataTier,
+      });
+    }
+    if (services.length === 0)
+      throw new YunbianError('BAD_REQUEST', `workflow ${request.workflow} calls no services to place`);
+    const nodes = this.catalog.listNodes().filter((n) => n.status === 'alive');
+    const result = await planDeployment(
+      {
+        services,
+        nodes,
+        load: request.load,
+        profiles: this.router.computeProfiles(descriptors),
+        network: this.router.networkModel(),
+        objective: parseObjective(request.objective),
+      },
+      { solver: request.solver ?? 'auto' },
+    );
+    const stored: StoredPlan = { id: randomUUID(), request, createdAt: new Date().toISOString(), result };
+    this.plans.set(stored.id, stored);
+    while (this.plans.size > PLANS_KEPT) this.plans.delete(this.plans.keys().next().value!);
+    return stored;
+  }
+
+  get(id: string): StoredPlan {
+    const plan = this.plans.get(id);
+    if (!plan)
+      throw new YunbianError('NOT_FOUND', `unknown plan "${id}" (plans are kept in memory, the last ${PLANS_KEPT})`);
+    return plan;
+  }
+
+  /** Starts the planned instances that are missing and drains those beyond the plan, per service and node. */
+  async apply(id: string): Promise<ApplyAction[]> {
+    const plan = this.get(id);
+    if (!plan.result.ok)
+      throw new YunbianError('CONFLICT', `plan ${id} found no feasible deployment; nothing to apply`);
+    const actions: ApplyAction[] = [];
+    for (const servicePlan of plan.result.services) {
+      const { name, range } = parseRef(servicePlan.service);
+      const wanted = new Map(servicePlan.placements.map((p) => [p.nodeId, p.instances]));
+      const running = this.catalog
+        .instancesOfService(name)
+        .filter((i) => semver.satisfies(i.version, range) && i.status !== 'failed' && i.status !== 'draining');
+      const nodes = new Set([...wanted.keys(), ...running.map((i) => i.nodeId)]);
+      for (const nodeId of nodes) {
+        const here = running.filter((i) => i.nodeId === nodeId);
+        const target = wanted.get(nodeId) ?? 0;
+        for (const instance of here.slice(0, target))
+          actions.push({ action: 'keep', service: servicePlan.service, nodeId, instanceId: instance.id });
+        for (let n = here.length; n < target; n++) {
+          try {
+            const started = await this.deployment.start({ service: servicePlan.service, nodeId });
+            actions.push({ action: 'start', service: servicePlan.service, nodeId, instanceId: started.id });
+          } catch (err) {
+            actions.push({ action: 'start', service: servicePlan.service, nodeId, error: (err as Error).message });
+          }
+        }
+        for (const instance of here.slice(target)) {
+          try {
+            await this.deployment.stop(instance.id);
+            actions.push({ action: 'stop', service: servicePlan.service, nodeId, instanceId: instance.id });
+          } catch (err) {
+            actions.push({
+              action: 'stop',
+              service: servicePlan.service,
+              nodeId,
+              instanceId: instance.id,
+              error: (err as Error).message,
+            });
+          }
+        }
+      }
+    }
+    return actions;
+  }
+}
