@@ -257,6 +257,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       await this.persist(run);
       dirty = false;
       for (const r of routed) r();
+      // Sending changes nothing another decision could act on; the replies will.
+      if (dispatches.length === decision.actions.length) {
+        this.scheduleWake(run, decision.wakeAt);
+        break;
+      }
     }
     if (dirty) await this.persist(run);
     if (isTerminalRun(run.status)) this.finished(run);
