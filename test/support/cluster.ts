@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
-import type { InstanceRecord, NodeDescriptor, NodeRecord } from '@yunbian/contracts';
+import type { InstanceRecord, NodeDescriptor } from '@yunbian/contracts';
+import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -21,14 +22,15 @@ export interface Proc {
  * port, the orchestrator and agents as separate processes built in dist/. Logs go to a
  * temp folder whose path failures print.
  */
-export class TestCluster {
+export class TestCluster extends RestClient {
   readonly logDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-test-'));
   readonly procs: Proc[] = [];
-  api = '';
   orchestrator?: Proc;
   private transport?: NatsTransport;
 
-  private constructor(readonly nats: LocalNatsServer) {}
+  private constructor(readonly nats: LocalNatsServer) {
+    super();
+  }
 
   static async start(): Promise<TestCluster> {
     return new TestCluster(await LocalNatsServer.start());
@@ -73,29 +75,6 @@ export class TestCluster {
   async client(): Promise<NatsTransport> {
     this.transport ??= await NatsTransport.connect({ servers: this.nats.url, name: 'test client' });
     return this.transport;
-  }
-
-  async get<T>(route: string): Promise<T> {
-    const response = await fetch(`${this.api}${route}`);
-    if (!response.ok) throw new Error(`GET ${route}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  }
-
-  async call(
-    method: string,
-    route: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const response = await fetch(`${this.api}${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  }
-
-  async node(id: string): Promise<NodeRecord | undefined> {
-    return (await this.get<NodeRecord[]>('/nodes')).find((n) => n.id === id);
   }
 
   /** Starts `service` on `nodeId` and waits until the instance is ready. */

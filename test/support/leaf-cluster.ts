@@ -2,7 +2,8 @@ import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
-import type { NodeDescriptor, NodeRecord } from '@yunbian/contracts';
+import type { NodeDescriptor } from '@yunbian/contracts';
+import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
 import { DIST, FIXTURE_SERVICES, ROOT, type Proc } from './cluster';
 
@@ -16,9 +17,8 @@ export type Side = 'hub' | 'leaf';
  * free ones), the orchestrator on the hub, agents on the hub or the leaf. Logs go to a temp
  * folder whose path failures print.
  */
-export class LeafCluster {
+export class LeafCluster extends RestClient {
   readonly procs: Proc[] = [];
-  api = '';
   private readonly clients = new Map<Side, NatsTransport>();
 
   private constructor(
@@ -27,7 +27,9 @@ export class LeafCluster {
     readonly leaf: LocalNatsServer,
     readonly monitor: Record<Side, string>,
     readonly site: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async start(site: string): Promise<LeafCluster> {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-leaf-test-'));
@@ -147,29 +149,6 @@ export class LeafCluster {
     const response = await fetch(`${this.monitor[side]}${route}`);
     if (!response.ok) throw new Error(`nats ${side} monitoring ${route}: ${response.status}`);
     return (await response.json()) as T;
-  }
-
-  async get<T>(route: string): Promise<T> {
-    const response = await fetch(`${this.api}${route}`);
-    if (!response.ok) throw new Error(`GET ${route}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  }
-
-  async call(
-    method: string,
-    route: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const response = await fetch(`${this.api}${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  }
-
-  async node(id: string): Promise<NodeRecord | undefined> {
-    return (await this.get<NodeRecord[]>('/nodes')).find((n) => n.id === id);
   }
 
   waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {

@@ -6,6 +6,7 @@
  */
 import { Jimp, loadFont, measureText } from 'jimp';
 import * as fonts from 'jimp/fonts';
+import { seededRandom } from '@yunbian/common';
 
 export type CorpusFont = keyof typeof fonts;
 
@@ -75,18 +76,6 @@ const CAPITALISED = (
 ).split(' ');
 const MIXED_CASE = 'iPhone OpenCV NATS JetStream McDonald YouTube GitHub PaddleOCR eBay NodeJS ONNX WiFi'.split(' ');
 const CODE_PREFIXES = ['INV', 'SN', 'PO', 'ID', 'REF'];
-
-/** mulberry32: a tiny, well-known seeded generator (Math.random cannot be seeded). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Chooser {
   constructor(readonly random: () => number) {}

@@ -6,3 +6,4 @@ export * from './schema';
 export * from './expression';
 export * from './percentiles';
 export * from './processes';
+export * from './random';
