@@ -4,6 +4,7 @@ import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
 import { TransportModule } from '@yunbian/transport';
 import { CatalogModule } from './catalog/catalog.module';
 import { HealthModule } from './health/health.module';
+import { ModelsModule } from './models/models.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
@@ -12,6 +13,7 @@ import { ErrorFilter } from './http/error.filter';
     TransportModule.forRoot({ name: 'orchestrator', propagator: new NatsTracePropagator() }),
     CatalogModule,
     WorkflowsModule,
+    ModelsModule,
     HealthModule,
   ],
   providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],

@@ -1,0 +1,134 @@
+import { Controller, Delete, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import type { ModelMeta } from '@yunbian/models';
+import { YunbianError } from '@yunbian/transport';
+import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
+import { MODEL_META } from './models.schemas';
+import { ModelsService } from './models.service';
+
+const list = (items: SchemaObject): SchemaObject => ({ type: 'array', items });
+const OCTET_STREAM = 'application/octet-stream';
+
+@ApiTags('models')
+@Controller('models')
+export class ModelsController {
+  constructor(@Inject(ModelsService) private readonly models: ModelsService) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Upload an ONNX model as the next version of `name` (raw body, application/octet-stream)',
+    description:
+      'The file is loaded by onnxruntime in a separate process to read its inputs and outputs; nothing is stored unless that works. The same bytes under the same name return the stored version (200).',
+  })
+  @ApiQuery({ name: 'name', required: true, description: '1-128 letters, digits, `_` or `-`', example: 'ocr-det' })
+  @ApiConsumes(OCTET_STREAM)
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({ status: 201, schema: MODEL_META, description: 'stored as a new version' })
+  @ApiResponse({ status: 200, schema: MODEL_META, description: 'these bytes are already this version' })
+  @ApiResponse({
+    status: 400,
+    schema: ERROR_BODY,
+    description: "bad name, wrong content type, or onnxruntime's refusal",
+  })
+  @ApiResponse({ status: 413, schema: ERROR_BODY, description: 'larger than YUNBIAN_MODEL_MAX_BYTES (256 MiB)' })
+  @ApiResponse({ status: 504, schema: ERROR_BODY, description: 'onnxruntime took too long to load the file' })
+  async upload(
+    @Query('name') name: string | undefined,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<ModelMeta> {
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (contentType !== OCTET_STREAM) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `send the ONNX file as the raw request body with Content-Type: ${OCTET_STREAM} (got "${contentType || 'none'}")`,
+      );
+    }
+    const length = request.headers['content-length'];
+    const { meta, created } = await this.models.upload(
+      name,
+      request,
+      length === undefined ? undefined : Number(length),
+    );
+    response.status(created ? 201 : 200);
+    return meta;
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The latest version of every model' })
+  @ApiResponse({ status: 200, schema: list(MODEL_META) })
+  list(): ModelMeta[] {
+    return this.models.list();
+  }
+
+  @Get(':name')
+  @ApiOperation({ summary: 'Every version of one model, oldest first' })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', properties: { name: { type: 'string' }, versions: list(MODEL_META) } },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  model(@Param('name') name: string): { name: string; versions: ModelMeta[] } {
+    return { name, versions: this.models.model(name) };
+  }
+
+  @Get(':name/versions/:version')
+  @ApiOperation({ summary: 'Metadata of one version' })
+  @ApiResponse({ status: 200, schema: MODEL_META })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  version(@Param('name') name: string, @Param('version') version: string): ModelMeta {
+    return this.models.get(name, parseVersion(version));
+  }
+
+  @Get(':name/versions/:version/content')
+  @ApiOperation({ summary: 'The bytes of one version (header X-Model-Sha256 carries their hash)' })
+  @ApiProduces(OCTET_STREAM)
+  @ApiResponse({ status: 200, schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  async content(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Res() response: Response,
+  ): Promise<void> {
+    const meta = this.models.get(name, parseVersion(version));
+    const stream = await this.models.content(meta);
+    response.status(200).set({
+      'content-type': OCTET_STREAM,
+      'content-length': String(meta.size),
+      'content-disposition': `attachment; filename="${meta.name}-v${meta.version}.onnx"`,
+      etag: `"${meta.sha256}"`,
+      'x-model-sha256': meta.sha256,
+    });
+    // Headers are gone once bytes flow; a failure mid-stream can only cut the connection.
+    stream.on('error', () => response.destroy());
+    stream.pipe(response);
+  }
+
+  @Delete(':name')
+  @ApiOperation({ summary: 'Delete every version of a model (metadata and bytes)' })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', properties: { name: { type: 'string' }, deleted: list(MODEL_META) } },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  async deleteModel(@Param('name') name: string): Promise<{ name: string; deleted: ModelMeta[] }> {
+    return { name, deleted: await this.models.deleteModel(name) };
+  }
+
+  @Delete(':name/versions/:version')
+  @ApiOperation({ summary: 'Delete one version (metadata and bytes); its number may be reused if it was the latest' })
+  @ApiResponse({ status: 200, schema: MODEL_META })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  deleteVersion(@Param('name') name: string, @Param('version') version: string): Promise<ModelMeta> {
+    return this.models.deleteVersion(name, parseVersion(version));
+  }
+}
+
+function parseVersion(raw: string): number {
+  const version = Number(raw);
+  if (!Number.isInteger(version) || version < 1) {
+    throw new YunbianError('BAD_REQUEST', `model version must be a positive integer (got "${raw}")`);
+  }
+  return version;
+}

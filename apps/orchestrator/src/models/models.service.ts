@@ -1,0 +1,233 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { envInt, JsonLogger } from '@yunbian/common';
+import {
+  MODEL_BUCKET,
+  MODEL_META_BUCKET,
+  MODEL_NAME_PATTERN,
+  modelMetaKey,
+  modelObjectName,
+  type ModelMeta,
+} from '@yunbian/models';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { inspectOnnxModel, type InspectLimits } from './onnx-inspector';
+
+export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Settings from the environment, read once at start. */
+export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes: number } & InspectLimits {
+  return {
+    maxBytes: envInt('YUNBIAN_MODEL_MAX_BYTES', DEFAULT_MODEL_MAX_BYTES, env),
+    timeoutMs: envInt('YUNBIAN_MODEL_INSPECT_TIMEOUT_MS', 60_000, env),
+    maxOldSpaceMb: envInt('YUNBIAN_MODEL_INSPECT_HEAP_MB', 512, env),
+  };
+}
+
+/**
+ * The model registry: bytes in the JetStream object store `yb-models` (`<name>/<version>`),
+ * one `ModelMeta` per version in KV `yb-model-meta` (`<name>.<version>`), cached in memory.
+ */
+@Injectable()
+export class ModelsService implements OnModuleInit {
+  private readonly logger = new JsonLogger('models');
+  private readonly settings = modelSettings();
+  private kv!: KV;
+  private store!: ObjectStore;
+  private readonly models = new Map<string, ModelMeta[]>();
+  /** Uploads of one name run one after the other, so two of them cannot take the same version. */
+  private readonly uploadQueues = new Map<string, Promise<unknown>>();
+
+  constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {}
+
+  get maxBytes(): number {
+    return this.settings.maxBytes;
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.kv = await new Kvm(this.transport.connection).create(MODEL_META_BUCKET, { history: 1 });
+    this.store = await new Objm(this.transport.connection).create(MODEL_BUCKET);
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
+    for (const key of keys) {
+      const entry = await this.kv.get(key);
+      if (entry?.operation === 'PUT') this.remember(entry.json<ModelMeta>());
+    }
+  }
+
+  /**
+   * Stores an uploaded ONNX file as the next version of `name`. The same bytes as a stored
+   * version of that name return it (created=false). Nothing is stored unless onnxruntime
+   * loads the file.
+   */
+  async upload(
+    name: string | undefined,
+    body: Readable,
+    declaredBytes?: number,
+  ): Promise<{ meta: ModelMeta; created: boolean }> {
+    checkName(name);
+    if (declaredBytes !== undefined && declaredBytes > this.maxBytes) throw this.tooLarge(declaredBytes);
+    const previous = this.uploadQueues.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.storeUpload(name, body));
+    this.uploadQueues.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.uploadQueues.get(name) === run) this.uploadQueues.delete(name);
+    }
+  }
+
+  private async storeUpload(name: string, body: Readable): Promise<{ meta: ModelMeta; created: boolean }> {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'yb-model-upload-'));
+    try {
+      const file = path.join(folder, `${randomUUID()}.onnx`);
+      const { sha256, size } = await this.receive(body, file);
+      if (size === 0) {
+        throw new YunbianError('BAD_REQUEST', 'the request body is empty; send the ONNX file as the raw body');
+      }
+      const same = this.versions(name).find((m) => m.sha256 === sha256);
+      if (same) return { meta: same, created: false };
+      const { inputs, outputs } = await inspectOnnxModel(file, `model "${name}"`, this.settings);
+      const version = (this.versions(name).at(-1)?.version ?? 0) + 1;
+      const objectName = modelObjectName(name, version);
+      const meta: ModelMeta = {
+        name,
+        version,
+        sha256,
+        size,
+        inputs,
+        outputs,
+        object: { bucket: MODEL_BUCKET, name: objectName },
+        createdAt: new Date().toISOString(),
+      };
+      await this.store.put(
+        { name: objectName, description: `${name} v${version} sha256 ${sha256}` },
+        Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,
+      );
+      try {
+        // create() refuses an existing key: another orchestrator cannot silently overwrite a version.
+        await this.kv.create(modelMetaKey(name, version), JSON.stringify(meta));
+      } catch (err) {
+        await this.store.delete(objectName).catch(() => undefined);
+        throw new YunbianError(
+          'CONFLICT',
+          `model ${name} v${version} was registered concurrently elsewhere; upload again (${(err as Error).message})`,
+        );
+      }
+      this.remember(meta);
+      this.logger.info('model stored', { name, version, sha256, size });
+      return { meta, created: true };
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  /** Streams the body to `file`, hashing it and stopping with a 413 past the size limit. */
+  private async receive(body: Readable, file: string): Promise<{ sha256: string; size: number }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const limit = this.maxBytes;
+    const count = new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        size += chunk.length;
+        if (size > limit) return done(this.tooLarge(size, true));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(body, count, createWriteStream(file));
+    return { sha256: hash.digest('hex'), size };
+  }
+
+  private tooLarge(bytes: number, atLeast = false): YunbianError {
+    return new YunbianError(
+      'PAYLOAD_TOO_LARGE',
+      `the model is ${atLeast ? 'more than ' : ''}${bytes} bytes; the limit is ${this.maxBytes} bytes (YUNBIAN_MODEL_MAX_BYTES)`,
+      { limitBytes: this.maxBytes },
+    );
+  }
+
+  private remember(meta: ModelMeta): void {
+    const list = (this.models.get(meta.name) ?? []).filter((m) => m.version !== meta.version);
+    list.push(meta);
+    list.sort((a, b) => a.version - b.version);
+    this.models.set(meta.name, list);
+  }
+
+  versions(name: string): ModelMeta[] {
+    return this.models.get(name) ?? [];
+  }
+
+  /** The latest version of every model, by name. */
+  list(): ModelMeta[] {
+    return [...this.models.values()].map((v) => v.at(-1)!).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** All versions of one model; 404 names the stored models. */
+  model(name: string): ModelMeta[] {
+    const versions = this.versions(name);
+    if (versions.length === 0) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `unknown model "${name}"; stored: ${[...this.models.keys()].sort().join(', ') || 'none'}`,
+      );
+    }
+    return versions;
+  }
+
+  get(name: string, version: number): ModelMeta {
+    const versions = this.model(name);
+    const found = versions.find((m) => m.version === version);
+    if (!found) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `model ${name} has no version ${version}; stored: ${versions.map((m) => m.version).join(', ')}`,
+      );
+    }
+    return found;
+  }
+
+  /** The stored bytes as a stream. */
+  async content(meta: ModelMeta): Promise<Readable> {
+    const result = await this.store.get(meta.object.name);
+    if (!result) {
+      throw new YunbianError(
+        'NOT_FOUND',
+        `model ${meta.name} v${meta.version} is registered but its object ${meta.object.name} is missing from ${MODEL_BUCKET}`,
+      );
+    }
+    return Readable.fromWeb(result.data as Parameters<typeof Readable.fromWeb>[0]);
+  }
+
+  async deleteVersion(name: string, version: number): Promise<ModelMeta> {
+    const meta = this.get(name, version);
+    await this.kv.purge(modelMetaKey(name, version));
+    await this.store.delete(meta.object.name).catch(() => undefined);
+    const rest = this.versions(name).filter((m) => m.version !== version);
+    if (rest.length) this.models.set(name, rest);
+    else this.models.delete(name);
+    return meta;
+  }
+
+  async deleteModel(name: string): Promise<ModelMeta[]> {
+    const versions = this.model(name);
+    for (const meta of versions) await this.deleteVersion(name, meta.version);
+    return versions;
+  }
+}
+
+function checkName(name: string | undefined): asserts name is string {
+  if (!name || !MODEL_NAME_PATTERN.test(name)) {
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `model name ${name === undefined ? 'is missing' : `"${name}" is invalid`}; pass ?name= with 1-128 letters, digits, "_" or "-"`,
+    );
+  }
+}

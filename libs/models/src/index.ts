@@ -1,0 +1,3 @@
+export * from './model-meta';
+export * from './fetch-model';
+export * from './model-cache';

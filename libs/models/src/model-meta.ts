@@ -1,0 +1,39 @@
+/** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
+export const MODEL_BUCKET = 'yb-models';
+/** JetStream KV bucket holding one `ModelMeta` per version (key `<name>.<version>`). */
+export const MODEL_META_BUCKET = 'yb-model-meta';
+
+/** Model names are single KV/subject tokens: letters, digits, `_` and `-`. */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** One input or output of an ONNX graph, as onnxruntime reports it. */
+export interface ModelValueInfo {
+  name: string;
+  isTensor: boolean;
+  /** Element type (`float32`, `int64`…); absent for non-tensor values (sequences, maps). */
+  type?: string;
+  /** Dimensions: a number when fixed, the symbolic name when dynamic; empty when unknown. */
+  shape?: (number | string)[];
+}
+
+/** What the registry knows about one stored model version. */
+export interface ModelMeta {
+  name: string;
+  version: number;
+  /** Lowercase hex SHA-256 of the bytes. */
+  sha256: string;
+  size: number;
+  inputs: ModelValueInfo[];
+  outputs: ModelValueInfo[];
+  /** Where the bytes are. */
+  object: { bucket: string; name: string };
+  createdAt: string;
+}
+
+export function modelObjectName(name: string, version: number): string {
+  return `${name}/${version}`;
+}
+
+export function modelMetaKey(name: string, version: number): string {
+  return `${name}.${version}`;
+}
