@@ -44,13 +44,16 @@ async function main(): Promise<void> {
     const entry = loadServiceLibrary().get(serviceRef({ name, version }));
     if (!entry) throw new Error(`service ${name}@${version} is not in this node's service library`);
 
-    const app = await NestFactory.createApplicationContext(WorkerModule.forService(entry.serviceClass), { logger });
-    const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
     const transport = await NatsTransport.connect({
       servers: env.NATS_URL ?? DEFAULT_NATS_URL,
       name: `worker ${instanceId}`,
       propagator: new NatsTracePropagator(),
     });
+    const app = await NestFactory.createApplicationContext(
+      WorkerModule.forService(entry.serviceClass, config, transport),
+      { logger },
+    );
+    const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
 
     const payloads = await PayloadStore.open(transport);
     let lastSent = '';

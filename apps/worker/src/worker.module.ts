@@ -1,15 +1,26 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { ServiceClass } from '@yunbian/service-sdk';
+import { INSTANCE_CONFIG, type ServiceClass } from '@yunbian/service-sdk';
+import { NatsTransport } from '@yunbian/transport';
 
 export const SERVICE_HANDLER = Symbol('SERVICE_HANDLER');
 
 /** Hosts exactly one service class as a Nest provider (so services can use DI). */
 @Module({})
 export class WorkerModule {
-  static forService(serviceClass: ServiceClass): DynamicModule {
+  /** Services may inject INSTANCE_CONFIG (their settings) and NatsTransport (the worker's connection). */
+  static forService(
+    serviceClass: ServiceClass,
+    config: Record<string, unknown>,
+    transport: NatsTransport,
+  ): DynamicModule {
     return {
       module: WorkerModule,
-      providers: [serviceClass, { provide: SERVICE_HANDLER, useExisting: serviceClass }],
+      providers: [
+        serviceClass,
+        { provide: SERVICE_HANDLER, useExisting: serviceClass },
+        { provide: INSTANCE_CONFIG, useValue: config },
+        { provide: NatsTransport, useValue: transport },
+      ],
       exports: [SERVICE_HANDLER],
     };
   }

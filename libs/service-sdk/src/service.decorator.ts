@@ -3,6 +3,8 @@ import type { ServiceDescriptor, ServiceKind, ServiceRequirements } from '@yunbi
 import type { MsgHdrs } from '@nats-io/transport-node';
 
 export const SERVICE_METADATA = Symbol.for('yunbian.service');
+/** Injection token of the settings an instance was started with (`POST /instances` `config`). */
+export const INSTANCE_CONFIG = Symbol.for('yunbian.instance-config');
 
 /** What a service declares about itself; everything but name, version and kind has a default. */
 export interface ServiceDefinition {

@@ -1,0 +1,165 @@
+import os from 'node:os';
+import path from 'node:path';
+import { Inject, type OnModuleInit } from '@nestjs/common';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import { DynamicBatcher, namedFromWire, namedToWire, type NamedTensors, type WireTensor } from '@yunbian/inference';
+import { ModelCache, readModelMeta } from '@yunbian/models';
+import { withSpan } from '@yunbian/observability';
+import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+
+/** Instance settings (`POST /instances` `config`). */
+export interface OnnxInferenceConfig {
+  /** A registered model: `name` (latest) or `name@version`… */
+  model?: string;
+  /** …or a model file already on the node. */
+  modelPath?: string;
+  maxBatch?: number;
+  maxDelayMs?: number;
+  maxQueue?: number;
+  intraOpThreads?: number;
+}
+
+interface InferenceInput {
+  inputs: Record<string, WireTensor>;
+}
+
+/**
+ * Serves one ONNX model per instance: named float32 tensors in and out (base64 bytes, not
+ * JSON number arrays), dynamic batching along dimension 0, a warm-up run before the
+ * instance reports ready. A model onnxruntime cannot load fails the instance with
+ * onnxruntime's own message.
+ */
+@YunbianService({
+  name: 'onnx-inference',
+  version: '1.0.0',
+  kind: 'inference',
+  description: 'Runs one ONNX model (instance config: model or modelPath) with dynamic batching',
+  input: {
+    type: 'object',
+    required: ['inputs'],
+    additionalProperties: false,
+    properties: {
+      inputs: {
+        type: 'object',
+        minProperties: 1,
+        additionalProperties: {
+          type: 'object',
+          required: ['dims', 'float32'],
+          properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
+        },
+      },
+    },
+  },
+  requirements: { memoryMb: 512 },
+  // The batcher bounds the real work; the host only needs to let a batch's worth in.
+  concurrency: 256,
+})
+export class OnnxInferenceService implements ServiceHandler<InferenceInput>, OnModuleInit {
+  private session!: InferenceSession;
+  private batcher!: DynamicBatcher;
+  private modelName = 'model';
+  private ort!: typeof import('onnxruntime-node');
+
+  constructor(
+    @Inject(INSTANCE_CONFIG) private readonly config: OnnxInferenceConfig,
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    // Loaded here, not at import: agents read every service file just to list them.
+    this.ort = await import('onnxruntime-node');
+    const file = await this.modelFile();
+    try {
+      this.session = await this.ort.InferenceSession.create(file, {
+        intraOpNumThreads: this.config.intraOpThreads ?? 1,
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `model ${this.modelName} could not be loaded by onnxruntime: ${(err as Error).message}`,
+      );
+    }
+    this.batcher = new DynamicBatcher((inputs) => this.execute(inputs), {
+      maxBatch: this.config.maxBatch ?? 8,
+      maxDelayMs: this.config.maxDelayMs ?? 5,
+      maxQueue: this.config.maxQueue ?? 256,
+    });
+    await this.warmUp();
+  }
+
+  private async modelFile(): Promise<string> {
+    if (this.config.modelPath) {
+      this.modelName = path.basename(this.config.modelPath);
+      return this.config.modelPath;
+    }
+    if (!this.config.model) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        'onnx-inference needs instance config "model" (a registered name[@version]) or "modelPath"',
+      );
+    }
+    const [name, version] = this.config.model.split('@');
+    const meta = await readModelMeta(this.transport, name, version ? Number(version) : undefined);
+    this.modelName = `${meta.name}@${meta.version}`;
+    const cache = ModelCache.overNats(this.transport, {
+      directory:
+        process.env.YUNBIAN_MODEL_CACHE_DIR ??
+        path.join(os.tmpdir(), 'yunbian-models', process.env.YUNBIAN_NODE_ID ?? 'node'),
+      maxBytes: Number(process.env.YUNBIAN_MODEL_CACHE_BYTES ?? 2 * 1024 ** 3),
+    });
+    // The cache checks the sha256 against the registry before handing out the file.
+    return cache.ensure(meta);
+  }
+
+  /** One run with small inputs of the model's shapes (dynamic dimensions as 1, or 32 for spatial ones). */
+  private async warmUp(): Promise<void> {
+    const inputs: NamedTensors = {};
+    for (const meta of this.session.inputMetadata) {
+      if (!meta.isTensor) continue;
+      const dims = meta.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : 32));
+      inputs[meta.name] = { dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) };
+    }
+    try {
+      await this.execute(inputs);
+    } catch (err) {
+      throw new YunbianError('BAD_REQUEST', `warm-up of ${this.modelName} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async execute(inputs: NamedTensors): Promise<NamedTensors> {
+    const feeds: Record<string, OrtTensor> = {};
+    for (const [name, t] of Object.entries(inputs)) feeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
+    const results = await this.session.run(feeds);
+    const outputs: NamedTensors = {};
+    for (const [name, t] of Object.entries(results)) {
+      outputs[name] = { dims: [...t.dims], data: t.data as Float32Array };
+    }
+    return outputs;
+  }
+
+  async handle(
+    input: InferenceInput,
+  ): Promise<{ outputs: Record<string, WireTensor>; batchSize: number; run: number }> {
+    const inputs = namedFromWire(input.inputs);
+    for (const name of Object.keys(inputs)) {
+      if (!this.session.inputNames.includes(name)) {
+        throw new YunbianError(
+          'BAD_REQUEST',
+          `model ${this.modelName} has no input "${name}"; its inputs are ${this.session.inputNames.join(', ')}`,
+          {
+            pointer: `/inputs/${name}`,
+          },
+        );
+      }
+    }
+    const result = await withSpan(`inference ${this.modelName}`, { 'yunbian.model': this.modelName }, async (span) => {
+      const r = await this.batcher.submit(inputs);
+      span.setAttribute('yunbian.inference.batch_size', r.batchSize);
+      span.setAttribute('yunbian.inference.run', r.run);
+      return r;
+    });
+    return { outputs: namedToWire(result.outputs), batchSize: result.batchSize, run: result.run };
+  }
+}

