@@ -2,7 +2,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Inject, type OnModuleInit } from '@nestjs/common';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { DynamicBatcher, namedFromWire, namedToWire, type NamedTensors, type WireTensor } from '@yunbian/inference';
+import {
+  DynamicBatcher,
+  namedFromWire,
+  namedToWire,
+  type BatchedResult,
+  type NamedTensors,
+  type WireTensor,
+} from '@yunbian/inference';
 import { ModelCache, readModelMeta } from '@yunbian/models';
 import { withSpan } from '@yunbian/observability';
 import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
@@ -18,6 +25,8 @@ export interface OnnxInferenceConfig {
   maxDelayMs?: number;
   maxQueue?: number;
   intraOpThreads?: number;
+  /** OCR recognition: the character dictionary (defaults to the one shipped with the models). */
+  dictionaryPath?: string;
 }
 
 interface InferenceInput {
@@ -25,46 +34,25 @@ interface InferenceInput {
 }
 
 /**
- * Serves one ONNX model per instance: named float32 tensors in and out (base64 bytes, not
- * JSON number arrays), dynamic batching along dimension 0, a warm-up run before the
- * instance reports ready. A model onnxruntime cannot load fails the instance with
- * onnxruntime's own message.
+ * One ONNX model in an instance: loading (from the registry through the node's
+ * sha256-checked cache, or a local file), warm-up, and batched execution. Services that
+ * serve one model (OCR detection, recognition) extend it with their own `handle`.
  */
-@YunbianService({
-  name: 'onnx-inference',
-  version: '1.0.0',
-  kind: 'inference',
-  description: 'Runs one ONNX model (instance config: model or modelPath) with dynamic batching',
-  input: {
-    type: 'object',
-    required: ['inputs'],
-    additionalProperties: false,
-    properties: {
-      inputs: {
-        type: 'object',
-        minProperties: 1,
-        additionalProperties: {
-          type: 'object',
-          required: ['dims', 'float32'],
-          properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
-        },
-      },
-    },
-  },
-  requirements: { memoryMb: 512 },
-  // The batcher bounds the real work; the host only needs to let a batch's worth in.
-  concurrency: 256,
-})
-export class OnnxInferenceService implements ServiceHandler<InferenceInput>, OnModuleInit {
-  private session!: InferenceSession;
+export abstract class OnnxModelService implements OnModuleInit {
+  protected session!: InferenceSession;
   private batcher!: DynamicBatcher;
-  private modelName = 'model';
+  protected modelName = 'model';
   private ort!: typeof import('onnxruntime-node');
 
   constructor(
-    @Inject(INSTANCE_CONFIG) private readonly config: OnnxInferenceConfig,
+    @Inject(INSTANCE_CONFIG) protected readonly config: OnnxInferenceConfig,
     @Inject(NatsTransport) private readonly transport: NatsTransport,
   ) {}
+
+  /** The registered model used when the instance config names none (subclasses serve one model). */
+  protected defaultModel(): string | undefined {
+    return undefined;
+  }
 
   async onModuleInit(): Promise<void> {
     // Loaded here, not at import: agents read every service file just to list them.
@@ -94,13 +82,14 @@ export class OnnxInferenceService implements ServiceHandler<InferenceInput>, OnM
       this.modelName = path.basename(this.config.modelPath);
       return this.config.modelPath;
     }
-    if (!this.config.model) {
+    const model = this.config.model ?? this.defaultModel();
+    if (!model) {
       throw new YunbianError(
         'BAD_REQUEST',
         'onnx-inference needs instance config "model" (a registered name[@version]) or "modelPath"',
       );
     }
-    const [name, version] = this.config.model.split('@');
+    const [name, version] = model.split('@');
     const meta = await readModelMeta(this.transport, name, version ? Number(version) : undefined);
     this.modelName = `${meta.name}@${meta.version}`;
     const cache = ModelCache.overNats(this.transport, {
@@ -139,10 +128,8 @@ export class OnnxInferenceService implements ServiceHandler<InferenceInput>, OnM
     return outputs;
   }
 
-  async handle(
-    input: InferenceInput,
-  ): Promise<{ outputs: Record<string, WireTensor>; batchSize: number; run: number }> {
-    const inputs = namedFromWire(input.inputs);
+  /** Checks the input names, then runs them through the batcher inside an inference span. */
+  protected async infer(inputs: NamedTensors): Promise<BatchedResult> {
     for (const name of Object.keys(inputs)) {
       if (!this.session.inputNames.includes(name)) {
         throw new YunbianError(
@@ -154,12 +141,51 @@ export class OnnxInferenceService implements ServiceHandler<InferenceInput>, OnM
         );
       }
     }
-    const result = await withSpan(`inference ${this.modelName}`, { 'yunbian.model': this.modelName }, async (span) => {
+    return withSpan(`inference ${this.modelName}`, { 'yunbian.model': this.modelName }, async (span) => {
       const r = await this.batcher.submit(inputs);
       span.setAttribute('yunbian.inference.batch_size', r.batchSize);
       span.setAttribute('yunbian.inference.run', r.run);
       return r;
     });
+  }
+}
+
+/**
+ * Serves one ONNX model per instance: named float32 tensors in and out (base64 bytes, not
+ * JSON number arrays), dynamic batching along dimension 0, a warm-up run before the
+ * instance reports ready. A model onnxruntime cannot load fails the instance with
+ * onnxruntime's own message.
+ */
+@YunbianService({
+  name: 'onnx-inference',
+  version: '1.0.0',
+  kind: 'inference',
+  description: 'Runs one ONNX model (instance config: model or modelPath) with dynamic batching',
+  input: {
+    type: 'object',
+    required: ['inputs'],
+    additionalProperties: false,
+    properties: {
+      inputs: {
+        type: 'object',
+        minProperties: 1,
+        additionalProperties: {
+          type: 'object',
+          required: ['dims', 'float32'],
+          properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
+        },
+      },
+    },
+  },
+  requirements: { memoryMb: 512 },
+  // The batcher bounds the real work; the host only needs to let a batch's worth in.
+  concurrency: 256,
+})
+export class OnnxInferenceService extends OnnxModelService implements ServiceHandler<InferenceInput> {
+  async handle(
+    input: InferenceInput,
+  ): Promise<{ outputs: Record<string, WireTensor>; batchSize: number; run: number }> {
+    const result = await this.infer(namedFromWire(input.inputs));
     return { outputs: namedToWire(result.outputs), batchSize: result.batchSize, run: result.run };
   }
 }

