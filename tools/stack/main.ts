@@ -16,7 +16,7 @@ import {
   waitUntil,
 } from '@yunbian/common';
 import type { NodeRecord } from '@yunbian/contracts';
-import { loadWorkflows, runDemo } from './demo';
+import { loadWorkflows, registerOcrModels, runDemo, runOcrDemo } from './demo';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
@@ -128,9 +128,13 @@ async function main(): Promise<void> {
         : 'traces        off; set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 with Jaeger running to follow runs',
     );
     say(`logs          ${LOG_DIR}/<process>.log`);
+    await registerOcrModels(api, ROOT, say);
     await loadWorkflows(api, path.join(ROOT, 'workflows'), say);
 
-    if (process.env.YUNBIAN_DEMO !== '0') await runDemo(api, natsUrl, say);
+    if (process.env.YUNBIAN_DEMO !== '0') {
+      await runDemo(api, natsUrl, say);
+      await runOcrDemo(api, 'edge-a', say);
+    }
     say('\nThe stack is up. Try:');
     say(`  curl -s ${api}/nodes | jq`);
     say(`  curl -s ${api}/instances | jq`);
