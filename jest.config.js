@@ -23,6 +23,9 @@ const esmPackages = [
 ];
 module.exports = {
   testEnvironment: 'node',
+  // OpenCV's WebAssembly module hangs large objects on the global scope; Jest's soft
+  // deletion of globals between files then recurses on them until the stack overflows.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   transform: {
     '^.+\\.(t|j|mj)s$': [
       '@swc/jest',

@@ -7,7 +7,17 @@ import { JsonTransformService } from './json-transform.service';
 describe('bundled services', () => {
   it('are found in the service library by name@version', () => {
     const library = loadServiceLibrary([BUILTIN_SERVICE_DIR]);
-    expect([...library.keys()].sort()).toEqual(['image-resize@1.0.0', 'json-transform@1.0.0', 'onnx-inference@1.0.0']);
+    expect([...library.keys()].sort()).toEqual([
+      'image-resize@1.0.0',
+      'json-transform@1.0.0',
+      'ocr-boxes@1.0.0',
+      'ocr-crop@1.0.0',
+      'ocr-detect@1.0.0',
+      'ocr-lines@1.0.0',
+      'ocr-preprocess@1.0.0',
+      'ocr-recognise@1.0.0',
+      'onnx-inference@1.0.0',
+    ]);
   });
 
   describe('json-transform', () => {
