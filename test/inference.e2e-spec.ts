@@ -70,6 +70,49 @@ describe('ONNX inference service (real models, real processes)', () => {
     expect(output.dims[2]).toBe(6625);
   });
 
+  it('swaps to a new model version under a steady stream of requests without failing one', async () => {
+    // Same network, different bytes (an unknown protobuf field appended): version 2.
+    const v2 = Buffer.concat([
+      readFileSync(path.join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx')),
+      Buffer.from([0xc2, 0x3e, 0x01, 0x78]),
+    ]);
+    const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: v2,
+    });
+    expect(((await upload.json()) as { version: number }).version).toBe(2);
+
+    const client = await cluster.client();
+    const request = { inputs: { x: toWire({ dims: [1, 3, 48, 32], data: new Float32Array(3 * 48 * 32).fill(0.1) }) } };
+    let stop = false;
+    let ok = 0;
+    let okAfterSwap = 0;
+    let swapped = false;
+    const failures: string[] = [];
+    const loops = Array.from({ length: 6 }, async () => {
+      while (!stop) {
+        try {
+          await client.request(instance.subject, request, { timeoutMs: 30_000 });
+          ok++;
+          if (swapped) okAfterSwap++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const swap = await cluster.call('POST', `/instances/${instance.id}/configure`, { config: { model: 'ocr-rec@2' } });
+    swapped = true;
+    expect(swap).toMatchObject({ status: 200, body: { model: 'ocr-rec@2', previous: 'ocr-rec@1' } });
+    await new Promise((r) => setTimeout(r, 1_500));
+    stop = true;
+    await Promise.all(loops);
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(10);
+    expect(okAfterSwap).toBeGreaterThan(0);
+  });
+
   it('says which inputs the model has when given another', async () => {
     const client = await cluster.client();
     const wrong = { inputs: { image: toWire({ dims: [1, 3, 48, 32], data: new Float32Array(3 * 48 * 32) }) } };

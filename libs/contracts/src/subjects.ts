@@ -56,6 +56,9 @@ export const Subjects = {
     `${SUBJECT_ROOT}.svc.${assertToken(name, 'service name')}.${versionToken(version)}`,
   /** Calls pinned to one instance. */
   instance: (instanceId: string) => `${SUBJECT_ROOT}.inst.${assertToken(instanceId, 'instance id')}`,
+  /** Control of one instance (new settings, e.g. another model version), separate from its calls. */
+  instanceControl: (instanceId: string) =>
+    `${SUBJECT_ROOT}.cmd.inst.${assertToken(instanceId, 'instance id')}.configure`,
 } as const;
 
 /** The node id token of a `yb.evt.node.<id>.<event>` subject. */

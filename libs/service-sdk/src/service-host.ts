@@ -59,9 +59,25 @@ export class ServiceHost {
     this.subscriptions = [
       this.transport.serve(service, handle, { queue: service }),
       this.transport.serve(instance, handle),
+      this.transport.serve<{ config?: Record<string, unknown> }, unknown>(
+        Subjects.instanceControl(this.options.instanceId),
+        (command) => this.reconfigure(command?.config ?? {}),
+      ),
     ];
     // Make sure the server has our interest before we report ready.
     await this.transport.flush();
+  }
+
+  private async reconfigure(config: Record<string, unknown>): Promise<unknown> {
+    if (!this.handler.reconfigure) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `${serviceRef(this.descriptor)} cannot change its settings while running; start a new instance`,
+      );
+    }
+    const result = await this.handler.reconfigure(config);
+    this.options.config = { ...this.options.config, ...config };
+    return result;
   }
 
   private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {

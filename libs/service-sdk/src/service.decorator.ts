@@ -32,9 +32,11 @@ export interface CallContext {
   config: Record<string, unknown>;
 }
 
-/** The one method a service implements. */
+/** The one method a service implements; `reconfigure` is for services that take new settings live. */
 export interface ServiceHandler<I = unknown, O = unknown> {
   handle(input: I, context: CallContext): Promise<O> | O;
+  /** Applies new instance settings without dropping requests (e.g. swaps to another model version). */
+  reconfigure?(config: Record<string, unknown>): Promise<unknown>;
 }
 
 export type ServiceClass = (new (...args: never[]) => ServiceHandler) & { [SERVICE_METADATA]?: ServiceDescriptor };

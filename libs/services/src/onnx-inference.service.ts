@@ -57,32 +57,55 @@ export abstract class OnnxModelService implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     // Loaded here, not at import: agents read every service file just to list them.
     this.ort = await import('onnxruntime-node');
-    const file = await this.modelFile();
-    try {
-      this.session = await this.ort.InferenceSession.create(file, {
-        intraOpNumThreads: this.config.intraOpThreads ?? 1,
-        graphOptimizationLevel: 'all',
-      });
-    } catch (err) {
-      throw new YunbianError(
-        'BAD_REQUEST',
-        `model ${this.modelName} could not be loaded by onnxruntime: ${(err as Error).message}`,
-      );
-    }
+    const loaded = await this.load(this.config);
+    this.session = loaded.session;
+    this.modelName = loaded.modelName;
     this.batcher = new DynamicBatcher((inputs) => this.execute(inputs), {
       maxBatch: this.config.maxBatch ?? 8,
       maxDelayMs: this.config.maxDelayMs ?? 5,
       maxQueue: this.config.maxQueue ?? 256,
     });
-    await this.warmUp();
   }
 
-  private async modelFile(): Promise<string> {
-    if (this.config.modelPath) {
-      this.modelName = path.basename(this.config.modelPath);
-      return this.config.modelPath;
+  /**
+   * Hot swap: loads and warms up the model the new settings name while the current one
+   * keeps serving, then switches; batches already running finish on the old session.
+   */
+  async reconfigure(settings: Record<string, unknown>): Promise<{ model: string; previous: string }> {
+    const next = { ...this.config, ...settings } as OnnxInferenceConfig;
+    if (settings.model !== undefined) delete next.modelPath;
+    const loaded = await this.load(next);
+    const previous = { session: this.session, modelName: this.modelName };
+    this.session = loaded.session;
+    this.modelName = loaded.modelName;
+    Object.assign(this.config, next);
+    // A batch may still be running on the old session; release it once that is surely over.
+    setTimeout(() => void previous.session.release().catch(() => undefined), 60_000).unref();
+    return { model: loaded.modelName, previous: previous.modelName };
+  }
+
+  /** Pulls (through the node's cache), loads and warms up a model; nothing changes on failure. */
+  private async load(config: OnnxInferenceConfig): Promise<{ session: InferenceSession; modelName: string }> {
+    const { file, modelName } = await this.modelFile(config);
+    let session: InferenceSession;
+    try {
+      session = await this.ort.InferenceSession.create(file, {
+        intraOpNumThreads: config.intraOpThreads ?? 1,
+        graphOptimizationLevel: 'all',
+      });
+    } catch (err) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `model ${modelName} could not be loaded by onnxruntime: ${(err as Error).message}`,
+      );
     }
-    const model = this.config.model ?? this.defaultModel();
+    await this.warmUp(session, modelName);
+    return { session, modelName };
+  }
+
+  private async modelFile(config: OnnxInferenceConfig): Promise<{ file: string; modelName: string }> {
+    if (config.modelPath) return { file: config.modelPath, modelName: path.basename(config.modelPath) };
+    const model = config.model ?? this.defaultModel();
     if (!model) {
       throw new YunbianError(
         'BAD_REQUEST',
@@ -91,7 +114,6 @@ export abstract class OnnxModelService implements OnModuleInit {
     }
     const [name, version] = model.split('@');
     const meta = await readModelMeta(this.transport, name, version ? Number(version) : undefined);
-    this.modelName = `${meta.name}@${meta.version}`;
     const cache = ModelCache.overNats(this.transport, {
       directory:
         process.env.YUNBIAN_MODEL_CACHE_DIR ??
@@ -99,28 +121,28 @@ export abstract class OnnxModelService implements OnModuleInit {
       maxBytes: Number(process.env.YUNBIAN_MODEL_CACHE_BYTES ?? 2 * 1024 ** 3),
     });
     // The cache checks the sha256 against the registry before handing out the file.
-    return cache.ensure(meta);
+    return { file: await cache.ensure(meta), modelName: `${meta.name}@${meta.version}` };
   }
 
   /** One run with small inputs of the model's shapes (dynamic dimensions as 1, or 32 for spatial ones). */
-  private async warmUp(): Promise<void> {
+  private async warmUp(session: InferenceSession, modelName: string): Promise<void> {
     const inputs: NamedTensors = {};
-    for (const meta of this.session.inputMetadata) {
+    for (const meta of session.inputMetadata) {
       if (!meta.isTensor) continue;
       const dims = meta.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : 32));
       inputs[meta.name] = { dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) };
     }
     try {
-      await this.execute(inputs);
+      await this.execute(inputs, session);
     } catch (err) {
-      throw new YunbianError('BAD_REQUEST', `warm-up of ${this.modelName} failed: ${(err as Error).message}`);
+      throw new YunbianError('BAD_REQUEST', `warm-up of ${modelName} failed: ${(err as Error).message}`);
     }
   }
 
-  private async execute(inputs: NamedTensors): Promise<NamedTensors> {
+  private async execute(inputs: NamedTensors, session = this.session): Promise<NamedTensors> {
     const feeds: Record<string, OrtTensor> = {};
     for (const [name, t] of Object.entries(inputs)) feeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
-    const results = await this.session.run(feeds);
+    const results = await session.run(feeds);
     const outputs: NamedTensors = {};
     for (const [name, t] of Object.entries(results)) {
       outputs[name] = { dims: [...t.dims], data: t.data as Float32Array };

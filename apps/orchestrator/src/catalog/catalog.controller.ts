@@ -15,6 +15,13 @@ import {
 } from './catalog.schemas';
 import { DeploymentService, type StartInstanceRequest } from './deployment.service';
 
+const CONFIGURE_BODY = {
+  type: 'object',
+  required: ['config'],
+  additionalProperties: false,
+  properties: { config: { type: 'object' } },
+};
+
 const list = (items: SchemaObject): SchemaObject => ({ type: 'array', items });
 
 @ApiTags('catalogue')
@@ -95,6 +102,19 @@ export class CatalogController {
     @Body(new JsonSchemaPipe(START_INSTANCE_BODY as Record<string, unknown>)) body: StartInstanceRequest,
   ): Promise<InstanceRecord> {
     return this.deployment.start(body);
+  }
+
+  @Post('instances/:id/configure')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Give a running instance new settings, e.g. { "config": { "model": "ocr-rec@2" } } to hot-swap its model',
+  })
+  @ApiBody({ schema: { type: 'object', required: ['config'], properties: { config: { type: 'object' } } } })
+  configure(
+    @Param('id') id: string,
+    @Body(new JsonSchemaPipe(CONFIGURE_BODY)) body: { config: Record<string, unknown> },
+  ) {
+    return this.deployment.configure(id, body.config);
   }
 
   @Delete('instances/:id')

@@ -106,6 +106,25 @@ export class DeploymentService {
     return this.catalog.instance(instanceId);
   }
 
+  /** New settings for a running instance (a hot model swap, say), applied by the instance itself. */
+  async configure(instanceId: string, config: Record<string, unknown>): Promise<unknown> {
+    const instance = this.catalog.instance(instanceId);
+    if (instance.status !== 'ready') {
+      throw new YunbianError(
+        'CONFLICT',
+        `instance ${instanceId} is ${instance.status}; only ready instances take new settings`,
+      );
+    }
+    // Loading and warming up a model can take a while; the instance keeps serving meanwhile.
+    const result = await this.transport.request(
+      Subjects.instanceControl(instanceId),
+      { config },
+      { timeoutMs: 180_000 },
+    );
+    this.logger.info('instance reconfigured', { instance_id: instanceId, result });
+    return result;
+  }
+
   private async askAgent<T>(nodeId: string, subject: string, command: unknown): Promise<T> {
     try {
       return await this.transport.request<T>(subject, command, { timeoutMs: AGENT_TIMEOUT_MS });
