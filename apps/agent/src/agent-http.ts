@@ -1,6 +1,7 @@
 import http from 'node:http';
+import { AggregatorRegistry, type PrometheusContentType, type Registry } from 'prom-client';
 import type { AddressInfo } from 'node:net';
-import { metricsRequestListener, yunbianMetrics } from '@yunbian/observability';
+import { yunbianMetrics } from '@yunbian/observability';
 import type { NatsTransport } from '@yunbian/transport';
 import type { InstanceSupervisor } from './instance-supervisor';
 
@@ -19,7 +20,6 @@ export async function serveAgentHttp(
     throw new Error(`YUNBIAN_METRICS_PORT must be a port number (got "${port}")`);
   }
   const metrics = yunbianMetrics();
-  const renderMetrics = metricsRequestListener(metrics);
   const server = http.createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://agent').pathname;
     if (path === '/metrics') {
@@ -29,7 +29,11 @@ export async function serveAgentHttp(
           i.queued,
         );
       }
-      return renderMetrics(request, response);
+      void renderAll(metrics.registry, supervisor.workerMetrics()).then(
+        (text) => response.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: Error) => json(response, 500, { message: `metrics could not be rendered: ${err.message}` }),
+      );
+      return;
     }
     if (path === '/health/live') return json(response, 200, { status: 'ok' });
     if (path === '/health/ready') {
@@ -47,6 +51,14 @@ export async function serveAgentHttp(
     url: `http://127.0.0.1:${actual}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The agent's own metrics plus its workers' reports summed per series (node totals). */
+async function renderAll(own: Registry, workers: unknown[][]): Promise<string> {
+  if (workers.length === 0) return own.metrics();
+  // Aggregating the agent's own series with the workers' sums same-named series (the agent
+  // declares the inference metrics too, with no samples) instead of clashing on names.
+  return AggregatorRegistry.aggregate<PrometheusContentType>([await own.getMetricsAsJSON(), ...workers]).metrics();
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown): void {

@@ -22,6 +22,8 @@ export interface SupervisorOptions {
 
 interface Managed {
   command: StartInstanceCommand;
+  /** The worker's last metrics report (prom-client JSON). */
+  metrics?: unknown[];
   report: InstanceReport;
   child?: ChildProcess;
   attempt: number;
@@ -42,6 +44,11 @@ export class InstanceSupervisor {
 
   reports(): InstanceReport[] {
     return [...this.instances.values()].map((m) => ({ ...m.report, memoryMb: rssMb(m.child?.pid) }));
+  }
+
+  /** Every running worker's last metrics report, for aggregation. */
+  workerMetrics(): unknown[][] {
+    return [...this.instances.values()].flatMap((m) => (m.metrics ? [m.metrics] : []));
   }
 
   get(instanceId: string): InstanceReport | undefined {
@@ -102,6 +109,8 @@ export class InstanceSupervisor {
       } else if (message.type === 'load') {
         managed.report.inFlight = message.inFlight;
         managed.report.queued = message.queued;
+      } else if (message.type === 'metrics') {
+        managed.metrics = message.metrics;
       } else if (message.type === 'failed') {
         managed.report.lastError = message.error;
       }

@@ -1,4 +1,10 @@
-import { instanceResourceAttributes, instrument, NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
+import {
+  instanceResourceAttributes,
+  instrument,
+  NatsTracePropagator,
+  shutdownTracing,
+  yunbianMetrics,
+} from '@yunbian/observability';
 import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
 
 // Tracing starts before Nest and the service's dependencies load.
@@ -71,6 +77,23 @@ async function main(): Promise<void> {
     send({ type: 'ready', subjects: host.subjects });
     logger.info('instance ready', { subjects: host.subjects });
 
+    // Service figures (inference latency, batch sizes) reach /metrics through the agent;
+    // process metrics stay out, as the agent reports its node's.
+    const metrics = yunbianMetrics({ processMetrics: false });
+    let lastMetrics = '';
+    const metricsTimer = setInterval(
+      () => {
+        void metrics.registry.getMetricsAsJSON().then((json) => {
+          const text = JSON.stringify(json);
+          if (text !== lastMetrics) {
+            lastMetrics = text;
+            send({ type: 'metrics', metrics: json });
+          }
+        });
+      },
+      envInt('YUNBIAN_METRICS_REPORT_MS', 1_000),
+    );
+
     let reported = '';
     const loadTimer = setInterval(
       () => {
@@ -87,6 +110,7 @@ async function main(): Promise<void> {
       if (stopping) return;
       stopping = true;
       clearInterval(loadTimer);
+      clearInterval(metricsTimer);
       logger.info('draining', { reason, timeoutMs });
       const clean = await host.drain(timeoutMs);
       if (!clean) logger.warn('drain deadline passed with requests still running', { ...host.load });

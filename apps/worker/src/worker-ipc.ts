@@ -2,7 +2,9 @@
 export type WorkerToAgent =
   | { type: 'ready'; subjects: { service: string; instance: string } }
   | { type: 'load'; inFlight: number; queued: number }
-  | { type: 'failed'; error: string };
+  | { type: 'failed'; error: string }
+  /** The worker's own metrics (prom-client JSON) for the agent's /metrics. */
+  | { type: 'metrics'; metrics: unknown[] };
 
 export type AgentToWorker = { type: 'drain'; timeoutMs: number };
 

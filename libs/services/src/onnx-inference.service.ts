@@ -11,7 +11,7 @@ import {
   type WireTensor,
 } from '@yunbian/inference';
 import { ModelCache, readModelMeta } from '@yunbian/models';
-import { withSpan } from '@yunbian/observability';
+import { withSpan, yunbianMetrics } from '@yunbian/observability';
 import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 
@@ -60,7 +60,7 @@ export abstract class OnnxModelService implements OnModuleInit {
     const loaded = await this.load(this.config);
     this.session = loaded.session;
     this.modelName = loaded.modelName;
-    this.batcher = new DynamicBatcher((inputs) => this.execute(inputs), {
+    this.batcher = new DynamicBatcher((inputs) => this.executeBatch(inputs), {
       maxBatch: this.config.maxBatch ?? 8,
       maxDelayMs: this.config.maxDelayMs ?? 5,
       maxQueue: this.config.maxQueue ?? 256,
@@ -137,6 +137,17 @@ export abstract class OnnxModelService implements OnModuleInit {
     } catch (err) {
       throw new YunbianError('BAD_REQUEST', `warm-up of ${modelName} failed: ${(err as Error).message}`);
     }
+  }
+
+  /** One batch, timed for the inference metrics (reported to the agent's /metrics). */
+  private async executeBatch(inputs: NamedTensors): Promise<NamedTensors> {
+    const started = performance.now();
+    const outputs = await this.execute(inputs);
+    const labels = { model: this.modelName, node: process.env.YUNBIAN_NODE_ID ?? 'unknown' };
+    const metrics = yunbianMetrics();
+    metrics.inferenceDuration.observe(labels, (performance.now() - started) / 1000);
+    metrics.inferenceBatchSize.observe(labels, Object.values(inputs)[0]?.dims[0] ?? 1);
+    return outputs;
   }
 
   private async execute(inputs: NamedTensors, session = this.session): Promise<NamedTensors> {
