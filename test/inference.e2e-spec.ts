@@ -71,7 +71,7 @@ describe('ONNX inference service (real models, real processes)', () => {
     const payloads = await PayloadStore.open(client);
     const replies = (await Promise.all(
       Array.from({ length: 32 }, async (_, i) =>
-        payloads.resolve(await client.request(instance.subject, input(i), { timeoutMs: 120_000 })),
+        payloads.resolveDeep(await client.request(instance.subject, input(i), { timeoutMs: 120_000 })),
       ),
     )) as Reply[];
     expect(replies.every((r) => typeof r.run === 'number')).toBe(true);

@@ -82,7 +82,7 @@ export class ServiceHost {
 
   private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {
     const payloads = this.options.payloads;
-    const input = payloads ? await payloads.resolve(raw) : raw;
+    const input = payloads ? await payloads.resolveDeep(raw) : raw;
     if (!this.validateInput(input)) {
       const issues = schemaIssues(this.validateInput, input);
       throw new YunbianError(
@@ -103,7 +103,7 @@ export class ServiceHost {
       const output = await this.handler.handle(input, context);
       if (!payloads) return output;
       const name = `${context.idempotencyKey ?? `${this.options.instanceId}.${Date.now()}.${Math.random().toString(36).slice(2)}`}.out`;
-      return await payloads.offload(output, name);
+      return await payloads.offloadFields(output, name);
     } finally {
       this.release();
     }

@@ -52,6 +52,37 @@ export class PayloadStore {
     return { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: bytes.length } } satisfies PayloadRef;
   }
 
+  /**
+   * Like `offload`, but for an object too large to send it moves its large fields one by
+   * one, so the small ones stay readable and a large field can be passed on by reference.
+   */
+  async offloadFields(value: unknown, name: string): Promise<unknown> {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || isPayloadRef(value)) {
+      return this.offload(value, name);
+    }
+    const entries = Object.entries(value as Record<string, unknown>);
+    const sizes = entries.map(([, v]) => (v === undefined ? 0 : JSON.stringify(v).length));
+    if (sizes.reduce((a, b) => a + b, 0) * 3 <= this.thresholdBytes) return value;
+    const out: Record<string, unknown> = {};
+    await Promise.all(
+      entries.map(async ([key, v], i) => {
+        out[key] = sizes[i] * 3 > this.thresholdBytes / 4 ? await this.offload(v, `${name}.${key}`) : v;
+      }),
+    );
+    return this.offload(out, name);
+  }
+
+  /** A value with a top-level reference, or references in its top-level fields, resolved. */
+  async resolveDeep(value: unknown): Promise<unknown> {
+    const resolved = await this.resolve(value);
+    if (resolved === null || typeof resolved !== 'object' || Array.isArray(resolved)) return resolved;
+    const entries = Object.entries(resolved as Record<string, unknown>);
+    if (!entries.some(([, v]) => isPayloadRef(v))) return resolved;
+    const out: Record<string, unknown> = {};
+    await Promise.all(entries.map(async ([key, v]) => (out[key] = await this.resolve(v))));
+    return out;
+  }
+
   /** The plain value behind a reference (other values pass through). */
   async resolve(value: unknown): Promise<unknown> {
     if (!isPayloadRef(value)) return value;

@@ -13,7 +13,14 @@ import {
 } from '@yunbian/observability';
 import type { Span } from '@opentelemetry/api';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
-import { isPayloadRef, NatsTransport, PayloadStore, YunbianError } from '@yunbian/transport';
+import {
+  isPayloadRef,
+  NatsTransport,
+  PAYLOAD_BUCKET,
+  PayloadStore,
+  YunbianError,
+  type PayloadRef,
+} from '@yunbian/transport';
 import {
   apply,
   applyResult,
@@ -75,6 +82,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private readonly resolved = new Map<string, Map<string, unknown>>();
   /** Runs that put anything in the object store, to clean up when they end. */
   private readonly withPayloads = new Set<string>();
+  /** Values fetched from the object store, by identity, to send them on as their reference. */
+  private readonly refOf = new WeakMap<object, PayloadRef>();
+  /** Stored values with their references resolved, by identity of the stored value. */
+  private readonly expanded = new WeakMap<object, object>();
   /** Open run spans (a run resumed after a restart continues its trace without one). */
   private readonly runSpans = new Map<string, Span>();
   private readonly metrics = yunbianMetrics();
@@ -493,7 +504,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     for (const d of dispatches) {
       const task = run.steps[d.stepId].tasks[d.task];
       const attempt = task.attempts.at(-1) as { input?: unknown; idempotencyKey: string };
-      const stored = await this.offload(run.id, attempt.input, `${attempt.idempotencyKey}.in`);
+      const stored = await this.offload(run.id, this.reuseReferences(attempt.input), `${attempt.idempotencyKey}.in`);
       if (stored !== attempt.input) {
         if (task.input === attempt.input) task.input = stored;
         attempt.input = stored;
@@ -511,7 +522,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     const refs: string[] = [];
     const collect = (value: unknown) => {
       if (isPayloadRef(value)) refs.push(value.$ybRef.name);
-      else if (Array.isArray(value)) for (const v of value) if (isPayloadRef(v)) refs.push(v.$ybRef.name);
+      else if (value !== null && typeof value === 'object') {
+        // Arrays of references (forEach outputs) and objects whose large fields were moved out.
+        for (const v of Object.values(value)) if (isPayloadRef(v)) refs.push(v.$ybRef.name);
+      }
     };
     collect(run.input);
     for (const state of Object.values(run.steps)) {
@@ -525,19 +539,50 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.withPayloads.add(run.id);
     let cache = this.resolved.get(run.id);
     if (!cache) this.resolved.set(run.id, (cache = new Map()));
-    for (const name of refs) {
-      if (!cache.has(name)) cache.set(name, await this.payloads.resolve({ $ybRef: { bucket: '', name, bytes: 0 } }));
+    while (refs.length > 0) {
+      const name = refs.pop()!;
+      if (cache.has(name)) continue;
+      const ref = { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: 0 } };
+      const value = await this.payloads.resolve(ref);
+      cache.set(name, value);
+      if (value !== null && typeof value === 'object') {
+        this.refOf.set(value, ref);
+        collect(value);
+      }
     }
   }
 
+  /** Plain values for expressions: references (top-level, in arrays, in fields) replaced by what they hold. */
   private resolveCached(runId: string, value: unknown): unknown {
     const cache = this.resolved.get(runId);
-    if (!cache) return value;
-    if (isPayloadRef(value)) return cache.get(value.$ybRef.name);
-    if (Array.isArray(value) && value.some(isPayloadRef)) {
-      return value.map((v) => (isPayloadRef(v) ? cache.get(v.$ybRef.name) : v));
+    if (!cache || value === null || typeof value !== 'object') return value;
+    if (isPayloadRef(value)) return this.resolveCached(runId, cache.get(value.$ybRef.name));
+    const known = this.expanded.get(value);
+    if (known) return known;
+    const entries = Object.entries(value);
+    if (!entries.some(([, v]) => isPayloadRef(v))) return value;
+    const plain: unknown = Array.isArray(value)
+      ? value.map((v) => (isPayloadRef(v) ? cache.get(v.$ybRef.name) : v))
+      : Object.fromEntries(entries.map(([k, v]) => [k, isPayloadRef(v) ? cache.get(v.$ybRef.name) : v]));
+    // Same object every time, so values passed on unchanged are recognised by `reuseReferences`.
+    this.expanded.set(value, plain as object);
+    return plain;
+  }
+
+  /** A value read from a stored payload and passed on unchanged travels as its reference again. */
+  private reuseReferences(value: unknown): unknown {
+    if (value === null || typeof value !== 'object') return value;
+    const whole = this.refOf.get(value);
+    if (whole) return whole;
+    if (Array.isArray(value)) return value;
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const ref = v !== null && typeof v === 'object' ? this.refOf.get(v) : undefined;
+      out[k] = ref ?? v;
+      if (ref) changed = true;
     }
-    return value;
+    return changed ? out : value;
   }
 
   private finished(run: RunRecord): void {
