@@ -8,10 +8,10 @@
  */
 import path from 'node:path';
 import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
-import { envInt, freePort, LocalNatsServer, percentile, round, spawnNode, stopChild, waitUntil } from '@yunbian/common';
-import { Subjects, type InstanceRecord, type NodeRecord } from '@yunbian/contracts';
+import { envInt, percentile, round } from '@yunbian/common';
+import { Subjects } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
-import { NatsTransport } from '@yunbian/transport';
+import { startBenchStack } from './bench-stack';
 
 const DIST = path.resolve(__dirname, '../..');
 const SECONDS = envInt('BENCH_SECONDS', 10);
@@ -53,54 +53,12 @@ async function measure(name: string, pipeline: Pipeline, concurrency: number, se
 
 async function main(): Promise<void> {
   const print = (line = '') => process.stdout.write(line + '\n');
-  const nats = await LocalNatsServer.start();
-  const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
-  const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
-    execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
-    env: { ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const stack = await startBenchStack({
+    agentEnv: { YUNBIAN_SERVICE_PATH: path.join(DIST, 'test/fixtures/services') },
   });
-  const agent = spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
-    env: {
-      ...env,
-      YUNBIAN_NODE_ID: 'bench-node',
-      YUNBIAN_NODE_SITE: 'bench',
-      YUNBIAN_NODE_TIER: 'edge',
-      YUNBIAN_NODE_COST_PER_HOUR: '0',
-      YUNBIAN_SERVICE_PATH: path.join(DIST, 'test/fixtures/services'),
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const transport = await NatsTransport.connect({ servers: nats.url, name: 'bench' });
+  const { transport, post } = stack;
   try {
-    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
-    await waitUntil(
-      async () => ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).some((n) => n.status === 'alive'),
-      30_000,
-      'agent',
-    );
-    const post = async (route: string, body: unknown) => {
-      const response = await fetch(`${api}${route}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      if (response.status >= 400) throw new Error(`${route}: ${response.status} ${await response.text()}`);
-      return response.json() as Promise<{ id: string; status: string }>;
-    };
-    const instances: InstanceRecord[] = [];
-    for (let i = 0; i < 2; i++)
-      instances.push((await post('/instances', { service: 'echo@1.0.0', nodeId: 'bench-node' })) as never);
-    for (const instance of instances) {
-      await waitUntil(
-        async () =>
-          ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
-        30_000,
-        'echo instances',
-      );
-    }
+    for (let i = 0; i < 2; i++) await stack.deploy('echo@1.0.0');
     const steps = [
       { id: 'a', service: 'echo@^1', input: { value: '=$input.value' } },
       { id: 'b', service: 'echo@^1', input: { value: '=$steps.a.output.value' } },
@@ -137,7 +95,10 @@ async function main(): Promise<void> {
     const viaEngine =
       (durability: 'none' | 'durable'): Pipeline =>
       async () => {
-        const run = await post('/workflows/bench3/runs?wait=30000', { input: PAYLOAD, durability });
+        const run = await post<{ id: string; status: string }>('/workflows/bench3/runs?wait=30000', {
+          input: PAYLOAD,
+          durability,
+        });
         if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
       };
 
@@ -169,10 +130,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await transport.close();
-    await stopChild(agent);
-    await stopChild(orchestrator);
-    await nats.stop();
+    await stack.stop();
   }
 }
 

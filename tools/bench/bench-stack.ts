@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
+import { NatsTransport } from '@yunbian/transport';
+
+const DIST = path.resolve(__dirname, '../..');
+
+/** A one-node local stack for benchmarks: nats-server, the orchestrator and one agent (`bench-node`). */
+export interface BenchStack {
+  api: string;
+  transport: NatsTransport;
+  /** POSTs JSON (or a raw body with its content type); throws with the answer on 4xx/5xx. */
+  post<T>(route: string, body: unknown, contentType?: string): Promise<T>;
+  /** Starts `service` on the bench node and waits until it is ready. */
+  deploy(service: string, config?: Record<string, unknown>): Promise<InstanceRecord>;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } = {}): Promise<BenchStack> {
+  const nats = await LocalNatsServer.start();
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
+  const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
+    // BENCH_PROFILE_DIR writes a CPU profile of the orchestrator when it stops.
+    execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+    env: { ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const agent = spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
+    env: {
+      ...env,
+      YUNBIAN_NODE_ID: 'bench-node',
+      YUNBIAN_NODE_SITE: 'bench',
+      YUNBIAN_NODE_TIER: 'edge',
+      YUNBIAN_NODE_COST_PER_HOUR: '0',
+      ...options.agentEnv,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const transport = await NatsTransport.connect({ servers: nats.url, name: 'bench' });
+  const stop = async () => {
+    await transport.close();
+    await stopChild(agent);
+    await stopChild(orchestrator);
+    await nats.stop();
+  };
+  const post = async <T>(route: string, body: unknown, contentType = 'application/json'): Promise<T> => {
+    const response = await fetch(`${api}${route}`, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body: contentType === 'application/json' ? JSON.stringify(body) : (body as string | Buffer),
+    });
+    if (response.status >= 400) throw new Error(`POST ${route}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+  try {
+    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
+    await waitUntil(
+      async () => ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).some((n) => n.status === 'alive'),
+      30_000,
+      'agent',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    api,
+    transport,
+    post,
+    async deploy(service, config) {
+      const instance = await post<InstanceRecord>('/instances', { service, nodeId: 'bench-node', config });
+      return waitUntil(
+        async () => {
+          const current = (await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord;
+          return current.status === 'ready' ? current : undefined;
+        },
+        120_000,
+        `${service} ready`,
+      );
+    },
+    stop,
+  };
+}
