@@ -11,6 +11,20 @@ export const ROOT = path.resolve(__dirname, '../..');
 export const DIST = path.join(ROOT, 'dist');
 export const FIXTURE_SERVICES = path.join(DIST, 'test/fixtures/services');
 
+/** Starts a built app (`dist/<entry>`) with its output in `<logDir>/<name>.log`. */
+export function spawnApp(logDir: string, name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+  const log = path.join(logDir, `${name}.log`);
+  const out = createWriteStream(log, { flags: 'a' });
+  const child = spawnNode(path.join(DIST, entry), args, {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  return { name, child, log };
+}
+
 export interface Proc {
   name: string;
   child: ChildProcess;
@@ -37,16 +51,7 @@ export class TestCluster extends RestClient {
   }
 
   spawn(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {
-    const log = path.join(this.logDir, `${name}.log`);
-    const out = createWriteStream(log, { flags: 'a' });
-    const child = spawnNode(path.join(DIST, entry), args, {
-      cwd: ROOT,
-      env: { ...process.env, NATS_URL: this.nats.url, LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-    const proc = { name, child, log };
+    const proc = spawnApp(this.logDir, name, entry, args, { NATS_URL: this.nats.url, ...env });
     this.procs.push(proc);
     return proc;
   }

@@ -1,11 +1,11 @@
-import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import { freePort, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
 import type { NodeDescriptor } from '@yunbian/contracts';
 import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
-import { DIST, FIXTURE_SERVICES, ROOT, type Proc } from './cluster';
+import { FIXTURE_SERVICES, ROOT, spawnApp, type Proc } from './cluster';
 
 const COMPOSE_NATS = path.join(ROOT, 'compose/nats');
 
@@ -88,16 +88,7 @@ export class LeafCluster extends RestClient {
   }
 
   spawn(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {
-    const log = path.join(this.logDir, `${name}.log`);
-    const out = createWriteStream(log, { flags: 'a' });
-    const child = spawnNode(path.join(DIST, entry), args, {
-      cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-    const proc = { name, child, log };
+    const proc = spawnApp(this.logDir, name, entry, args, env);
     this.procs.push(proc);
     return proc;
   }
