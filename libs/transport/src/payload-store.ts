@@ -40,10 +40,10 @@ export class PayloadStore {
     return new PayloadStore(store, thresholdBytes);
   }
 
-  /** The value itself when small; otherwise stored under `name` and replaced by a reference. */
-  async offload(value: unknown, name: string): Promise<unknown> {
+  /** The value itself when small; otherwise stored under `name` and replaced by a reference. `json` saves serialising it again. */
+  async offload(value: unknown, name: string, json?: string): Promise<unknown> {
     if (value === undefined || isPayloadRef(value)) return value;
-    const json = JSON.stringify(value);
+    json ??= JSON.stringify(value);
     // Cheap pre-check: a string shorter than the threshold in UTF-16 units is small in bytes too… mostly.
     if (json.length * 3 <= this.thresholdBytes) return value;
     const bytes = encoder.encode(json);

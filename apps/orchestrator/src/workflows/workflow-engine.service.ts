@@ -82,6 +82,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private readonly resolved = new Map<string, Map<string, unknown>>();
   /** Runs that put anything in the object store, to clean up when they end. */
   private readonly withPayloads = new Set<string>();
+  /** Input size of each dispatch, measured when its input was serialised for the size check. */
+  private readonly inputBytes = new WeakMap<Dispatch, number>();
   /** Values fetched from the object store, by identity, to send them on as their reference. */
   private readonly refOf = new WeakMap<object, PayloadRef>();
   /** Stored values with their references resolved, by identity of the stored value. */
@@ -315,7 +317,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         service: dispatch.attempt.target,
         hints: dispatch.placement,
         avoid,
-        inputBytes: isPayloadRef(input) ? input.$ybRef.bytes : input === undefined ? 0 : JSON.stringify(input).length,
+        inputBytes:
+          this.inputBytes.get(dispatch) ??
+          (isPayloadRef(input) ? input.$ybRef.bytes : input === undefined ? 0 : JSON.stringify(input).length),
         origin: this.originOf(run, dispatch.stepId),
         dataTier: dispatch.placement?.dataTier ?? run.dataTier,
       });
@@ -504,7 +508,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     for (const d of dispatches) {
       const task = run.steps[d.stepId].tasks[d.task];
       const attempt = task.attempts.at(-1) as { input?: unknown; idempotencyKey: string };
-      const stored = await this.offload(run.id, this.reuseReferences(attempt.input), `${attempt.idempotencyKey}.in`);
+      const input = this.reuseReferences(attempt.input);
+      // Serialised once here: the size check and placement's input size both use it.
+      const json = input === undefined ? undefined : JSON.stringify(input);
+      const stored = await this.offload(run.id, input, `${attempt.idempotencyKey}.in`, json);
+      this.inputBytes.set(d, isPayloadRef(stored) ? stored.$ybRef.bytes : (json?.length ?? 0));
       if (stored !== attempt.input) {
         if (task.input === attempt.input) task.input = stored;
         attempt.input = stored;
@@ -512,8 +520,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private async offload(runId: string, value: unknown, name: string): Promise<unknown> {
-    const stored = await this.payloads.offload(value, name);
+  private async offload(runId: string, value: unknown, name: string, json?: string): Promise<unknown> {
+    const stored = await this.payloads.offload(value, name, json);
     if (stored !== value) this.withPayloads.add(runId);
     return stored;
   }
