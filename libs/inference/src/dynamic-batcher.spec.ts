@@ -35,6 +35,21 @@ describe('DynamicBatcher', () => {
     expect(seen.sort()).toEqual([1, 2]);
   });
 
+  it('with no delay runs a lone request at once and sends what arrived meanwhile together', async () => {
+    const seen: number[] = [];
+    const slow = async (inputs: NamedTensors) => {
+      seen.push(inputs.x.dims[0]);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { y: inputs.x };
+    };
+    const batcher = new DynamicBatcher(slow, { maxBatch: 8, maxDelayMs: 0, maxQueue: 10 });
+    const first = batcher.submit(row(1));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(seen).toEqual([1]);
+    await Promise.all([first, batcher.submit(row(2)), batcher.submit(row(3)), batcher.submit(row(4))]);
+    expect(seen).toEqual([1, 3]);
+  });
+
   it('refuses beyond its queue limit with OVERLOADED, and passes model errors to every caller of the batch', async () => {
     const batcher = new DynamicBatcher(
       async () => {

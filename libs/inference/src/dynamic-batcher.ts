@@ -36,11 +36,13 @@ interface Pending {
 /**
  * Dynamic batching for models with a batch dimension: requests whose inputs agree on
  * every dimension but the first are concatenated along it, run once, and the outputs
- * split back. One execution at a time (on a small node parallel runs only contend).
+ * split back. One execution at a time: onnxruntime-node runs a session on the calling
+ * thread (two concurrent runs take twice as long), so more cores come from intra-op
+ * threads or more instances. Requests arriving meanwhile queue and leave together.
  */
 export class DynamicBatcher {
   private readonly queue: Pending[] = [];
-  private timer?: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout | NodeJS.Immediate;
   private running = false;
   private runs = 0;
 
@@ -91,15 +93,22 @@ export class DynamicBatcher {
     const key = this.queue[0].key;
     const ready = this.queue.filter((p) => p.key === key).length >= this.options.maxBatch;
     if (ready || this.options.maxBatch <= 1) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+      this.cancelTimer();
       void this.flush();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => {
+      const fire = () => {
         this.timer = undefined;
         void this.flush();
-      }, this.options.maxDelayMs);
+      };
+      // No delay: still let requests that arrived in the same turn of the event loop join.
+      this.timer = this.options.maxDelayMs > 0 ? setTimeout(fire, this.options.maxDelayMs) : setImmediate(fire);
     }
+  }
+
+  private cancelTimer(): void {
+    if (this.timer && 'refresh' in this.timer) clearTimeout(this.timer);
+    else if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
   }
 
   private async flush(): Promise<void> {

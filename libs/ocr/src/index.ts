@@ -8,6 +8,7 @@ export { cropTextBoxes } from './crop';
 export { classifyDirections, applyDirections } from './direction';
 export {
   prepareRecognitionBatches,
+  resizeForRecognition,
   runRecognition,
   decodeRecognition,
   recogniseCrops,

@@ -31,9 +31,7 @@ export async function prepareRecognitionBatches(
     throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
   }
   crops.forEach((crop, index) => assertRgbaImage(crop, `crop ${index}`));
-  const resized = await Promise.all(
-    crops.map((crop) => resizeImage(crop, Math.max(1, Math.round((crop.width * height) / crop.height)), height)),
-  );
+  const resized = await Promise.all(crops.map((crop) => resizeForRecognition(crop, height)));
   const order = resized.map((_, index) => index);
   if (batchSize > 1) order.sort((a, b) => resized[a].width - resized[b].width);
   const batches: RecognitionBatch[] = [];
@@ -49,6 +47,16 @@ export async function prepareRecognitionBatches(
     batches.push({ indices, widths, tensor: { dims, data } });
   }
   return batches;
+}
+
+/**
+ * A crop resized to the recogniser's `height` keeping its aspect ratio (width =
+ * round(width · height / crop height), as the reference's sharp resize). A crop already that
+ * high comes back as it is, so resizing where the crop is made and again in the recogniser
+ * gives the same pixels as resizing once.
+ */
+export function resizeForRecognition(crop: RgbaImage, height = DEFAULT_RECOGNITION.height): Promise<RgbaImage> {
+  return resizeImage(crop, Math.max(1, Math.round((crop.width * height) / crop.height)), height);
 }
 
 /** Step 5b — recognition: one onnxruntime run per batch; output `[rows, timesteps, classes]` probabilities. */

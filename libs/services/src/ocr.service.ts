@@ -1,10 +1,15 @@
 /**
- * The OCR steps as services, composed by workflows/ocr.yaml: preprocess → detect (det
- * model) → boxes (DB post-processing) → crop → recognise (rec model + CTC decoding, per
- * box, batched) → lines. Images and tensors travel as base64 bytes; large ones go through
- * the object store like any large payload.
+ * The OCR steps as services. workflows/ocr.yaml composes regions (decode, detector input,
+ * det model, DB post-processing and crops in one process: the image, the detector tensor
+ * and the probability map are megabytes each and never leave it) → recognise (rec model +
+ * CTC decoding, one task per box, batched across tasks and runs) → lines. The finer
+ * services (preprocess → detect → boxes → crop) compose the same pipeline step by step
+ * (docs/examples/ocr-steps.yaml); they move those megabytes between processes, which
+ * `npm run bench:ocr` measures. Images and tensors travel as base64 bytes; large ones go
+ * through the object store like any large payload.
  */
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import type { OnModuleInit } from '@nestjs/common';
 import {
   assembleLines,
@@ -15,15 +20,18 @@ import {
   extractTextBoxes,
   imageFromWire,
   imageToWire,
+  imageToWireRgb,
   prepareDetectionInput,
   prepareRecognitionBatches,
+  resizeForRecognition,
   tensorToWire,
   type DetectionGeometry,
   type OcrRegion,
+  type RgbaImage,
   type Quad,
   type WireImage,
 } from '@yunbian/ocr';
-import { fromWire, toWire, type WireTensor } from '@yunbian/inference';
+import { fromWire, toWire, type Tensor, type WireTensor } from '@yunbian/inference';
 import { YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { YunbianError } from '@yunbian/transport';
 import { OnnxModelService } from './onnx-inference.service';
@@ -44,24 +52,74 @@ const IMAGE_INPUT = {
 })
 export class OcrPreprocessService implements ServiceHandler<{ image: string }> {
   async handle(input: { image: string }) {
-    let image;
-    try {
-      image = await decodeImage(new Uint8Array(Buffer.from(input.image, 'base64')));
-    } catch (err) {
-      throw new YunbianError(
-        'BAD_REQUEST',
-        `image could not be decoded: ${(err as Error).message}; send PNG or JPEG as base64`,
-        {
-          pointer: '/image',
-        },
-      );
-    }
+    const image = await decodeInputImage(input.image);
     const { tensor, geometry } = await prepareDetectionInput(image);
     return { tensor: tensorToWire(tensor), geometry, image: imageToWire(image) };
   }
 }
 
-/** The text detector (registered model `ocr-det` unless the instance config names another). */
+/** Decodes the base64 image of a request, or says what is accepted. */
+async function decodeInputImage(base64: string): Promise<RgbaImage> {
+  try {
+    return await decodeImage(new Uint8Array(Buffer.from(base64, 'base64')));
+  } catch (err) {
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `image could not be decoded: ${(err as Error).message}; send PNG or JPEG as base64`,
+      { pointer: '/image' },
+    );
+  }
+}
+
+/** Services around the text detector (registered model `ocr-det` unless the instance config names another). */
+abstract class OcrDetectorService extends OnnxModelService {
+  protected override defaultModel(): string {
+    return 'ocr-det';
+  }
+
+  /** The detector's probability map for a `[1, 3, H, W]` input. */
+  protected async probabilityMap(tensor: Tensor): Promise<{ map: Tensor; batchSize: number; run: number }> {
+    const result = await this.infer({ [this.session.inputNames[0]]: tensor });
+    const [map] = Object.values(result.outputs);
+    return { map, batchSize: result.batchSize, run: result.run };
+  }
+}
+
+/**
+ * Where the text is: the detector (registered model `ocr-det` unless the instance config
+ * names another) with its pre- and post-processing, and the crops the recogniser reads.
+ */
+@YunbianService({
+  name: 'ocr-regions',
+  version: '1.0.0',
+  kind: 'inference',
+  description:
+    'PP-OCRv4 text detection end to end: image in; text boxes (original pixels, reading order) and one crop per box, ' +
+    'already at the recogniser height (RGB), out',
+  input: IMAGE_INPUT,
+  requirements: { memoryMb: 768 },
+  computeProfile: { defaultMs: 120, byTagMs: { gpu: 30 } },
+  concurrency: 64,
+})
+export class OcrRegionsService extends OcrDetectorService implements ServiceHandler<{ image: string }> {
+  async handle(input: { image: string }) {
+    const image = await decodeInputImage(input.image);
+    const { tensor, geometry } = await prepareDetectionInput(image);
+    const { map } = await this.probabilityMap({ dims: [...tensor.dims], data: tensor.data });
+    const [height, width] = map.dims.slice(-2);
+    const boxes = await extractTextBoxes({ width, height, data: map.data }, geometry);
+    const crops = await cropTextBoxes(
+      image,
+      boxes.map((b) => b.quad),
+    );
+    // At the recogniser's height already: a tenth of the bytes of a full-size crop, and the
+    // recogniser's own resize then changes nothing.
+    const resized = await Promise.all(crops.map((crop) => resizeForRecognition(crop)));
+    return { width: image.width, height: image.height, boxes, crops: resized.map(imageToWireRgb) };
+  }
+}
+
+/** The text detector alone: tensor in, probability map out. */
 @YunbianService({
   name: 'ocr-detect',
   version: '1.0.0',
@@ -72,15 +130,10 @@ export class OcrPreprocessService implements ServiceHandler<{ image: string }> {
   computeProfile: { defaultMs: 150, byTagMs: { gpu: 20 } },
   concurrency: 64,
 })
-export class OcrDetectService extends OnnxModelService implements ServiceHandler<{ tensor: WireTensor }> {
-  protected override defaultModel(): string {
-    return 'ocr-det';
-  }
-
+export class OcrDetectService extends OcrDetectorService implements ServiceHandler<{ tensor: WireTensor }> {
   async handle(input: { tensor: WireTensor }) {
-    const result = await this.infer({ [this.session.inputNames[0]]: fromWire('tensor', input.tensor) });
-    const [map] = Object.values(result.outputs);
-    return { map: toWire(map), batchSize: result.batchSize, run: result.run };
+    const { map, batchSize, run } = await this.probabilityMap(fromWire('tensor', input.tensor));
+    return { map: toWire(map), batchSize, run };
   }
 }
 
@@ -134,20 +187,43 @@ export class OcrCropService implements ServiceHandler<{ image: WireImage; boxes:
   name: 'ocr-recognise',
   version: '1.0.0',
   kind: 'inference',
-  description: 'PP-OCRv4 recognition of one cropped line: tensor in, text and confidence out (batched across requests)',
-  input: { type: 'object', required: ['tensor'], properties: { tensor: { type: 'object' } } },
+  description:
+    'PP-OCRv4 recognition of one text line: a crop (any size; resized to the model height) or its prepared tensor in, ' +
+    'text and confidence out (batched across requests)',
+  input: {
+    type: 'object',
+    properties: {
+      image: { type: 'object', description: 'the crop: {width, height, rgb | rgba} with base64 bytes' },
+      tensor: { type: 'object', description: 'the crop prepared as a float32 [1, 3, 48, W] tensor' },
+    },
+    oneOf: [{ required: ['image'] }, { required: ['tensor'] }],
+  },
   requirements: { memoryMb: 512 },
   computeProfile: { defaultMs: 40, byTagMs: { gpu: 5 } },
   concurrency: 64,
 })
 export class OcrRecogniseService
   extends OnnxModelService
-  implements ServiceHandler<{ tensor: WireTensor }>, OnModuleInit
+  implements ServiceHandler<{ tensor?: WireTensor; image?: WireImage }>, OnModuleInit
 {
   private characters: string[] = [];
 
   protected override defaultModel(): string {
     return 'ocr-rec';
+  }
+
+  /**
+   * Tuned on a 2-core node (`npm run bench:ocr`, BENCHMARKS.md): the boxes of one image
+   * arrive together but rarely share a width, so waiting for company only adds delay;
+   * requests that arrive while a batch runs still leave together. Two threads per run let
+   * a lone image's lines use both cores (p50 57 ms for its recognitions against 95 ms).
+   */
+  protected override batchingDefaults() {
+    return { ...super.batchingDefaults(), maxDelayMs: 0 };
+  }
+
+  protected override defaultIntraOpThreads(): number {
+    return Math.min(2, os.availableParallelism());
   }
 
   override async onModuleInit(): Promise<void> {
@@ -157,8 +233,19 @@ export class OcrRecogniseService
     await super.onModuleInit();
   }
 
-  async handle(input: { tensor: WireTensor }) {
-    const result = await this.infer({ [this.session.inputNames[0]]: fromWire('tensor', input.tensor) });
+  async handle(input: { tensor?: WireTensor; image?: WireImage }) {
+    let tensor: Tensor;
+    if (input.image) {
+      let crop: RgbaImage;
+      try {
+        crop = imageFromWire(input.image);
+      } catch (err) {
+        throw new YunbianError('BAD_REQUEST', `image: ${(err as Error).message}`, { pointer: '/image' });
+      }
+      const [batch] = await prepareRecognitionBatches([crop], { batchSize: 1 });
+      tensor = { dims: [...batch.tensor.dims], data: batch.tensor.data };
+    } else tensor = fromWire('tensor', input.tensor!);
+    const result = await this.infer({ [this.session.inputNames[0]]: tensor });
     const [probabilities] = Object.values(result.outputs);
     const [text] = decodeRecognition(probabilities, this.characters);
     return { ...text, batchSize: result.batchSize, run: result.run };

@@ -7,6 +7,7 @@ import {
   namedFromWire,
   namedToWire,
   type BatchedResult,
+  type BatchingOptions,
   type NamedTensors,
   type WireTensor,
 } from '@yunbian/inference';
@@ -60,11 +61,22 @@ export abstract class OnnxModelService implements OnModuleInit {
     const loaded = await this.load(this.config);
     this.session = loaded.session;
     this.modelName = loaded.modelName;
+    const defaults = this.batchingDefaults();
     this.batcher = new DynamicBatcher((inputs) => this.executeBatch(inputs), {
-      maxBatch: this.config.maxBatch ?? 8,
-      maxDelayMs: this.config.maxDelayMs ?? 5,
-      maxQueue: this.config.maxQueue ?? 256,
+      maxBatch: this.config.maxBatch ?? defaults.maxBatch,
+      maxDelayMs: this.config.maxDelayMs ?? defaults.maxDelayMs,
+      maxQueue: this.config.maxQueue ?? defaults.maxQueue,
     });
+  }
+
+  /** Threads per execution unless the instance config says otherwise. */
+  protected defaultIntraOpThreads(): number {
+    return 1;
+  }
+
+  /** Batching settings the instance config does not override (subclasses tune them for their model). */
+  protected batchingDefaults(): Required<BatchingOptions> {
+    return { maxBatch: 8, maxDelayMs: 5, maxQueue: 256 };
   }
 
   /**
@@ -90,7 +102,7 @@ export abstract class OnnxModelService implements OnModuleInit {
     let session: InferenceSession;
     try {
       session = await this.ort.InferenceSession.create(file, {
-        intraOpNumThreads: config.intraOpThreads ?? 1,
+        intraOpNumThreads: config.intraOpThreads ?? this.defaultIntraOpThreads(),
         graphOptimizationLevel: 'all',
       });
     } catch (err) {

@@ -16,6 +16,7 @@ describe('bundled services', () => {
       'ocr-lines@1.0.0',
       'ocr-preprocess@1.0.0',
       'ocr-recognise@1.0.0',
+      'ocr-regions@1.0.0',
       'onnx-inference@1.0.0',
     ]);
   });
