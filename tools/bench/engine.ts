@@ -4,7 +4,8 @@
  * the REST API, ephemeral and durable, and (b) as the same three calls made directly over
  * NATS through one multiplexed reply subscription (the baseline, in this same run).
  *
- *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64)
+ *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64),
+ *                               # BENCH_ONLY=<regex> measures only the modes it matches (and the baseline)
  */
 import path from 'node:path';
 import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
@@ -17,6 +18,7 @@ const DIST = path.resolve(__dirname, '../..');
 const SECONDS = envInt('BENCH_SECONDS', 10);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 64);
 const PAYLOAD = { value: 'x'.repeat(180) };
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 
 type Pipeline = () => Promise<void>;
 
@@ -113,13 +115,18 @@ async function main(): Promise<void> {
         if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
       };
 
+    const modes: [string, Pipeline][] = [
+      ['workflow over NATS, none', viaNats('none')],
+      ['workflow over NATS, durable', viaNats('durable')],
+      ['workflow over REST, none', viaEngine('none')],
+      ['workflow over REST, durable', viaEngine('durable')],
+    ];
     const results = [];
     for (const concurrency of [1, CONCURRENCY]) {
       results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS));
-      results.push(await measure('workflow over NATS, none', viaNats('none'), concurrency, SECONDS));
-      results.push(await measure('workflow over NATS, durable', viaNats('durable'), concurrency, SECONDS));
-      results.push(await measure('workflow over REST, none', viaEngine('none'), concurrency, SECONDS));
-      results.push(await measure('workflow over REST, durable', viaEngine('durable'), concurrency, SECONDS));
+      for (const [name, pipeline] of modes) {
+        if (!ONLY || ONLY.test(name)) results.push(await measure(name, pipeline, concurrency, SECONDS));
+      }
     }
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
     print('mode                          concurrency   runs/s    p50 ms   p99 ms   vs baseline (p50 | runs/s)');

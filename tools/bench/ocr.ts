@@ -41,6 +41,8 @@ interface Variant {
   read: (png: Buffer) => Promise<unknown>;
   /** c=1 latencies and c=8 images/seconds, pooled over rounds. */
   latencies: number[];
+  /** images/s at c=8, per round. */
+  rates: number[];
   images: number;
   seconds: number;
   runIds: string[];
@@ -72,6 +74,7 @@ async function main(): Promise<void> {
     label,
     read,
     latencies: [],
+    rates: [],
     images: 0,
     seconds: 0,
     runIds: [],
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
         const c8 = await measure(images, 8, v.read);
         v.images += images.length;
         v.seconds += c8.seconds;
+        v.rates.push(images.length / c8.seconds);
       }
     }
     // Per-step wall time (first attempt started → last finished), from the run records.
@@ -156,6 +160,10 @@ async function main(): Promise<void> {
     );
   }
   print('targets for (b)/(a): latency p50 ≤ 1.15, throughput ≥ 1.0');
+  for (const v of variants.slice(1)) {
+    const ratios = v.rates.map((r, i) => round(r / ref.rates[i], 2));
+    print(`${v.label}: c=8 throughput ratio per round ${ratios.join(', ')}`);
+  }
   for (const [label, times] of stepTimes) {
     const parts = [...times].map(([step, ms]) => `${step} ${round(percentile(ms, 50)!, 1)} ms`);
     print(`${label} at c=1, median step wall time: ${parts.join(', ')}`);

@@ -88,6 +88,9 @@ export class NatsTransport {
       reconnectTimeWait: 500,
       waitOnFirstConnect: true,
       pingInterval: 10_000,
+      // The client would otherwise build an Error (with a stack) for every request, JetStream
+      // publishes and KV writes included, in case it fails; ours say what failed themselves.
+      noAsyncTraces: true,
     }).catch((err: Error) => {
       throw new YunbianError(
         'UNAVAILABLE',

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
-import { serviceRef, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
+import { serviceRef, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
 import {
   candidatesFromCatalog,
   ComputeProfiles,
@@ -45,16 +45,19 @@ export class PlacementRouter implements StepRouter {
   private readonly declared = new Set<string>();
   private readonly pending = new Map<string, number>();
   private network?: { model: NetworkModel; at: number };
+  private readonly ranges = new Map<string, Pick<semver.Range, 'test'>>();
 
   constructor(@Inject(CatalogService) private readonly catalog: CatalogService) {}
 
   route(request: RouteRequest): RouteDecision {
     const { name, range } = parseRef(request.service);
-    const nodes = this.catalog.listNodes();
     const instances = this.catalog.instancesOfService(name);
+    // Only the nodes that host an instance: this runs for every step attempt, whatever the fleet's size.
+    const nodes = this.nodesOf(instances);
+    const accepts = this.range(range);
     const versions = this.catalog
       .serviceVersions(name)
-      .filter((d) => semver.satisfies(d.version, range))
+      .filter((d) => accepts.test(d.version))
       .sort((a, b) => semver.rcompare(a.version, b.version));
     let candidates: PlacementCandidate[] = [];
     for (const descriptor of versions) {
@@ -91,7 +94,7 @@ export class PlacementRouter implements StepRouter {
           hints: this.engineHints(hints),
         },
         candidates,
-        { network: this.networkModel(nodes), profiles: this.profiles },
+        { network: this.networkModel(), profiles: this.profiles },
       );
     } catch (err) {
       if (err instanceof PlacementInputError) throw new YunbianError('BAD_REQUEST', err.message, err.details);
@@ -121,6 +124,31 @@ export class PlacementRouter implements StepRouter {
     };
   }
 
+  private nodesOf(instances: InstanceRecord[]): NodeRecord[] {
+    const nodes = new Map<string, NodeRecord>();
+    for (const instance of instances) {
+      if (nodes.has(instance.nodeId)) continue;
+      try {
+        nodes.set(instance.nodeId, this.catalog.node(instance.nodeId));
+      } catch {
+        // An instance whose node left: candidatesFromCatalog skips it.
+      }
+    }
+    return [...nodes.values()];
+  }
+
+  /** Parsed semver ranges, kept: parsing one costs more than the rest of a routing decision. */
+  private range(text: string): Pick<semver.Range, 'test'> {
+    let range = this.ranges.get(text);
+    if (!range) {
+      // As semver.satisfies: a range that does not parse matches nothing.
+      range = semver.validRange(text) === null ? { test: () => false } : new semver.Range(text);
+      if (this.ranges.size >= 1_000) this.ranges.clear();
+      this.ranges.set(text, range);
+    }
+    return range;
+  }
+
   private engineHints(hints: PlacementHints | undefined): PlacementEngineHints | undefined {
     if (!hints) return undefined;
     return {
@@ -147,10 +175,11 @@ export class PlacementRouter implements StepRouter {
     }
   }
 
-  networkModel(nodes: NodeRecord[] = this.catalog.listNodes()): NetworkModel {
+  /** The network model of the whole fleet, rebuilt at most once a second (or from `nodes` when given). */
+  networkModel(nodes?: NodeRecord[]): NetworkModel {
     const now = Date.now();
-    if (!this.network || now - this.network.at > NETWORK_REFRESH_MS) {
-      this.network = { model: NetworkModel.fromNodes(nodes), at: now };
+    if (nodes || !this.network || now - this.network.at > NETWORK_REFRESH_MS) {
+      this.network = { model: NetworkModel.fromNodes(nodes ?? this.catalog.listNodes()), at: now };
     }
     return this.network.model;
   }

@@ -5,6 +5,7 @@ import { createAjv, formatIssues, JsonLogger, schemaIssues } from '@yunbian/comm
 import type { ErrorBody, InstanceRecord } from '@yunbian/contracts';
 import {
   endSpan,
+  isTracingEnabled,
   spanCarrier,
   startSpan,
   traceContextFrom,
@@ -159,8 +160,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     run.traceContext = spanCarrier(span);
     this.runSpans.set(id, span);
     this.runs.set(run.id, run);
-    await this.persist(run);
-    void this.advance(run.id);
+    // The first round stores the run together with its first dispatches (one write, not two)
+    // before anything is sent; a run that cannot be stored is not accepted.
+    await this.locked(run.id, () => this.step(run.id, true));
     return run;
   }
 
@@ -380,37 +382,40 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.router.sent(instance.id);
     const started = performance.now();
     const service = `${instance.service}@${instance.version}`;
-    const span = startSpan(
-      `step ${stepId}`,
-      {
-        'yunbian.run.id': runId,
-        'yunbian.step.id': stepId,
-        'yunbian.step.attempt': attempt.n,
-        'yunbian.step.purpose': attempt.purpose,
-        ...(task.index === null ? {} : { 'yunbian.step.item': task.index }),
-        'yunbian.service.ref': service,
-        'yunbian.placement.node': instance.nodeId,
-        'yunbian.placement.instance': instance.id,
-        'yunbian.placement.strategy': placement.strategy,
-        'yunbian.placement.reason': placement.reason,
-      },
-      { parent: traceContextFrom(run.traceContext) },
-    );
+    // With tracing off there is no span to build (the no-op API would still cost its attributes).
+    const span = isTracingEnabled()
+      ? startSpan(
+          `step ${stepId}`,
+          {
+            'yunbian.run.id': runId,
+            'yunbian.step.id': stepId,
+            'yunbian.step.attempt': attempt.n,
+            'yunbian.step.purpose': attempt.purpose,
+            ...(task.index === null ? {} : { 'yunbian.step.item': task.index }),
+            'yunbian.service.ref': service,
+            'yunbian.placement.node': instance.nodeId,
+            'yunbian.placement.instance': instance.id,
+            'yunbian.placement.strategy': placement.strategy,
+            'yunbian.placement.reason': placement.reason,
+          },
+          { parent: traceContextFrom(run.traceContext) },
+        )
+      : undefined;
     const observe = (outcome: string) =>
       this.metrics.stepDuration.observe(
         { service, node: instance.nodeId, outcome },
         (performance.now() - started) / 1000,
       );
-    withActiveSpan(span, () =>
+    const call = () =>
       this.transport.request(instance.subject, attempt.input ?? task.input, {
         timeoutMs,
         headers: { [IDEMPOTENCY_HEADER]: key },
-      }),
-    )
+      });
+    (span ? withActiveSpan(span, call) : call())
       .then(
         (output) => {
           observe('ok');
-          endSpan(span);
+          if (span) endSpan(span);
           result({ ok: true, output });
         },
         (err: unknown) => {
@@ -419,7 +424,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
           if (error.code === 'TIMEOUT')
             body.message = `step ${stepId} got no reply from instance ${instance.id} within ${timeoutMs} ms`;
           observe(error.code);
-          endSpan(span, error);
+          if (span) endSpan(span, error);
           result({ ok: false, error: body });
         },
       )
