@@ -128,6 +128,20 @@ async function main(): Promise<void> {
         if (!ONLY || ONLY.test(name)) results.push(await measure(name, pipeline, concurrency, SECONDS));
       }
     }
+    // Floors no engine can beat on this machine: the client → orchestrator hop, and for durable
+    // runs the state writes (before each of the three dispatches, and the end) at KV put latency.
+    const { Kvm } = await import('@nats-io/kv');
+    const kv = await new Kvm(nc).create('bench-floor', { history: 1 });
+    const record = JSON.stringify({ state: 'x'.repeat(2_000) });
+    const puts: number[] = [];
+    const putUntil = performance.now() + Math.min(SECONDS, 3) * 1000;
+    for (let i = 0; performance.now() < putUntil; i++) {
+      const started = performance.now();
+      await kv.put(`run${i % 100}`, record);
+      if (i >= 100) puts.push(performance.now() - started);
+    }
+    await kv.destroy();
+
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
     print('mode                          concurrency   runs/s    p50 ms   p99 ms   vs baseline (p50 | runs/s)');
     for (const r of results) {
@@ -136,6 +150,13 @@ async function main(): Promise<void> {
         `${r.name.padEnd(30)}${String(r.concurrency).padStart(11)}${round(r.perSecond, 0).toString().padStart(9)}${round(r.p50, 2).toString().padStart(10)}${round(r.p99, 2).toString().padStart(9)}   ${round(r.p50 / base.p50, 2)}x | ${round(r.perSecond / base.perSecond, 2)}x${r.failures ? `  (${r.failures} failed)` : ''}`,
       );
     }
+    const base1 = results.find((r) => r.concurrency === 1 && r.name.startsWith('baseline'))!.p50;
+    const put = percentile(puts, 50)!;
+    print(
+      `floors at c=1: a run started over NATS crosses 4 hops to the baseline's 3 (≥ 1.33x when hops cost alike); ` +
+        `a durable run also waits for 4 state writes, KV put p50 ${round(put, 3)} ms: ` +
+        `≥ ${round(base1 + 4 * put, 2)} ms = ${round((base1 + 4 * put) / base1, 2)}x before any engine work`,
+    );
   } finally {
     await stack.stop();
   }
