@@ -279,11 +279,15 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
 
     // What the store recorded as complete when the orchestrator died.
     const client = await cluster.client();
-    const kv = await new Kvm(client.connection).open('yb-runs');
+    const kvm = new Kvm(client.connection);
+    const [active, finished] = [await kvm.open('yb-runs'), await kvm.open('yb-runs-finished')];
     const recorded = new Set<string>();
     let inFlightAtKill = 0;
     for (const id of ids) {
-      const run = (await kv.get(`run.${id}`))!.json<{ status: string; steps: Record<string, { status: string }> }>();
+      // Runs in progress are in yb-runs; those that ended moved to yb-runs-finished.
+      const entries = [await active.get(`run.${id}`), await finished.get(`run.${id}`)];
+      const entry = entries.find((e) => e?.operation === 'PUT')!;
+      const run = entry.json<{ status: string; steps: Record<string, { status: string }> }>();
       if (run.status === 'running') inFlightAtKill++;
       for (const [step, state] of Object.entries(run.steps))
         if (state.status === 'succeeded') recorded.add(`${id}:${step}`);
@@ -400,8 +404,10 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
       durability: 'none',
     });
     expect(body).toMatchObject({ status: 'succeeded', durability: 'none', output: { a: { value: 'hi!' } } });
-    const kv = await new Kvm((await cluster.client()).connection).open('yb-runs');
-    expect(await kv.get(`run.${body.id as string}`)).toBeNull();
+    const kvm = new Kvm((await cluster.client()).connection);
+    for (const bucket of ['yb-runs', 'yb-runs-finished']) {
+      expect(await (await kvm.open(bucket)).get(`run.${body.id as string}`)).toBeNull();
+    }
 
     const old = await cluster.call('POST', '/workflows/versions/runs?wait=10000', { input: { v: 'hi' }, version: 1 });
     expect(old.body).toMatchObject({ status: 'succeeded', workflow: { version: 1 }, output: { a: { value: 'hi' } } });

@@ -7,3 +7,4 @@ export * from './expression';
 export * from './percentiles';
 export * from './processes';
 export * from './random';
+export * from './duration';

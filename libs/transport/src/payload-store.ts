@@ -110,6 +110,18 @@ export class PayloadStore {
     return deleted;
   }
 
+  /** Deletes objects last written before `cutoffMs` (epoch ms) whose name `select` accepts. */
+  async deleteOlderThan(cutoffMs: number, select: (name: string) => boolean = () => true): Promise<number> {
+    let deleted = 0;
+    for (const info of await this.store.list()) {
+      if (!info.deleted && select(info.name) && Date.parse(info.mtime) < cutoffMs) {
+        await this.store.delete(info.name);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
   async names(): Promise<string[]> {
     return (await this.store.list()).filter((i) => !i.deleted).map((i) => i.name);
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { ValidateFunction } from 'ajv';
-import { createAjv, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
+import { createAjv, envInt, formatDuration, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
 import type { ErrorBody, InstanceRecord } from '@yunbian/contracts';
 import {
   endSpan,
@@ -59,6 +59,7 @@ export interface StartOptions {
 
 /** Keeps this many finished runs in memory for GET /runs (durable ones are also in KV). */
 const FINISHED_RUNS_KEPT = 10_000;
+const DAY_MS = 24 * 3_600_000;
 
 /**
  * The executor: persists what the decider decided, then carries it out — routes each
@@ -95,6 +96,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   /** Runs whose end was already announced (metrics, waiters, parent), so it happens once per ending. */
   private readonly announced = new WeakSet<RunRecord>();
   private stopped = false;
+  /**
+   * How long finished runs stay readable: in memory, in the finished-runs bucket (the
+   * server expires them) and, for large final outputs, in the object store.
+   */
+  readonly retentionMs = envInt('YUNBIAN_RUN_RETENTION_MS', 7 * DAY_MS);
+  private sweepTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -104,11 +111,17 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.store = await RunStore.open(this.transport);
+    this.store = await RunStore.open(this.transport, this.retentionMs);
     this.payloads = await PayloadStore.open(this.transport);
     this.catalog.onInstanceLost((instance, reason) => this.instanceLost(instance, reason));
     const stored = await this.store.loadAll();
+    // Oldest first, so the retention sweep can stop at the first run still within it.
+    stored.sort((a, b) => (a.finishedAt ?? a.updatedAt).localeCompare(b.finishedAt ?? b.updatedAt));
     for (const run of stored) this.remember(run);
+    this.sweepTimer = setInterval(
+      () => void this.sweep().catch((err: Error) => this.logger.warn('run sweep failed', { error: err.message })),
+      Math.max(1_000, Math.min(this.retentionMs / 2, 10 * 60_000)),
+    ).unref();
     const active = stored.filter((r) => r.status === 'running');
     this.logger.info('runs restored', { runs: stored.length, resuming: active.length });
     // Give agents a moment to re-announce their instances before routing resumed work.
@@ -119,6 +132,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationShutdown(): void {
     this.stopped = true;
+    clearInterval(this.sweepTimer);
     for (const timer of this.timers.values()) clearTimeout(timer);
   }
 
@@ -168,8 +182,22 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   get(id: string): RunRecord {
     const run = this.runs.get(id);
-    if (!run) throw new YunbianError('NOT_FOUND', `unknown run "${id}"`);
+    if (!run) throw this.unknownRun(id);
     return run;
+  }
+
+  /** A run from memory, or (durable runs no longer held in memory) from the store. */
+  async find(id: string): Promise<RunRecord> {
+    const run = this.runs.get(id) ?? (await this.store.load(id));
+    if (!run) throw this.unknownRun(id);
+    return run;
+  }
+
+  private unknownRun(id: string): YunbianError {
+    return new YunbianError(
+      'NOT_FOUND',
+      `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)`,
+    );
   }
 
   list(filter: { workflow?: string; status?: RunStatus; limit?: number }): RunRecord[] {
@@ -641,6 +669,24 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     }
     this.finishedOrder.push(run.id);
     while (this.finishedOrder.length > FINISHED_RUNS_KEPT) this.runs.delete(this.finishedOrder.shift()!);
+  }
+
+  /**
+   * Forgets finished runs past retention: from memory here (the finished-runs bucket
+   * expires them on the server), with large final outputs kept in the object store.
+   */
+  private async sweep(): Promise<void> {
+    const cutoff = Date.now() - this.retentionMs;
+    while (this.finishedOrder.length > 0) {
+      const run = this.runs.get(this.finishedOrder[0]);
+      const ended = run && isTerminalRun(run.status) ? Date.parse(run.finishedAt ?? run.updatedAt) : undefined;
+      if (ended !== undefined && ended > cutoff) break;
+      this.finishedOrder.shift();
+      // A run retried since it was listed here is running again and listed anew when it ends.
+      if (ended !== undefined) this.runs.delete(run!.id);
+    }
+    await this.payloads.deleteOlderThan(cutoff, (name) => name.endsWith('-result'));
+    await this.store.compact();
   }
 
   private remember(run: RunRecord): void {

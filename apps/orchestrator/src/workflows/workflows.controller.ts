@@ -168,8 +168,8 @@ export class WorkflowsController {
   @ApiOperation({
     summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
   })
-  runById(@Param('id') id: string) {
-    return runView(this.engine.get(id));
+  async runById(@Param('id') id: string) {
+    return runView(await this.engine.find(id));
   }
 
   @Post('runs/:id/cancel')
