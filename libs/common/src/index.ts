@@ -8,3 +8,4 @@ export * from './percentiles';
 export * from './processes';
 export * from './random';
 export * from './duration';
+export * from './binary';

@@ -1,3 +1,4 @@
+import { bytesToBase64, float32FromBase64 } from '@yunbian/common';
 import { YunbianError } from '@yunbian/transport';
 import type { NamedTensors, Tensor } from './dynamic-batcher';
 
@@ -8,32 +9,18 @@ export interface WireTensor {
 }
 
 export function toWire(tensor: Tensor): WireTensor {
-  return {
-    dims: [...tensor.dims],
-    float32: Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength).toString('base64'),
-  };
+  return { dims: [...tensor.dims], float32: bytesToBase64(tensor.data) };
 }
 
 export function fromWire(name: string, wire: WireTensor): Tensor {
-  const bytes = Buffer.from(wire.float32, 'base64');
-  if (bytes.length % 4 !== 0)
-    throw new YunbianError(
-      'BAD_REQUEST',
-      `tensor ${name}: ${bytes.length} bytes is not a whole number of float32 values`,
-    );
-  const data = new Float32Array(bytes.length / 4);
-  new Uint8Array(data.buffer).set(bytes);
   const expected = wire.dims.reduce((a, b) => a * b, 1);
-  if (data.length !== expected) {
-    throw new YunbianError(
-      'BAD_REQUEST',
-      `tensor ${name} [${wire.dims.join(', ')}] needs ${expected} float32 values, got ${data.length}`,
-      {
-        pointer: `/inputs/${name}`,
-      },
-    );
+  try {
+    return { dims: [...wire.dims], data: float32FromBase64(wire.float32, expected) };
+  } catch (err) {
+    throw new YunbianError('BAD_REQUEST', `tensor ${name} [${wire.dims.join(', ')}]: ${(err as Error).message}`, {
+      pointer: `/inputs/${name}`,
+    });
   }
-  return { dims: [...wire.dims], data };
 }
 
 export function namedFromWire(wire: Record<string, WireTensor>): NamedTensors {

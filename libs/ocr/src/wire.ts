@@ -1,8 +1,8 @@
 /**
  * JSON forms of the steps' binary data, for NATS messages: typed arrays travel as base64 of
- * their bytes (little-endian float32 for tensors, as every platform Yunbian targets).
- * `JSON.stringify` would turn a Float32Array into an object keyed by index, 10× larger.
+ * their bytes (`@yunbian/common` binary.ts, as inference tensors do).
  */
+import { bytesToBase64, float32FromBase64 } from '@yunbian/common';
 import type { FloatTensor, ProbabilityMap, RgbaImage } from './types';
 
 /** An image as RGBA bytes, or as RGB bytes when alpha carries nothing (crops: a quarter smaller). */
@@ -63,12 +63,7 @@ export function tensorToWire({ dims, data }: FloatTensor): WireTensor {
 }
 
 export function tensorFromWire({ dims, float32 }: WireTensor): FloatTensor {
-  const data = floatsFromBase64(float32);
-  const expected = dims.reduce((product, dim) => product * dim, 1);
-  if (data.length !== expected) {
-    throw new Error(`tensor [${dims.join(', ')}] needs ${expected} float32 values, got ${data.length}`);
-  }
-  return { dims: [...dims], data };
+  return { dims: [...dims], data: decodeFloats(float32, dims, `tensor [${dims.join(', ')}]`) };
 }
 
 export function probabilityMapToWire({ width, height, data }: ProbabilityMap): WireProbabilityMap {
@@ -76,21 +71,16 @@ export function probabilityMapToWire({ width, height, data }: ProbabilityMap): W
 }
 
 export function probabilityMapFromWire({ width, height, float32 }: WireProbabilityMap): ProbabilityMap {
-  const data = floatsFromBase64(float32);
-  if (data.length !== width * height) {
-    throw new Error(`probability map ${width}×${height} needs ${width * height} float32 values, got ${data.length}`);
+  return { width, height, data: decodeFloats(float32, [height, width], `probability map ${width}×${height}`) };
+}
+
+/** The values for `dims`, or an error naming `what`. */
+function decodeFloats(base64: string, dims: readonly number[], what: string): Float32Array {
+  const expected = dims.reduce((product, dim) => product * dim, 1);
+  try {
+    return float32FromBase64(base64, expected);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new Error(message.startsWith('needs') ? `${what} ${message}` : message);
   }
-  return { width, height, data };
-}
-
-function bytesToBase64(view: ArrayBufferView): string {
-  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
-}
-
-function floatsFromBase64(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64');
-  if (bytes.byteLength % 4 !== 0)
-    throw new Error(`float32 data must be a multiple of 4 bytes (got ${bytes.byteLength})`);
-  // Copy into a fresh, 4-byte-aligned buffer: Buffer.from may return a slice of a shared pool.
-  return new Float32Array(new Uint8Array(bytes).buffer);
 }
