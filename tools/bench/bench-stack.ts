@@ -9,6 +9,8 @@ const DIST = path.resolve(__dirname, '../..');
 export interface BenchStack {
   api: string;
   transport: NatsTransport;
+  /** The orchestrator's process id (for its CPU figures). */
+  orchestratorPid: number;
   /** POSTs JSON (or a raw body with its content type); throws with the answer on 4xx/5xx. */
   post<T>(route: string, body: unknown, contentType?: string): Promise<T>;
   /** Starts `service` on the bench node and waits until it is ready. */
@@ -68,6 +70,7 @@ export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } 
   return {
     api,
     transport,
+    orchestratorPid: orchestrator.pid!,
     post,
     async deploy(service, config) {
       const instance = await post<InstanceRecord>('/instances', { service, nodeId: 'bench-node', config });

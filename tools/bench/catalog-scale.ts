@@ -7,9 +7,8 @@
  *
  *   npm run bench:catalog            # BENCH_AGENTS=1000 BENCH_SECONDS=60 by default
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { os } from './os';
+import { processUsage } from './os';
 import {
   envInt,
   freePort,
@@ -33,15 +32,6 @@ const HEARTBEAT_MS = envInt('BENCH_HEARTBEAT_MS', 2000);
 const SITES = envInt('BENCH_SITES', 10);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 20);
 const PROBE_MS = envInt('BENCH_PROBE_MS', 10_000);
-
-/** CPU seconds (user+system) and RSS of a process, from /proc. */
-function processUsage(pid: number): { cpuSeconds: number; rssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-  return { cpuSeconds: ticks / os.clockTicks, rssMb: rssKb / 1024 };
-}
 
 async function main(): Promise<void> {
   const print = (line = '') => process.stdout.write(line + '\n');

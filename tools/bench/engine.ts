@@ -13,6 +13,7 @@ import { envInt, percentile, round } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import { startBenchStack } from './bench-stack';
+import { processUsage } from './os';
 
 const DIST = path.resolve(__dirname, '../..');
 const SECONDS = envInt('BENCH_SECONDS', 10);
@@ -22,9 +23,16 @@ const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undef
 
 type Pipeline = () => Promise<void>;
 
-async function measure(name: string, pipeline: Pipeline, concurrency: number, seconds: number) {
+async function measure(
+  name: string,
+  pipeline: Pipeline,
+  concurrency: number,
+  seconds: number,
+  cpuSeconds: () => number,
+) {
   // Warm-up, then closed-loop workers for `seconds`.
   for (let i = 0; i < 50; i++) await pipeline();
+  const cpuBefore = cpuSeconds();
   const latencies: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   let failures = 0;
@@ -42,8 +50,10 @@ async function measure(name: string, pipeline: Pipeline, concurrency: number, se
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsed = (performance.now() - t0) / 1000;
+  const cpuMicros = ((cpuSeconds() - cpuBefore) * 1e6) / Math.max(1, latencies.length);
   return {
     name,
+    cpuMicros,
     concurrency,
     runs: latencies.length,
     failures,
@@ -121,11 +131,13 @@ async function main(): Promise<void> {
       ['workflow over REST, none', viaEngine('none')],
       ['workflow over REST, durable', viaEngine('durable')],
     ];
+    const orchestratorCpu = () => processUsage(stack.orchestratorPid).cpuSeconds;
     const results = [];
     for (const concurrency of [1, CONCURRENCY]) {
-      results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS));
+      results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS, orchestratorCpu));
       for (const [name, pipeline] of modes) {
-        if (!ONLY || ONLY.test(name)) results.push(await measure(name, pipeline, concurrency, SECONDS));
+        if (!ONLY || ONLY.test(name))
+          results.push(await measure(name, pipeline, concurrency, SECONDS, orchestratorCpu));
       }
     }
     // Floors no engine can beat on this machine: the client → orchestrator hop, and for durable
@@ -143,11 +155,13 @@ async function main(): Promise<void> {
     await kv.destroy();
 
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
-    print('mode                          concurrency   runs/s    p50 ms   p99 ms   vs baseline (p50 | runs/s)');
+    print(
+      'mode                          concurrency   runs/s    p50 ms   p99 ms   orchestrator CPU µs/run   vs baseline (p50 | runs/s)',
+    );
     for (const r of results) {
       const base = results.find((b) => b.concurrency === r.concurrency && b.name.startsWith('baseline'))!;
       print(
-        `${r.name.padEnd(30)}${String(r.concurrency).padStart(11)}${round(r.perSecond, 0).toString().padStart(9)}${round(r.p50, 2).toString().padStart(10)}${round(r.p99, 2).toString().padStart(9)}   ${round(r.p50 / base.p50, 2)}x | ${round(r.perSecond / base.perSecond, 2)}x${r.failures ? `  (${r.failures} failed)` : ''}`,
+        `${r.name.padEnd(30)}${String(r.concurrency).padStart(11)}${round(r.perSecond, 0).toString().padStart(9)}${round(r.p50, 2).toString().padStart(10)}${round(r.p99, 2).toString().padStart(9)}${round(r.cpuMicros, 0).toString().padStart(26)}   ${round(r.p50 / base.p50, 2)}x | ${round(r.perSecond / base.perSecond, 2)}x${r.failures ? `  (${r.failures} failed)` : ''}`,
       );
     }
     const base1 = results.find((r) => r.concurrency === 1 && r.name.startsWith('baseline'))!.p50;
