@@ -33,24 +33,17 @@ export function candidatesFromCatalog(
     const node = nodesById.get(instance.nodeId);
     if (node === undefined) continue;
     nodesWithInstance.add(node.id);
-    // Written out, not spread from nodeFields(node): a spread builds each candidate in
-    // dictionary mode: 15 µs against 0.4 µs a call for two instances, measured on the routing hot path.
-    candidates.push({
-      nodeId: node.id,
-      site: node.site,
-      tier: node.tier,
-      tags: node.tags,
-      costPerHour: node.costPerHour,
-      nodeStatus: node.status,
-      bandwidthMbps: node.bandwidthMbps,
-      instanceId: instance.id,
-      instanceStatus: instance.status,
-      memoryMb: node.memoryMb,
-      inFlight: instance.inFlight,
-      queued: instance.queued,
-      concurrency: service.concurrency,
-      maxQueue,
-    });
+    candidates.push(
+      candidateOn(node, {
+        instanceId: instance.id,
+        instanceStatus: instance.status,
+        memoryMb: node.memoryMb,
+        inFlight: instance.inFlight,
+        queued: instance.queued,
+        concurrency: service.concurrency,
+        maxQueue,
+      }),
+    );
   }
   if (options.includeNodesWithoutInstance) {
     const reservationOf = options.reservationOf ?? ((i: InstanceRecord) => i.memoryMb ?? 0);
@@ -60,19 +53,30 @@ export function candidatesFromCatalog(
     }
     for (const node of nodes) {
       if (nodesWithInstance.has(node.id) || !node.services.includes(ref)) continue;
-      candidates.push({
-        ...nodeFields(node),
-        memoryMb: node.memoryMb - (reserved.get(node.id) ?? 0),
-        inFlight: 0,
-        queued: 0,
-        concurrency: service.concurrency,
-      });
+      candidates.push(
+        candidateOn(node, {
+          memoryMb: node.memoryMb - (reserved.get(node.id) ?? 0),
+          inFlight: 0,
+          queued: 0,
+          concurrency: service.concurrency,
+        }),
+      );
     }
   }
   return candidates;
 }
 
-function nodeFields(node: NodeRecord) {
+type SlotFields = Pick<
+  PlacementCandidate,
+  'instanceId' | 'instanceStatus' | 'memoryMb' | 'inFlight' | 'queued' | 'concurrency' | 'maxQueue'
+>;
+
+/**
+ * A candidate written out field by field: spreading the node's fields into it built each
+ * candidate in dictionary mode, 15 µs against 0.4 µs a call for two instances on the
+ * routing hot path (measured). Every field is always present, so all share one shape.
+ */
+function candidateOn(node: NodeRecord, slot: SlotFields): PlacementCandidate {
   return {
     nodeId: node.id,
     site: node.site,
@@ -81,5 +85,12 @@ function nodeFields(node: NodeRecord) {
     costPerHour: node.costPerHour,
     nodeStatus: node.status,
     bandwidthMbps: node.bandwidthMbps,
+    instanceId: slot.instanceId,
+    instanceStatus: slot.instanceStatus,
+    memoryMb: slot.memoryMb,
+    inFlight: slot.inFlight,
+    queued: slot.queued,
+    concurrency: slot.concurrency,
+    maxQueue: slot.maxQueue,
   };
 }
