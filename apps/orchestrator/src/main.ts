@@ -14,6 +14,9 @@ async function main(): Promise<void> {
   const limit = process.env.YUNBIAN_BODY_LIMIT ?? '8mb';
   app.useBodyParser('json', { limit });
   app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
+  // API answers are fresh state, never revalidated: skip hashing every body for an ETag.
+  app.set('etag', false);
+  app.disable('x-powered-by');
   app.enableShutdownHooks();
   app.use(traceHttpRequests());
   app.use('/metrics', metricsRequestListener(yunbianMetrics()));

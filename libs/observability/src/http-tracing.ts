@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { yunbianTracer } from './spans';
+import { isTracingEnabled } from './tracing';
 
 export interface HttpTracingOptions {
   /** Path prefixes not traced; probes and scrapes would bury the REST calls. */
@@ -27,6 +28,8 @@ export function traceHttpRequests(
 ): (request: IncomingMessage, response: ServerResponse, next: (err?: unknown) => void) => void {
   const ignored = options.ignorePathPrefixes ?? DEFAULT_IGNORED;
   return (request, response, next) => {
+    // Off: no URL parsing, listeners or context per request (the API would be no-ops anyway).
+    if (!isTracingEnabled()) return next();
     const routed = request as RoutedRequest;
     const path = new URL(routed.originalUrl ?? request.url ?? '/', 'http://host').pathname;
     if (ignored.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) return next();
