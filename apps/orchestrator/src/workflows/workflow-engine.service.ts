@@ -74,6 +74,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private readonly locks = new Map<string, Promise<void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
+  /** Results waiting for their run's lock, applied together. */
+  private readonly pendingResults = new Map<string, AttemptResult[]>();
   /** instance id → attempts out on it, so a dying instance fails them at once. */
   private readonly onInstance = new Map<string, Set<string>>();
   private readonly inputValidators = new Map<string, ValidateFunction>();
@@ -493,11 +495,25 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
+  /**
+   * Results that arrive while the run is busy (a state write in flight, say) wait together
+   * and are applied in one round: one decision and one write for all of them, not one each.
+   */
   private onResult(runId: string, outcome: AttemptResult): Promise<void> {
+    const waiting = this.pendingResults.get(runId);
+    if (waiting) {
+      waiting.push(outcome);
+      return Promise.resolve();
+    }
+    const batch = [outcome];
+    this.pendingResults.set(runId, batch);
     return this.locked(runId, async () => {
+      this.pendingResults.delete(runId);
       const run = this.runs.get(runId);
-      if (!run || !applyResult(run, outcome, Date.now())) return;
-      await this.step(runId, true);
+      if (!run) return;
+      let changed = false;
+      for (const result of batch) if (applyResult(run, result, Date.now())) changed = true;
+      if (changed) await this.step(runId, true);
     }).catch((err: Error) => this.logger.error('result could not be applied', { run_id: runId, error: err.message }));
   }
 
