@@ -75,7 +75,7 @@ export abstract class OnnxModelService implements OnModuleInit {
   }
 
   /** Batching settings the instance config does not override (subclasses tune them for their model). */
-  protected batchingDefaults(): Required<BatchingOptions> {
+  protected batchingDefaults(): BatchingOptions {
     return { maxBatch: 8, maxDelayMs: 5, maxQueue: 256 };
   }
 

@@ -89,7 +89,7 @@ export class RunStore {
   private async write(side: Side, key: string, data: string): Promise<void> {
     const bytes = data.length * 3 <= this.inlineBytes ? undefined : encoder.encode(data);
     if (bytes === undefined || bytes.length <= this.inlineBytes) {
-      await side.kv.put(key, data);
+      await side.kv.put(key, bytes ?? data);
       if (side.spilled.delete(key)) await side.objects.delete(key);
       return;
     }
