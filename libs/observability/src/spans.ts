@@ -113,6 +113,12 @@ export function currentTraceId(): string | undefined {
   return spanContext && isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
 }
 
+/** A span's trace id, or undefined for the no-op span tracing-off hands out (all zeros). */
+export function traceIdOf(span: Span): string | undefined {
+  const spanContext = span.spanContext();
+  return isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
+}
+
 export function currentSpanId(): string | undefined {
   const spanContext = trace.getActiveSpan()?.spanContext();
   return spanContext && isSpanContextValid(spanContext) ? spanContext.spanId : undefined;

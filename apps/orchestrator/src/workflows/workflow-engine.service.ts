@@ -9,6 +9,7 @@ import {
   spanCarrier,
   startSpan,
   traceContextFrom,
+  traceIdOf,
   withActiveSpan,
   yunbianMetrics,
 } from '@yunbian/observability';
@@ -172,7 +173,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       },
       parentRun?.traceContext ? { parent: traceContextFrom(parentRun.traceContext) } : { root: true },
     );
-    run.traceId = span.spanContext().traceId;
+    run.traceId = traceIdOf(span);
     run.traceContext = spanCarrier(span);
     this.runSpans.set(id, span);
     this.runs.set(run.id, run);
