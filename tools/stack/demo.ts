@@ -6,15 +6,28 @@ import { Subjects, type InstanceRecord } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 import { renderText } from '../corpus/corpus';
 
-async function post<T>(url: string, body: unknown): Promise<T> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = (await response.json()) as T & { message?: string };
-  if (!response.ok) throw new Error(`POST ${url} answered ${response.status}: ${json.message}`);
-  return json;
+/** Statuses worth another try: a node that is joining (409 suspect/dead, 503 nobody listening yet). */
+const TRANSIENT_STATUSES = new Set([409, 503]);
+
+/**
+ * POSTs JSON and returns the answer; transient refusals are retried with a backoff for up to
+ * `retryForMs`, so a node whose agent is still joining does not fail the demo.
+ */
+async function post<T>(url: string, body: unknown, retryForMs = 30_000): Promise<T> {
+  const deadline = Date.now() + retryForMs;
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as T & { message?: string };
+    if (response.ok) return json;
+    if (!TRANSIENT_STATUSES.has(response.status) || Date.now() >= deadline) {
+      throw new Error(`POST ${url} answered ${response.status}: ${json.message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 200 * 2 ** attempt)));
+  }
 }
 
 /** Stores every definition in `dir` (YAML or JSON) through the REST API. */
@@ -69,7 +82,7 @@ export async function runDemo(api: string, natsUrl: string, say: (line?: string)
     status: string;
     output: unknown;
     steps: { id: string; state: string; node?: string }[];
-  }>(`${api}/workflows/edge-report/runs?wait=30000`, { input: { image: frame.toString('base64'), readings } });
+  }>(`${api}/workflows/edge-report/runs?wait=30000`, { input: { image: frame.toString('base64'), readings } }, 0);
   say(`demo: workflow edge-report run ${run.id} ${run.status}`);
   for (const step of run.steps)
     say(`      step ${step.id.padEnd(10)} ${step.state.padEnd(9)} ${step.node ? `on ${step.node}` : ''}`);
@@ -149,6 +162,7 @@ export async function runOcrDemo(api: string, nodeId: string, say: (line?: strin
   const run = await post<{ id: string; status: string; output: { text: string; confidence: number }[] }>(
     `${api}/workflows/ocr/runs?wait=60000`,
     { input: { image: png.toString('base64') } },
+    0,
   );
   say(`demo: workflow ocr run ${run.id} ${run.status}: image with "Yunbian OCR 2026" / "edge cloud 42" read as`);
   for (const line of run.output ?? []) say(`      "${line.text}" (confidence ${line.confidence.toFixed(3)})`);

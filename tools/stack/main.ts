@@ -1,27 +1,18 @@
 /**
  * `npm start`: the local Yunbian stack on one machine — a JetStream nats-server (unless
  * NATS_URL is set), the orchestrator on port 3000, and three agents (a cloud GPU node
- * and two edge nodes at different sites) — then a short demo. Ctrl-C stops it all.
+ * and two edge nodes at different sites) — then a short demo. A process that dies is
+ * reported and restarted after a backoff (kill -9 an agent to watch its node go dead and
+ * come back); a failing demo step is reported and the stack stays up. Ctrl-C stops it all.
  */
-import { mkdirSync, createWriteStream } from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import {
-  envInt,
-  findNatsServer,
-  LocalNatsServer,
-  NATS_SERVER_INSTALL_HINT,
-  spawnNode,
-  stopChild,
-  waitUntil,
-} from '@yunbian/common';
+import { envInt, findNatsServer, LocalNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
 import type { NodeRecord } from '@yunbian/contracts';
+import { ProcessSupervisor } from '../common/supervisor';
 import { loadWorkflows, registerOcrModels, runDemo, runOcrDemo } from './demo';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
-const STATE_DIR = path.join(ROOT, '.yunbian');
-const LOG_DIR = path.join(STATE_DIR, 'logs');
 const NODES = ['cloud-1', 'edge-a', 'edge-b'];
 
 const say = (line = '') => process.stdout.write(line + '\n');
@@ -29,8 +20,12 @@ const say = (line = '') => process.stdout.write(line + '\n');
 async function main(): Promise<void> {
   const port = envInt('PORT', 3000);
   const api = `http://localhost:${port}`;
-  mkdirSync(LOG_DIR, { recursive: true });
-  const children: { name: string; child: ChildProcess }[] = [];
+  const stateDir = process.env.YUNBIAN_STATE_DIR || path.join(ROOT, '.yunbian');
+  const logDir = path.join(stateDir, 'logs');
+  // YUNBIAN_RESTART=0: a process that dies stays down (the stack keeps running without it).
+  const restart = process.env.YUNBIAN_RESTART !== '0';
+  const supervisor = new ProcessSupervisor({ logDir, say, baseEnv: process.env });
+  const startedAt = Date.now();
   let nats: LocalNatsServer | undefined;
   let stopping = false;
 
@@ -39,8 +34,7 @@ async function main(): Promise<void> {
     stopping = true;
     say('\nstopping: agents drain their instances, then the orchestrator and NATS stop…');
     // Agents first (they drain workers), then the orchestrator, then NATS.
-    await Promise.all(children.filter((c) => c.name !== 'orchestrator').map((c) => stopChild(c.child)));
-    await Promise.all(children.filter((c) => c.name === 'orchestrator').map((c) => stopChild(c.child)));
+    await supervisor.stopAll([NODES, ['orchestrator']]);
     await nats?.stop();
     say('stopped.');
     process.exit(code);
@@ -48,24 +42,15 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  const start = (name: string, entry: string, args: string[], env: NodeJS.ProcessEnv) => {
-    const log = createWriteStream(path.join(LOG_DIR, `${name}.log`), { flags: 'a' });
-    const child = spawnNode(path.join(DIST, entry), args, {
+  const start = (name: string, entry: string, args: string[], env: NodeJS.ProcessEnv) =>
+    supervisor.start({
+      name,
+      command: process.execPath,
+      args: [path.join(DIST, entry), ...args],
       cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      restart,
     });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk.toString()}`));
-    child.once('exit', (code, signal) => {
-      if (!stopping) {
-        say(`${name} exited (${signal ?? `code ${code}`}); see ${path.join(LOG_DIR, `${name}.log`)}`);
-        void stopAll(1);
-      }
-    });
-    children.push({ name, child });
-  };
 
   try {
     let natsUrl = process.env.NATS_URL;
@@ -77,7 +62,7 @@ async function main(): Promise<void> {
       const natsPort = envInt('YUNBIAN_NATS_PORT', 4222);
       nats = await LocalNatsServer.start({
         port: natsPort,
-        storeDir: path.join(STATE_DIR, 'nats'),
+        storeDir: path.join(stateDir, 'nats'),
         args: ['-m', String(envInt('YUNBIAN_NATS_MONITOR_PORT', 8222))],
       }).catch((err: Error) => {
         throw new Error(
@@ -86,7 +71,7 @@ async function main(): Promise<void> {
       });
       natsUrl = nats.url;
     }
-    say(`NATS          ${natsUrl}${nats ? ` (JetStream data in ${path.join(STATE_DIR, 'nats')})` : ''}`);
+    say(`NATS          ${natsUrl}${nats ? ` (JetStream data in ${path.join(stateDir, 'nats')})` : ''}`);
 
     start('orchestrator', 'apps/orchestrator/src/main.js', [], { NATS_URL: natsUrl, PORT: String(port) });
     await waitUntil(
@@ -104,19 +89,23 @@ async function main(): Promise<void> {
         YUNBIAN_METRICS_PORT: String(metricsBase + i),
       });
     });
+    // Only the agents this stack started count: the orchestrator may still hold a node of the
+    // same id from an earlier run as alive during its grace period.
     const nodes = await waitUntil(
       async () => {
         const list = (await (await fetch(`${api}/nodes`)).json()) as NodeRecord[];
-        const alive = list.filter((n) => NODES.includes(n.id) && n.status === 'alive');
-        return alive.length === NODES.length ? alive : undefined;
+        const joined = list.filter(
+          (n) => NODES.includes(n.id) && n.status === 'alive' && Date.parse(n.agentStartedAt) >= startedAt,
+        );
+        return joined.length === NODES.length ? joined : undefined;
       },
-      30_000,
+      60_000,
       'the three agents to join',
       200,
     );
     for (const n of nodes) {
       say(
-        `node          ${n.id.padEnd(8)} ${n.tier.padEnd(5)} site ${n.site.padEnd(11)} tags ${n.tags.join(',').padEnd(20)} ${n.costPerHour}/h`,
+        `node          ${n.id.padEnd(8)} ${n.tier.padEnd(6)} site ${n.site.padEnd(11)} tags ${n.tags.join(',').padEnd(20)} ${`${n.costPerHour}/h`.padEnd(7)} agent pid ${supervisor.get(n.id)?.pid}`,
       );
     }
     say(
@@ -127,13 +116,15 @@ async function main(): Promise<void> {
         ? `traces        sent to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (Jaeger UI usually http://localhost:16686)`
         : 'traces        off; set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 with Jaeger running to follow runs',
     );
-    say(`logs          ${LOG_DIR}/<process>.log`);
+    say(`logs          ${logDir}/<process>.log`);
     await registerOcrModels(api, ROOT, say);
     await loadWorkflows(api, path.join(ROOT, 'workflows'), say);
 
     if (process.env.YUNBIAN_DEMO !== '0') {
-      await runDemo(api, natsUrl, say);
-      await runOcrDemo(api, 'edge-a', say);
+      // A demo that fails says why; the stack it demonstrates stays up.
+      for (const demo of [() => runDemo(api, natsUrl, say), () => runOcrDemo(api, 'edge-a', say)]) {
+        await demo().catch((err: Error) => say(`demo failed: ${err.message} (the stack keeps running)`));
+      }
     }
     say('\nThe stack is up. Try:');
     say(`  curl -s ${api}/nodes | jq`);
@@ -143,7 +134,9 @@ async function main(): Promise<void> {
     say(
       `  curl -s -XPOST ${api}/instances -H 'content-type: application/json' -d '{"service":"json-transform@1.0.0","nodeId":"edge-b"}'`,
     );
-    say('Ctrl-C stops everything.');
+    say(
+      'A process that dies is restarted after a backoff (YUNBIAN_RESTART=0: it stays down). Ctrl-C stops everything.',
+    );
   } catch (err) {
     process.stderr.write(`yunbian stack: ${(err as Error).message}\n`);
     await stopAll(1);
