@@ -59,8 +59,7 @@ const ENVELOPE_BYTES = 8 * 1024;
  * other site. A probe is a burst of chunks sent at once, each answered by a tiny ack; the
  * bandwidth is the bytes acknowledged ÷ (time to the last ack − one round trip). Probes are
  * sized to last several round trips at the last estimate, within a per-link byte budget per
- * minute, and skipped for a link that real transfers measured recently. Every agent serves
- * the chunks of its peers' probes.
+ * minute, and skipped for a link that real transfers measured recently.
  */
 export class BandwidthProber {
   private readonly links = new Map<string, Link>();
@@ -80,14 +79,6 @@ export class BandwidthProber {
         `the bandwidth probe budget (${options.budgetBytesPerMinute} bytes a minute per link) is below the smallest useful probe (${this.sizing.minBytes} bytes); raise YUNBIAN_BANDWIDTH_BUDGET_BYTES`,
       );
     }
-  }
-
-  /** Answers the chunks of other agents' probes. */
-  serve(): Subscription {
-    return this.transport.serve<BandwidthProbeChunk, BandwidthProbeAck>(
-      Subjects.nodeBandwidthProbe(this.self.id),
-      (chunk) => ({ bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0 }),
-    );
   }
 
   /** True when a round is due at `now`. */
@@ -228,6 +219,13 @@ export class BandwidthProber {
     return orchestrator ? { orchestrator, sites } : { sites };
   }
 
+}
+
+/** Answers the chunks of other agents' probes to `nodeId` (every agent does, probing or not). */
+export function serveBandwidthProbes(transport: NatsTransport, nodeId: string): Subscription {
+  return transport.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.nodeBandwidthProbe(nodeId), (chunk) => ({
+    bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
+  }));
 }
 
 /**

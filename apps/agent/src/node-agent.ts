@@ -15,7 +15,12 @@ import {
   type StopInstanceCommand,
 } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { BandwidthProber, ORCHESTRATOR_LINK, type BandwidthProbeOptions } from './bandwidth-prober';
+import {
+  BandwidthProber,
+  ORCHESTRATOR_LINK,
+  serveBandwidthProbes,
+  type BandwidthProbeOptions,
+} from './bandwidth-prober';
 import { LoadSampler } from './load-sampler';
 
 /** What the agent needs from whatever runs its instances (worker processes, or none). */
@@ -89,7 +94,7 @@ export class NodeAgent {
       })),
       t.subscribe(Subjects.orchestratorOnline, () => this.announce()),
     );
-    if (this.bandwidth) this.subscriptions.push(this.bandwidth.serve());
+    this.subscriptions.push(serveBandwidthProbes(t, id));
     await t.flush();
     this.announce();
     this.timers.push(setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs));
