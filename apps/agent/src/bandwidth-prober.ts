@@ -1,6 +1,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import {
   BandwidthEstimator,
+  bandwidthFromAcks,
   bandwidthFromTransfer,
   DEFAULT_PROBE_SIZING,
   envInt,
@@ -39,27 +40,26 @@ export const DEFAULT_BANDWIDTH_PROBE: BandwidthProbeOptions = {
 /** The orchestrator's link, beside the site names. */
 export const ORCHESTRATOR_LINK = '@orchestrator';
 
-/** Real transfers shorter than this say little about the link: not counted. */
-export const MIN_PASSIVE_BYTES = 256 * 1024;
-
 interface Link {
   estimator: BandwidthEstimator;
   budget: ProbeBudget;
   viaNode?: string;
-  /** Last time real traffic measured this link (epoch ms): no probe is needed before an interval passes. */
-  passiveAt: number;
+  /** Earliest next probe (epoch ms): a large probe waits long enough for the budget to pay for it. */
+  nextAt: number;
 }
 
 const MAX_CHUNK_BYTES = 64 * 1024;
+const MIN_CHUNK_BYTES = 8 * 1024;
 /** Room left for the chunk's JSON envelope and headers under max_payload. */
 const ENVELOPE_BYTES = 8 * 1024;
 
 /**
  * Measures the upload bandwidth from this node to the orchestrator and to one peer of every
  * other site. A probe is a burst of chunks sent at once, each answered by a tiny ack; the
- * bandwidth is the bytes acknowledged ÷ (time to the last ack − one round trip). Probes are
+ * bandwidth is read from the spacing of the acks, or the bytes acknowledged ÷ (time to the
+ * last ack − one round trip) when the spacing is implausible (`bandwidthFromAcks`). Probes are
  * sized to last several round trips at the last estimate, within a per-link byte budget per
- * minute, and skipped for a link that real transfers measured recently.
+ * minute. (No passive samples yet: see docs/placement.md, "Measured bandwidth".)
  */
 export class BandwidthProber {
   private readonly links = new Map<string, Link>();
@@ -108,7 +108,7 @@ export class BandwidthProber {
       link = {
         estimator: new BandwidthEstimator(),
         budget: new ProbeBudget(this.options.budgetBytesPerMinute),
-        passiveAt: -Infinity,
+        nextAt: -Infinity,
       };
       this.links.set(name, link);
     }
@@ -119,7 +119,7 @@ export class BandwidthProber {
     if (rttMs === undefined) return; // not reachable yet (the RTT probe goes first)
     const link = this.link(name);
     const now = Date.now();
-    if (now - link.passiveAt < this.options.intervalMs) return;
+    if (now < link.nextAt) return;
     const bytes = plannedProbeBytes(
       link.estimator.estimate,
       rttMs,
@@ -129,6 +129,8 @@ export class BandwidthProber {
       this.sizing,
     );
     if (bytes === 0 || !link.budget.spend(bytes, now)) return;
+    // Spread the budget over the minute instead of spending it in the first probes of each one.
+    link.nextAt = now + Math.max(0, (60_000 * bytes) / link.budget.bytesPerMinute - this.options.intervalMs / 2);
     try {
       const mbps = await this.send(subject, bytes, rttMs, link.estimator.estimate);
       if (mbps !== undefined) {
@@ -147,30 +149,25 @@ export class BandwidthProber {
     rttMs: number,
     estimateMbps: number | undefined,
   ): Promise<number | undefined> {
-    const chunkBytes = Math.max(
-      1024,
-      Math.min(this.options.chunkBytes ?? MAX_CHUNK_BYTES, this.transport.maxPayload - ENVELOPE_BYTES),
-    );
+    // About 16 chunks: enough acks to read their spacing (see bandwidthFromAcks), each one NATS message.
+    const maxChunk = Math.min(this.options.chunkBytes ?? MAX_CHUNK_BYTES, this.transport.maxPayload - ENVELOPE_BYTES);
+    const chunkBytes = Math.max(1024, Math.min(maxChunk, Math.max(MIN_CHUNK_BYTES, Math.ceil(bytes / 16))));
     const chunks = Math.max(1, Math.ceil(bytes / chunkBytes));
-    const pad = this.pad(Math.ceil(bytes / chunks));
-    const chunk: BandwidthProbeChunk = { nodeId: this.self.id, site: this.self.site, pad };
+    const chunk: BandwidthProbeChunk = { nodeId: this.self.id, site: this.self.site, pad: this.pad(chunkBytes) };
     const wireBytes = JSON.stringify(chunk).length;
     // A slower link than estimated still finishes, within reason; what arrived by then counts.
     const expectedMs = estimateMbps ? (bytes * 8) / (estimateMbps * 1000) : (bytes * 8) / 1000; // else 1 Mbit/s
     const timeoutMs = Math.min(30_000, Math.max(5_000, 3 * expectedMs + 4 * rttMs));
+    const acks: number[] = [];
     const started = performance.now();
-    let acked = 0;
-    let lastAck = started;
     await Promise.allSettled(
       Array.from({ length: chunks }, () =>
-        this.transport.request<BandwidthProbeAck>(subject, chunk, { timeoutMs }).then(() => {
-          acked += wireBytes;
-          lastAck = performance.now();
-        }),
+        this.transport
+          .request<BandwidthProbeAck>(subject, chunk, { timeoutMs })
+          .then(() => void acks.push(performance.now() - started)),
       ),
     );
-    if (acked === 0) return undefined;
-    return bandwidthFromTransfer(acked, lastAck - started, rttMs);
+    return bandwidthFromAcks(wireBytes, acks, rttMs);
   }
 
   private pad(length: number): string {
@@ -180,21 +177,6 @@ export class BandwidthProber {
       this.pads.set(length, (pad = 'x'.repeat(length)));
     }
     return pad;
-  }
-
-  /**
-   * A real transfer on a link, timed on this node's clock from its first byte to its last
-   * (with `setupRtts` round trips of protocol before the data flows). Counted when large
-   * enough; it stands in for the next probe of that link.
-   */
-  passive(name: string, bytes: number, elapsedMs: number, setupRtts: number, rttMs: number | undefined): void {
-    if (bytes < MIN_PASSIVE_BYTES || rttMs === undefined) return;
-    const mbps = bandwidthFromTransfer(bytes, elapsedMs - (setupRtts - 1) * rttMs, rttMs);
-    if (mbps === undefined) return;
-    const link = this.link(name);
-    const now = Date.now();
-    link.estimator.add(mbps, now, 'passive');
-    link.passiveAt = now;
   }
 
   /** The heartbeat's figures. */
@@ -218,7 +200,6 @@ export class BandwidthProber {
     }
     return orchestrator ? { orchestrator, sites } : { sites };
   }
-
 }
 
 /** Answers the chunks of other agents' probes to `nodeId` (every agent does, probing or not). */

@@ -211,14 +211,6 @@ export class NodeAgent {
     return link === ORCHESTRATOR_LINK ? this.orchestratorRtt.value : this.siteRtt.get(link)?.median.value;
   }
 
-  /**
-   * A payload a worker of this node moved through the object store (held by the NATS server,
-   * on the orchestrator's side): counted as a passive sample of the link to the orchestrator.
-   */
-  transferObserved(transfer: { bytes: number; ms: number; setupRtts: number }): void {
-    this.bandwidth?.passive(ORCHESTRATOR_LINK, transfer.bytes, transfer.ms, transfer.setupRtts, this.rttOf(ORCHESTRATOR_LINK));
-  }
-
   private safePublish(subject: string, value: unknown): void {
     try {
       this.transport.publish(subject, value);

@@ -1,5 +1,6 @@
 import {
   BandwidthEstimator,
+  bandwidthFromAcks,
   bandwidthFromTransfer,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
@@ -36,6 +37,27 @@ describe('bandwidthFromTransfer', () => {
   it('says nothing about an empty or instantaneous transfer', () => {
     expect(bandwidthFromTransfer(0, 10, 1)).toBeUndefined();
     expect(bandwidthFromTransfer(1000, 0, 0)).toBeUndefined();
+  });
+});
+
+describe('bandwidthFromAcks', () => {
+  // 16 chunks of 10,000 bytes over a 10 Mbit/s bottleneck (1,250 bytes/ms: 8 ms a chunk), 30 ms RTT.
+  const chunk = 10_000;
+  const train = (rampMs: number) => Array.from({ length: 16 }, (_, i) => 30 + rampMs + 8 * (i + 1));
+
+  it('reads the bottleneck from the spacing of the acks, whatever the ramp-up before them', () => {
+    expect(bandwidthFromAcks(chunk, train(0), 30)).toBeCloseTo(10, 6);
+    // 25 ms of slow start: the whole transfer says 160,000 B / 153 ms ≈ 8.4 Mbit/s; the spacing still 10.
+    expect(bandwidthFromTransfer(16 * chunk, train(25)[15], 30)).toBeCloseTo(8.37, 2);
+    expect(bandwidthFromAcks(chunk, train(25), 30)).toBeCloseTo(10, 6);
+  });
+
+  it('falls back to the whole transfer when the acks came bunched or were too few', () => {
+    // A stalled event loop: all 16 acks within 1 ms at the end (the spacing would say 1,200 Mbit/s).
+    const bunched = Array.from({ length: 16 }, (_, i) => 158 + i / 15);
+    expect(bandwidthFromAcks(chunk, bunched, 30)).toBeCloseTo(bandwidthFromTransfer(16 * chunk, 159, 30)!, 6);
+    expect(bandwidthFromAcks(chunk, [40, 48, 56], 30)).toBeCloseTo(bandwidthFromTransfer(3 * chunk, 56, 30)!, 6);
+    expect(bandwidthFromAcks(chunk, [], 30)).toBeUndefined();
   });
 });
 
@@ -102,10 +124,13 @@ describe('ProbeBudget', () => {
 });
 
 describe('plannedProbeBytes', () => {
-  it('cuts a probe to the budget share of one interval and never spends more than the budget', () => {
+  it('cuts a probe to the larger of the interval share and a quarter of the budget, and never spends more', () => {
     const budget = new ProbeBudget(2_000_000);
-    // 20 Mbit/s, 40 ms: 500,000 bytes wanted; a 10 s interval's share of 2 MB/min is 333,333.
-    expect(plannedProbeBytes(20, 40, budget, 10_000, 0)).toBe(333_333);
+    // 20 Mbit/s, 40 ms: 500,000 bytes wanted, a quarter of the budget: sent whole.
+    expect(plannedProbeBytes(20, 40, budget, 10_000, 0)).toBe(500_000);
+    // 1,000 Mbit/s: the largest probe (1 MiB) wanted; cut to a quarter, or to a 40 s interval's share.
+    expect(plannedProbeBytes(1000, 40, budget, 10_000, 0)).toBe(500_000);
+    expect(plannedProbeBytes(1000, 40, budget, 40_000, 0)).toBe(1_048_576);
     let spent = 0;
     let now = 0;
     // Probing as often as possible for a minute with a huge estimate still spends no more than the budget.

@@ -60,6 +60,29 @@ export function bandwidthFromTransfer(bytes: number, elapsedMs: number, rttMs: n
   return bytes / (transferMs * BYTES_PER_MS_PER_MBPS);
 }
 
+/**
+ * Mbit/s from a probe sent as equal chunks all at once, each acknowledged: `ackMs` are the
+ * acks' times from the first byte sent, in arrival order. The acks leave the far end spaced by
+ * the bottleneck, so the rate between the first ack and the last (the dispersion of the train)
+ * excludes the round trip and the sender's ramp-up (TCP slow start after idle, the shaper's
+ * burst), which the whole-transfer figure (`bandwidthFromTransfer`) counts as transfer time.
+ * The dispersion is used when it is plausible: at least 4 acks, spread over at least half
+ * the transfer time, and no more than twice the whole-transfer figure (acks bunched by a
+ * stalled event loop would make it too high); otherwise the whole-transfer figure.
+ */
+export function bandwidthFromAcks(chunkBytes: number, ackMs: readonly number[], rttMs: number): number | undefined {
+  const k = ackMs.length;
+  if (k === 0) return undefined;
+  const lastMs = ackMs[k - 1];
+  const whole = bandwidthFromTransfer(chunkBytes * k, lastMs, rttMs);
+  if (whole === undefined || k < 4) return whole;
+  const spreadMs = lastMs - ackMs[0];
+  const transferMs = lastMs - Math.max(0, rttMs);
+  if (!(spreadMs > 0) || spreadMs < transferMs / 2) return whole;
+  const dispersion = ((k - 1) * chunkBytes) / (spreadMs * BYTES_PER_MS_PER_MBPS);
+  return dispersion <= 2 * whole ? Math.max(dispersion, whole) : whole;
+}
+
 export interface EstimatorOptions {
   /** Samples the median is taken over. */
   window: number;
@@ -166,8 +189,10 @@ export class ProbeBudget {
 
 /**
  * Size of the next probe on a link, or 0 to skip it: what `probeBytes` asks for, cut to the
- * budget's share of one probe interval (so steady probing never runs the budget dry) and to
- * what the budget still allows; 0 when that is below the smallest useful probe.
+ * larger of the budget's share of one probe interval and a quarter of the budget, and to what
+ * the budget still allows; 0 when that is below the smallest useful probe. A quarter: on a fast
+ * link a probe the size of one interval's share would be over before it says much (TCP's ramp
+ * after idle and the shaper's burst weigh on it), so fewer, larger probes are sent instead.
  */
 export function plannedProbeBytes(
   estimateMbps: number | undefined,
@@ -177,7 +202,9 @@ export function plannedProbeBytes(
   now: number,
   sizing: ProbeSizing = DEFAULT_PROBE_SIZING,
 ): number {
-  const share = Math.floor((budget.bytesPerMinute * Math.min(intervalMs, 60_000)) / 60_000);
+  const share = Math.floor(
+    Math.max((budget.bytesPerMinute * Math.min(intervalMs, 60_000)) / 60_000, budget.bytesPerMinute / 4),
+  );
   const wanted = Math.min(probeBytes(estimateMbps, rttMs, sizing), Math.max(share, sizing.minBytes));
   const bytes = Math.min(wanted, budget.available(now));
   return bytes >= sizing.minBytes ? bytes : 0;

@@ -20,7 +20,13 @@ const record = (id: string, site: string, extra: Partial<NodeRecord> = {}): Node
   ...extra,
 });
 
-const link = (): LinkEstimate => ({ rttMs: -1, rttSource: 'default', bandwidthMbps: -1, bandwidthSource: 'default', bandwidthAgeMs: undefined });
+const link = (): LinkEstimate => ({
+  rttMs: -1,
+  rttSource: 'default',
+  bandwidthMbps: -1,
+  bandwidthSource: 'default',
+  bandwidthAgeMs: undefined,
+});
 
 describe('NetworkModel', () => {
   it('builds site RTTs from what agents report, averaging the nodes of a site', () => {
@@ -94,7 +100,7 @@ describe('NetworkModel', () => {
     expect(model.link({ site: 'B' }, 'a1', 'A', undefined, link()).bandwidthMbps).toBe(500);
   });
 
-  it('prefers what agents measured to what nodes declared, with the figure\'s age as of the build', () => {
+  it("prefers what agents measured to what nodes declared, with the figure's age as of the build", () => {
     const now = Date.parse('2030-01-01T00:00:10.000Z');
     const measured = (mbps: number, ageMs: number, viaNode = 'b1') => ({
       mbps,

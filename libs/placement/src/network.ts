@@ -125,7 +125,8 @@ export class NetworkModel {
 
   private noteSite(site: string, declaredMbps: number | undefined): void {
     const current = this.siteDeclared.get(site);
-    const best = current === undefined ? declaredMbps : declaredMbps === undefined ? current : Math.max(current, declaredMbps);
+    const best =
+      current === undefined ? declaredMbps : declaredMbps === undefined ? current : Math.max(current, declaredMbps);
     this.siteDeclared.set(site, best);
   }
 
@@ -170,7 +171,8 @@ export class NetworkModel {
     const figure: MeasuredFigure = { value: mbps, ageMs: checkedMeasure(ageMs, 'age of a measured bandwidth (ms)') };
     setIn(this.measuredBandwidthDirect, fromSite, toSite, figure);
     setIn(this.measuredBandwidth, fromSite, toSite, figure);
-    if (!this.measuredBandwidthDirect.get(toSite)?.has(fromSite)) setIn(this.measuredBandwidth, toSite, fromSite, figure);
+    if (!this.measuredBandwidthDirect.get(toSite)?.has(fromSite))
+      setIn(this.measuredBandwidth, toSite, fromSite, figure);
     this.noteSiteOnly(fromSite);
     this.noteSiteOnly(toSite);
     return this;

@@ -74,7 +74,8 @@ export const NODE_RECORD: SchemaObject = {
     },
     bandwidth: {
       type: 'object',
-      description: 'upload bandwidths the agent measured (probes and real transfers); placement prefers them to bandwidthMbps',
+      description:
+        'upload bandwidths the agent measured (probes and real transfers); placement prefers them to bandwidthMbps',
       properties: {
         orchestrator: MEASURED_BANDWIDTH,
         sites: { type: 'object', additionalProperties: MEASURED_BANDWIDTH, description: 'per other site' },
