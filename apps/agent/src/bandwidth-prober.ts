@@ -2,7 +2,6 @@ import type { Subscription } from '@nats-io/transport-node';
 import {
   BandwidthEstimator,
   bandwidthFromAcks,
-  bandwidthFromTransfer,
   DEFAULT_PROBE_SIZING,
   envInt,
   envString,
