@@ -6,12 +6,15 @@ import { loadServiceLibrary } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 import { InstanceSupervisor } from './instance-supervisor';
 import { serveAgentHttp } from './agent-http';
+import { bandwidthProbeOptionsFromEnv } from './bandwidth-prober';
 import { NodeAgent } from './node-agent';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
   Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL.`;
+  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL,
+  YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default 10000),
+  YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default 2000000).`;
 
 function descriptorFile(argv: string[]): string | undefined {
   const i = argv.indexOf('--node');
@@ -45,6 +48,12 @@ async function main(): Promise<void> {
   const logger = new JsonLogger('agent');
   const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
   const heartbeatIntervalMs = envInt('YUNBIAN_HEARTBEAT_MS', 2_000);
+  let bandwidth;
+  try {
+    bandwidth = bandwidthProbeOptionsFromEnv();
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const services = [...loadServiceLibrary().values()].map((e) => e.descriptor);
 
   const transport = await NatsTransport.connect({
@@ -60,7 +69,7 @@ async function main(): Promise<void> {
     logger,
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
-  agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, logger });
+  agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, bandwidth, logger });
   await agent.start();
   const metricsPort = process.env.YUNBIAN_METRICS_PORT;
   const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;

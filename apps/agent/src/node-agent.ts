@@ -1,5 +1,5 @@
 import type { Subscription } from '@nats-io/transport-node';
-import { Ewma, round, type JsonLogger } from '@yunbian/common';
+import { RecentMedian, round, type JsonLogger } from '@yunbian/common';
 import {
   Subjects,
   type InstanceReport,
@@ -15,6 +15,12 @@ import {
   type StopInstanceCommand,
 } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
+import {
+  BandwidthProber,
+  ORCHESTRATOR_LINK,
+  serveBandwidthProbes,
+  type BandwidthProbeOptions,
+} from './bandwidth-prober';
 import { LoadSampler } from './load-sampler';
 
 /** What the agent needs from whatever runs its instances (worker processes, or none). */
@@ -30,13 +36,15 @@ export interface AgentOptions {
   /** How often round trips are probed (default: every heartbeat). */
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
+  /** Bandwidth probes to the orchestrator and one peer per other site; absent: bandwidth is not measured. */
+  bandwidth?: BandwidthProbeOptions;
   logger: JsonLogger;
 }
 
 /**
  * The node's side of the catalogue: announce, heartbeat with live load, probe round
- * trips to the orchestrator and to one peer per other site, and carry out instance
- * commands. Plain TypeScript so that many can share a process (the scale benchmark).
+ * trips (and, when configured, bandwidth) to the orchestrator and to one peer per other
+ * site, and carry out instance commands. Plain TypeScript so that many can share a process (the scale benchmark).
  */
 export class NodeAgent {
   private timers: NodeJS.Timeout[] = [];
@@ -44,8 +52,12 @@ export class NodeAgent {
   private seq = 0;
   private readonly startedAt = new Date().toISOString();
   private readonly sampler = new LoadSampler();
-  private readonly orchestratorRtt = new Ewma();
-  private readonly siteRtt = new Map<string, { ewma: Ewma; viaNode: string }>();
+  // Medians of recent round trips: a ping queued behind a transfer (a bandwidth probe, real
+  // traffic) is an outlier a moving average would carry for several probes.
+  private readonly orchestratorRtt = new RecentMedian();
+  private readonly siteRtt = new Map<string, { median: RecentMedian; viaNode: string }>();
+  private readonly bandwidth?: BandwidthProber;
+  private probing = false;
   private stopped = false;
 
   constructor(
@@ -54,7 +66,9 @@ export class NodeAgent {
     private readonly services: ServiceDescriptor[],
     private readonly instances: InstanceHost,
     private readonly options: AgentOptions,
-  ) {}
+  ) {
+    if (options.bandwidth) this.bandwidth = new BandwidthProber(transport, node, options.bandwidth, options.logger);
+  }
 
   async start(): Promise<void> {
     const t = this.transport;
@@ -80,6 +94,7 @@ export class NodeAgent {
       })),
       t.subscribe(Subjects.orchestratorOnline, () => this.announce()),
     );
+    this.subscriptions.push(serveBandwidthProbes(t, id));
     await t.flush();
     this.announce();
     this.timers.push(setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs));
@@ -130,19 +145,35 @@ export class NodeAgent {
       instances,
       rtt: this.roundTrips(),
     };
+    if (this.bandwidth) heartbeat.bandwidth = this.bandwidth.report();
     this.safePublish(Subjects.nodeHeartbeat(this.node.id), heartbeat);
   }
 
   roundTrips(): RoundTrips {
     const sites: RoundTrips['sites'] = {};
-    for (const [site, { ewma, viaNode }] of this.siteRtt) sites[site] = { ms: round(ewma.value ?? 0, 3), viaNode };
+    const now = Date.now();
+    for (const [site, { median, viaNode }] of this.siteRtt) {
+      sites[site] = { ms: round(median.value ?? 0, 3), viaNode, ageMs: now - (median.lastAt ?? now) };
+    }
     const o = this.orchestratorRtt.value;
     return { orchestratorMs: o === undefined ? undefined : round(o, 3), sites };
   }
 
-  /** One ping to the orchestrator, then one to the named peer of every other site. */
+  /**
+   * One ping to the orchestrator, then one to the named peer of every other site; then, when
+   * a round is due, the bandwidth probes (after the pings, so that they do not queue behind them).
+   */
   async probe(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.probing) return;
+    this.probing = true;
+    try {
+      await this.probeOnce();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private async probeOnce(): Promise<void> {
     const timeoutMs = this.options.probeTimeoutMs ?? 2_000;
     const request: PingRequest = { nodeId: this.node.id, site: this.node.site, sentAt: Date.now() };
     let reply: OrchestratorPingReply;
@@ -161,18 +192,23 @@ export class NodeAgent {
           const ms = performance.now() - started;
           const entry = this.siteRtt.get(peer.site);
           if (entry) {
-            entry.ewma.add(ms);
+            entry.median.add(ms);
             entry.viaNode = peer.nodeId;
           } else {
-            const ewma = new Ewma();
-            ewma.add(ms);
-            this.siteRtt.set(peer.site, { ewma, viaNode: peer.nodeId });
+            const median = new RecentMedian();
+            median.add(ms);
+            this.siteRtt.set(peer.site, { median, viaNode: peer.nodeId });
           }
         } catch {
           // An unreachable peer keeps its last figure; the orchestrator tracks its liveness.
         }
       }),
     );
+    if (this.bandwidth?.due() && !this.stopped) await this.bandwidth.round(reply.peers, (link) => this.rttOf(link));
+  }
+
+  private rttOf(link: string): number | undefined {
+    return link === ORCHESTRATOR_LINK ? this.orchestratorRtt.value : this.siteRtt.get(link)?.median.value;
   }
 
   private safePublish(subject: string, value: unknown): void {

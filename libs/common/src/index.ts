@@ -9,3 +9,4 @@ export * from './processes';
 export * from './random';
 export * from './duration';
 export * from './binary';
+export * from './link-measurement';

@@ -1,3 +1,4 @@
+import type { MeasuredBandwidths } from './network';
 import type { NodeDescriptor } from './node';
 import type { ServiceDescriptor } from './service';
 
@@ -35,8 +36,8 @@ export interface NodeLoad {
 /** Smoothed round trips measured by an agent, in milliseconds. */
 export interface RoundTrips {
   orchestratorMs?: number;
-  /** Per other site: the smoothed RTT and the node it was measured against. */
-  sites: Record<string, { ms: number; viaNode: string }>;
+  /** Per other site: the smoothed RTT, the node it was measured against, and the age of its newest sample. */
+  sites: Record<string, { ms: number; viaNode: string; ageMs?: number }>;
 }
 
 export interface NodeAnnouncement {
@@ -56,6 +57,8 @@ export interface NodeHeartbeat {
   load: NodeLoad;
   instances: InstanceReport[];
   rtt: RoundTrips;
+  /** Measured bandwidths (absent from agents that do not measure them). */
+  bandwidth?: MeasuredBandwidths;
 }
 
 export interface InstanceStatusEvent {
@@ -107,6 +110,8 @@ export interface NodeRecord extends NodeDescriptor {
   services: string[];
   load?: NodeLoad;
   rtt?: RoundTrips;
+  /** What the agent measured (`measuredAt` on the orchestrator's clock); placement prefers it to `bandwidthMbps`. */
+  bandwidth?: MeasuredBandwidths;
 }
 
 /** An instance as the catalogue lists it (GET /instances). */

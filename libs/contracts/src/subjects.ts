@@ -47,6 +47,9 @@ export const Subjects = {
   nodePing: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.ping`,
   /** Agent → orchestrator round-trip probe; the reply names one peer per site to probe. */
   orchestratorPing: `${SUBJECT_ROOT}.cmd.orchestrator.ping`,
+  /** Bandwidth probes: chunks of filler answered with a tiny ack (an upload from the prober). */
+  nodeBandwidthProbe: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.bandwidth`,
+  orchestratorBandwidthProbe: `${SUBJECT_ROOT}.cmd.orchestrator.bandwidth`,
 
   /** Start a workflow run over NATS (request/reply); the reply is the run, finished or not. */
   workflowRun: `${SUBJECT_ROOT}.cmd.workflows.run`,

@@ -1,6 +1,6 @@
-import type { NodeRecord } from '@yunbian/contracts';
+import type { NetworkLinkView, NetworkView, NodeRecord } from '@yunbian/contracts';
 import { PlacementInputError } from './errors';
-import type { DataOrigin, RttSource } from './types';
+import type { BandwidthSource, DataOrigin, RttSource } from './types';
 
 /** What the model assumes where nothing was declared or measured. */
 export interface NetworkDefaults {
@@ -26,6 +26,16 @@ export interface LinkEstimate {
   rttSource: RttSource;
   /** Infinity on the same node: nothing is transferred. */
   bandwidthMbps: number;
+  /** Which figure `bandwidthMbps` is: measured by agents, declared by nodes, the default, the LAN's, or the same node. */
+  bandwidthSource: BandwidthSource;
+  /** Age of a measured figure when the model was built (ms); undefined for the other sources. */
+  bandwidthAgeMs: number | undefined;
+}
+
+/** A measured figure and how old it was when it was set. */
+export interface MeasuredFigure {
+  value: number;
+  ageMs: number;
 }
 
 /** Bytes per millisecond carried by one Mbit/s. */
@@ -41,7 +51,7 @@ function checkedMeasure(value: number, what: string, mustBePositive = false): nu
   return value;
 }
 
-function setIn(table: Map<string, Map<string, number>>, from: string, to: string, value: number): void {
+function setIn<T>(table: Map<string, Map<string, T>>, from: string, to: string, value: T): void {
   let row = table.get(from);
   if (!row) table.set(from, (row = new Map()));
   row.set(to, value);
@@ -49,8 +59,9 @@ function setIn(table: Map<string, Map<string, number>>, from: string, to: string
 
 /**
  * Round trips and bandwidths between sites, nodes and the orchestrator: what agents measured
- * (`rtt.sites[site].ms`, `rtt.orchestratorMs`) and what nodes declared (`bandwidthMbps`).
- * Rebuild it, or update it with the setters, when heartbeats bring new figures.
+ * (`rtt.sites[site].ms`, `rtt.orchestratorMs`, `bandwidth.sites[site]`, `bandwidth.orchestrator`)
+ * and what nodes declared (`bandwidthMbps`). A measured bandwidth is preferred to a declared
+ * one; ages are as of when the figure was set (the model is rebuilt from heartbeats, often).
  */
 export class NetworkModel {
   readonly defaults: NetworkDefaults;
@@ -58,9 +69,16 @@ export class NetworkModel {
   private readonly measuredRtt = new Map<string, Map<string, number>>();
   /** What lookups read: the measured direction, else the other one (filled in when set, so a lookup is one read). */
   private readonly siteRtt = new Map<string, Map<string, number>>();
-  private readonly measuredBandwidth = new Map<string, Map<string, number>>();
+  private readonly rttAge = new Map<string, Map<string, number>>();
+  /** Bandwidths as measured, per direction. */
+  private readonly measuredBandwidthDirect = new Map<string, Map<string, MeasuredFigure>>();
+  /** What lookups read: the measured direction, else the other one. */
+  private readonly measuredBandwidth = new Map<string, Map<string, MeasuredFigure>>();
   private readonly orchestratorRtt = new Map<string, number>();
+  private readonly orchestratorBandwidth = new Map<string, MeasuredFigure>();
   private readonly declaredBandwidth = new Map<string, number>();
+  /** Every site the model heard of, with the largest uplink a node there declared (for the matrix). */
+  private readonly siteDeclared = new Map<string, number | undefined>();
   private readonly egressPerByte = new Map<string, number>();
 
   constructor(defaults: Partial<NetworkDefaults> = {}) {
@@ -68,35 +86,69 @@ export class NetworkModel {
   }
 
   /**
-   * Builds the model from catalogue nodes. The RTT from site A to site B is the mean of what
-   * A's nodes measured to B (each agent probes one node per other site).
+   * Builds the model from catalogue nodes. The RTT (bandwidth) from site A to site B is the mean
+   * of what A's nodes measured to B (each agent probes one node per other site); its age is the
+   * youngest of theirs. Ages count from `now` (the orchestrator's clock): a figure's age in the
+   *heartbeat plus the time since the heartbeat arrived (a dead node's figures age on).
    */
-  static fromNodes(nodes: readonly NodeRecord[], defaults: Partial<NetworkDefaults> = {}): NetworkModel {
+  static fromNodes(
+    nodes: readonly NodeRecord[],
+    defaults: Partial<NetworkDefaults> = {},
+    now = Date.now(),
+  ): NetworkModel {
     const model = new NetworkModel(defaults);
-    const sums = new Map<string, Map<string, { total: number; count: number }>>();
+    const rtts = new Map<string, Map<string, Mean>>();
+    const bandwidths = new Map<string, Map<string, Mean>>();
     for (const node of nodes) {
+      model.noteSite(node.site, node.bandwidthMbps);
       if (node.bandwidthMbps !== undefined) model.setNodeBandwidth(node.id, node.bandwidthMbps);
+      const sinceHeartbeat = Math.max(0, now - (Date.parse(node.lastHeartbeatAt) || now));
       if (node.rtt?.orchestratorMs !== undefined) model.setOrchestratorRtt(node.id, node.rtt.orchestratorMs);
-      for (const [site, { ms }] of Object.entries(node.rtt?.sites ?? {})) {
-        if (site === node.site) continue;
-        let row = sums.get(node.site);
-        if (!row) sums.set(node.site, (row = new Map()));
-        const sum = row.get(site) ?? { total: 0, count: 0 };
-        sum.total += ms;
-        sum.count++;
-        row.set(site, sum);
+      for (const [site, { ms, ageMs }] of Object.entries(node.rtt?.sites ?? {})) {
+        if (site !== node.site) addTo(rtts, node.site, site, ms, (ageMs ?? 0) + sinceHeartbeat);
+      }
+      const measured = node.bandwidth;
+      if (measured?.orchestrator) {
+        const { mbps, ageMs } = measured.orchestrator;
+        model.setOrchestratorBandwidth(node.id, mbps, ageMs + sinceHeartbeat);
+      }
+      for (const [site, { mbps, ageMs }] of Object.entries(measured?.sites ?? {})) {
+        if (site !== node.site) addTo(bandwidths, node.site, site, mbps, ageMs + sinceHeartbeat);
       }
     }
-    for (const [from, row] of sums) for (const [to, sum] of row) model.setSiteRtt(from, to, sum.total / sum.count);
+    for (const [from, row] of rtts) for (const [to, m] of row) model.setSiteRtt(from, to, m.total / m.count, m.ageMs);
+    for (const [from, row] of bandwidths) {
+      for (const [to, m] of row) model.setLinkBandwidth(from, to, m.total / m.count, m.ageMs);
+    }
     return model;
   }
 
-  /** Smoothed RTT measured from `fromSite` to `toSite`; used for the reverse direction too when that is unmeasured. */
-  setSiteRtt(fromSite: string, toSite: string, ms: number): this {
+  private noteSite(site: string, declaredMbps: number | undefined): void {
+    const current = this.siteDeclared.get(site);
+    const best =
+      current === undefined ? declaredMbps : declaredMbps === undefined ? current : Math.max(current, declaredMbps);
+    this.siteDeclared.set(site, best);
+  }
+
+  /**
+   * Smoothed RTT measured from `fromSite` to `toSite` (`ageMs` old); used for the reverse
+   * direction too when that is unmeasured.
+   */
+  setSiteRtt(fromSite: string, toSite: string, ms: number, ageMs = 0): this {
     setIn(this.measuredRtt, fromSite, toSite, checkedMeasure(ms, `RTT from site ${fromSite} to ${toSite}`));
     setIn(this.siteRtt, fromSite, toSite, ms);
-    if (!this.measuredRtt.get(toSite)?.has(fromSite)) setIn(this.siteRtt, toSite, fromSite, ms);
+    setIn(this.rttAge, fromSite, toSite, ageMs);
+    if (!this.measuredRtt.get(toSite)?.has(fromSite)) {
+      setIn(this.siteRtt, toSite, fromSite, ms);
+      setIn(this.rttAge, toSite, fromSite, ageMs);
+    }
+    this.noteSiteOnly(fromSite);
+    this.noteSiteOnly(toSite);
     return this;
+  }
+
+  private noteSiteOnly(site: string): void {
+    if (!this.siteDeclared.has(site)) this.siteDeclared.set(site, undefined);
   }
 
   setOrchestratorRtt(nodeId: string, ms: number): this {
@@ -110,11 +162,29 @@ export class NetworkModel {
     return this;
   }
 
-  /** Measured bandwidth between two sites, both directions; it replaces what the nodes declared. */
-  setLinkBandwidth(siteA: string, siteB: string, mbps: number): this {
-    checkedMeasure(mbps, `bandwidth between sites ${siteA} and ${siteB} (Mbit/s)`, true);
-    setIn(this.measuredBandwidth, siteA, siteB, mbps);
-    setIn(this.measuredBandwidth, siteB, siteA, mbps);
+  /**
+   * Bandwidth measured from `fromSite` to `toSite` (`ageMs` old); it replaces what the nodes
+   * declared, and stands for the reverse direction too while that is unmeasured.
+   */
+  setLinkBandwidth(fromSite: string, toSite: string, mbps: number, ageMs = 0): this {
+    checkedMeasure(mbps, `bandwidth from site ${fromSite} to ${toSite} (Mbit/s)`, true);
+    const figure: MeasuredFigure = { value: mbps, ageMs: checkedMeasure(ageMs, 'age of a measured bandwidth (ms)') };
+    setIn(this.measuredBandwidthDirect, fromSite, toSite, figure);
+    setIn(this.measuredBandwidth, fromSite, toSite, figure);
+    if (!this.measuredBandwidthDirect.get(toSite)?.has(fromSite))
+      setIn(this.measuredBandwidth, toSite, fromSite, figure);
+    this.noteSiteOnly(fromSite);
+    this.noteSiteOnly(toSite);
+    return this;
+  }
+
+  /** Bandwidth measured between a node and the orchestrator (`ageMs` old); it replaces what the node declared. */
+  setOrchestratorBandwidth(nodeId: string, mbps: number, ageMs = 0): this {
+    checkedMeasure(mbps, `bandwidth between node ${nodeId} and the orchestrator (Mbit/s)`, true);
+    this.orchestratorBandwidth.set(nodeId, {
+      value: mbps,
+      ageMs: checkedMeasure(ageMs, 'age of a measured bandwidth (ms)'),
+    });
     return this;
   }
 
@@ -164,33 +234,76 @@ export class NetworkModel {
       const rtt = this.orchestratorRtt.get(nodeId);
       out.rttMs = rtt ?? defaults.unknownRttMs;
       out.rttSource = rtt === undefined ? 'default' : 'measured';
+      const measured = this.orchestratorBandwidth.get(nodeId);
+      if (measured !== undefined) return measuredInto(out, measured);
       out.bandwidthMbps = declared ?? defaults.unknownBandwidthMbps;
+      out.bandwidthSource = declared === undefined ? 'default' : 'declared';
+      out.bandwidthAgeMs = undefined;
       return out;
     }
+    out.bandwidthAgeMs = undefined;
     if (from.nodeId === nodeId) {
       out.rttMs = 0;
       out.rttSource = 'same-node';
       out.bandwidthMbps = Infinity;
+      out.bandwidthSource = 'same-node';
       return out;
     }
     if (from.site === site) {
       out.rttMs = defaults.lanRttMs;
       out.rttSource = 'lan';
       out.bandwidthMbps = defaults.lanBandwidthMbps;
+      out.bandwidthSource = 'lan';
       return out;
     }
     const rtt = view.rttBySite?.get(site);
     out.rttMs = rtt ?? defaults.unknownRttMs;
     out.rttSource = rtt === undefined ? 'default' : 'measured';
     const measured = view.measuredBandwidthBySite?.get(site);
-    if (measured !== undefined) {
-      out.bandwidthMbps = measured;
-      return out;
-    }
+    if (measured !== undefined) return measuredInto(out, measured);
     const originDeclared = view.declaredBandwidthMbps;
+    out.bandwidthSource = declared === undefined && originDeclared === undefined ? 'default' : 'declared';
     if (declared === undefined) out.bandwidthMbps = originDeclared ?? defaults.unknownBandwidthMbps;
     else out.bandwidthMbps = originDeclared === undefined ? declared : Math.min(declared, originDeclared);
     return out;
+  }
+
+  /**
+   * The site × site matrix (`GET /network`): every ordered pair of the sites the model heard of,
+   * with the RTT and bandwidth placement would use between them and where each came from. An
+   * unmeasured bandwidth is the smaller of the two sites' largest declared uplinks, else the default.
+   */
+  view(generatedAt: Date = new Date()): NetworkView {
+    const sites = [...this.siteDeclared.keys()].sort();
+    const links: NetworkLinkView[] = [];
+    for (const from of sites) {
+      for (const to of sites) {
+        if (from === to) continue;
+        const rtt = this.siteRtt.get(from)?.get(to);
+        const link: NetworkLinkView = {
+          from,
+          to,
+          rttSource: rtt === undefined ? 'default' : 'measured',
+          rttMs: rtt ?? this.defaults.unknownRttMs,
+          bandwidthSource: 'default',
+        };
+        if (rtt !== undefined) link.rttAgeMs = Math.round(this.rttAge.get(from)?.get(to) ?? 0);
+        const measured = this.measuredBandwidth.get(from)?.get(to);
+        if (measured !== undefined) {
+          link.bandwidthMbps = measured.value;
+          link.bandwidthSource = 'measured';
+          link.bandwidthAgeMs = Math.round(measured.ageMs);
+        } else {
+          const a = this.siteDeclared.get(from);
+          const b = this.siteDeclared.get(to);
+          const declared = a === undefined ? b : b === undefined ? a : Math.min(a, b);
+          link.bandwidthMbps = declared ?? this.defaults.unknownBandwidthMbps;
+          link.bandwidthSource = declared === undefined ? 'default' : 'declared';
+        }
+        links.push(link);
+      }
+    }
+    return { generatedAt: generatedAt.toISOString(), sites, links };
   }
 }
 
@@ -198,6 +311,31 @@ export class NetworkModel {
 export interface OriginView {
   origin: DataOrigin | undefined;
   rttBySite: ReadonlyMap<string, number> | undefined;
-  measuredBandwidthBySite: ReadonlyMap<string, number> | undefined;
+  measuredBandwidthBySite: ReadonlyMap<string, MeasuredFigure> | undefined;
   declaredBandwidthMbps?: number;
+}
+
+function measuredInto(out: LinkEstimate, measured: MeasuredFigure): LinkEstimate {
+  out.bandwidthMbps = measured.value;
+  out.bandwidthSource = 'measured';
+  out.bandwidthAgeMs = measured.ageMs;
+  return out;
+}
+
+/** A running mean of figures between two sites, with the youngest age among them. */
+interface Mean {
+  total: number;
+  count: number;
+  ageMs: number;
+}
+
+function addTo(table: Map<string, Map<string, Mean>>, from: string, to: string, value: number, ageMs: number): void {
+  let row = table.get(from);
+  if (!row) table.set(from, (row = new Map()));
+  const mean = row.get(to);
+  if (mean) {
+    mean.total += value;
+    mean.count++;
+    mean.ageMs = Math.min(mean.ageMs, ageMs);
+  } else row.set(to, { total: value, count: 1, ageMs });
 }

@@ -79,6 +79,28 @@ describe('placeStep estimates', () => {
     expect(b.computeSource).toBe('declared-service');
   });
 
+  it('uses a measured link bandwidth over the declared uplinks, and says which figure and how old', () => {
+    const env = environment();
+    const before = placeStep(step(), [cloud1(), edgeA(), edgeB()], env);
+    expect(before.candidates[2].estimate).toMatchObject({ bandwidthMbps: 50, bandwidthSource: 'declared' });
+    expect(before.candidates[2].estimate!.bandwidthAgeMs).toBeUndefined();
+    expect(before.candidates[1].estimate).toMatchObject({ bandwidthSource: 'same-node' });
+    // Measured at 500 Mbit/s from factory-sz to store-hz: 1.25 MB takes 20 ms (edge-b: 20 + 20 + 120 = 160 ms);
+    // measured at 5 Mbit/s: 2 s.
+    env.network.setLinkBandwidth('factory-sz', 'store-hz', 500, 2_500);
+    const fast = placeStep(step(), [cloud1(), edgeA(), edgeB()], env);
+    expect(fast.candidates[2].estimate).toMatchObject({
+      bandwidthMbps: 500,
+      bandwidthSource: 'measured',
+      bandwidthAgeMs: 2_500,
+      transferMs: 20,
+      latencyMs: 160,
+    });
+    env.network.setLinkBandwidth('factory-sz', 'store-hz', 5, 100);
+    const slow = placeStep(step(), [cloud1(), edgeA(), edgeB()], env);
+    expect(slow.candidates[2].estimate).toMatchObject({ bandwidthMbps: 5, transferMs: 2000 });
+  });
+
   it('estimates the queue from load: requests beyond the free slots, served concurrency at a time', () => {
     const decision = placeStep(step(), [busyEdgeA()], environment());
     expect(chosen(decision).estimate).toMatchObject({ queueMs: 140, latencyMs: 180 });

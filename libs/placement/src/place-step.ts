@@ -61,6 +61,8 @@ const newEstimate = (): CandidateEstimate => ({
   rttSource: 'default',
   transferMs: 0,
   bandwidthMbps: 0,
+  bandwidthSource: 'default',
+  bandwidthAgeMs: undefined,
   queueMs: 0,
   startMs: 0,
   computeMs: 0,
@@ -82,6 +84,8 @@ function estimateInto(candidate: PlacementCandidate, context: EstimateContext, o
   out.rttMs = link.rttMs;
   out.rttSource = link.rttSource;
   out.bandwidthMbps = link.bandwidthMbps;
+  out.bandwidthSource = link.bandwidthSource;
+  out.bandwidthAgeMs = link.bandwidthAgeMs;
   out.transferMs = transferMs(context.inputBytes, link.bandwidthMbps);
   out.networkMs = out.rttMs + out.transferMs;
   out.computeMs = compute.ms;
@@ -153,7 +157,7 @@ export function placeStep(
     inputBytes: step.inputBytes,
     originEgressPerByte: step.origin ? environment.network.egressCostPerByte(step.origin.site) : 0,
     instanceStartMs: options.instanceStartMs ?? DEFAULT_INSTANCE_START_MS,
-    link: { rttMs: 0, rttSource: 'default', bandwidthMbps: 0 },
+    link: { rttMs: 0, rttSource: 'default', bandwidthMbps: 0, bandwidthSource: 'default', bandwidthAgeMs: undefined },
     computeEstimate: { ms: 0, source: 'default' },
   };
 

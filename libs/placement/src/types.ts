@@ -111,6 +111,9 @@ export type ComputeSource = 'observed' | 'declared-tag' | 'declared-service' | '
 /** Where a round-trip time came from. */
 export type RttSource = 'same-node' | 'lan' | 'measured' | 'default';
 
+/** Where a bandwidth figure came from: measured by agents, declared by nodes, the default, the LAN's, or the same node. */
+export type BandwidthSource = 'same-node' | 'lan' | 'measured' | 'declared' | 'default';
+
 /** Estimated latency and cost of running the step on one candidate (milliseconds, currency per call). */
 export interface CandidateEstimate {
   /** rttMs + transferMs. */
@@ -120,6 +123,9 @@ export interface CandidateEstimate {
   /** Input bytes ÷ link bandwidth. */
   transferMs: number;
   bandwidthMbps: number;
+  bandwidthSource: BandwidthSource;
+  /** Age of a measured bandwidth (ms, as of the network model's last rebuild); absent for other sources. */
+  bandwidthAgeMs?: number;
   /** Waiting for a free slot: max(0, inFlight + queued + 1 − concurrency) × computeMs ÷ concurrency. */
   queueMs: number;
   /** Starting an instance on a bare node (0 for a running instance). */

@@ -29,6 +29,18 @@ const LOAD: SchemaObject = {
   },
 };
 
+const MEASURED_BANDWIDTH: SchemaObject = {
+  type: 'object',
+  properties: {
+    mbps: { type: 'number', description: 'median of the recent samples, Mbit/s' },
+    measuredAt: { type: 'number', description: 'newest sample, epoch ms (orchestrator clock)' },
+    ageMs: { type: 'number', description: 'age of the newest sample when the heartbeat was sent' },
+    samples: { type: 'number' },
+    source: { enum: ['active', 'passive'], description: 'a probe, or a real transfer' },
+    viaNode: { type: 'string' },
+  },
+};
+
 export const NODE_RECORD: SchemaObject = {
   type: 'object',
   properties: {
@@ -53,8 +65,20 @@ export const NODE_RECORD: SchemaObject = {
         orchestratorMs: { type: 'number' },
         sites: {
           type: 'object',
-          additionalProperties: { type: 'object', properties: { ms: { type: 'number' }, viaNode: { type: 'string' } } },
+          additionalProperties: {
+            type: 'object',
+            properties: { ms: { type: 'number' }, viaNode: { type: 'string' }, ageMs: { type: 'number' } },
+          },
         },
+      },
+    },
+    bandwidth: {
+      type: 'object',
+      description:
+        'upload bandwidths the agent measured (probes and real transfers); placement prefers them to bandwidthMbps',
+      properties: {
+        orchestrator: MEASURED_BANDWIDTH,
+        sites: { type: 'object', additionalProperties: MEASURED_BANDWIDTH, description: 'per other site' },
       },
     },
   },

@@ -9,6 +9,9 @@ import {
   type InstanceRecord,
   type InstanceReport,
   type InstanceStatusEvent,
+  type BandwidthProbeAck,
+  type BandwidthProbeChunk,
+  type MeasuredBandwidths,
   type NodeAnnouncement,
   type NodeHeartbeat,
   type NodeLeavingEvent,
@@ -74,6 +77,10 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       t.subscribe<InstanceStatusEvent>(Subjects.instanceStatusAll, (e) => this.onInstanceEvent(e), onError),
       t.subscribe<NodeLeavingEvent>(Subjects.nodeLeavingAll, (e) => this.onLeaving(e), onError),
       t.serve<PingRequest, OrchestratorPingReply>(Subjects.orchestratorPing, (p) => this.onPing(p)),
+      // Agents' bandwidth probes to the cloud: a tiny ack per chunk, nothing kept.
+      t.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.orchestratorBandwidthProbe, (chunk) => ({
+        bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
+      })),
     );
     await t.flush();
     // Agents answer by announcing again, which refreshes anything that changed while we were away.
@@ -117,6 +124,7 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       services: a.services.map(serviceRef),
       load: existing?.load,
       rtt: existing?.rtt,
+      bandwidth: existing?.bandwidth,
     };
     if (!existing || existing.status !== 'alive')
       this.logger.info('node joined', { node_id: record.id, site: record.site });
@@ -155,6 +163,7 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
     r.heartbeatIntervalMs = h.heartbeatIntervalMs;
     r.load = h.load;
     r.rtt = h.rtt;
+    r.bandwidth = h.bandwidth ? onOurClock(h.bandwidth, now) : undefined;
     if (r.status !== 'alive') this.setNodeStatus(state, 'alive');
     this.reconcileInstances(nodeId, h.instances);
   }
@@ -369,4 +378,15 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
   async isStoreReachable(): Promise<boolean> {
     return this.store ? this.store.isReachable() : false;
   }
+}
+
+/** Measured bandwidths with `measuredAt` on this process's clock (received − age), so agents' clock skew does not age them. */
+function onOurClock(bandwidth: MeasuredBandwidths, receivedAt: number): MeasuredBandwidths {
+  const rebase = <T extends { measuredAt: number; ageMs: number }>(figure: T): T => ({
+    ...figure,
+    measuredAt: receivedAt - figure.ageMs,
+  });
+  const sites: MeasuredBandwidths['sites'] = {};
+  for (const [site, figure] of Object.entries(bandwidth.sites ?? {})) sites[site] = rebase(figure);
+  return bandwidth.orchestrator ? { orchestrator: rebase(bandwidth.orchestrator), sites } : { sites };
 }

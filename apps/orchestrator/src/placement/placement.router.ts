@@ -104,6 +104,12 @@ export class PlacementRouter implements StepRouter {
       nodeId: c.nodeId,
       latencyMs: c.estimate ? Math.round(c.estimate.latencyMs * 100) / 100 : undefined,
       cost: c.estimate?.costPerCall,
+      bandwidthMbps:
+        c.estimate && Number.isFinite(c.estimate.bandwidthMbps)
+          ? Math.round(c.estimate.bandwidthMbps * 1000) / 1000
+          : undefined,
+      bandwidthSource: c.estimate?.bandwidthSource,
+      bandwidthAgeMs: c.estimate?.bandwidthAgeMs === undefined ? undefined : Math.round(c.estimate.bandwidthAgeMs),
       score: c.score,
       rejected: c.rejections.length ? c.rejections.map((r) => r.message).join('; ') : undefined,
     }));

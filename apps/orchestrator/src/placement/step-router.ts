@@ -20,6 +20,12 @@ export interface RouteCandidate {
   /** Estimated latency (ms) and cost of running the step there. */
   latencyMs?: number;
   cost?: number;
+  /** The link bandwidth the estimate used (absent on the same node: nothing moves), Mbit/s… */
+  bandwidthMbps?: number;
+  /** …where that figure came from: measured, declared, default, lan or same-node… */
+  bandwidthSource?: 'measured' | 'declared' | 'default' | 'lan' | 'same-node';
+  /** …and how old a measured figure was, ms. */
+  bandwidthAgeMs?: number;
   score?: number;
   rejected?: string;
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CatalogModule } from '../catalog/catalog.module';
 import { PlacementRouter } from '../placement/placement.router';
+import { NetworkController } from '../placement/network.controller';
 import { PlacementsController } from '../placement/placements.controller';
 import { PlacementsService } from '../placement/placements.service';
 import { STEP_ROUTER } from '../placement/step-router';
@@ -11,7 +12,7 @@ import { WorkflowsGateway } from './workflows.gateway';
 
 @Module({
   imports: [CatalogModule],
-  controllers: [WorkflowsController, PlacementsController],
+  controllers: [WorkflowsController, PlacementsController, NetworkController],
   providers: [
     WorkflowRegistry,
     WorkflowEngine,

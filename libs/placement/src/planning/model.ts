@@ -151,7 +151,13 @@ export function buildPlanningModel(problem: DeploymentProblem): PlanningModel {
   for (const l of load) model.totalRunsPerSecond += l.runsPerSecond;
   // The network between an origin and a node is the same for every service: read it once per pair.
   const K = load.length;
-  const link: LinkEstimate = { rttMs: 0, rttSource: 'default', bandwidthMbps: 0 };
+  const link: LinkEstimate = {
+    rttMs: 0,
+    rttSource: 'default',
+    bandwidthMbps: 0,
+    bandwidthSource: 'default',
+    bandwidthAgeMs: undefined,
+  };
   const linkRttMs = new Float64Array(K * N);
   const linkBandwidthMbps = new Float64Array(K * N);
   for (let k = 0; k < K; k++) {

@@ -1,0 +1,224 @@
+import type { Subscription } from '@nats-io/transport-node';
+import {
+  BandwidthEstimator,
+  bandwidthFromAcks,
+  DEFAULT_PROBE_SIZING,
+  envInt,
+  envString,
+  plannedProbeBytes,
+  ProbeBudget,
+  round,
+  type JsonLogger,
+  type ProbeSizing,
+} from '@yunbian/common';
+import {
+  Subjects,
+  type BandwidthProbeAck,
+  type BandwidthProbeChunk,
+  type MeasuredBandwidth,
+  type MeasuredBandwidths,
+  type MeasurementSource,
+} from '@yunbian/contracts';
+import type { NatsTransport } from '@yunbian/transport';
+
+export interface BandwidthProbeOptions {
+  /** Time between probe rounds (one probe per link per round at most). */
+  intervalMs: number;
+  /** Probe bytes each link may carry in any sliding minute. */
+  budgetBytesPerMinute: number;
+  /** Largest probe chunk (one NATS message); cut further to the server's max_payload. */
+  chunkBytes?: number;
+  sizing?: Partial<ProbeSizing>;
+}
+
+export const DEFAULT_BANDWIDTH_PROBE: BandwidthProbeOptions = {
+  intervalMs: 10_000,
+  budgetBytesPerMinute: 2_000_000,
+};
+
+/** The orchestrator's link, beside the site names. */
+export const ORCHESTRATOR_LINK = '@orchestrator';
+
+interface Link {
+  estimator: BandwidthEstimator;
+  budget: ProbeBudget;
+  viaNode?: string;
+  /** Earliest next probe (epoch ms): a large probe waits long enough for the budget to pay for it. */
+  nextAt: number;
+}
+
+const MAX_CHUNK_BYTES = 64 * 1024;
+const MIN_CHUNK_BYTES = 8 * 1024;
+/** Room left for the chunk's JSON envelope and headers under max_payload. */
+const ENVELOPE_BYTES = 8 * 1024;
+
+/**
+ * Measures the upload bandwidth from this node to the orchestrator and to one peer of every
+ * other site. A probe is a burst of chunks sent at once, each answered by a tiny ack; the
+ * bandwidth is read from the spacing of the acks, or the bytes acknowledged ÷ (time to the
+ * last ack − one round trip) when the spacing is implausible (`bandwidthFromAcks`). Probes are
+ * sized to last several round trips at the last estimate, within a per-link byte budget per
+ * minute. (No passive samples yet: see docs/placement.md, "Measured bandwidth".)
+ */
+export class BandwidthProber {
+  private readonly links = new Map<string, Link>();
+  private readonly sizing: ProbeSizing;
+  private pads = new Map<number, string>();
+  private lastRoundAt = -Infinity;
+
+  constructor(
+    private readonly transport: NatsTransport,
+    private readonly self: { id: string; site: string },
+    private readonly options: BandwidthProbeOptions,
+    private readonly logger: JsonLogger,
+  ) {
+    this.sizing = { ...DEFAULT_PROBE_SIZING, ...options.sizing };
+    if (options.budgetBytesPerMinute < this.sizing.minBytes) {
+      throw new Error(
+        `the bandwidth probe budget (${options.budgetBytesPerMinute} bytes a minute per link) is below the smallest useful probe (${this.sizing.minBytes} bytes); raise YUNBIAN_BANDWIDTH_BUDGET_BYTES`,
+      );
+    }
+  }
+
+  /** True when a round is due at `now`. */
+  due(now = Date.now()): boolean {
+    return now - this.lastRoundAt >= this.options.intervalMs;
+  }
+
+  /**
+   * One round: a probe to the orchestrator, then to each peer, one after the other (probes
+   * that run at once share this node's uplink and would each see a part of it).
+   */
+  async round(
+    peers: readonly { nodeId: string; site: string }[],
+    rttOf: (link: string) => number | undefined,
+  ): Promise<void> {
+    this.lastRoundAt = Date.now();
+    await this.probeLink(ORCHESTRATOR_LINK, Subjects.orchestratorBandwidthProbe, undefined, rttOf(ORCHESTRATOR_LINK));
+    for (const peer of peers) {
+      if (peer.site === this.self.site) continue;
+      await this.probeLink(peer.site, Subjects.nodeBandwidthProbe(peer.nodeId), peer.nodeId, rttOf(peer.site));
+    }
+  }
+
+  private link(name: string): Link {
+    let link = this.links.get(name);
+    if (!link) {
+      link = {
+        estimator: new BandwidthEstimator(),
+        budget: new ProbeBudget(this.options.budgetBytesPerMinute),
+        nextAt: -Infinity,
+      };
+      this.links.set(name, link);
+    }
+    return link;
+  }
+
+  private async probeLink(name: string, subject: string, viaNode: string | undefined, rttMs: number | undefined) {
+    if (rttMs === undefined) return; // not reachable yet (the RTT probe goes first)
+    const link = this.link(name);
+    const now = Date.now();
+    if (now < link.nextAt) return;
+    const bytes = plannedProbeBytes(
+      link.estimator.estimate,
+      rttMs,
+      link.budget,
+      this.options.intervalMs,
+      now,
+      this.sizing,
+    );
+    if (bytes === 0 || !link.budget.spend(bytes, now)) return;
+    // Spread the budget over the minute instead of spending it in the first probes of each one.
+    link.nextAt = now + Math.max(0, (60_000 * bytes) / link.budget.bytesPerMinute - this.options.intervalMs / 2);
+    try {
+      const mbps = await this.send(subject, bytes, rttMs, link.estimator.estimate);
+      if (mbps !== undefined) {
+        link.estimator.add(mbps, Date.now(), 'active');
+        link.viaNode = viaNode;
+      }
+    } catch (err) {
+      this.logger.debug('bandwidth probe failed', { link: name, error: (err as Error).message });
+    }
+  }
+
+  /** Sends `bytes` in chunks at once; Mbit/s from the acknowledged bytes and the time of the last ack. */
+  private async send(
+    subject: string,
+    bytes: number,
+    rttMs: number,
+    estimateMbps: number | undefined,
+  ): Promise<number | undefined> {
+    // About 16 chunks: enough acks to read their spacing (see bandwidthFromAcks), each one NATS message.
+    const maxChunk = Math.min(this.options.chunkBytes ?? MAX_CHUNK_BYTES, this.transport.maxPayload - ENVELOPE_BYTES);
+    const chunkBytes = Math.max(1024, Math.min(maxChunk, Math.max(MIN_CHUNK_BYTES, Math.ceil(bytes / 16))));
+    const chunks = Math.max(1, Math.ceil(bytes / chunkBytes));
+    const chunk: BandwidthProbeChunk = { nodeId: this.self.id, site: this.self.site, pad: this.pad(chunkBytes) };
+    const wireBytes = JSON.stringify(chunk).length;
+    // A slower link than estimated still finishes, within reason; what arrived by then counts.
+    const expectedMs = estimateMbps ? (bytes * 8) / (estimateMbps * 1000) : (bytes * 8) / 1000; // else 1 Mbit/s
+    const timeoutMs = Math.min(30_000, Math.max(5_000, 3 * expectedMs + 4 * rttMs));
+    const acks: number[] = [];
+    const started = performance.now();
+    await Promise.allSettled(
+      Array.from({ length: chunks }, () =>
+        this.transport
+          .request<BandwidthProbeAck>(subject, chunk, { timeoutMs })
+          .then(() => void acks.push(performance.now() - started)),
+      ),
+    );
+    return bandwidthFromAcks(wireBytes, acks, rttMs);
+  }
+
+  private pad(length: number): string {
+    let pad = this.pads.get(length);
+    if (!pad) {
+      if (this.pads.size > 16) this.pads.clear();
+      this.pads.set(length, (pad = 'x'.repeat(length)));
+    }
+    return pad;
+  }
+
+  /** The heartbeat's figures. */
+  report(now = Date.now()): MeasuredBandwidths {
+    const sites: Record<string, MeasuredBandwidth> = {};
+    let orchestrator: MeasuredBandwidth | undefined;
+    for (const [name, link] of this.links) {
+      const last = link.estimator.last;
+      const mbps = link.estimator.estimate;
+      if (!last || mbps === undefined) continue;
+      const figure: MeasuredBandwidth = {
+        mbps: round(mbps, 3),
+        measuredAt: last.at,
+        ageMs: Math.max(0, now - last.at),
+        samples: link.estimator.count,
+        source: last.source satisfies MeasurementSource,
+      };
+      if (link.viaNode) figure.viaNode = link.viaNode;
+      if (name === ORCHESTRATOR_LINK) orchestrator = figure;
+      else sites[name] = figure;
+    }
+    return orchestrator ? { orchestrator, sites } : { sites };
+  }
+}
+
+/** Answers the chunks of other agents' probes to `nodeId` (every agent does, probing or not). */
+export function serveBandwidthProbes(transport: NatsTransport, nodeId: string): Subscription {
+  return transport.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.nodeBandwidthProbe(nodeId), (chunk) => ({
+    bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
+  }));
+}
+
+/**
+ * The agent's bandwidth-probe settings from its environment: `YUNBIAN_BANDWIDTH_PROBE=off`
+ * turns probing off; `YUNBIAN_BANDWIDTH_PROBE_MS` and `YUNBIAN_BANDWIDTH_BUDGET_BYTES` set the
+ * interval and the per-link budget per minute.
+ */
+export function bandwidthProbeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): BandwidthProbeOptions | undefined {
+  const mode = envString('YUNBIAN_BANDWIDTH_PROBE', 'on', env);
+  if (mode === 'off') return undefined;
+  if (mode !== 'on') throw new Error(`environment variable YUNBIAN_BANDWIDTH_PROBE="${mode}" must be on or off`);
+  return {
+    intervalMs: envInt('YUNBIAN_BANDWIDTH_PROBE_MS', DEFAULT_BANDWIDTH_PROBE.intervalMs, env),
+    budgetBytesPerMinute: envInt('YUNBIAN_BANDWIDTH_BUDGET_BYTES', DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute, env),
+  };
+}

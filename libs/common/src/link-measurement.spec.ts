@@ -1,0 +1,151 @@
+import {
+  BandwidthEstimator,
+  bandwidthFromAcks,
+  bandwidthFromTransfer,
+  DEFAULT_PROBE_SIZING,
+  plannedProbeBytes,
+  ProbeBudget,
+  probeBytes,
+} from './link-measurement';
+
+describe('probeBytes', () => {
+  it('sizes a probe so that its transfer lasts 4 round trips at the last estimate', () => {
+    // 10 Mbit/s = 1,250 bytes/ms; 4 × 60 ms = 240 ms → 300,000 bytes.
+    expect(probeBytes(10, 60)).toBe(300_000);
+    // Short round trips: at least 200 ms of transfer.
+    expect(probeBytes(10, 5)).toBe(250_000);
+  });
+
+  it('starts with the first size, and stays within the smallest and largest probe', () => {
+    expect(probeBytes(undefined, 40)).toBe(DEFAULT_PROBE_SIZING.firstBytes);
+    expect(probeBytes(0.01, 40)).toBe(DEFAULT_PROBE_SIZING.minBytes);
+    expect(probeBytes(10_000, 40)).toBe(DEFAULT_PROBE_SIZING.maxBytes);
+  });
+});
+
+describe('bandwidthFromTransfer', () => {
+  it('subtracts the round trip from the elapsed time', () => {
+    // 250,000 bytes in 240 ms of which 40 ms round trip: 2,000,000 bits / 0.2 s = 10 Mbit/s.
+    expect(bandwidthFromTransfer(250_000, 240, 40)).toBeCloseTo(10, 6);
+  });
+
+  it('keeps a finite lower bound when the round trip is most of the elapsed time', () => {
+    // 100,000 bytes, 20 ms elapsed, 25 ms RTT measured earlier: transfer taken as 2 ms → 400 Mbit/s.
+    expect(bandwidthFromTransfer(100_000, 20, 25)).toBeCloseTo(400, 6);
+  });
+
+  it('says nothing about an empty or instantaneous transfer', () => {
+    expect(bandwidthFromTransfer(0, 10, 1)).toBeUndefined();
+    expect(bandwidthFromTransfer(1000, 0, 0)).toBeUndefined();
+  });
+});
+
+describe('bandwidthFromAcks', () => {
+  // 16 chunks of 10,000 bytes over a 10 Mbit/s bottleneck (1,250 bytes/ms: 8 ms a chunk), 30 ms RTT.
+  const chunk = 10_000;
+  const train = (rampMs: number) => Array.from({ length: 16 }, (_, i) => 30 + rampMs + 8 * (i + 1));
+
+  it('reads the bottleneck from the spacing of the acks, whatever the ramp-up before them', () => {
+    expect(bandwidthFromAcks(chunk, train(0), 30)).toBeCloseTo(10, 6);
+    // 25 ms of slow start: the whole transfer says 160,000 B / 153 ms ≈ 8.4 Mbit/s; the spacing still 10.
+    expect(bandwidthFromTransfer(16 * chunk, train(25)[15], 30)).toBeCloseTo(8.37, 2);
+    expect(bandwidthFromAcks(chunk, train(25), 30)).toBeCloseTo(10, 6);
+  });
+
+  it('falls back to the whole transfer when the acks came bunched or were too few', () => {
+    // A stalled event loop: all 16 acks within 1 ms at the end (the spacing would say 1,200 Mbit/s).
+    const bunched = Array.from({ length: 16 }, (_, i) => 158 + i / 15);
+    expect(bandwidthFromAcks(chunk, bunched, 30)).toBeCloseTo(bandwidthFromTransfer(16 * chunk, 159, 30)!, 6);
+    expect(bandwidthFromAcks(chunk, [40, 48, 56], 30)).toBeCloseTo(bandwidthFromTransfer(3 * chunk, 56, 30)!, 6);
+    expect(bandwidthFromAcks(chunk, [], 30)).toBeUndefined();
+  });
+});
+
+describe('BandwidthEstimator', () => {
+  it('takes the median of recent samples, so one disturbed probe does not move it', () => {
+    const e = new BandwidthEstimator();
+    expect(e.estimate).toBeUndefined();
+    for (const [i, mbps] of [9.8, 10.1, 2.0, 10.0, 9.9].entries()) e.add(mbps, 1000 + i, 'active');
+    expect(e.estimate).toBe(9.9);
+    expect(e.count).toBe(5);
+    expect(e.last).toEqual({ mbps: 9.9, at: 1004, source: 'active' });
+  });
+
+  it('follows a step up within two probes and a step down within two', () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 5; i++) e.add(5 + (i % 2) * 0.2, i, 'active');
+    expect(e.estimate).toBeCloseTo(5, 0);
+    e.add(300, 10, 'active'); // first probe after the link went to 1,000 Mbit/s (a small probe: a lower bound)
+    expect(e.estimate).toBeLessThan(10);
+    e.add(800, 11, 'active');
+    expect(e.estimate).toBe(550); // restarted from the two new samples
+    e.add(900, 12, 'active');
+    expect(e.estimate).toBe(800);
+    e.add(20, 13, 'passive');
+    e.add(21, 14, 'active');
+    expect(e.estimate).toBeCloseTo(20.5, 6);
+    expect(e.last?.source).toBe('active');
+  });
+
+  it('does not take alternating outliers for a step', () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 5; i++) e.add(10, i, 'active');
+    e.add(50, 5, 'active');
+    e.add(1, 6, 'active');
+    e.add(50, 7, 'active');
+    expect(e.estimate).toBe(10);
+  });
+
+  it('ignores samples that are not positive finite numbers', () => {
+    const e = new BandwidthEstimator();
+    e.add(NaN, 0, 'active');
+    e.add(-1, 0, 'active');
+    e.add(Infinity, 0, 'active');
+    expect(e.estimate).toBeUndefined();
+    expect(e.count).toBe(0);
+  });
+});
+
+describe('ProbeBudget', () => {
+  it('allows at most its bytes in any sliding minute', () => {
+    const budget = new ProbeBudget(1_000_000);
+    expect(budget.spend(600_000, 0)).toBe(true);
+    expect(budget.available(1_000)).toBe(400_000);
+    expect(budget.spend(500_000, 30_000)).toBe(false);
+    expect(budget.spend(400_000, 30_000)).toBe(true);
+    expect(budget.available(59_999)).toBe(0);
+    expect(budget.available(60_000)).toBe(600_000); // the first probe left the window
+    expect(budget.available(90_000)).toBe(1_000_000);
+  });
+
+  it('refuses a budget that is not a positive number', () => {
+    expect(() => new ProbeBudget(0)).toThrow('the probe budget must be a number of bytes above 0 per minute (got 0)');
+  });
+});
+
+describe('plannedProbeBytes', () => {
+  it('cuts a probe to the larger of the interval share and a quarter of the budget, and never spends more', () => {
+    const budget = new ProbeBudget(2_000_000);
+    // 20 Mbit/s, 40 ms: 500,000 bytes wanted, a quarter of the budget: sent whole.
+    expect(plannedProbeBytes(20, 40, budget, 10_000, 0)).toBe(500_000);
+    // 1,000 Mbit/s: the largest probe (1 MiB) wanted; cut to a quarter, or to a 40 s interval's share.
+    expect(plannedProbeBytes(1000, 40, budget, 10_000, 0)).toBe(500_000);
+    expect(plannedProbeBytes(1000, 40, budget, 40_000, 0)).toBe(1_048_576);
+    let spent = 0;
+    let now = 0;
+    // Probing as often as possible for a minute with a huge estimate still spends no more than the budget.
+    for (; now < 60_000; now += 100) {
+      const bytes = plannedProbeBytes(1000, 40, budget, 100, now);
+      if (bytes > 0 && budget.spend(bytes, now)) spent += bytes;
+    }
+    expect(spent).toBeLessThanOrEqual(2_000_000);
+    expect(spent).toBeGreaterThan(1_900_000);
+  });
+
+  it('skips the probe when what is left is below the smallest useful probe', () => {
+    const budget = new ProbeBudget(100_000);
+    budget.spend(80_000, 0);
+    expect(plannedProbeBytes(10, 40, budget, 10_000, 1)).toBe(0);
+    expect(plannedProbeBytes(10, 40, budget, 10_000, 60_000)).toBeGreaterThan(0);
+  });
+});
