@@ -24,7 +24,15 @@ async function main(): Promise<void> {
   const logDir = path.join(stateDir, 'logs');
   // YUNBIAN_RESTART=0: a process that dies stays down (the stack keeps running without it).
   const restart = process.env.YUNBIAN_RESTART !== '0';
-  const supervisor = new ProcessSupervisor({ logDir, say, baseEnv: process.env });
+  // The first restart waits longer than the orchestrator takes to declare a node dead
+  // (3 missed 2 s heartbeats), so a killed agent is seen to die before it comes back.
+  const supervisor = new ProcessSupervisor({
+    logDir,
+    say,
+    baseEnv: process.env,
+    initialBackoffMs: envInt('YUNBIAN_RESTART_DELAY_MS', 10_000),
+    maxBackoffMs: 60_000,
+  });
   const startedAt = Date.now();
   let nats: LocalNatsServer | undefined;
   let stopping = false;
