@@ -1,17 +1,18 @@
-import 'reflect-metadata';
-import { DEFAULT_NATS_URL, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { DEFAULT_NATS_URL, envFlag, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { serviceRef } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
-import { loadServiceLibrary } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 import { InstanceSupervisor } from './instance-supervisor';
+import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
 import { NodeAgent } from './node-agent';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
   Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL.`;
+  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
+  every instance its own process), LOG_LEVEL.`;
 
 function descriptorFile(argv: string[]): string | undefined {
   const i = argv.indexOf('--node');
@@ -45,7 +46,10 @@ async function main(): Promise<void> {
   const logger = new JsonLogger('agent');
   const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
   const heartbeatIntervalMs = envInt('YUNBIAN_HEARTBEAT_MS', 2_000);
-  const services = [...loadServiceLibrary().values()].map((e) => e.descriptor);
+  const sharedWorker = envFlag('YUNBIAN_SHARED_WORKER', true);
+  // The agent never loads service code itself (see scanServiceLibrary).
+  const library = await scanServiceLibrary();
+  const services = library.map((e) => e.descriptor);
 
   const transport = await NatsTransport.connect({
     servers: natsUrl,
@@ -58,6 +62,10 @@ async function main(): Promise<void> {
     nodeId: node.id,
     natsUrl,
     logger,
+    sharedWorker,
+    library: new Map(
+      library.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
+    ),
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
   agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, logger });
@@ -66,7 +74,9 @@ async function main(): Promise<void> {
   const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
   if (http) logger.info('agent metrics and health', { url: http.url });
   logger.info('node joined', {
-    services: services.map((s) => `${s.name}@${s.version}`),
+    services: services.map(
+      (s) => `${s.name}@${s.version}${s.isolation === 'shared' && sharedWorker ? ' (shared)' : ''}`,
+    ),
     heartbeat_ms: heartbeatIntervalMs,
   });
 

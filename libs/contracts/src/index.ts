@@ -3,3 +3,4 @@ export * from './errors';
 export * from './node';
 export * from './service';
 export * from './catalog';
+export * from './worker-ipc';
