@@ -31,6 +31,8 @@ export interface SupervisorOptions {
   /** false: every instance gets its own process whatever its service declares. Default true. */
   sharedWorker?: boolean;
   sharedWorkerEntry?: string;
+  /** Node.js flags for every worker process (the young-generation size, see the agent's config). */
+  workerExecArgv?: string[];
 }
 
 interface Managed {
@@ -62,6 +64,7 @@ export class InstanceSupervisor {
         natsUrl: options.natsUrl,
         logger: options.logger,
         entry: options.sharedWorkerEntry,
+        execArgv: options.workerExecArgv,
       });
     }
   }
@@ -147,6 +150,7 @@ export class InstanceSupervisor {
               [WorkerEnv.nodeId]: this.options.nodeId,
               [WorkerEnv.config]: JSON.stringify(command.config ?? {}),
             },
+            execArgv: this.options.workerExecArgv ?? process.execArgv,
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
     managed.child = child;

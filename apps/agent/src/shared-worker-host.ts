@@ -81,6 +81,8 @@ export interface SharedWorkerOptions {
   entry?: string;
   /** Wraps the environment of the forked process (the supervisor's env, with its own additions). */
   env?: NodeJS.ProcessEnv;
+  /** Node.js flags of the shared process. */
+  execArgv?: string[];
   /** Called with the shared process right after it is forked (e.g. to place it in a cgroup). */
   onFork?: (child: ChildProcess) => void;
 }
@@ -149,6 +151,7 @@ export class SharedWorkerHost {
         [WorkerEnv.nodeId]: this.options.nodeId,
         [WorkerEnv.mode]: 'shared',
       },
+      execArgv: this.options.execArgv ?? process.execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;

@@ -42,8 +42,8 @@ async function main(): Promise<void> {
   const hosted = new Map<string, Hosted>();
   // The agent sends its first instances right after the fork; they wait here until NATS is up.
   const early: AgentToWorker[] = [];
-  let dispatch: ((message: AgentToWorker) => void) | undefined;
-  process.on('message', (message: AgentToWorker) => (dispatch ? dispatch(message) : early.push(message)));
+  let dispatch = (message: AgentToWorker): void => void early.push(message);
+  process.on('message', (message: AgentToWorker) => dispatch(message));
 
   const transport = await NatsTransport.connect({
     servers: process.env.NATS_URL ?? DEFAULT_NATS_URL,

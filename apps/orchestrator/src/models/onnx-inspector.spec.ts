@@ -61,17 +61,18 @@ describe('inspectOnnxModel', () => {
   it('stops a child whose native memory passes the bound and says so: peak, bound, setting', async () => {
     // Buffers live outside the V8 heap, like onnxruntime's tensors: only the RSS watch sees them.
     const child = script('native-hog', `const keep = []; setInterval(() => keep.push(Buffer.alloc(32 << 20, 1)), 5);`);
-    const error = await inspectOnnxModel('/tmp/m.onnx', 'model "m"', { ...limits, maxMemoryMb: 200 }, child).catch(
-      (e: { code: string; message: string; details: { peakMemoryMb: number; boundMb: number } }) => e,
-    );
+    const error = (await inspectOnnxModel('/tmp/m.onnx', 'model "m"', { ...limits, maxMemoryMb: 200 }, child).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: string; message: string; details: { peakMemoryMb: number; boundMb: number } };
     expect(error).toMatchObject({
       code: 'BAD_REQUEST',
       message: expect.stringContaining('model "m" was refused: loading it with onnxruntime'),
       details: { boundMb: 200, setting: 'YUNBIAN_MODEL_INSPECT_MEMORY_MB' },
     });
-    expect((error as { details: { peakMemoryMb: number } }).details.peakMemoryMb).toBeGreaterThan(200);
-    expect((error as Error).message).toMatch(/more than 200 MB \(the inspector process reached \d+ MB/);
-    expect((error as Error).message).toContain('raising YUNBIAN_MODEL_INSPECT_MEMORY_MB on the orchestrator (now 200)');
+    expect(error.details.peakMemoryMb).toBeGreaterThan(200);
+    expect(error.message).toMatch(/more than 200 MB \(the inspector process reached \d+ MB/);
+    expect(error.message).toContain('raising YUNBIAN_MODEL_INSPECT_MEMORY_MB on the orchestrator (now 200)');
   });
 
   it('reports the peak memory of a child that stays within the bound', async () => {
