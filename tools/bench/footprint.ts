@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     ['worker process(es) of 5 light instances', median(f.shared5Mb), '', undefined],
     ['each further light instance ((5 − 1) ÷ 4)', median(perFurther), '≤ 10 MB', median(perFurther) <= 10],
     [
-      `inference instance, tiny model (onnx-inference; weights ${f.modelBytes} bytes apart)`,
+      `inference instance (onnx-inference, a ${f.modelBytes}-byte model: its weights not counted)`,
       median(f.inferenceMb),
       '',
       undefined,
