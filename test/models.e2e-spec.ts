@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Objm } from '@nats-io/obj';
-import { fetchModel, ModelCache, type ModelMeta } from '@yunbian/models';
+import { constantOfShapeModel, fetchModel, ModelCache, type ModelMeta } from '@yunbian/models';
 import { stopChild } from '@yunbian/common';
 import { ROOT, TestCluster } from './support/cluster';
 
@@ -13,6 +13,12 @@ const DET = readFileSync(path.join(ASSETS, 'ch_PP-OCRv4_det_infer.onnx'));
 const CLS = readFileSync(path.join(ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'));
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const MAX_BYTES = 8 * 1024 * 1024;
+/** Below the default (1024) to keep the test light; the PP-OCR models load in ~100 MB. */
+const INSPECT_MEMORY_MB = 400;
+const ORCHESTRATOR_ENV = {
+  YUNBIAN_MODEL_MAX_BYTES: String(MAX_BYTES),
+  YUNBIAN_MODEL_INSPECT_MEMORY_MB: String(INSPECT_MEMORY_MB),
+};
 
 describe('model registry across processes (real nats-server and orchestrator)', () => {
   let cluster: TestCluster;
@@ -32,7 +38,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
-    await cluster.startOrchestrator({ YUNBIAN_MODEL_MAX_BYTES: String(MAX_BYTES) });
+    await cluster.startOrchestrator(ORCHESTRATOR_ENV);
   });
 
   afterAll(async () => {
@@ -49,6 +55,9 @@ describe('model registry across processes (real nats-server and orchestrator)', 
       size: DET.length,
       object: { bucket: 'yb-models', name: 'ocr-det/1' },
     });
+    // Loaded the way nodes load it, within the bound.
+    expect(body.loadPeakMemoryMb).toBeGreaterThan(30);
+    expect(body.loadPeakMemoryMb).toBeLessThan(INSPECT_MEMORY_MB);
     expect(body.inputs).toEqual([
       {
         name: 'x',
@@ -85,6 +94,26 @@ describe('model registry across processes (real nats-server and orchestrator)', 
       await expectHealthy();
     }
     expect((await cluster.call('GET', '/models/broken')).status).toBe(404);
+  });
+
+  it('refuses a few hundred bytes that expand past the memory bound at load, saying what happened', async () => {
+    // ConstantOfShape over a constant 1 GiB shape: nothing to load without optimisations,
+    // but the constant folding nodes run at load time (graphOptimizationLevel 'all') fills it.
+    const model = constantOfShapeModel(2 ** 28);
+    expect(model.length).toBeLessThan(300);
+    const { status, body } = await upload('blow-up', model);
+    expect(status).toBe(400);
+    expect(body.code).toBe('BAD_REQUEST');
+    expect(body.message).toContain(`model "blow-up" was refused: loading it with onnxruntime`);
+    expect(body.message).toContain(`took more than ${INSPECT_MEMORY_MB} MB`);
+    expect(body.message).toContain(
+      `raising YUNBIAN_MODEL_INSPECT_MEMORY_MB on the orchestrator (now ${INSPECT_MEMORY_MB})`,
+    );
+    const details = (body as unknown as { details: { peakMemoryMb: number; boundMb: number } }).details;
+    expect(details.boundMb).toBe(INSPECT_MEMORY_MB);
+    expect(details.peakMemoryMb).toBeGreaterThan(INSPECT_MEMORY_MB);
+    expect((await cluster.call('GET', '/models/blow-up')).status).toBe(404);
+    await expectHealthy();
   });
 
   it('answers 413 beyond the size limit and 400 for a wrong content type or name', async () => {
@@ -124,7 +153,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
 
   it('keeps the registry across an orchestrator crash and serves the same bytes', async () => {
     await stopChild(cluster.orchestrator!.child, 'SIGKILL');
-    await cluster.startOrchestrator({ YUNBIAN_MODEL_MAX_BYTES: String(MAX_BYTES) });
+    await cluster.startOrchestrator(ORCHESTRATOR_ENV);
     const latest = await cluster.get<ModelMeta[]>('/models');
     expect(latest.map((m) => [m.name, m.version])).toEqual([['ocr-det', 2]]);
     const v1 = await cluster.get<ModelMeta>('/models/ocr-det/versions/1');

@@ -11,14 +11,22 @@ export interface BenchStack {
   transport: NatsTransport;
   /** The orchestrator's process id (for its CPU figures). */
   orchestratorPid: number;
+  /** Process id of each agent, by node id (`bench-node` and the `extraAgents`). */
+  agentPids: Record<string, number>;
   /** POSTs JSON (or a raw body with its content type); throws with the answer on 4xx/5xx. */
   post<T>(route: string, body: unknown, contentType?: string): Promise<T>;
-  /** Starts `service` on the bench node and waits until it is ready. */
-  deploy(service: string, config?: Record<string, unknown>): Promise<InstanceRecord>;
+  /** Starts `service` on the bench node (or `nodeId`) and waits until it is ready. */
+  deploy(service: string, config?: Record<string, unknown>, nodeId?: string): Promise<InstanceRecord>;
   stop(): Promise<void>;
 }
 
-export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } = {}): Promise<BenchStack> {
+export async function startBenchStack(
+  options: {
+    agentEnv?: NodeJS.ProcessEnv;
+    /** More agents in the same site, by node id, with their own extra environment. */
+    extraAgents?: Record<string, NodeJS.ProcessEnv>;
+  } = {},
+): Promise<BenchStack> {
   const nats = await LocalNatsServer.start();
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
@@ -29,21 +37,25 @@ export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } 
     env: { ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const agent = spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
-    env: {
-      ...env,
-      YUNBIAN_NODE_ID: 'bench-node',
-      YUNBIAN_NODE_SITE: 'bench',
-      YUNBIAN_NODE_TIER: 'edge',
-      YUNBIAN_NODE_COST_PER_HOUR: '0',
-      ...options.agentEnv,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const agents = Object.entries({ 'bench-node': {}, ...options.extraAgents }).map(([nodeId, extra]) => ({
+    nodeId,
+    child: spawnNode(path.join(DIST, 'apps/agent/src/main.js'), [], {
+      env: {
+        ...env,
+        YUNBIAN_NODE_ID: nodeId,
+        YUNBIAN_NODE_SITE: 'bench',
+        YUNBIAN_NODE_TIER: 'edge',
+        YUNBIAN_NODE_COST_PER_HOUR: '0',
+        ...options.agentEnv,
+        ...extra,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  }));
   const transport = await NatsTransport.connect({ servers: nats.url, name: 'bench' });
   const stop = async () => {
     await transport.close();
-    await stopChild(agent);
+    await Promise.all(agents.map((a) => stopChild(a.child)));
     await stopChild(orchestrator);
     await nats.stop();
   };
@@ -59,9 +71,11 @@ export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } 
   try {
     await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
     await waitUntil(
-      async () => ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).some((n) => n.status === 'alive'),
+      async () =>
+        ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).filter((n) => n.status === 'alive').length ===
+        agents.length,
       30_000,
-      'agent',
+      'agents',
     );
   } catch (err) {
     await stop();
@@ -71,9 +85,10 @@ export async function startBenchStack(options: { agentEnv?: NodeJS.ProcessEnv } 
     api,
     transport,
     orchestratorPid: orchestrator.pid!,
+    agentPids: Object.fromEntries(agents.map((a) => [a.nodeId, a.child.pid!])),
     post,
-    async deploy(service, config) {
-      const instance = await post<InstanceRecord>('/instances', { service, nodeId: 'bench-node', config });
+    async deploy(service, config, nodeId = 'bench-node') {
+      const instance = await post<InstanceRecord>('/instances', { service, nodeId, config });
       return waitUntil(
         async () => {
           const current = (await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord;

@@ -1,11 +1,19 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { backoffDelay, type JsonLogger } from '@yunbian/common';
-import { Subjects, type InstanceReport, type StartInstanceCommand } from '@yunbian/contracts';
+import {
+  serviceRef,
+  Subjects,
+  WorkerEnv,
+  type AgentToWorker,
+  type InstanceReport,
+  type ServiceIsolation,
+  type StartInstanceCommand,
+  type WorkerToAgent,
+} from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
-import type { AgentToWorker, WorkerToAgent } from '../../worker/src/worker-ipc';
-import { WorkerEnv } from '../../worker/src/worker-ipc';
+import { SharedWorkerHost, type WorkerProcess } from './shared-worker-host';
 
 export const DEFAULT_WORKER_ENTRY = path.resolve(__dirname, '../../worker/src/main.js');
 
@@ -18,6 +26,13 @@ export interface SupervisorOptions {
   onChange: (report: InstanceReport, removed: boolean) => void;
   /** A worker that stays up this long has its restart backoff reset. */
   stableAfterMs?: number;
+  /** The node's service library by `name@version`: each service's file and isolation. */
+  library?: Map<string, { file: string; isolation?: ServiceIsolation }>;
+  /** false: every instance gets its own process whatever its service declares. Default true. */
+  sharedWorker?: boolean;
+  sharedWorkerEntry?: string;
+  /** Node.js flags for every worker process (the young-generation size, see the agent's config). */
+  workerExecArgv?: string[];
 }
 
 interface Managed {
@@ -25,7 +40,7 @@ interface Managed {
   /** The worker's last metrics report (prom-client JSON). */
   metrics?: unknown[];
   report: InstanceReport;
-  child?: ChildProcess;
+  child?: WorkerProcess;
   attempt: number;
   stopping?: Promise<void>;
   restartTimer?: NodeJS.Timeout;
@@ -39,16 +54,45 @@ interface Managed {
  */
 export class InstanceSupervisor {
   private readonly instances = new Map<string, Managed>();
+  /** Hosts the instances of `isolation: 'shared'` services in one process. */
+  readonly shared?: SharedWorkerHost;
 
-  constructor(private readonly options: SupervisorOptions) {}
-
-  reports(): InstanceReport[] {
-    return [...this.instances.values()].map((m) => ({ ...m.report, memoryMb: rssMb(m.child?.pid) }));
+  constructor(private readonly options: SupervisorOptions) {
+    if (options.sharedWorker !== false) {
+      this.shared = new SharedWorkerHost({
+        nodeId: options.nodeId,
+        natsUrl: options.natsUrl,
+        logger: options.logger,
+        entry: options.sharedWorkerEntry,
+        execArgv: options.workerExecArgv,
+      });
+    }
   }
 
-  /** Every running worker's last metrics report, for aggregation. */
+  reports(): InstanceReport[] {
+    // An instance in the shared worker is given an equal share of that process's memory.
+    const sharedMb = rssMb(this.shared?.pid);
+    const sharedCount = this.shared?.size ?? 0;
+    return [...this.instances.values()].map((m) => ({
+      ...m.report,
+      memoryMb:
+        m.report.isolation === 'shared'
+          ? sharedMb !== undefined && sharedCount > 0 && m.child?.pid === this.shared?.pid
+            ? Math.round(sharedMb / sharedCount)
+            : undefined
+          : rssMb(m.child?.pid),
+    }));
+  }
+
+  /** Resident memory of the shared worker process in MiB, while one runs. */
+  sharedWorkerMemoryMb(): number | undefined {
+    return rssMb(this.shared?.pid);
+  }
+
+  /** Every running worker's last metrics report, for aggregation (the shared worker's once). */
   workerMetrics(): unknown[][] {
-    return [...this.instances.values()].flatMap((m) => (m.metrics ? [m.metrics] : []));
+    const own = [...this.instances.values()].flatMap((m) => (m.metrics ? [m.metrics] : []));
+    return this.shared?.metrics ? [...own, this.shared.metrics] : own;
   }
 
   get(instanceId: string): InstanceReport | undefined {
@@ -82,20 +126,33 @@ export class InstanceSupervisor {
     return { ...managed.report };
   }
 
+  /** Where an instance of this service runs: `shared` only when it declares so and sharing is on. */
+  private isolationOf(command: StartInstanceCommand): ServiceIsolation {
+    const declared = this.options.library?.get(serviceRef({ name: command.service, version: command.version }));
+    return this.shared && declared?.isolation === 'shared' ? 'shared' : 'process';
+  }
+
   private spawn(managed: Managed): void {
     const { command } = managed;
-    const child = fork(this.options.workerEntry ?? DEFAULT_WORKER_ENTRY, [], {
-      env: {
-        ...process.env,
-        NATS_URL: this.options.natsUrl,
-        [WorkerEnv.instanceId]: command.instanceId,
-        [WorkerEnv.service]: command.service,
-        [WorkerEnv.version]: command.version,
-        [WorkerEnv.nodeId]: this.options.nodeId,
-        [WorkerEnv.config]: JSON.stringify(command.config ?? {}),
-      },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const file = this.options.library?.get(serviceRef({ name: command.service, version: command.version }))?.file;
+    managed.report.isolation = this.isolationOf(command);
+    const child: WorkerProcess =
+      managed.report.isolation === 'shared'
+        ? this.shared!.attach(command, file)
+        : fork(this.options.workerEntry ?? DEFAULT_WORKER_ENTRY, [], {
+            env: {
+              ...process.env,
+              NATS_URL: this.options.natsUrl,
+              [WorkerEnv.instanceId]: command.instanceId,
+              [WorkerEnv.service]: command.service,
+              [WorkerEnv.version]: command.version,
+              [WorkerEnv.serviceFile]: file ?? '',
+              [WorkerEnv.nodeId]: this.options.nodeId,
+              [WorkerEnv.config]: JSON.stringify(command.config ?? {}),
+            },
+            execArgv: this.options.workerExecArgv ?? process.execArgv,
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
     managed.child = child;
     managed.report.pid = child.pid;
     managed.report.inFlight = 0;
@@ -121,14 +178,18 @@ export class InstanceSupervisor {
     child.once('exit', (code, signal) => this.onExit(managed, child, code, signal));
   }
 
-  private onExit(managed: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(managed: Managed, child: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(managed.stableTimer);
     if (managed.child !== child) return;
     managed.child = undefined;
     if (managed.stopping) return;
-    const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    const how = child.exitReason ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
     const delay = backoffDelay(managed.attempt++);
-    managed.report.lastError = managed.report.lastError && code === 1 ? managed.report.lastError : `worker ${how}`;
+    managed.report.lastError = child.exitReason
+      ? child.exitReason
+      : managed.report.lastError && code === 1
+        ? managed.report.lastError
+        : `worker ${how}`;
     managed.report.restarts++;
     this.options.logger.warn('worker stopped unexpectedly; restarting', {
       instance_id: managed.report.id,
@@ -180,6 +241,7 @@ export class InstanceSupervisor {
 
   async stopAll(drainTimeoutMs = 10_000): Promise<void> {
     await Promise.all([...this.instances.keys()].map((id) => this.stop(id, drainTimeoutMs).catch(() => undefined)));
+    await this.shared?.stop();
   }
 }
 

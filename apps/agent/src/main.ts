@@ -1,10 +1,10 @@
-import 'reflect-metadata';
-import { DEFAULT_NATS_URL, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { DEFAULT_NATS_URL, envFlag, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { serviceRef } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
-import { loadServiceLibrary } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 import { InstanceSupervisor } from './instance-supervisor';
+import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
 import { bandwidthProbeOptionsFromEnv } from './bandwidth-prober';
 import { NodeAgent } from './node-agent';
@@ -12,7 +12,8 @@ import { NodeAgent } from './node-agent';
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
   Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL,
+  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
+  every instance its own process), YUNBIAN_WORKER_SEMI_SPACE_MB (default 4), LOG_LEVEL,
   YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default 10000),
   YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default 2000000).`;
 
@@ -54,7 +55,13 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
-  const services = [...loadServiceLibrary().values()].map((e) => e.descriptor);
+  const sharedWorker = envFlag('YUNBIAN_SHARED_WORKER', true);
+  // V8's young generation defaults to 16 MB semi-spaces, most of it resident in an idle
+  // worker; 4 MB saves ~6 MB a process and still holds a request's short-lived garbage.
+  const semiSpaceMb = envInt('YUNBIAN_WORKER_SEMI_SPACE_MB', 4);
+  // The agent never loads service code itself (see scanServiceLibrary).
+  const library = await scanServiceLibrary();
+  const services = library.map((e) => e.descriptor);
 
   const transport = await NatsTransport.connect({
     servers: natsUrl,
@@ -67,6 +74,11 @@ async function main(): Promise<void> {
     nodeId: node.id,
     natsUrl,
     logger,
+    sharedWorker,
+    workerExecArgv: [...process.execArgv, `--max-semi-space-size=${semiSpaceMb}`],
+    library: new Map(
+      library.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
+    ),
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
   agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, bandwidth, logger });
@@ -75,7 +87,9 @@ async function main(): Promise<void> {
   const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
   if (http) logger.info('agent metrics and health', { url: http.url });
   logger.info('node joined', {
-    services: services.map((s) => `${s.name}@${s.version}`),
+    services: services.map(
+      (s) => `${s.name}@${s.version}${s.isolation === 'shared' && sharedWorker ? ' (shared)' : ''}`,
+    ),
     heartbeat_ms: heartbeatIntervalMs,
   });
 

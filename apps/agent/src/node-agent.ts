@@ -7,6 +7,7 @@ import {
   type NodeAnnouncement,
   type NodeDescriptor,
   type NodeHeartbeat,
+  type NodeLoad,
   type OrchestratorPingReply,
   type PingRequest,
   type RoundTrips,
@@ -29,6 +30,8 @@ export interface InstanceHost {
   stop(instanceId: string, drainTimeoutMs?: number): Promise<void>;
   stopAll(drainTimeoutMs?: number): Promise<void>;
   reports(): InstanceReport[];
+  /** Resident memory of a worker process shared by several instances (counted once), MiB. */
+  sharedWorkerMemoryMb?(): number | undefined;
 }
 
 export interface AgentOptions {
@@ -134,14 +137,15 @@ export class NodeAgent {
 
   heartbeat(): void {
     const instances = this.instances.reports();
-    const memoryUsedMb =
-      process.memoryUsage().rss / 1024 / 1024 + instances.reduce((sum, i) => sum + (i.memoryMb ?? 0), 0);
     const heartbeat: NodeHeartbeat = {
       nodeId: this.node.id,
       seq: ++this.seq,
       sentAt: Date.now(),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-      load: this.sampler.sample(this.node.memoryMb, memoryUsedMb),
+      load: {
+        ...this.sampler.sample(this.node.memoryMb, 0),
+        ...nodeMemory(process.memoryUsage().rss / 1024 / 1024, instances, this.instances.sharedWorkerMemoryMb?.()),
+      },
       instances,
       rtt: this.roundTrips(),
     };
@@ -229,6 +233,30 @@ export class NodeAgent {
     for (const s of this.subscriptions) s.unsubscribe();
     await this.transport.flush().catch(() => undefined);
   }
+}
+
+/**
+ * The node's memory figures: the agent's own RSS, each instance's, and their sum (a shared
+ * worker counted once, as its instances' shares add up to it, give or take rounding).
+ */
+export function nodeMemory(
+  agentMb: number,
+  instances: InstanceReport[],
+  sharedWorkerMb?: number,
+): Pick<NodeLoad, 'memoryUsedMb' | 'agentMemoryMb' | 'instanceMemoryMb' | 'sharedWorkerMemoryMb'> {
+  const instanceMemoryMb: Record<string, number> = {};
+  let own = 0;
+  for (const i of instances) {
+    if (i.memoryMb === undefined) continue;
+    instanceMemoryMb[i.id] = i.memoryMb;
+    if (i.isolation !== 'shared') own += i.memoryMb;
+  }
+  return {
+    memoryUsedMb: Math.round(agentMb + own + (sharedWorkerMb ?? 0)),
+    agentMemoryMb: Math.round(agentMb),
+    instanceMemoryMb,
+    ...(sharedWorkerMb !== undefined ? { sharedWorkerMemoryMb: Math.round(sharedWorkerMb) } : {}),
+  };
 }
 
 /** For agents that host no worker processes (simulated nodes). */

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
-import { TransportModule } from '@yunbian/transport';
+import { TransportModule } from './transport.module';
 import { CatalogModule } from './catalog/catalog.module';
 import { HealthModule } from './health/health.module';
 import { ModelsModule } from './models/models.module';

@@ -1,11 +1,5 @@
-import {
-  instanceResourceAttributes,
-  instrument,
-  NatsTracePropagator,
-  shutdownTracing,
-  yunbianMetrics,
-} from '@yunbian/observability';
-import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from './worker-ipc';
+import { instanceResourceAttributes, instrument, NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
+import { WorkerEnv, type AgentToWorker, type WorkerToAgent } from '@yunbian/contracts';
 
 // Tracing starts before Nest and the service's dependencies load.
 instrument(
@@ -18,12 +12,10 @@ instrument(
 );
 
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
 import { DEFAULT_NATS_URL, envInt, JsonLogger, setLogFields } from '@yunbian/common';
-import { serviceRef } from '@yunbian/contracts';
-import { loadServiceLibrary, ServiceHost, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, PayloadStore } from '@yunbian/transport';
-import { SERVICE_HANDLER, WorkerModule } from './worker.module';
+import { findService, startInstance } from './instance-runtime';
+import { reportMetrics } from './worker-metrics';
 
 /**
  * A worker hosts one instance of one service. Its agent forks it with the instance's
@@ -47,52 +39,32 @@ async function main(): Promise<void> {
   const send = (message: WorkerToAgent) => process.send?.(message);
 
   try {
-    const entry = loadServiceLibrary().get(serviceRef({ name, version }));
-    if (!entry) throw new Error(`service ${name}@${version} is not in this node's service library`);
+    const entry = findService(name, version, env[WorkerEnv.serviceFile] || undefined);
 
     const transport = await NatsTransport.connect({
       servers: env.NATS_URL ?? DEFAULT_NATS_URL,
       name: `worker ${instanceId}`,
       propagator: new NatsTracePropagator(),
     });
-    const app = await NestFactory.createApplicationContext(
-      WorkerModule.forService(entry.serviceClass, config, transport),
-      { logger },
-    );
-    const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
-
     const payloads = await PayloadStore.open(transport);
     let lastSent = '';
-    const host = new ServiceHost(transport, entry.descriptor, handler, {
-      instanceId,
+    const instance = await startInstance({
+      command: { instanceId, service: name, version, config },
+      entry,
       nodeId,
-      config,
+      transport,
       payloads,
+      logger,
       onLoad: (load) => {
         // Load changes can come thousands of times a second; the agent needs the latest only.
         lastSent = JSON.stringify(load);
       },
     });
-    await host.start();
+    const host = instance.host;
     send({ type: 'ready', subjects: host.subjects });
     logger.info('instance ready', { subjects: host.subjects });
 
-    // Service figures (inference latency, batch sizes) reach /metrics through the agent;
-    // process metrics stay out, as the agent reports its node's.
-    const metrics = yunbianMetrics({ processMetrics: false });
-    let lastMetrics = '';
-    const metricsTimer = setInterval(
-      () => {
-        void metrics.registry.getMetricsAsJSON().then((json) => {
-          const text = JSON.stringify(json);
-          if (text !== lastMetrics) {
-            lastMetrics = text;
-            send({ type: 'metrics', metrics: json });
-          }
-        });
-      },
-      envInt('YUNBIAN_METRICS_REPORT_MS', 1_000),
-    );
+    const metricsTimer = reportMetrics(send);
 
     let reported = '';
     const loadTimer = setInterval(
@@ -112,10 +84,9 @@ async function main(): Promise<void> {
       clearInterval(loadTimer);
       clearInterval(metricsTimer);
       logger.info('draining', { reason, timeoutMs });
-      const clean = await host.drain(timeoutMs);
+      const clean = await instance.stop(timeoutMs);
       if (!clean) logger.warn('drain deadline passed with requests still running', { ...host.load });
       await transport.drain();
-      await app.close();
       await shutdownTracing();
       process.exit(0);
     };

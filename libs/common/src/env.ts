@@ -15,3 +15,12 @@ export function envString(name: string, fallback: string, env: NodeJS.ProcessEnv
 }
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+/** Reads an on/off switch (`1`/`true`/`on` or `0`/`false`/`off`), failing with the variable's name. */
+export function envFlag(name: string, fallback: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'off', 'no'].includes(raw)) return false;
+  throw new Error(`environment variable ${name}="${env[name]}" must be 1/true/on or 0/false/off`);
+}

@@ -1,4 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+/**
+ * Resident memory of a process in MiB from /proc: now (VmRSS) and its peak so far (VmHWM,
+ * which the kernel keeps, so a spike between two reads is not missed). Undefined where
+ * /proc is absent or the process is gone.
+ */
+export function processMemory(pid: number | undefined): { rssMb: number; peakMb: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    if (!Number.isFinite(rss) || !Number.isFinite(hwm)) return undefined;
+    return { rssMb: rss / 1024, peakMb: hwm / 1024 };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Waits for a child to exit; SIGKILL after `graceMs` if a polite signal is ignored. */
 export async function stopChild(

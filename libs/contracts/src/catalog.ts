@@ -1,6 +1,6 @@
 import type { MeasuredBandwidths } from './network';
 import type { NodeDescriptor } from './node';
-import type { ServiceDescriptor } from './service';
+import type { ServiceDescriptor, ServiceIsolation } from './service';
 
 export const INSTANCE_STATUSES = ['starting', 'ready', 'draining', 'failed'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
@@ -23,14 +23,27 @@ export interface InstanceReport {
   startedAt: string;
   /** Why the instance is failed or was last restarted. */
   lastError?: string;
+  /**
+   * Resident memory of its worker process in MiB; for an instance in the node's shared
+   * worker, an equal share of that process (its RSS divided by the instances in it).
+   */
   memoryMb?: number;
+  /** `shared` when it runs in the node's shared worker process (pid is then that process). */
+  isolation?: ServiceIsolation;
 }
 
 export interface NodeLoad {
   cpuPercent: number;
+  /** The agent, its worker processes and nothing else. */
   memoryUsedMb: number;
   memoryTotalMb: number;
   loadAverage1m: number;
+  /** Resident memory of the agent process itself, MiB. */
+  agentMemoryMb?: number;
+  /** Resident memory of each instance, MiB, by instance id (shares of the shared worker for shared ones). */
+  instanceMemoryMb?: Record<string, number>;
+  /** Resident memory of the node's shared worker process, MiB, while it runs. */
+  sharedWorkerMemoryMb?: number;
 }
 
 /** Smoothed round trips measured by an agent, in milliseconds. */

@@ -4,3 +4,4 @@ export * from './node';
 export * from './service';
 export * from './catalog';
 export * from './network';
+export * from './worker-ipc';

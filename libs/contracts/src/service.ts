@@ -3,6 +3,15 @@ import type { NodeTier } from './node';
 export const SERVICE_KINDS = ['inference', 'data'] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
+/**
+ * Where a service's instances run on their node: `process`, a worker process each (a crash,
+ * a busy loop or a leak stays with the instance; its `resources` are its own cgroup);
+ * `shared`, beside the node's other shared instances in one worker process (a few MB an
+ * instance instead of a whole Node.js process; the process is limited as a whole).
+ */
+export const SERVICE_ISOLATIONS = ['process', 'shared'] as const;
+export type ServiceIsolation = (typeof SERVICE_ISOLATIONS)[number];
+
 export interface ServiceRequirements {
   /** Hardware tags a node must all carry. */
   tags?: string[];
@@ -26,6 +35,8 @@ export interface ServiceDescriptor {
   concurrency: number;
   /** Expected execution time, for placement until real timings are observed. */
   computeProfile?: { defaultMs?: number; byTagMs?: Record<string, number> };
+  /** Where instances run on a node (`process` when absent, as agents before this field did). */
+  isolation?: ServiceIsolation;
 }
 
 export const serviceRef = (s: { name: string; version: string }) => `${s.name}@${s.version}`;

@@ -1,2 +1,3 @@
 export * from './dynamic-batcher';
 export * from './wire';
+export * from './session-options';

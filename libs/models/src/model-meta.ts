@@ -28,6 +28,11 @@ export interface ModelMeta {
   /** Where the bytes are. */
   object: { bucket: string; name: string };
   createdAt: string;
+  /**
+   * Peak resident memory of the registry's inspector process while onnxruntime loaded the
+   * model with the nodes' options (Node.js and onnxruntime themselves included, ~75 MB).
+   */
+  loadPeakMemoryMb?: number;
 }
 
 export function modelObjectName(name: string, version: number): string {

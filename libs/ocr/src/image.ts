@@ -1,13 +1,18 @@
-import { Jimp } from 'jimp';
+import type * as JimpModule from 'jimp';
 import { withOpenCv } from './opencv';
 import type { Normalisation } from './parameters';
 import type { RgbaImage } from './types';
 
+let jimp: typeof JimpModule | undefined;
+/** jimp on first use: processes that load this library without decoding images skip its ~6 MB. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Jimp = () => (jimp ??= require('jimp') as typeof JimpModule).Jimp;
+
 /** Decodes PNG, JPEG, BMP, GIF or TIFF bytes into RGBA pixels. */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbaImage> {
-  let image: Awaited<ReturnType<typeof Jimp.read>>;
+  let image: Awaited<ReturnType<typeof JimpModule.Jimp.read>>;
   try {
-    image = await Jimp.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    image = await Jimp().read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (err) {
     throw new Error(
       `image could not be decoded (${bytes.byteLength} bytes): ${(err as Error).message}; send PNG, JPEG, BMP, GIF or TIFF`,

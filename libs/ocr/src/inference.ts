@@ -1,4 +1,4 @@
-import { Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import type { OnnxModel } from './models';
 import type { FloatTensor } from './types';
 
@@ -6,7 +6,9 @@ import type { FloatTensor } from './types';
 export async function runModel(model: OnnxModel, input: FloatTensor): Promise<FloatTensor> {
   let output: Tensor | undefined;
   try {
-    const outputs = await model.session.run({ [model.inputName]: new Tensor('float32', input.data, input.dims) });
+    // Loaded here, not at import (as in models.ts): a session exists, so onnxruntime is in memory already.
+    const ort = await import('onnxruntime-node');
+    const outputs = await model.session.run({ [model.inputName]: new ort.Tensor('float32', input.data, input.dims) });
     output = outputs[model.outputName];
   } catch (err) {
     throw new Error(

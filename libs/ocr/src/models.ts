@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 
 /** One loaded ONNX model and where it came from (for error messages). */
 export interface OnnxModel {
@@ -142,7 +142,9 @@ async function loadOnnxModel(
   const bytes = await readModelFile(modelPath, `${role} model`);
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(bytes, sessionOptions);
+    // onnxruntime on first use: processes that only read the OCR service files never load it.
+    const ort = await import('onnxruntime-node');
+    session = await ort.InferenceSession.create(bytes, sessionOptions);
   } catch (err) {
     throw new OcrModelError(
       `${role} model ${modelPath} (${bytes.byteLength} bytes) could not be loaded by onnxruntime: ${(err as Error).message}`,

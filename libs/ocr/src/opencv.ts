@@ -3,10 +3,18 @@
  * calls the OCR steps make. The package's own typings (mirada) describe a browser global
  * and every OpenCV function, which would leak loose types into this library.
  */
-// A plain require on purpose: the Emscripten module fills itself in after loading, so an
-// `import * as` namespace copy would miss everything, and its typings have no default export.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-import openCvModule = require('@techstark/opencv-js');
+/**
+ * A plain require on purpose: the Emscripten module fills itself in after loading, so an
+ * `import * as` namespace copy would miss everything, and its typings have no default export.
+ * Loaded on first use, not at import: the module and its wasm heap cost about 30 MB, and
+ * processes that only read the OCR service files (or host ocr-lines) never need it.
+ */
+let openCvLoaded: unknown;
+function openCvModule(): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  openCvLoaded ??= require('@techstark/opencv-js');
+  return openCvLoaded;
+}
 
 export interface OpenCvSize {
   width: number;
@@ -97,7 +105,7 @@ let ready: Promise<void> | undefined;
 
 function whenReady(): Promise<void> {
   ready ??= new Promise<void>((resolve) => {
-    const module = openCvModule as unknown as EmscriptenModule;
+    const module = openCvModule() as EmscriptenModule;
     if (module.Mat) resolve();
     else module.onRuntimeInitialized = () => resolve();
   });
@@ -115,7 +123,7 @@ export async function withOpenCv<T>(work: (cv: OpenCv, keep: <M extends Deletabl
   await whenReady();
   const owned: Deletable[] = [];
   try {
-    return work(openCvModule as unknown as OpenCv, (mat) => {
+    return work(openCvModule() as OpenCv, (mat) => {
       owned.push(mat);
       return mat;
     });

@@ -121,7 +121,10 @@ export class ServiceHost {
         `instance ${this.options.instanceId} of ${serviceRef(this.descriptor)} is overloaded: ${this.inFlight} running and ${this.waiting.length} queued (limit ${this.maxQueue}); retry later or start more instances`,
       );
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve) => {
+      this.waiting.push(resolve);
+      this.reportLoad(); // the queue grew: callers of onLoad see it now, not at the next change
+    });
     this.inFlight++;
     this.reportLoad();
   }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
-import { assertToken, serviceRef, type ServiceDescriptor } from '@yunbian/contracts';
+import { assertToken, SERVICE_ISOLATIONS, serviceRef, type ServiceDescriptor } from '@yunbian/contracts';
 import { serviceDescriptorOf, type ServiceClass } from './service.decorator';
 
 export interface LibraryEntry {
@@ -32,23 +32,31 @@ export function loadServiceLibrary(directories: string[] = serviceDirectories())
     if (!existsSync(dir)) throw new Error(`service directory ${dir} does not exist (check YUNBIAN_SERVICE_PATH)`);
     for (const name of readdirSync(dir).sort()) {
       if (!SERVICE_FILE.test(name) || name.endsWith('.d.ts') || name.includes('.spec.')) continue;
-      const file = path.join(dir, name);
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const exported = require(file) as Record<string, unknown>;
-      for (const value of Object.values(exported)) {
-        const descriptor = serviceDescriptorOf(value);
-        if (!descriptor) continue;
-        validateDescriptor(descriptor, file);
-        const ref = serviceRef(descriptor);
+      for (const entry of loadServiceFile(path.join(dir, name))) {
+        const ref = serviceRef(entry.descriptor);
         const existing = library.get(ref);
-        if (existing && existing.file !== file) {
-          throw new Error(`service ${ref} is defined twice: in ${existing.file} and in ${file}`);
+        if (existing && existing.file !== entry.file) {
+          throw new Error(`service ${ref} is defined twice: in ${existing.file} and in ${entry.file}`);
         }
-        library.set(ref, { descriptor, serviceClass: value as ServiceClass, file });
+        library.set(ref, entry);
       }
     }
   }
   return library;
+}
+
+/** The service classes one file defines (a worker loads only the file of its service). */
+export function loadServiceFile(file: string): LibraryEntry[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const exported = require(file) as Record<string, unknown>;
+  const entries: LibraryEntry[] = [];
+  for (const value of Object.values(exported)) {
+    const descriptor = serviceDescriptorOf(value);
+    if (!descriptor) continue;
+    validateDescriptor(descriptor, file);
+    entries.push({ descriptor, serviceClass: value as ServiceClass, file });
+  }
+  return entries;
 }
 
 function validateDescriptor(d: ServiceDescriptor, file: string): void {
@@ -56,5 +64,10 @@ function validateDescriptor(d: ServiceDescriptor, file: string): void {
   if (!semver.valid(d.version)) throw new Error(`service ${d.name} in ${file}: version "${d.version}" is not semver`);
   if (!Number.isInteger(d.concurrency) || d.concurrency < 1) {
     throw new Error(`service ${d.name} in ${file}: concurrency must be a positive integer`);
+  }
+  if (d.isolation !== undefined && !SERVICE_ISOLATIONS.includes(d.isolation)) {
+    throw new Error(
+      `service ${d.name} in ${file}: isolation "${String(d.isolation)}" is not one of ${SERVICE_ISOLATIONS.join(', ')}`,
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { ServiceDescriptor, ServiceKind, ServiceRequirements } from '@yunbian/contracts';
+import type { ServiceDescriptor, ServiceIsolation, ServiceKind, ServiceRequirements } from '@yunbian/contracts';
 import type { MsgHdrs } from '@nats-io/transport-node';
 
 export const SERVICE_METADATA = Symbol.for('yunbian.service');
@@ -19,6 +19,13 @@ export interface ServiceDefinition {
   concurrency?: number;
   /** Expected execution time in ms, overall and per hardware tag (e.g. `{ gpu: 20 }`), for placement. */
   computeProfile?: { defaultMs?: number; byTagMs?: Record<string, number> };
+  /**
+   * `process` (default): each instance in its own worker process. `shared`: instances join
+   * their node's shared worker process, a few MB each instead of a Node.js process each; for
+   * light, well-behaved services only, since a crash, a blocked event loop or a leak in one
+   * of them hits every instance in that process.
+   */
+  isolation?: ServiceIsolation;
 }
 
 /** Passed to every call: who is serving it and how to make it idempotent. */
@@ -56,6 +63,9 @@ export function YunbianService(definition: ServiceDefinition): ClassDecorator {
     output: definition.output ?? {},
     requirements: definition.requirements ?? {},
     concurrency: definition.concurrency ?? 4,
+    // Own process unless the author says otherwise: sharing trades isolation for memory, and
+    // only the author knows whether the service can be trusted beside others.
+    isolation: definition.isolation ?? 'process',
     ...(definition.computeProfile ? { computeProfile: definition.computeProfile } : {}),
   };
   return (target) => {

@@ -1,4 +1,4 @@
-import { Jimp } from 'jimp';
+import type * as JimpModule from 'jimp';
 import { YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { YunbianError } from '@yunbian/transport';
 
@@ -57,13 +57,18 @@ const MAX_SIDE = 8192;
   },
   requirements: { memoryMb: 256 },
   concurrency: 2,
+  // Pure JavaScript (jimp, loaded on first call), bounded sides: it shares a process. A large
+  // image holds its neighbours' event loop for tens of milliseconds while it is decoded.
+  isolation: 'shared',
 })
 export class ImageResizeService implements ServiceHandler<ImageResizeInput, ImageResizeOutput> {
   async handle(input: ImageResizeInput): Promise<ImageResizeOutput> {
     const bytes = Buffer.from(input.image, 'base64');
-    let image: Awaited<ReturnType<typeof Jimp.read>>;
+    let image: Awaited<ReturnType<typeof JimpModule.Jimp.read>>;
     try {
-      image = await Jimp.read(bytes);
+      // jimp on first use (~6 MB): processes that list or share this service need not carry it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      image = await (require('jimp') as typeof JimpModule).Jimp.read(bytes);
     } catch (err) {
       throw new YunbianError(
         'BAD_REQUEST',

@@ -29,6 +29,8 @@ export interface JsonTransformInput {
   output: { type: 'object', required: ['result'], properties: { result: {} } },
   requirements: { memoryMb: 64 },
   concurrency: 8,
+  // Bounded JSONata (2 s deadline, no I/O): light and well-behaved, so it shares a process.
+  isolation: 'shared',
 })
 export class JsonTransformService implements ServiceHandler<JsonTransformInput, { result: unknown }> {
   async handle(input: JsonTransformInput): Promise<{ result: unknown }> {

@@ -262,6 +262,8 @@ export class OcrRecogniseService
     required: ['boxes', 'texts'],
     properties: { boxes: { type: 'array' }, texts: { type: 'array' } },
   },
+  // Plain JavaScript over a few dozen boxes: a few MB beside others instead of a process.
+  isolation: 'shared',
 })
 export class OcrLinesService implements ServiceHandler<{
   boxes: { quad: Quad }[];

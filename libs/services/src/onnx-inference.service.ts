@@ -4,6 +4,7 @@ import { Inject, type OnModuleInit } from '@nestjs/common';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import {
   DynamicBatcher,
+  MODEL_SESSION_OPTIONS,
   namedFromWire,
   namedToWire,
   type BatchedResult,
@@ -101,9 +102,10 @@ export abstract class OnnxModelService implements OnModuleInit {
     const { file, modelName } = await this.modelFile(config);
     let session: InferenceSession;
     try {
+      // The options the registry inspected the model with (MODEL_SESSION_OPTIONS).
       session = await this.ort.InferenceSession.create(file, {
+        ...MODEL_SESSION_OPTIONS,
         intraOpNumThreads: config.intraOpThreads ?? this.defaultIntraOpThreads(),
-        graphOptimizationLevel: 'all',
       });
     } catch (err) {
       throw new YunbianError(

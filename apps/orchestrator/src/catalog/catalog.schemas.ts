@@ -26,6 +26,13 @@ const LOAD: SchemaObject = {
     memoryUsedMb: { type: 'number' },
     memoryTotalMb: { type: 'number' },
     loadAverage1m: { type: 'number' },
+    agentMemoryMb: { type: 'number', description: 'resident memory of the agent process, MiB' },
+    instanceMemoryMb: {
+      type: 'object',
+      additionalProperties: { type: 'number' },
+      description: 'resident memory of each instance by id, MiB (shared-worker instances: an equal share)',
+    },
+    sharedWorkerMemoryMb: { type: 'number', description: "resident memory of the node's shared worker, MiB" },
   },
 };
 
@@ -98,6 +105,8 @@ export const INSTANCE_RECORD: SchemaObject = {
     queued: { type: 'number' },
     restarts: { type: 'number' },
     lastError: { type: 'string' },
+    memoryMb: { type: 'number', description: 'resident memory, MiB (in the shared worker: an equal share of it)' },
+    isolation: { enum: ['process', 'shared'], description: 'own worker process, or the node’s shared worker' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },
@@ -121,6 +130,7 @@ export const SERVICE_RECORD: SchemaObject = {
       },
     },
     concurrency: { type: 'number' },
+    isolation: { enum: ['process', 'shared'] },
     nodes: { type: 'array', items: { type: 'string' } },
     instances: { type: 'object', properties: { total: { type: 'number' }, ready: { type: 'number' } } },
   },

@@ -103,7 +103,13 @@ export class DeploymentService {
     const command: StopInstanceCommand = { instanceId, drainTimeoutMs };
     await this.askAgent(node.id, Subjects.nodeStopInstance(node.id), command);
     this.catalog.markInstance(instanceId, 'draining');
-    return this.catalog.instance(instanceId);
+    // An idle instance in a shared worker drains in a moment: its removal may already be in.
+    return (
+      this.catalog.listInstances({ nodeId: node.id }).find((i) => i.id === instanceId) ?? {
+        ...instance,
+        status: 'draining',
+      }
+    );
   }
 
   /** New settings for a running instance (a hot model swap, say), applied by the instance itself. */

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { NatsHealthIndicator } from '@yunbian/transport';
+import { NatsHealthIndicator } from '../transport.module';
 import { CatalogService } from '../catalog/catalog.service';
 
 @ApiTags('health')

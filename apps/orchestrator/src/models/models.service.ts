@@ -18,9 +18,11 @@ import {
   type ModelMeta,
 } from '@yunbian/models';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { inspectOnnxModel, type InspectLimits } from './onnx-inspector';
+import { INSPECT_MEMORY_SETTING, inspectOnnxModel, type InspectLimits } from './onnx-inspector';
 
 export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
+/** Resident memory the inspector may reach while loading a model (Node.js and onnxruntime take ~75 MB of it). */
+export const DEFAULT_INSPECT_MEMORY_MB = 1024;
 
 /** Settings from the environment, read once at start. */
 export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes: number } & InspectLimits {
@@ -28,6 +30,7 @@ export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes:
     maxBytes: envInt('YUNBIAN_MODEL_MAX_BYTES', DEFAULT_MODEL_MAX_BYTES, env),
     timeoutMs: envInt('YUNBIAN_MODEL_INSPECT_TIMEOUT_MS', 60_000, env),
     maxOldSpaceMb: envInt('YUNBIAN_MODEL_INSPECT_HEAP_MB', 512, env),
+    maxMemoryMb: envInt(INSPECT_MEMORY_SETTING, DEFAULT_INSPECT_MEMORY_MB, env),
   };
 }
 
@@ -94,7 +97,7 @@ export class ModelsService implements OnModuleInit {
       }
       const same = this.versions(name).find((m) => m.sha256 === sha256);
       if (same) return { meta: same, created: false };
-      const { inputs, outputs } = await inspectOnnxModel(file, `model "${name}"`, this.settings);
+      const { inputs, outputs, peakMemoryMb } = await inspectOnnxModel(file, `model "${name}"`, this.settings);
       const version = (this.versions(name).at(-1)?.version ?? 0) + 1;
       const objectName = modelObjectName(name, version);
       const meta: ModelMeta = {
@@ -106,6 +109,7 @@ export class ModelsService implements OnModuleInit {
         outputs,
         object: { bucket: MODEL_BUCKET, name: objectName },
         createdAt: new Date().toISOString(),
+        ...(peakMemoryMb !== undefined ? { loadPeakMemoryMb: peakMemoryMb } : {}),
       };
       await this.store.put(
         { name: objectName, description: `${name} v${version} sha256 ${sha256}` },

@@ -1,13 +1,16 @@
 /**
- * Child process: loads one ONNX file with onnxruntime-node and sends its inputs and
- * outputs to the parent over IPC. Runs apart from the orchestrator so a file that makes
- * onnxruntime abort, hang or eat memory cannot take the API down.
+ * Child process: loads one ONNX file with onnxruntime-node, with the session options nodes
+ * use, and sends its inputs and outputs to the parent over IPC. Runs apart from the
+ * orchestrator so a file that makes onnxruntime abort, hang or eat memory cannot take the
+ * API down; the parent watches its memory.
  */
 import { InferenceSession } from 'onnxruntime-node';
+import { MODEL_SESSION_OPTIONS } from '@yunbian/inference';
 import type { ModelValueInfo } from '@yunbian/models';
 
 export type InspectReply =
-  { ok: true; inputs: ModelValueInfo[]; outputs: ModelValueInfo[] } | { ok: false; error: string };
+  | { ok: true; inputs: ModelValueInfo[]; outputs: ModelValueInfo[]; peakMemoryMb: number }
+  | { ok: false; error: string };
 
 function describeValues(values: readonly InferenceSession.ValueMetadata[]): ModelValueInfo[] {
   return values.map((v) =>
@@ -19,11 +22,13 @@ function describeValues(values: readonly InferenceSession.ValueMetadata[]): Mode
 
 async function inspect(file: string): Promise<InspectReply> {
   try {
-    const session = await InferenceSession.create(file, { graphOptimizationLevel: 'disabled' });
+    const session = await InferenceSession.create(file, MODEL_SESSION_OPTIONS);
     const reply: InspectReply = {
       ok: true,
       inputs: describeValues(session.inputMetadata),
       outputs: describeValues(session.outputMetadata),
+      // Peak resident memory of this process (maxRSS is in KiB on Linux).
+      peakMemoryMb: Math.round(process.resourceUsage().maxRSS / 1024),
     };
     await session.release();
     return reply;

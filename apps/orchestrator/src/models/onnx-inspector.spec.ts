@@ -6,7 +6,7 @@ import { inspectOnnxModel } from './onnx-inspector';
 /** The parent side of the inspection, with stand-in child scripts (the real one needs the build). */
 describe('inspectOnnxModel', () => {
   let folder: string;
-  const limits = { timeoutMs: 5_000, maxOldSpaceMb: 64 };
+  const limits = { timeoutMs: 5_000, maxOldSpaceMb: 64, maxMemoryMb: 1024 };
   const script = (name: string, source: string) => {
     const file = path.join(folder, `${name}.js`);
     writeFileSync(file, source);
@@ -26,6 +26,7 @@ describe('inspectOnnxModel', () => {
     await expect(inspectOnnxModel('/tmp/m.onnx', 'model "m"', limits, child)).resolves.toEqual({
       inputs: [{ name: 'x', isTensor: true, type: 'float32', shape: [1, 3] }],
       outputs: [],
+      peakMemoryMb: expect.any(Number),
     });
   });
 
@@ -55,6 +56,33 @@ describe('inspectOnnxModel', () => {
       code: 'BAD_REQUEST',
       message: expect.stringMatching(/the inspector process (was killed by|exited with).*heap cap 64 MB/),
     });
+  });
+
+  it('stops a child whose native memory passes the bound and says so: peak, bound, setting', async () => {
+    // Buffers live outside the V8 heap, like onnxruntime's tensors: only the RSS watch sees them.
+    const child = script('native-hog', `const keep = []; setInterval(() => keep.push(Buffer.alloc(32 << 20, 1)), 5);`);
+    const error = (await inspectOnnxModel('/tmp/m.onnx', 'model "m"', { ...limits, maxMemoryMb: 200 }, child).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: string; message: string; details: { peakMemoryMb: number; boundMb: number } };
+    expect(error).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('model "m" was refused: loading it with onnxruntime'),
+      details: { boundMb: 200, setting: 'YUNBIAN_MODEL_INSPECT_MEMORY_MB' },
+    });
+    expect(error.details.peakMemoryMb).toBeGreaterThan(200);
+    expect(error.message).toMatch(/more than 200 MB \(the inspector process reached \d+ MB/);
+    expect(error.message).toContain('raising YUNBIAN_MODEL_INSPECT_MEMORY_MB on the orchestrator (now 200)');
+  });
+
+  it('reports the peak memory of a child that stays within the bound', async () => {
+    const child = script(
+      'small',
+      `process.send({ ok: true, inputs: [], outputs: [], peakMemoryMb: 42 }, () => process.exit(0));`,
+    );
+    const result = await inspectOnnxModel('/tmp/m.onnx', 'model "m"', limits, child);
+    expect(result.peakMemoryMb).toBeGreaterThanOrEqual(42);
+    expect(result.peakMemoryMb).toBeLessThan(1024);
   });
 
   it('kills a child that takes longer than the timeout (504)', async () => {

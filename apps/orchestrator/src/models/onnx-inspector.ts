@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
+import { processMemory } from '@yunbian/common';
 import type { ModelValueInfo } from '@yunbian/models';
 import { YunbianError } from '@yunbian/transport';
 import type { InspectReply } from './onnx-inspect.process';
@@ -8,21 +9,33 @@ export interface InspectLimits {
   timeoutMs: number;
   /** V8 heap cap of the child (`--max-old-space-size`); onnxruntime's native memory is not covered by it. */
   maxOldSpaceMb: number;
+  /**
+   * Bound on the child's resident memory (MiB), native memory included: past it the child
+   * is killed and the model refused. Watched through /proc (not enforced where it is absent).
+   */
+  maxMemoryMb: number;
+  /** How often the child's memory is read (default 20 ms; the kernel's peak figure covers the gaps). */
+  memoryPollMs?: number;
 }
+
+/** The setting that raises `maxMemoryMb`, named in refusals. */
+export const INSPECT_MEMORY_SETTING = 'YUNBIAN_MODEL_INSPECT_MEMORY_MB';
 
 const INSPECT_SCRIPT = path.join(__dirname, 'onnx-inspect.process.js');
 
 /**
  * Reads the inputs and outputs of an ONNX file by loading it with onnxruntime-node in a
- * forked process. A file onnxruntime refuses is a 400 with onnxruntime's message (the
- * temp path replaced by `<upload>`); a crash is a 400 too; a timeout is a 504.
+ * forked process, with the session options nodes use. A file onnxruntime refuses is a 400
+ * with onnxruntime's message (the temp path replaced by `<upload>`); a child that grows
+ * past `maxMemoryMb` is killed and the model refused with a 400 giving its peak, the bound
+ * and the setting; a crash is a 400 too; a timeout is a 504.
  */
 export function inspectOnnxModel(
   file: string,
   label: string,
   limits: InspectLimits,
   script = INSPECT_SCRIPT,
-): Promise<{ inputs: ModelValueInfo[]; outputs: ModelValueInfo[] }> {
+): Promise<{ inputs: ModelValueInfo[]; outputs: ModelValueInfo[]; peakMemoryMb?: number }> {
   return new Promise((resolve, reject) => {
     const child = fork(script, [file], {
       execArgv: [`--max-old-space-size=${limits.maxOldSpaceMb}`],
@@ -43,13 +56,44 @@ export function inspectOnnxModel(
       timedOut = true;
       child.kill('SIGKILL');
     }, limits.timeoutMs);
-    child.on('error', (err) => {
+    let peakMb = 0;
+    let overBound = false;
+    const watch = setInterval(() => {
+      const memory = processMemory(child.pid);
+      if (!memory) return;
+      peakMb = Math.max(peakMb, memory.peakMb);
+      if (memory.peakMb > limits.maxMemoryMb && !overBound) {
+        overBound = true;
+        child.kill('SIGKILL');
+      }
+    }, limits.memoryPollMs ?? 20);
+    const done = () => {
       clearTimeout(timer);
+      clearInterval(watch);
+    };
+    child.on('error', (err) => {
+      done();
       reject(new YunbianError('INTERNAL', `could not start the ONNX inspector: ${err.message}`));
     });
     child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (reply?.ok) return resolve({ inputs: reply.inputs, outputs: reply.outputs });
+      done();
+      if (overBound) {
+        const peak = Math.round(peakMb);
+        return reject(
+          new YunbianError(
+            'BAD_REQUEST',
+            `${label} was refused: loading it with onnxruntime, with the graph optimisations nodes use, took more than ` +
+              `${limits.maxMemoryMb} MB (the inspector process reached ${peak} MB and was stopped there), so every node ` +
+              `loading it would need at least as much. A model that really needs this much memory can be registered ` +
+              `after raising ${INSPECT_MEMORY_SETTING} on the orchestrator (now ${limits.maxMemoryMb}).`,
+            { peakMemoryMb: peak, boundMb: limits.maxMemoryMb, setting: INSPECT_MEMORY_SETTING },
+          ),
+        );
+      }
+      if (reply?.ok) {
+        const peakMemoryMb = Math.round(Math.max(peakMb, reply.peakMemoryMb ?? 0)) || undefined;
+        return resolve({ inputs: reply.inputs, outputs: reply.outputs, peakMemoryMb });
+      }
       if (reply) {
         const message = reply.error.split(file).join('<upload>'); // the temp path means nothing to the caller
         return reject(

@@ -1,8 +1,7 @@
 import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { DEFAULT_NATS_URL, JsonLogger } from '@yunbian/common';
-import { NatsTransport } from './nats-transport';
-import type { TraceHeaderPropagator } from './trace-headers';
+import { NatsTransport, type TraceHeaderPropagator } from '@yunbian/transport';
 
 @Injectable()
 class TransportShutdown implements OnApplicationShutdown {
