@@ -78,7 +78,8 @@ export function inspectOnnxModel(
     child.on('exit', (code, signal) => {
       done();
       if (overBound) {
-        const peak = Math.round(peakMb);
+        // Rounded up: the process went past the bound, and the figure must say so.
+        const peak = Math.ceil(peakMb);
         return reject(
           new YunbianError(
             'BAD_REQUEST',
