@@ -1,4 +1,4 @@
-import type { NodeDescriptor } from './node';
+import type { InstanceResources, LimitsEnforcement, NodeDescriptor } from './node';
 import type { ServiceDescriptor } from './service';
 
 export const INSTANCE_STATUSES = ['starting', 'ready', 'draining', 'failed'] as const;
@@ -23,6 +23,8 @@ export interface InstanceReport {
   /** Why the instance is failed or was last restarted. */
   lastError?: string;
   memoryMb?: number;
+  /** CPU share and memory cap the instance was started with (POST /instances `resources`). */
+  resources?: InstanceResources;
 }
 
 export interface NodeLoad {
@@ -46,6 +48,8 @@ export interface NodeAnnouncement {
   /** Services this node's library can run. */
   services: ServiceDescriptor[];
   instances: InstanceReport[];
+  /** Whether the agent enforces `node.limits` and instance resources, and why not. */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 export interface NodeHeartbeat {
@@ -75,6 +79,7 @@ export interface StartInstanceCommand {
   service: string;
   version: string;
   config?: Record<string, unknown>;
+  resources?: InstanceResources;
 }
 
 export interface StopInstanceCommand {
@@ -107,6 +112,8 @@ export interface NodeRecord extends NodeDescriptor {
   services: string[];
   load?: NodeLoad;
   rtt?: RoundTrips;
+  /** From the agent's announcement; absent for agents that do not report it. */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 /** An instance as the catalogue lists it (GET /instances). */

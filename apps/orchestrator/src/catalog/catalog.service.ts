@@ -117,6 +117,7 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       services: a.services.map(serviceRef),
       load: existing?.load,
       rtt: existing?.rtt,
+      limitsEnforcement: a.limitsEnforcement,
     };
     if (!existing || existing.status !== 'alive')
       this.logger.info('node joined', { node_id: record.id, site: record.site });
