@@ -5,6 +5,7 @@ import { backoffDelay, type JsonLogger } from '@yunbian/common';
 import { Subjects, type InstanceReport, type StartInstanceCommand } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import type { AgentToWorker, WorkerToAgent } from '../../worker/src/worker-ipc';
+import type { ResourceEnforcer } from './cgroups';
 import { WorkerEnv } from '../../worker/src/worker-ipc';
 
 export const DEFAULT_WORKER_ENTRY = path.resolve(__dirname, '../../worker/src/main.js');
@@ -18,6 +19,8 @@ export interface SupervisorOptions {
   onChange: (report: InstanceReport, removed: boolean) => void;
   /** A worker that stays up this long has its restart backoff reset. */
   stableAfterMs?: number;
+  /** Confines each worker to its instance's resources (cgroups); none: workers run unconfined. */
+  limits?: ResourceEnforcer;
 }
 
 interface Managed {
@@ -75,6 +78,7 @@ export class InstanceSupervisor {
         queued: 0,
         restarts: 0,
         startedAt: new Date().toISOString(),
+        resources: command.resources,
       },
     };
     this.instances.set(command.instanceId, managed);
@@ -96,6 +100,9 @@ export class InstanceSupervisor {
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    // Into its cgroup at once, in the tick fork returned: the worker is still in Node's own
+    // start-up and has loaded none of its service, so all it does later is counted there.
+    if (child.pid !== undefined) this.options.limits?.attach(command.instanceId, child.pid, command.resources);
     managed.child = child;
     managed.report.pid = child.pid;
     managed.report.inFlight = 0;
@@ -128,7 +135,9 @@ export class InstanceSupervisor {
     if (managed.stopping) return;
     const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
     const delay = backoffDelay(managed.attempt++);
-    managed.report.lastError = managed.report.lastError && code === 1 ? managed.report.lastError : `worker ${how}`;
+    const memoryKill = this.options.limits?.memoryKill(managed.report.id, signal);
+    managed.report.lastError =
+      memoryKill ?? (managed.report.lastError && code === 1 ? managed.report.lastError : `worker ${how}`);
     managed.report.restarts++;
     this.options.logger.warn('worker stopped unexpectedly; restarting', {
       instance_id: managed.report.id,
@@ -175,6 +184,7 @@ export class InstanceSupervisor {
       clearTimeout(killer);
     }
     this.instances.delete(managed.report.id);
+    this.options.limits?.release(managed.report.id);
     this.options.onChange({ ...managed.report }, true);
   }
 

@@ -4,6 +4,7 @@ import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { loadServiceLibrary } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
+import { detectLimits } from './cgroups';
 import { InstanceSupervisor } from './instance-supervisor';
 import { serveAgentHttp } from './agent-http';
 import { NodeAgent } from './node-agent';
@@ -11,7 +12,8 @@ import { NodeAgent } from './node-agent';
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
   Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), LOG_LEVEL.`;
+  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_CGROUPS (auto | off: enforce
+  limits and instance resources with cgroup v1 where possible, default auto), LOG_LEVEL.`;
 
 function descriptorFile(argv: string[]): string | undefined {
   const i = argv.indexOf('--node');
@@ -46,6 +48,23 @@ async function main(): Promise<void> {
   const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
   const heartbeatIntervalMs = envInt('YUNBIAN_HEARTBEAT_MS', 2_000);
   const services = [...loadServiceLibrary().values()].map((e) => e.descriptor);
+  const cgroups = envString('YUNBIAN_CGROUPS', 'auto');
+  if (cgroups !== 'auto' && cgroups !== 'off') fail(`YUNBIAN_CGROUPS must be auto or off (got "${cgroups}")`);
+  const limits = detectLimits({
+    nodeId: node.id,
+    limits: node.limits,
+    mode: cgroups,
+    warn: (message, fields) => logger.warn(message, fields),
+  });
+  await limits.start();
+  const enforcement = limits.enforcement;
+  logger[enforcement.mode === 'enforced' && !enforcement.reason ? 'info' : 'warn']('resource limits', {
+    mode: enforcement.mode,
+    cpu: enforcement.cpu,
+    memory: enforcement.memory,
+    reason: enforcement.reason,
+    limits: node.limits,
+  });
 
   const transport = await NatsTransport.connect({
     servers: natsUrl,
@@ -58,9 +77,14 @@ async function main(): Promise<void> {
     nodeId: node.id,
     natsUrl,
     logger,
+    limits,
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
-  agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, logger });
+  agent = new NodeAgent(transport, node, services, supervisor, {
+    heartbeatIntervalMs,
+    logger,
+    limitsEnforcement: enforcement,
+  });
   await agent.start();
   const metricsPort = process.env.YUNBIAN_METRICS_PORT;
   const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
@@ -76,6 +100,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('shutting down: draining instances', { signal });
     await agent.stop(`agent received ${signal}`);
+    limits.stop();
     await http?.close();
     await transport.drain();
     await shutdownTracing();

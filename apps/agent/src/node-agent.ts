@@ -4,6 +4,7 @@ import {
   Subjects,
   type InstanceReport,
   type InstanceStatusEvent,
+  type LimitsEnforcement,
   type NodeAnnouncement,
   type NodeDescriptor,
   type NodeHeartbeat,
@@ -31,6 +32,8 @@ export interface AgentOptions {
   probeIntervalMs?: number;
   probeTimeoutMs?: number;
   logger: JsonLogger;
+  /** Whether the node's limits and instance resources are enforced here (announced to the catalogue). */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 /**
@@ -113,6 +116,7 @@ export class NodeAgent {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       services: this.services,
       instances: this.instances.reports(),
+      limitsEnforcement: this.options.limitsEnforcement,
     };
     this.safePublish(Subjects.nodeAnnounce(this.node.id), announcement);
   }

@@ -22,7 +22,11 @@ describe('node descriptor', () => {
     [{ ...valid, limits: { memoryMb: 8 } }, '/limits/memoryMb', 'must be >= 16'],
     [{ ...valid, limits: { disk: 1 } }, '/limits/disk', 'is not an accepted field'],
     [{ ...valid, cpuCores: 2, limits: { cpu: 3 } }, '/limits/cpu', "must be at most the node's cpuCores (2) (got 3)"],
-    [{ ...valid, memoryMb: 512, limits: { memoryMb: 1024 } }, '/limits/memoryMb', "must be at most the node's memoryMb (512)"],
+    [
+      { ...valid, memoryMb: 512, limits: { memoryMb: 1024 } },
+      '/limits/memoryMb',
+      "must be at most the node's memoryMb (512)",
+    ],
     [{ ...valid, id: 'edge.a' }, '/id', 'must match pattern'],
     [{ ...valid, site: undefined }, '/site', 'is required'],
     [{ ...valid, memoryMb: 4 }, '/memoryMb', 'must be >= 16'],

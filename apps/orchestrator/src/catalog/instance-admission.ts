@@ -1,10 +1,4 @@
-import type {
-  ErrorCode,
-  InstanceRecord,
-  InstanceResources,
-  NodeRecord,
-  ServiceDescriptor,
-} from '@yunbian/contracts';
+import type { ErrorCode, InstanceRecord, InstanceResources, NodeRecord, ServiceDescriptor } from '@yunbian/contracts';
 import { nodeCpuCapacity, nodeMemoryCapacityMb, serviceRef } from '@yunbian/contracts';
 
 export interface AdmissionProblem {
@@ -160,7 +154,13 @@ function cpuProblems(
     {
       code: 'UNSATISFIABLE',
       message: `${ref} asks for ${cores(requested)} but node ${node.id} has ${cores(free)} free (${cores(capacity)} from its ${source}, ${cores(used)} reserved by ${count(others)}); ${free > 0 ? `lower resources.cpu to at most ${round(free)}, ` : ''}choose another node or stop an instance there`,
-      details: { node: node.id, requestedCpu: requested, freeCpu: round(free), capacityCpu: capacity, reservedCpu: round(used) },
+      details: {
+        node: node.id,
+        requestedCpu: requested,
+        freeCpu: round(free),
+        capacityCpu: capacity,
+        reservedCpu: round(used),
+      },
     },
   ];
 }
