@@ -142,6 +142,7 @@ export class InstanceSupervisor {
     this.options.logger.warn('worker stopped unexpectedly; restarting', {
       instance_id: managed.report.id,
       how,
+      error: memoryKill,
       restart_in_ms: delay,
       restarts: managed.report.restarts,
     });
