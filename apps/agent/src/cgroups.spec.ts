@@ -223,6 +223,23 @@ describe(`real cgroup v1 enforcement (${real ? 'running as root with writable cg
   );
 
   realIt(
+    "tells a kill at the node's memory limit from one at the instance's",
+    async () => {
+      const limits = detectLimits({ nodeId: `${nodeId}-n`, limits: { memoryMb: 96 } }) as CgroupV1Limits;
+      await limits.start();
+      const hog = nodeChild('setTimeout(() => { const a = []; for (;;) a.push(Buffer.alloc(8 << 20, 1)); }, 300);');
+      children.push(hog);
+      limits.attach('greedy', hog.pid!, undefined); // no own cap: only the node's 96 MB
+      expect(await exited(hog)).toBe('SIGKILL');
+      expect(limits.memoryKill('greedy', 'SIGKILL')).toMatch(
+        /^worker was killed when the instances of node cgtest-\d+-n exceeded the node's memory limit of 96 MB/,
+      );
+      limits.stop();
+    },
+    30_000,
+  );
+
+  realIt(
     "removes the groups of a killed predecessor with the node's id, and its workers",
     async () => {
       const first = detectLimits({ nodeId: `${nodeId}-s` }) as CgroupV1Limits;

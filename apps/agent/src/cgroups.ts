@@ -151,10 +151,19 @@ export class AdvisoryLimits implements ResourceEnforcer {
   stop(): void {}
 }
 
+/** Memory-group counters of an instance and its node, read when its worker was attached. */
+interface MemoryCounters {
+  /** `oom_kill` of memory.oom_control: v1 counts a kill in the victim's own group. */
+  instanceOom: number;
+  nodeOom: number;
+  /** `memory.failcnt`: counted in the group whose limit was hit. */
+  instanceFail: number;
+  nodeFail: number;
+}
+
 interface InstanceGroup {
   resources: InstanceResources | undefined;
-  /** `oom_kill` counts of the instance's and the node's memory groups when the worker was attached. */
-  oomBaseline?: { instance: number; node: number };
+  baseline?: MemoryCounters;
 }
 
 /** cgroup v1 groups beneath the agent's own, one directory per enforced controller. */
@@ -228,39 +237,49 @@ export class CgroupV1Limits implements ResourceEnforcer {
         });
       }
     }
-    const instanceOom = this.oomKillsAt(this.instanceDir('memory', instanceId));
-    const nodeOom = this.oomKillsAt(this.nodeDir('memory'));
-    group.oomBaseline =
-      instanceOom === undefined || nodeOom === undefined ? undefined : { instance: instanceOom, node: nodeOom };
+    group.baseline = this.memoryCounters(instanceId);
   }
 
-  private oomKillsAt(dir: string | undefined): number | undefined {
-    if (dir === undefined) return undefined;
-    try {
-      return oomKills(readFileSync(path.join(dir, 'memory.oom_control'), 'utf8'));
-    } catch {
+  private memoryCounters(instanceId: string): MemoryCounters | undefined {
+    const instanceDir = this.instanceDir('memory', instanceId);
+    const nodeDir = this.nodeDir('memory');
+    if (instanceDir === undefined || nodeDir === undefined) return undefined;
+    const read = (dir: string, file: string, parse: (text: string) => number | undefined) => {
+      try {
+        return parse(readFileSync(path.join(dir, file), 'utf8'));
+      } catch {
+        return undefined;
+      }
+    };
+    const instanceOom = read(instanceDir, 'memory.oom_control', oomKills);
+    const nodeOom = read(nodeDir, 'memory.oom_control', oomKills);
+    const instanceFail = read(instanceDir, 'memory.failcnt', Number);
+    const nodeFail = read(nodeDir, 'memory.failcnt', Number);
+    if (instanceOom === undefined || nodeOom === undefined || instanceFail === undefined || nodeFail === undefined) {
       return undefined;
     }
+    return { instanceOom, nodeOom, instanceFail, nodeFail };
   }
 
   memoryKill(instanceId: string, signal: NodeJS.Signals | null): string | undefined {
     const group = this.instances.get(instanceId);
     if (!group || signal !== 'SIGKILL') return undefined;
-    const instanceDir = this.instanceDir('memory', instanceId);
-    const nodeDir = this.nodeDir('memory');
-    const instanceOom = this.oomKillsAt(instanceDir);
-    const nodeOom = this.oomKillsAt(nodeDir);
-    const base = group.oomBaseline;
     const own = group.resources?.memoryMb;
     const node = this.limits?.memoryMb;
-    if (base && instanceOom !== undefined && instanceOom > base.instance && own !== undefined) {
-      return `worker exceeded its memory limit of ${own} MB (killed by the kernel in its cgroup); raise resources.memoryMb or make the service use less`;
-    }
-    if (base && nodeOom !== undefined && nodeOom > base.node && node !== undefined) {
-      return `worker was killed when the instances of node ${this.nodeId} exceeded the node's memory limit of ${node} MB; raise limits.memoryMb or run fewer instances there`;
+    const ownMessage = `worker exceeded its memory limit of ${own} MB (killed by the kernel in its cgroup); raise resources.memoryMb or make the service use less`;
+    const nodeMessage = `worker was killed when the instances of node ${this.nodeId} exceeded the node's memory limit of ${node} MB; raise limits.memoryMb or run fewer instances there`;
+    const base = group.baseline;
+    const now = this.memoryCounters(instanceId);
+    if (base && now) {
+      if (now.instanceOom <= base.instanceOom && now.nodeOom <= base.nodeOom) return undefined;
+      // Killed by the OOM killer of a group: the group whose limit was hit counted the failure.
+      if (own !== undefined && now.instanceFail > base.instanceFail) return ownMessage;
+      if (node !== undefined && now.nodeFail > base.nodeFail) return nodeMessage;
+      return own !== undefined ? ownMessage : node !== undefined ? nodeMessage : undefined;
     }
     // Kernels without an oom_kill count: a SIGKILL with the group's peak at its limit.
-    if (!base && own !== undefined && instanceDir !== undefined && this.peakAtLimit(instanceDir, own)) {
+    const instanceDir = this.instanceDir('memory', instanceId);
+    if (own !== undefined && instanceDir !== undefined && this.peakAtLimit(instanceDir, own)) {
       return `worker exceeded its memory limit of ${own} MB (killed at its cgroup's limit); raise resources.memoryMb or make the service use less`;
     }
     return undefined;
