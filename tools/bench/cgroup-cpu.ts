@@ -48,7 +48,10 @@ async function child(kind: Workload): Promise<void> {
 async function run(kind: Workload, limits: CgroupV1Limits | undefined, instanceId: string) {
   const worker = fork(__filename, ['--child', kind], { stdio: 'inherit' });
   if (limits) limits.attach(instanceId, worker.pid!, { cpu: 0.25 });
-  const done = new Promise<{ wallMs: number }>((resolve) => worker.once('message', resolve));
+  const done = new Promise<{ wallMs: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('exit', (code) => reject(new Error(`the ${kind} worker exited with code ${code} before reporting`)));
+  });
   worker.send('go');
   const { wallMs } = await done;
   const { cpuSeconds } = processUsage(worker.pid!);
@@ -81,4 +84,7 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main().catch((err: Error) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exitCode = 1;
+});

@@ -7,6 +7,7 @@ import {
   cpuQuota,
   detectLimits,
   memoryLimitBytes,
+  isOrphanWorker,
   oomKills,
   ownGroupDir,
   parseCgroupMounts,
@@ -97,6 +98,17 @@ describe('limit arithmetic', () => {
   });
 });
 
+describe('stale groups', () => {
+  const stat = (ppid: number) => `4770 (node) S ${ppid} 4770 4770 0 -1 4194560 1 0 0 0 5 3`;
+  it('takes a worker whose parent is init, gone, or not an agent for an orphan', () => {
+    expect(isOrphanWorker(stat(1), '/sbin/init\0')).toBe(true);
+    expect(isOrphanWorker(stat(812), undefined)).toBe(true);
+    expect(isOrphanWorker(stat(812), 'node\0/usr/lib/node_modules/.bin/jest\0')).toBe(true);
+    // A live agent with the same node id (another cluster on this machine) keeps its workers.
+    expect(isOrphanWorker(stat(812), 'node\0/srv/yunbian/dist/apps/agent/src/main.js\0--node\0a.yaml\0')).toBe(false);
+  });
+});
+
 describe('detecting what the machine allows', () => {
   const fakeProc = (cgroup: string, mountinfo: string) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'yb-proc-'));
@@ -170,8 +182,12 @@ const exited = (child: ChildProcess) =>
 describe(`real cgroup v1 enforcement (${real ? 'running as root with writable cgroups' : `skipped: ${whyNot}`})`, () => {
   const nodeId = `cgtest-${process.pid}`;
   const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const c of children) c.kill('SIGKILL');
+  afterAll(async () => {
+    // A failed assertion must not leave groups behind: kill what runs, then remove them.
+    await Promise.all(
+      children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => (c.kill('SIGKILL'), exited(c))),
+    );
+    if (real) for (const id of [nodeId, `${nodeId}-n`, `${nodeId}-s`]) detectLimits({ nodeId: id }).stop();
   });
 
   realIt(

@@ -307,8 +307,11 @@ export class CgroupV1Limits implements ResourceEnforcer {
     for (const controller of CONTROLLERS) {
       const dir = this.nodeDir(controller);
       if (dir === undefined) continue;
-      for (const child of childGroups(dir)) this.removeDir(path.join(dir, child));
-      this.removeDir(dir);
+      for (const child of childGroups(dir)) {
+        if (procsOf(path.join(dir, child)).length === 0) this.removeDir(path.join(dir, child));
+      }
+      // Busy when another live agent with this node id has groups in it: it removes them.
+      if (childGroups(dir).length === 0) this.removeDir(dir);
       // The shared `yunbian/` parent goes when this was the last node in it (busy: others remain).
       try {
         rmdirSync(path.dirname(dir));
@@ -361,9 +364,40 @@ function procsOf(dir: string): number[] {
   }
 }
 
+/** Where a worker's agent runs from: a worker whose parent is not this is an orphan. */
+const AGENT_ENTRY = `${path.sep}apps${path.sep}agent${path.sep}src${path.sep}main`;
+
 /**
- * Removes the node group a SIGKILLed predecessor left: its workers (orphans that would serve
- * instances the catalogue no longer has) are killed, then the groups removed, deepest first.
+ * Whether a process found in a node group is an orphan of a dead agent: its parent is init
+ * (or a subreaper), not an agent. Workers of a live agent with the same node id on this machine
+ * (another cluster, a test) keep their parent, and are left alone.
+ */
+export function isOrphanWorker(procStat: string, parentCmdline: string | undefined): boolean {
+  const ppid = Number(procStat.slice(procStat.lastIndexOf(')') + 2).split(' ')[1]);
+  if (!(ppid > 1) || parentCmdline === undefined) return true;
+  return !parentCmdline.split('\0').some((arg) => arg.includes(AGENT_ENTRY));
+}
+
+function orphanStatus(pid: number): boolean | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    let parent: string | undefined;
+    try {
+      parent = readFileSync(`/proc/${ppid}/cmdline`, 'utf8');
+    } catch {
+      parent = undefined;
+    }
+    return isOrphanWorker(stat, parent);
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/**
+ * Removes the node group a SIGKILLed predecessor left: its orphan workers (they would serve
+ * instances the catalogue no longer has) are killed, then the emptied groups removed. A group
+ * with a live agent's workers in it is left as it is.
  */
 export async function removeStale(
   dir: string,
@@ -372,7 +406,8 @@ export async function removeStale(
   const groups = [...childGroups(dir).map((c) => path.join(dir, c)), dir];
   for (const group of groups) {
     const pids = procsOf(group);
-    for (const pid of pids) {
+    const orphans = pids.filter((pid) => orphanStatus(pid) === true);
+    for (const pid of orphans) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -380,9 +415,15 @@ export async function removeStale(
       }
     }
     const deadline = Date.now() + 5_000;
-    while (procsOf(group).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (pids.length) warn('killed workers left in a stale cgroup by a previous agent', { dir: group, pids });
+    const alive = () => procsOf(group).filter((pid) => orphans.includes(pid)).length > 0;
+    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (orphans.length)
+      warn('killed workers left in a stale cgroup by a previous agent', { dir: group, pids: orphans });
     if (group === dir) continue; // the node group itself is reused
+    if (procsOf(group).length > 0) {
+      warn('a cgroup of this node id holds workers of another live agent; left alone', { dir: group });
+      continue;
+    }
     try {
       rmdirSync(group);
     } catch (err) {
