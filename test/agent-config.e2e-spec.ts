@@ -34,7 +34,7 @@ describe('agent start-up with a bad node descriptor', () => {
     });
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('/id must match pattern');
-    expect(result.stderr).toContain('/tier must be one of "edge", "cloud" (got "fog")');
+    expect(result.stderr).toContain('/tier must be one of "device", "edge", "cloud" (got "fog")');
     expect(result.stderr).toContain('/site is required');
   });
 

@@ -14,6 +14,10 @@ import {
 } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { SharedWorkerHost, type WorkerProcess } from './shared-worker-host';
+import type { ResourceEnforcer } from './cgroups';
+
+/** The cgroup of the node's shared worker process, beside the per-instance groups. */
+const SHARED_WORKER_GROUP = 'shared-worker';
 
 export const DEFAULT_WORKER_ENTRY = path.resolve(__dirname, '../../worker/src/main.js');
 
@@ -33,6 +37,8 @@ export interface SupervisorOptions {
   sharedWorkerEntry?: string;
   /** Node.js flags for every worker process (the young-generation size, see the agent's config). */
   workerExecArgv?: string[];
+  /** Confines each worker to its instance's resources (cgroups); none: workers run unconfined. */
+  limits?: ResourceEnforcer;
 }
 
 interface Managed {
@@ -65,6 +71,10 @@ export class InstanceSupervisor {
         logger: options.logger,
         entry: options.sharedWorkerEntry,
         execArgv: options.workerExecArgv,
+        // One group for the shared process: its instances cannot be confined one by one.
+        onFork: (child) => {
+          if (child.pid !== undefined) options.limits?.attach(SHARED_WORKER_GROUP, child.pid, undefined);
+        },
       });
     }
   }
@@ -119,6 +129,7 @@ export class InstanceSupervisor {
         queued: 0,
         restarts: 0,
         startedAt: new Date().toISOString(),
+        resources: command.resources,
       },
     };
     this.instances.set(command.instanceId, managed);
@@ -153,6 +164,12 @@ export class InstanceSupervisor {
             execArgv: this.options.workerExecArgv ?? process.execArgv,
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
+    // Into its cgroup at once, in the tick fork returned: the worker is still in Node's own
+    // start-up and has loaded none of its service, so all it does later is counted there.
+    // (The shared worker process is confined as a whole when it is forked.)
+    if (managed.report.isolation === 'process' && child.pid !== undefined) {
+      this.options.limits?.attach(command.instanceId, child.pid, command.resources);
+    }
     managed.child = child;
     managed.report.pid = child.pid;
     managed.report.inFlight = 0;
@@ -185,15 +202,17 @@ export class InstanceSupervisor {
     if (managed.stopping) return;
     const how = child.exitReason ?? (signal ? `killed by ${signal}` : `exited with code ${code}`);
     const delay = backoffDelay(managed.attempt++);
-    managed.report.lastError = child.exitReason
-      ? child.exitReason
-      : managed.report.lastError && code === 1
-        ? managed.report.lastError
-        : `worker ${how}`;
+    const memoryKill =
+      managed.report.isolation === 'process' ? this.options.limits?.memoryKill(managed.report.id, signal) : undefined;
+    managed.report.lastError =
+      child.exitReason ??
+      memoryKill ??
+      (managed.report.lastError && code === 1 ? managed.report.lastError : `worker ${how}`);
     managed.report.restarts++;
     this.options.logger.warn('worker stopped unexpectedly; restarting', {
       instance_id: managed.report.id,
       how,
+      error: memoryKill,
       restart_in_ms: delay,
       restarts: managed.report.restarts,
     });
@@ -236,6 +255,7 @@ export class InstanceSupervisor {
       clearTimeout(killer);
     }
     this.instances.delete(managed.report.id);
+    this.options.limits?.release(managed.report.id);
     this.options.onChange({ ...managed.report }, true);
   }
 

@@ -3,6 +3,7 @@ import { serviceRef } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { NatsTransport } from '@yunbian/transport';
+import { detectLimits } from './cgroups';
 import { InstanceSupervisor } from './instance-supervisor';
 import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
@@ -15,7 +16,9 @@ const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
   every instance its own process), YUNBIAN_WORKER_SEMI_SPACE_MB (default 4), LOG_LEVEL,
   YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default 10000),
-  YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default 2000000).`;
+  YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default 2000000),
+  YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
+  possible, default auto).`;
 
 function descriptorFile(argv: string[]): string | undefined {
   const i = argv.indexOf('--node');
@@ -62,6 +65,23 @@ async function main(): Promise<void> {
   // The agent never loads service code itself (see scanServiceLibrary).
   const library = await scanServiceLibrary();
   const services = library.map((e) => e.descriptor);
+  const cgroups = envString('YUNBIAN_CGROUPS', 'auto');
+  if (cgroups !== 'auto' && cgroups !== 'off') fail(`YUNBIAN_CGROUPS must be auto or off (got "${cgroups}")`);
+  const limits = detectLimits({
+    nodeId: node.id,
+    limits: node.limits,
+    mode: cgroups,
+    warn: (message, fields) => logger.warn(message, fields),
+  });
+  await limits.start();
+  const enforcement = limits.enforcement;
+  logger[enforcement.mode === 'enforced' && !enforcement.reason ? 'info' : 'warn']('resource limits', {
+    mode: enforcement.mode,
+    cpu: enforcement.cpu,
+    memory: enforcement.memory,
+    reason: enforcement.reason,
+    limits: node.limits,
+  });
 
   const transport = await NatsTransport.connect({
     servers: natsUrl,
@@ -79,9 +99,15 @@ async function main(): Promise<void> {
     library: new Map(
       library.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
     ),
+    limits,
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
-  agent = new NodeAgent(transport, node, services, supervisor, { heartbeatIntervalMs, bandwidth, logger });
+  agent = new NodeAgent(transport, node, services, supervisor, {
+    heartbeatIntervalMs,
+    bandwidth,
+    logger,
+    limitsEnforcement: enforcement,
+  });
   await agent.start();
   const metricsPort = process.env.YUNBIAN_METRICS_PORT;
   const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
@@ -99,6 +125,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info('shutting down: draining instances', { signal });
     await agent.stop(`agent received ${signal}`);
+    limits.stop();
     await http?.close();
     await transport.drain();
     await shutdownTracing();

@@ -4,6 +4,7 @@ import {
   Subjects,
   type InstanceReport,
   type InstanceStatusEvent,
+  type LimitsEnforcement,
   type NodeAnnouncement,
   type NodeDescriptor,
   type NodeHeartbeat,
@@ -42,6 +43,8 @@ export interface AgentOptions {
   /** Bandwidth probes to the orchestrator and one peer per other site; absent: bandwidth is not measured. */
   bandwidth?: BandwidthProbeOptions;
   logger: JsonLogger;
+  /** Whether the node's limits and instance resources are enforced here (announced to the catalogue). */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 /**
@@ -131,6 +134,7 @@ export class NodeAgent {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       services: this.services,
       instances: this.instances.reports(),
+      limitsEnforcement: this.options.limitsEnforcement,
     };
     this.safePublish(Subjects.nodeAnnounce(this.node.id), announcement);
   }

@@ -1,5 +1,5 @@
 import type { MeasuredBandwidths } from './network';
-import type { NodeDescriptor } from './node';
+import type { InstanceResources, LimitsEnforcement, NodeDescriptor } from './node';
 import type { ServiceDescriptor, ServiceIsolation } from './service';
 
 export const INSTANCE_STATUSES = ['starting', 'ready', 'draining', 'failed'] as const;
@@ -30,6 +30,8 @@ export interface InstanceReport {
   memoryMb?: number;
   /** `shared` when it runs in the node's shared worker process (pid is then that process). */
   isolation?: ServiceIsolation;
+  /** CPU share and memory cap the instance was started with (POST /instances `resources`). */
+  resources?: InstanceResources;
 }
 
 export interface NodeLoad {
@@ -60,6 +62,8 @@ export interface NodeAnnouncement {
   /** Services this node's library can run. */
   services: ServiceDescriptor[];
   instances: InstanceReport[];
+  /** Whether the agent enforces `node.limits` and instance resources, and why not. */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 export interface NodeHeartbeat {
@@ -91,6 +95,7 @@ export interface StartInstanceCommand {
   service: string;
   version: string;
   config?: Record<string, unknown>;
+  resources?: InstanceResources;
 }
 
 export interface StopInstanceCommand {
@@ -125,6 +130,8 @@ export interface NodeRecord extends NodeDescriptor {
   rtt?: RoundTrips;
   /** What the agent measured (`measuredAt` on the orchestrator's clock); placement prefers it to `bandwidthMbps`. */
   bandwidth?: MeasuredBandwidths;
+  /** From the agent's announcement; absent for agents that do not report it. */
+  limitsEnforcement?: LimitsEnforcement;
 }
 
 /** An instance as the catalogue lists it (GET /instances). */

@@ -1,5 +1,34 @@
-export const NODE_TIERS = ['edge', 'cloud'] as const;
+/**
+ * Where a node sits. `device`: a constrained box beside the sensors, attached to an edge site
+ * (its `site` is that edge site's); `edge`: an edge server of a site; `cloud`: a cloud region.
+ */
+export const NODE_TIERS = ['device', 'edge', 'cloud'] as const;
 export type NodeTier = (typeof NODE_TIERS)[number];
+
+/** What a node may give its instances altogether (less than the machine has, or a slice of it). */
+export interface NodeLimits {
+  /** CPU cores, fractional (0.25 is a quarter of one core's time). */
+  cpu?: number;
+  memoryMb?: number;
+}
+
+/** What one instance gets: a CPU share and a memory cap, reserved on its node at admission. */
+export interface InstanceResources {
+  /** CPU cores, fractional. */
+  cpu?: number;
+  memoryMb?: number;
+}
+
+/**
+ * Whether a node's agent enforces limits and instance resources (cgroups) or only reports them.
+ * `cpu`/`memory` say which controllers are enforced; `reason` says why one or both are not.
+ */
+export interface LimitsEnforcement {
+  mode: 'enforced' | 'advisory';
+  reason?: string;
+  cpu: boolean;
+  memory: boolean;
+}
 
 /** What a node declares about itself when its agent joins. */
 export interface NodeDescriptor {
@@ -18,6 +47,8 @@ export interface NodeDescriptor {
   labels: Record<string, string>;
   /** Declared uplink bandwidth, used by placement until measured. */
   bandwidthMbps?: number;
+  /** What the node may give its instances altogether; absent: all of cpuCores and memoryMb. */
+  limits?: NodeLimits;
 }
 
 /** JSON Schema of a node descriptor, used to validate files and env at the agent's edge. */
@@ -43,5 +74,33 @@ export const NODE_DESCRIPTOR_SCHEMA = {
     costPerHour: { type: 'number', minimum: 0 },
     labels: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
     bandwidthMbps: { type: 'number', exclusiveMinimum: 0 },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'what the node may give its instances altogether',
+      properties: {
+        cpu: { type: 'number', exclusiveMinimum: 0, description: 'CPU cores, fractional (0.25 = a quarter core)' },
+        memoryMb: { type: 'integer', minimum: 16 },
+      },
+    },
   },
 } as const;
+
+/** JSON Schema of an instance's `resources` (POST /instances). */
+export const INSTANCE_RESOURCES_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'CPU share and memory cap of the instance, reserved on its node',
+  properties: {
+    cpu: { type: 'number', exclusiveMinimum: 0, description: 'CPU cores, fractional (0.25 = a quarter core)' },
+    memoryMb: { type: 'integer', minimum: 16 },
+  },
+} as const;
+
+/** CPU cores a node offers its instances: its limit, else its cores. */
+export const nodeCpuCapacity = (node: Pick<NodeDescriptor, 'cpuCores' | 'limits'>): number =>
+  Math.min(node.cpuCores, node.limits?.cpu ?? Infinity);
+
+/** Memory a node offers its instances, MiB: its limit, else its memory. */
+export const nodeMemoryCapacityMb = (node: Pick<NodeDescriptor, 'memoryMb' | 'limits'>): number =>
+  Math.min(node.memoryMb, node.limits?.memoryMb ?? Infinity);

@@ -16,7 +16,17 @@ describe('node descriptor', () => {
 
   it.each([
     [{ ...valid, costPerHour: 'cheap' }, '/costPerHour', 'must be number'],
-    [{ ...valid, tier: 'fog' }, '/tier', 'must be one of "edge", "cloud"'],
+    [{ ...valid, tier: 'fog' }, '/tier', 'must be one of "device", "edge", "cloud"'],
+    [{ ...valid, limits: { cpu: 0 } }, '/limits/cpu', 'must be > 0 (got 0)'],
+    [{ ...valid, limits: { cpu: 'half' } }, '/limits/cpu', 'must be number (got "half")'],
+    [{ ...valid, limits: { memoryMb: 8 } }, '/limits/memoryMb', 'must be >= 16'],
+    [{ ...valid, limits: { disk: 1 } }, '/limits/disk', 'is not an accepted field'],
+    [{ ...valid, cpuCores: 2, limits: { cpu: 3 } }, '/limits/cpu', "must be at most the node's cpuCores (2) (got 3)"],
+    [
+      { ...valid, memoryMb: 512, limits: { memoryMb: 1024 } },
+      '/limits/memoryMb',
+      "must be at most the node's memoryMb (512)",
+    ],
     [{ ...valid, id: 'edge.a' }, '/id', 'must match pattern'],
     [{ ...valid, site: undefined }, '/site', 'is required'],
     [{ ...valid, memoryMb: 4 }, '/memoryMb', 'must be >= 16'],
@@ -31,6 +41,24 @@ describe('node descriptor', () => {
       expect(issue?.message).toContain(text);
       expect((err as Error).message).toContain(pointer);
     }
+  });
+
+  it('accepts a device with fractional CPU limits', () => {
+    const node = parseNodeDescriptor(
+      { ...valid, tier: 'device', cpuCores: 1, memoryMb: 512, limits: { cpu: 0.25, memoryMb: 256 } },
+      'test',
+    );
+    expect(node).toMatchObject({ tier: 'device', limits: { cpu: 0.25, memoryMb: 256 } });
+  });
+
+  it('takes limits from the environment, over the file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'yb-node-'));
+    const file = path.join(dir, 'node.yaml');
+    writeFileSync(file, 'id: dev-1\nsite: s2\ntier: device\ncostPerHour: 0\ncpuCores: 1\nlimits: { memoryMb: 128 }\n');
+    expect(loadNodeDescriptor(file, { YUNBIAN_NODE_LIMIT_CPU: '0.5' }).limits).toEqual({ cpu: 0.5, memoryMb: 128 });
+    expect(() => loadNodeDescriptor(file, { YUNBIAN_NODE_LIMIT_CPU: 'lots' })).toThrow(
+      /\/limits\/cpu must be number \(got "lots"\)/,
+    );
   });
 
   it('reads YAML files and lets the environment override fields', () => {

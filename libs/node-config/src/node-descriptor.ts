@@ -47,6 +47,12 @@ const ENV_FIELDS: Record<string, { field: keyof NodeDescriptor; parse: (raw: str
   },
 };
 
+/** Environment variables that set one field of the descriptor's `limits`. */
+const ENV_LIMITS: Record<string, 'cpu' | 'memoryMb'> = {
+  YUNBIAN_NODE_LIMIT_CPU: 'cpu',
+  YUNBIAN_NODE_LIMIT_MEMORY_MB: 'memoryMb',
+};
+
 function numberOrRaw(raw: string): unknown {
   const value = Number(raw);
   // Keep the raw string when it is not a number, so validation names the field and value.
@@ -68,7 +74,29 @@ export function parseNodeDescriptor(raw: unknown, source: string): NodeDescripto
     ...(raw as Record<string, unknown>),
   };
   if (!validate(candidate)) throw new NodeDescriptorError(source, schemaIssues(validate, candidate));
-  return candidate as unknown as NodeDescriptor;
+  const node = candidate as unknown as NodeDescriptor;
+  const issues = limitIssues(node);
+  if (issues.length) throw new NodeDescriptorError(source, issues);
+  return node;
+}
+
+/** Limits are a share of the node: they cannot exceed what the node has. */
+function limitIssues(node: NodeDescriptor): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  const { cpu, memoryMb } = node.limits ?? {};
+  if (cpu !== undefined && cpu > node.cpuCores) {
+    issues.push({
+      pointer: '/limits/cpu',
+      message: `must be at most the node's cpuCores (${node.cpuCores}) (got ${cpu}); lower it or raise cpuCores`,
+    });
+  }
+  if (memoryMb !== undefined && memoryMb > node.memoryMb) {
+    issues.push({
+      pointer: '/limits/memoryMb',
+      message: `must be at most the node's memoryMb (${node.memoryMb}) (got ${memoryMb}); lower it or raise memoryMb`,
+    });
+  }
+  return issues;
 }
 
 export function readDescriptorFile(file: string): Record<string, unknown> {
@@ -95,6 +123,16 @@ export function loadNodeDescriptor(file: string | undefined, env: NodeJS.Process
   for (const [name, { field, parse }] of Object.entries(ENV_FIELDS)) {
     const value = env[name];
     if (value !== undefined && value !== '') fromEnv[field] = parse(value);
+  }
+  for (const [name, field] of Object.entries(ENV_LIMITS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const limits = (fromEnv.limits ?? { ...((base.limits as Record<string, unknown> | undefined) ?? {}) }) as Record<
+      string,
+      unknown
+    >;
+    limits[field] = numberOrRaw(value);
+    fromEnv.limits = limits;
   }
   const sources = [file, Object.keys(fromEnv).length ? 'YUNBIAN_NODE_* environment' : undefined].filter(Boolean);
   return parseNodeDescriptor(

@@ -2,6 +2,7 @@ import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
 import { candidatesFromCatalog } from './candidates';
 import { ComputeProfiles } from './compute-profiles';
 import { NetworkModel } from './network';
+import { nodeClassOf } from './node-class';
 import { placeStep } from './place-step';
 
 const node = (id: string, extra: Partial<NodeRecord> = {}): NodeRecord => ({
@@ -114,7 +115,7 @@ describe('from catalogue records to a decision (the engine path)', () => {
     // edge: 0 + 90 = 90 ms; gpu: 40 (factory→cloud, as edge's agent measured it) + 20 = 60 ms.
     expect(first.ok && first.chosen.instanceId).toBe('i-gpu');
     // The GPU node turns out slow in practice: 100 ms observed.
-    profiles.record('ocr@1.0.0', 'gpu', 100);
+    profiles.record('ocr@1.0.0', nodeClassOf(nodes[1]), 100);
     const second = placeStep(
       step,
       candidatesFromCatalog({ name: 'ocr', version: '1.0.0', concurrency: 4 }, nodes, instances),
@@ -125,5 +126,38 @@ describe('from catalogue records to a decision (the engine path)', () => {
     );
     expect(second.ok && second.chosen.instanceId).toBe('i-edge');
     expect(second.candidates[1].estimate).toMatchObject({ rttMs: 40, computeMs: 100, computeSource: 'observed' });
+  });
+
+  it('estimates a device by the CPU its instance gets, and learns per node class', () => {
+    // Two nodes of one kind, but the device's instance gets a quarter core.
+    const nodes = [
+      node('device', { site: 'f', tier: 'device', cpuCores: 1, limits: { cpu: 0.5 } }),
+      node('edge', { site: 'f', cpuCores: 4 }),
+    ];
+    const instances = [
+      instance('i-dev', 'device', { inFlight: 0, queued: 0, resources: { cpu: 0.25 } }),
+      instance('i-edge', 'edge', { inFlight: 0, queued: 0 }),
+    ];
+    const profiles = new ComputeProfiles().declare('ocr', { defaultMs: 50 });
+    const network = NetworkModel.fromNodes(nodes);
+    const service = { name: 'ocr', version: '1.0.0', concurrency: 1 };
+    const candidates = candidatesFromCatalog(service, nodes, instances);
+    expect(candidates.map((c) => [c.nodeClass, c.cpu])).toEqual([
+      ['x64|camera|0.25', 0.25],
+      ['x64|camera|4', 4],
+    ]);
+    const step = { service: 'ocr@1.0.0', inputBytes: 0, origin: { nodeId: 'device', site: 'f' } };
+    const decision = placeStep(step, candidates, { network, profiles });
+    expect(decision.candidates[0].estimate).toMatchObject({ computeMs: 200, cpuSlowdown: 4 });
+    expect(decision.candidates[1].estimate).toMatchObject({ computeMs: 50, cpuSlowdown: 1 });
+    expect(decision.ok && decision.chosen.instanceId).toBe('i-edge');
+    // What the device's class learnt stays there.
+    profiles.record('ocr@1.0.0', nodeClassOf(nodes[0], instances[0].resources), 20);
+    const again = placeStep(step, candidatesFromCatalog(service, nodes, instances), { network, profiles });
+    expect(again.candidates[0].estimate).toMatchObject({ computeMs: 20, computeSource: 'observed' });
+    expect(again.candidates[1].estimate).toMatchObject({ computeMs: 50, computeSource: 'declared-service' });
+    // A bare device without instance resources gets its limit.
+    const bare = candidatesFromCatalog(service, nodes, [], { includeNodesWithoutInstance: true });
+    expect(bare[0]).toMatchObject({ nodeClass: 'x64|camera|0.5', cpu: 0.5 });
   });
 });

@@ -1,4 +1,11 @@
-import { serviceRef, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
+import {
+  nodeMemoryCapacityMb,
+  serviceRef,
+  type InstanceRecord,
+  type NodeRecord,
+  type ServiceDescriptor,
+} from '@yunbian/contracts';
+import { effectiveCpu, nodeClassOf } from './node-class';
 import type { PlacementCandidate } from './types';
 
 export interface CatalogCandidateOptions {
@@ -37,11 +44,13 @@ export function candidatesFromCatalog(
       candidateOn(node, {
         instanceId: instance.id,
         instanceStatus: instance.status,
-        memoryMb: node.memoryMb,
+        memoryMb: instance.resources?.memoryMb ?? nodeMemoryCapacityMb(node),
         inFlight: instance.inFlight,
         queued: instance.queued,
         concurrency: service.concurrency,
         maxQueue,
+        nodeClass: nodeClassOf(node, instance.resources),
+        cpu: effectiveCpu(node, instance.resources),
       }),
     );
   }
@@ -55,10 +64,12 @@ export function candidatesFromCatalog(
       if (nodesWithInstance.has(node.id) || !node.services.includes(ref)) continue;
       candidates.push(
         candidateOn(node, {
-          memoryMb: node.memoryMb - (reserved.get(node.id) ?? 0),
+          memoryMb: nodeMemoryCapacityMb(node) - (reserved.get(node.id) ?? 0),
           inFlight: 0,
           queued: 0,
           concurrency: service.concurrency,
+          nodeClass: nodeClassOf(node),
+          cpu: effectiveCpu(node),
         }),
       );
     }
@@ -68,7 +79,15 @@ export function candidatesFromCatalog(
 
 type SlotFields = Pick<
   PlacementCandidate,
-  'instanceId' | 'instanceStatus' | 'memoryMb' | 'inFlight' | 'queued' | 'concurrency' | 'maxQueue'
+  | 'instanceId'
+  | 'instanceStatus'
+  | 'memoryMb'
+  | 'inFlight'
+  | 'queued'
+  | 'concurrency'
+  | 'maxQueue'
+  | 'nodeClass'
+  | 'cpu'
 >;
 
 /**
@@ -92,5 +111,7 @@ function candidateOn(node: NodeRecord, slot: SlotFields): PlacementCandidate {
     queued: slot.queued,
     concurrency: slot.concurrency,
     maxQueue: slot.maxQueue,
+    nodeClass: slot.nodeClass,
+    cpu: slot.cpu,
   };
 }

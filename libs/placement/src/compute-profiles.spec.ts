@@ -1,5 +1,6 @@
 import { ComputeProfiles } from './compute-profiles';
 import { PlacementInputError } from './errors';
+import { cpuSlowdown, effectiveCpu, nodeClassKey } from './node-class';
 
 describe('ComputeProfiles', () => {
   const profiles = () =>
@@ -11,14 +12,14 @@ describe('ComputeProfiles', () => {
   it('falls back from observed, to the hardware class, to the service default, to the global default', () => {
     const p = profiles();
     p.record('ocr@1.0.0', 'edge-a', 75);
-    expect(p.estimate('ocr@1.0.0', 'edge-a', ['npu'])).toEqual({ ms: 75, source: 'observed', tag: undefined });
-    expect(p.estimate('ocr@1.0.0', 'edge-b', ['npu'])).toEqual({ ms: 50, source: 'declared-tag', tag: 'npu' });
-    expect(p.estimate('ocr@1.0.0', 'edge-c', ['camera'])).toEqual({
+    expect(p.estimate('ocr@1.0.0', 'edge-a', ['npu'])).toMatchObject({ ms: 75, source: 'observed', tag: undefined });
+    expect(p.estimate('ocr@1.0.0', 'edge-b', ['npu'])).toMatchObject({ ms: 50, source: 'declared-tag', tag: 'npu' });
+    expect(p.estimate('ocr@1.0.0', 'edge-c', ['camera'])).toMatchObject({
       ms: 400,
       source: 'declared-service',
       tag: undefined,
     });
-    expect(p.estimate('resize@1.0.0', 'edge-a', ['gpu'])).toEqual({ ms: 100, source: 'default', tag: undefined });
+    expect(p.estimate('resize@1.0.0', 'edge-a', ['gpu'])).toMatchObject({ ms: 100, source: 'default', tag: undefined });
   });
 
   it('takes the fastest declared class when a node has several', () => {
@@ -41,10 +42,10 @@ describe('ComputeProfiles', () => {
     expect(p.estimate('ocr@1.1.0', 'n', [])).toMatchObject({ source: 'declared-service' });
   });
 
-  it('forgets what a node observed', () => {
+  it('forgets what a node class observed', () => {
     const p = profiles();
     p.record('ocr@1.0.0', 'n', 10);
-    p.forgetNode('n');
+    p.forget('n');
     expect(p.estimate('ocr@1.0.0', 'n', ['gpu'])).toMatchObject({ ms: 20, source: 'declared-tag' });
   });
 
@@ -54,5 +55,52 @@ describe('ComputeProfiles', () => {
       'compute profile of x: byTagMs.gpu must be a finite number of milliseconds above 0 (got 0)',
     );
     expect(() => new ComputeProfiles({ smoothing: 0 })).toThrow('smoothing must be above 0 and at most 1 (got 0)');
+  });
+
+  describe('per node class and CPU share', () => {
+    const device = { arch: 'arm64', tags: ['camera'], cpu: 0.25 };
+    const edge = { arch: 'arm64', tags: ['camera'], cpu: 1 };
+
+    it('scales declared times by the CPU an instance gets, not beyond one core', () => {
+      const p = profiles();
+      expect(p.estimate('ocr@1.0.0', nodeClassKey(device), device.tags, 0.25)).toMatchObject({
+        ms: 1600,
+        source: 'declared-service',
+        cpuSlowdown: 4,
+      });
+      expect(p.estimate('ocr@1.0.0', 'x', ['gpu'], 0.5)).toMatchObject({ ms: 40, source: 'declared-tag' });
+      expect(p.estimate('ocr@1.0.0', 'x', [], 1).ms).toBe(400);
+      // Single-threaded: four cores do not make one request faster.
+      expect(p.estimate('ocr@1.0.0', 'x', [], 4).ms).toBe(400);
+      expect(p.estimate('resize@1.0.0', 'x', [], 0.5)).toMatchObject({ ms: 200, source: 'default' });
+      expect(cpuSlowdown(undefined)).toBe(1);
+    });
+
+    it('keeps what was learnt on one class out of another', () => {
+      const p = profiles();
+      p.record('ocr@1.0.0', nodeClassKey(device), 1900);
+      expect(p.estimate('ocr@1.0.0', nodeClassKey(device), device.tags, 0.25)).toMatchObject({
+        ms: 1900,
+        source: 'observed',
+      });
+      // Same arch and tags with a whole core: still the declaration, not the device's 1900 ms.
+      expect(p.estimate('ocr@1.0.0', nodeClassKey(edge), edge.tags, 1)).toMatchObject({
+        ms: 400,
+        source: 'declared-service',
+      });
+      p.record('ocr@1.0.0', nodeClassKey(edge), 380);
+      expect(p.estimate('ocr@1.0.0', nodeClassKey(device), device.tags, 0.25).ms).toBe(1900);
+      expect(p.observationCount('ocr@1.0.0', nodeClassKey(edge))).toBe(1);
+    });
+
+    it('names a class by arch, sorted tags and CPU', () => {
+      expect(nodeClassKey({ arch: 'x64', tags: ['npu', 'camera'], cpu: 0.25 })).toBe('x64|camera,npu|0.25');
+      expect(nodeClassKey({ arch: 'x64', tags: ['camera', 'npu'], cpu: 0.25 })).toBe('x64|camera,npu|0.25');
+      expect(nodeClassKey({ tags: [], cpu: 2 })).toBe('?||2');
+      expect(effectiveCpu({ cpuCores: 4, limits: { cpu: 0.5 } }, { cpu: 0.25 })).toBe(0.25);
+      expect(effectiveCpu({ cpuCores: 4, limits: { cpu: 0.5 } }, { cpu: 2 })).toBe(0.5);
+      expect(effectiveCpu({ cpuCores: 2 }, { cpu: 8 })).toBe(2);
+      expect(effectiveCpu({ cpuCores: 2 })).toBe(2);
+    });
   });
 });

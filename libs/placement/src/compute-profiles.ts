@@ -1,7 +1,11 @@
 import { PlacementInputError } from './errors';
+import { cpuSlowdown } from './node-class';
 import type { ComputeSource } from './types';
 
-/** What a service is expected to take before anything was observed. */
+/**
+ * What a service is expected to take before anything was observed, on at least one whole
+ * core; estimates for instances with less CPU scale it (see `cpuSlowdown`).
+ */
 export interface DeclaredComputeProfile {
   /** Execution time by hardware class, keyed by node tag (`{ gpu: 15, npu: 40 }`); the fastest matching tag wins. */
   byTagMs?: Readonly<Record<string, number>>;
@@ -14,6 +18,8 @@ export interface ComputeEstimate {
   source: ComputeSource;
   /** The tag whose declared time was used (source `declared-tag`). */
   tag?: string;
+  /** Factor a declared time was multiplied by for the instance's CPU share (1: none). */
+  cpuSlowdown?: number;
 }
 
 export interface ComputeProfilesOptions {
@@ -36,15 +42,22 @@ export class ServiceComputeProfile {
     private readonly fallbackMs: number,
   ) {}
 
-  /** Estimate for one node, written into `out` (no allocation on the routing path). */
-  estimateInto(nodeId: string, tags: readonly string[], out: ComputeEstimate): ComputeEstimate {
-    const seen = this.observed?.get(nodeId);
+  /**
+   * Estimate for one node class (see `nodeClassKey`; any stable key works), written into `out`
+   * (no allocation on the routing path). What was observed for that class wins; a declared time
+   * is scaled to `cpu`, the cores the instance gets (undefined: a whole core or more).
+   */
+  estimateInto(nodeClass: string, tags: readonly string[], out: ComputeEstimate, cpu?: number): ComputeEstimate {
+    const seen = this.observed?.get(nodeClass);
     if (seen !== undefined) {
       out.ms = seen.ms;
       out.source = 'observed';
       out.tag = undefined;
+      out.cpuSlowdown = 1;
       return out;
     }
+    const slowdown = cpuSlowdown(cpu);
+    out.cpuSlowdown = slowdown;
     const byTag = this.declared?.byTagMs;
     if (byTag !== undefined) {
       let best = Infinity;
@@ -57,28 +70,31 @@ export class ServiceComputeProfile {
         }
       }
       if (bestTag !== undefined) {
-        out.ms = best;
+        out.ms = best * slowdown;
         out.source = 'declared-tag';
         out.tag = bestTag;
         return out;
       }
     }
     const declaredDefault = this.declared?.defaultMs;
-    out.ms = declaredDefault ?? this.fallbackMs;
+    out.ms = (declaredDefault ?? this.fallbackMs) * slowdown;
     out.source = declaredDefault === undefined ? 'default' : 'declared-service';
     out.tag = undefined;
     return out;
   }
 
-  estimate(nodeId: string, tags: readonly string[]): ComputeEstimate {
-    return this.estimateInto(nodeId, tags, { ms: 0, source: 'default' });
+  estimate(nodeClass: string, tags: readonly string[], cpu?: number): ComputeEstimate {
+    return this.estimateInto(nodeClass, tags, { ms: 0, source: 'default' }, cpu);
   }
 }
 
 /**
- * Execution time per (service, node): the moving average of what was observed there, else the
- * service's declared time for the node's hardware class (a tag such as `gpu`), else the
- * service's declared default, else one default for everything.
+ * Execution time per (service, node class): the moving average of what was observed on that
+ * class (arch + tags + the instance's CPU, `nodeClassKey`), else the service's declared time for
+ * the node's hardware class (a tag such as `gpu`), else the service's declared default, else one
+ * default for everything — declared and default times scaled to the instance's CPU share.
+ * Observations never cross classes: a figure learnt on a 0.25-core device is not used for a
+ * 1-core node of the same tags, nor the other way round.
  *
  * Services are keyed by the string the caller uses (`name@version` is best: versions may differ in
  * speed). Declared profiles are also found by the bare name, so one declaration covers all versions.
@@ -115,19 +131,19 @@ export class ComputeProfiles {
     return this;
   }
 
-  /** Adds one observed execution time; returns the new smoothed estimate for that node. */
-  record(service: string, nodeId: string, durationMs: number): number {
+  /** Adds one execution time observed on a node class; returns the new smoothed estimate for it. */
+  record(service: string, nodeClass: string, durationMs: number): number {
     if (!Number.isFinite(durationMs) || durationMs < 0) {
       throw new PlacementInputError(
-        `observed execution time of ${service} on ${nodeId} must be a finite number of milliseconds of 0 or more (got ${durationMs})`,
-        { service, nodeId, value: durationMs },
+        `observed execution time of ${service} on ${nodeClass} must be a finite number of milliseconds of 0 or more (got ${durationMs})`,
+        { service, nodeClass, value: durationMs },
       );
     }
-    let byNode = this.observed.get(service);
-    if (!byNode) this.observed.set(service, (byNode = new Map()));
-    const seen = byNode.get(nodeId);
+    let byClass = this.observed.get(service);
+    if (!byClass) this.observed.set(service, (byClass = new Map()));
+    const seen = byClass.get(nodeClass);
     if (seen === undefined) {
-      byNode.set(nodeId, { ms: durationMs, count: 1 });
+      byClass.set(nodeClass, { ms: durationMs, count: 1 });
       return durationMs;
     }
     seen.ms = this.smoothing * durationMs + (1 - this.smoothing) * seen.ms;
@@ -135,13 +151,13 @@ export class ComputeProfiles {
     return seen.ms;
   }
 
-  /** Drops what was observed on a node (it was replaced, or its hardware changed). */
-  forgetNode(nodeId: string): void {
-    for (const byNode of this.observed.values()) byNode.delete(nodeId);
+  /** Drops what was observed on a node class. */
+  forget(nodeClass: string): void {
+    for (const byClass of this.observed.values()) byClass.delete(nodeClass);
   }
 
-  observationCount(service: string, nodeId: string): number {
-    return this.observed.get(service)?.get(nodeId)?.count ?? 0;
+  observationCount(service: string, nodeClass: string): number {
+    return this.observed.get(service)?.get(nodeClass)?.count ?? 0;
   }
 
   forService(service: string): ServiceComputeProfile {
@@ -150,7 +166,7 @@ export class ComputeProfiles {
     return new ServiceComputeProfile(this.observed.get(service), declared, this.defaultMs);
   }
 
-  estimate(service: string, nodeId: string, tags: readonly string[]): ComputeEstimate {
-    return this.forService(service).estimate(nodeId, tags);
+  estimate(service: string, nodeClass: string, tags: readonly string[], cpu?: number): ComputeEstimate {
+    return this.forService(service).estimate(nodeClass, tags, cpu);
   }
 }

@@ -25,3 +25,4 @@ export {
 export { loadMilpSolver, toLpFormat, type ExactSolveOptions } from './planning/exact.solver';
 export { SHORTLIST_SIZE, type HeuristicOptions } from './planning/heuristic.solver';
 export * from './planning/plan-deployment';
+export * from './node-class';

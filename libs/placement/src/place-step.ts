@@ -67,6 +67,8 @@ const newEstimate = (): CandidateEstimate => ({
   startMs: 0,
   computeMs: 0,
   computeSource: 'default',
+  nodeClass: undefined,
+  cpuSlowdown: 1,
   latencyMs: 0,
   costPerCall: 0,
 });
@@ -80,7 +82,8 @@ function estimateInto(candidate: PlacementCandidate, context: EstimateContext, o
     candidate.bandwidthMbps,
     context.link,
   );
-  const compute = context.compute.estimateInto(candidate.nodeId, candidate.tags, context.computeEstimate);
+  const nodeClass = candidate.nodeClass ?? candidate.nodeId;
+  const compute = context.compute.estimateInto(nodeClass, candidate.tags, context.computeEstimate, candidate.cpu);
   out.rttMs = link.rttMs;
   out.rttSource = link.rttSource;
   out.bandwidthMbps = link.bandwidthMbps;
@@ -90,6 +93,8 @@ function estimateInto(candidate: PlacementCandidate, context: EstimateContext, o
   out.networkMs = out.rttMs + out.transferMs;
   out.computeMs = compute.ms;
   out.computeSource = compute.source;
+  out.nodeClass = nodeClass;
+  out.cpuSlowdown = compute.cpuSlowdown ?? 1;
   const hasInstance = candidate.instanceId !== undefined;
   out.startMs = hasInstance ? 0 : context.instanceStartMs;
   out.queueMs = hasInstance ? queueWaitMs(candidate.inFlight, candidate.queued, candidate.concurrency, compute.ms) : 0;

@@ -19,8 +19,9 @@ export interface PlacementCandidate {
   tier: NodeTier;
   tags: readonly string[];
   /**
-   * Memory the step's service can count on here, MiB: the node's memory for a running instance
-   * (its reservation was checked when it started), the memory left after reservations for a bare node.
+   * Memory the step's service can count on here, MiB: for a running instance its `resources.memoryMb`
+   * or the node's memory (limit) (its reservation was checked when it started); for a bare node what
+   * its memory (limit) leaves after reservations.
    */
   memoryMb: number;
   costPerHour: number;
@@ -37,6 +38,10 @@ export interface PlacementCandidate {
   maxQueue?: number;
   /** Declared uplink bandwidth of the node (its descriptor's `bandwidthMbps`). */
   bandwidthMbps?: number;
+  /** What compute profiles are kept per (`nodeClassKey`: arch + tags + CPU); absent: the node id. */
+  nodeClass?: string;
+  /** CPU cores the instance gets (`effectiveCpu`); scales declared compute times below one core. */
+  cpu?: number;
 }
 
 /** Where a step's input data is: a node (and its site). Absent on a step: the orchestrator holds it. */
@@ -132,6 +137,10 @@ export interface CandidateEstimate {
   startMs: number;
   computeMs: number;
   computeSource: ComputeSource;
+  /** The node class the compute time is for. */
+  nodeClass?: string;
+  /** Factor a declared compute time was scaled by for the instance's CPU share (4 for 0.25 core; 1: none). */
+  cpuSlowdown: number;
   /** networkMs + startMs + queueMs + computeMs. */
   latencyMs: number;
   /** Node cost per millisecond × computeMs, plus egress for input bytes leaving the origin's site. */

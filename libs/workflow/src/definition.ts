@@ -1,3 +1,5 @@
+import type { NodeTier } from '@yunbian/contracts';
+
 /** A workflow definition as users write it (JSON or YAML). */
 export interface WorkflowDefinition {
   name: string;
@@ -65,7 +67,7 @@ export interface RetryPolicy {
 export type OnError = 'fail' | 'continue' | { fallback: { service: string; input?: Mapping } };
 
 export interface PlacementHints {
-  tier?: 'edge' | 'cloud';
+  tier?: NodeTier;
   tags?: string[];
   anyTags?: string[];
   site?: string;

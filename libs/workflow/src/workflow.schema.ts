@@ -1,3 +1,4 @@
+import { NODE_TIERS } from '@yunbian/contracts';
 import { LIMITS } from './definition';
 
 const ID = '^[A-Za-z][A-Za-z0-9_]{0,63}$';
@@ -8,7 +9,7 @@ const placement = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    tier: { enum: ['edge', 'cloud'] },
+    tier: { enum: [...NODE_TIERS] },
     tags: { type: 'array', items: { type: 'string' } },
     anyTags: { type: 'array', items: { type: 'string' } },
     site: { type: 'string' },

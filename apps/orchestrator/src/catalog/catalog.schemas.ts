@@ -1,4 +1,5 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
+import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS } from '@yunbian/contracts';
 
 export type SchemaObject = ApiResponseSchemaHost['schema'];
 
@@ -16,7 +17,14 @@ export const START_INSTANCE_BODY: SchemaObject = {
     },
     nodeId: { type: 'string', minLength: 1, example: 'edge-a' },
     config: { type: 'object', description: 'settings handed to the instance' },
+    // Ajv validates with draft-07 (numeric exclusiveMinimum); OpenAPI 3.0 types spell it as a boolean.
+    resources: { ...INSTANCE_RESOURCES_SCHEMA, example: { cpu: 0.5, memoryMb: 256 } } as unknown as SchemaObject,
   },
+};
+
+const RESOURCES: SchemaObject = {
+  type: 'object',
+  properties: { cpu: { type: 'number', description: 'CPU cores, fractional' }, memoryMb: { type: 'number' } },
 };
 
 const LOAD: SchemaObject = {
@@ -53,13 +61,24 @@ export const NODE_RECORD: SchemaObject = {
   properties: {
     id: { type: 'string' },
     site: { type: 'string' },
-    tier: { enum: ['edge', 'cloud'] },
+    tier: { enum: [...NODE_TIERS] },
     arch: { type: 'string' },
     tags: { type: 'array', items: { type: 'string' } },
     cpuCores: { type: 'number' },
     memoryMb: { type: 'number' },
     costPerHour: { type: 'number' },
     labels: { type: 'object', additionalProperties: { type: 'string' } },
+    limits: { ...RESOURCES, description: 'what the node may give its instances altogether' },
+    limitsEnforcement: {
+      type: 'object',
+      description: 'whether the agent enforces limits and instance resources (cgroups) or only reports them, and why',
+      properties: {
+        mode: { enum: ['enforced', 'advisory'] },
+        reason: { type: 'string' },
+        cpu: { type: 'boolean' },
+        memory: { type: 'boolean' },
+      },
+    },
     status: { enum: ['alive', 'suspect', 'dead'] },
     statusReason: { type: 'string' },
     heartbeatIntervalMs: { type: 'number' },
@@ -107,6 +126,7 @@ export const INSTANCE_RECORD: SchemaObject = {
     lastError: { type: 'string' },
     memoryMb: { type: 'number', description: 'resident memory, MiB (in the shared worker: an equal share of it)' },
     isolation: { enum: ['process', 'shared'], description: 'own worker process, or the node’s shared worker' },
+    resources: { ...RESOURCES, description: 'CPU share and memory cap the instance was started with' },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },
@@ -126,7 +146,7 @@ export const SERVICE_RECORD: SchemaObject = {
       properties: {
         tags: { type: 'array', items: { type: 'string' } },
         memoryMb: { type: 'number' },
-        tier: { enum: ['edge', 'cloud'] },
+        tier: { enum: [...NODE_TIERS] },
       },
     },
     concurrency: { type: 'number' },

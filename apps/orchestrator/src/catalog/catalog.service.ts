@@ -125,6 +125,7 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
       load: existing?.load,
       rtt: existing?.rtt,
       bandwidth: existing?.bandwidth,
+      limitsEnforcement: a.limitsEnforcement,
     };
     if (!existing || existing.status !== 'alive')
       this.logger.info('node joined', { node_id: record.id, site: record.site });

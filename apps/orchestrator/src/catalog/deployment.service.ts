@@ -7,19 +7,22 @@ import {
   Subjects,
   type InstanceRecord,
   type InstanceReport,
+  type InstanceResources,
   type ServiceDescriptor,
   type StartInstanceCommand,
   type StopInstanceCommand,
 } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from './catalog.service';
-import { checkAdmission } from './instance-admission';
+import { checkAdmission, reservationOf } from './instance-admission';
 
 export interface StartInstanceRequest {
   /** `name@version`, `name@range` or `name` (latest version). */
   service: string;
   nodeId: string;
   config?: Record<string, unknown>;
+  /** CPU share and memory cap of the instance, reserved on its node and enforced by its agent. */
+  resources?: InstanceResources;
 }
 
 const AGENT_TIMEOUT_MS = 5_000;
@@ -75,7 +78,8 @@ export class DeploymentService {
       node,
       service,
       onNode,
-      (i) => this.catalog.serviceDescriptor(`${i.service}@${i.version}`)?.requirements.memoryMb ?? 0,
+      (i) => reservationOf(i, this.catalog.serviceDescriptor(`${i.service}@${i.version}`)),
+      request.resources,
     );
     if (problems.length) {
       const [first] = problems;
@@ -86,6 +90,7 @@ export class DeploymentService {
       service: service.name,
       version: service.version,
       config: request.config,
+      resources: request.resources,
     };
     const report = await this.askAgent<InstanceReport>(node.id, Subjects.nodeStartInstance(node.id), command);
     this.logger.info('instance starting', { instance_id: report.id, node_id: node.id, service: serviceRef(service) });

@@ -5,6 +5,7 @@ import {
   candidatesFromCatalog,
   ComputeProfiles,
   NetworkModel,
+  nodeClassOf,
   PlacementInputError,
   placeStep,
   type Objective,
@@ -36,7 +37,8 @@ export function parseObjective(name: string | undefined): Objective | undefined 
 /**
  * Routes each step attempt with the placement library: hard constraints (tags, tier,
  * site, memory, data tier), then the objective over estimated latency (network + queue +
- * compute) and cost. Compute times are learnt from every reply. Counts what this
+ * compute) and cost. Compute times are learnt from every reply, per node class (arch, tags
+ * and the CPU the instance gets: `nodeClassOf`). Counts what this
  * orchestrator has sent but not heard back, since heartbeats lag.
  */
 @Injectable()
@@ -200,9 +202,14 @@ export class PlacementRouter implements StepRouter {
     if (durationMs === undefined) return;
     try {
       const instance = this.catalog.instance(instanceId);
-      this.profiles.record(`${instance.service}@${instance.version}`, instance.nodeId, durationMs);
+      const node = this.catalog.node(instance.nodeId);
+      this.profiles.record(
+        `${instance.service}@${instance.version}`,
+        nodeClassOf(node, instance.resources),
+        durationMs,
+      );
     } catch {
-      // The instance left the catalogue meanwhile; its timing no longer matters.
+      // The instance (or its node) left the catalogue meanwhile; its timing no longer matters.
     }
   }
 }

@@ -1,5 +1,7 @@
 import { dataTierAllows, firstFailedConstraint, rejectionsOf, resolveConstraints } from '../constraints';
+import { nodeCpuCapacity, nodeMemoryCapacityMb } from '@yunbian/contracts';
 import { PlacementInputError } from '../errors';
+import { nodeClassKey } from '../node-class';
 import { transferMs } from '../estimates';
 import type { LinkEstimate } from '../network';
 import { normaliseWeights, resolveObjective } from '../objective';
@@ -70,6 +72,12 @@ export interface Assignment {
 
 const originName = (o: OriginLoad) => (o.nodeId ? `node ${o.nodeId} (${o.site})` : `site ${o.site}`);
 
+/** A node with the CPU and memory its limits let instances have, as `cpuCores` and `memoryMb`. */
+function offered(node: PlannedNode): PlannedNode {
+  if (!node.limits) return node;
+  return { ...node, cpuCores: nodeCpuCapacity(node), memoryMb: nodeMemoryCapacityMb(node) };
+}
+
 function nodeAsCandidate(node: PlannedNode, service: PlannedService): PlacementCandidate {
   return {
     nodeId: node.id,
@@ -114,16 +122,18 @@ function checkProblem(problem: DeploymentProblem): void {
 }
 
 /** Reduces a deployment problem to the numbers both solvers work on, or says which demand cannot be met. */
-export function buildPlanningModel(problem: DeploymentProblem): PlanningModel {
-  checkProblem(problem);
+export function buildPlanningModel(requested: DeploymentProblem): PlanningModel {
+  checkProblem(requested);
+  // Nodes offer their instances what their limits allow; everything downstream plans with that.
+  const problem: DeploymentProblem = { ...requested, nodes: requested.nodes.map(offered) };
   const { services, nodes, load, network } = problem;
   const S = services.length;
   const N = nodes.length;
-  const requested =
+  const objective =
     problem.objective === undefined ? { weights: DEFAULT_WEIGHTS } : resolveObjective({ objective: problem.objective });
   const weights = normaliseWeights({
-    latency: Math.max(requested.weights.latency, TIE_BREAK_WEIGHT),
-    cost: Math.max(requested.weights.cost, TIE_BREAK_WEIGHT),
+    latency: Math.max(objective.weights.latency, TIE_BREAK_WEIGHT),
+    cost: Math.max(objective.weights.cost, TIE_BREAK_WEIGHT),
   });
   const utilisation = problem.maxUtilisation ?? DEFAULT_MAX_UTILISATION;
   const scope = problem.userPrivateScope ?? 'node';
@@ -209,7 +219,10 @@ export function buildPlanningModel(problem: DeploymentProblem): PlanningModel {
         continue;
       }
       const ij = i * N + j;
-      const ms = compute.estimate(node.id, node.tags).ms;
+      // Compute time for the node class the instance would form there: with cpuCores set it gets
+      // that much CPU; without, it is started without resources and gets the node's (as routing sees it).
+      const gets = service.cpuCores === undefined ? node.cpuCores : Math.min(service.cpuCores, node.cpuCores);
+      const ms = compute.estimate(nodeClassKey({ arch: node.arch, tags: node.tags, cpu: gets }), node.tags, gets).ms;
       model.eligible[ij] = 1;
       model.computeMs[ij] = ms;
       model.capacity[ij] = ((service.concurrency * 1000) / ms) * utilisation;

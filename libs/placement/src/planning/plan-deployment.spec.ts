@@ -267,3 +267,34 @@ describe('heuristic against the exact optimum on random small problems', () => {
     expect(compared).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe('planning with node limits', () => {
+  it('offers what the limits allow and scales compute to the CPU an instance gets', () => {
+    const device: PlannedNode = {
+      id: 'dev-1',
+      site: 'F',
+      tier: 'device',
+      tags: ['npu'],
+      memoryMb: 4096,
+      cpuCores: 2,
+      costPerHour: 0.01,
+      limits: { cpu: 0.5, memoryMb: 1024 },
+    };
+    const model = buildPlanningModel(
+      problem({
+        services: [{ service: 'detect@1.0.0', concurrency: 1, cpuCores: 0.25, requirements: { memoryMb: 256 } }],
+        nodes: [device, edgeA],
+      }),
+    );
+    // device: 0.25 of a core → 4 × 100 ms; two instances fit in its 0.5-core limit (memory: 4 in 1024 MiB).
+    expect(model.computeMs[0]).toBe(400);
+    expect(model.maxInstances[0]).toBe(2);
+    expect(model.problem.nodes[0]).toMatchObject({ cpuCores: 0.5, memoryMb: 1024 });
+    // edge-a has no limits: 0.25 of one of its cores, the same 4×, eight instances by CPU.
+    expect(model.computeMs[1]).toBe(400);
+    expect(model.maxInstances[1]).toBe(8);
+    // Without cpuCores an instance is started without resources: the node's CPU, no slowdown.
+    const plain = buildPlanningModel(problem({ nodes: [{ ...device, limits: { cpu: 1 } }] }));
+    expect(plain.computeMs[0]).toBe(100);
+  });
+});

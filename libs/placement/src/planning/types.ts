@@ -11,7 +11,7 @@ export interface PlannedService {
   hints?: Pick<PlacementHints, 'tier' | 'tags' | 'site' | 'maxLatencyMs'>;
   /** Requests one instance works on at once. */
   concurrency: number;
-  /** CPU cores one instance reserves (default 1). */
+  /** CPU cores one instance reserves (default 1); below 1 its compute time scales up (`cpuSlowdown`). */
   cpuCores?: number;
   /** Input bytes per call. */
   inputBytes?: number;
@@ -20,15 +20,16 @@ export interface PlannedService {
   minInstances?: number;
 }
 
-/** A node as the planner needs it; a catalogue `NodeRecord` fits. */
+/** A node as the planner needs it; a catalogue `NodeRecord` fits. `limits` cap what instances get. */
 export type PlannedNode = Pick<
   NodeDescriptor,
   'id' | 'site' | 'tier' | 'tags' | 'memoryMb' | 'cpuCores' | 'costPerHour'
-> & {
-  bandwidthMbps?: number;
-  /** Nodes that are not alive get nothing (default alive). */
-  status?: NodeStatus;
-};
+> &
+  Partial<Pick<NodeDescriptor, 'arch' | 'limits'>> & {
+    bandwidthMbps?: number;
+    /** Nodes that are not alive get nothing (default alive). */
+    status?: NodeStatus;
+  };
 
 /** Expected runs per second starting at a site (or at one node of it: user-private data needs the node). */
 export interface OriginLoad {
