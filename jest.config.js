@@ -44,5 +44,10 @@ module.exports = {
     '^@yunbian/([a-z-]+)$': '<rootDir>/libs/$1/src',
     ...(fileType ? { '^file-type$': `<rootDir>/${fileType}/index.js` } : {}),
   },
-  testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  testMatch: [
+    '<rootDir>/libs/**/*.spec.ts',
+    '<rootDir>/apps/**/*.spec.ts',
+    '<rootDir>/tools/**/*.spec.ts',
+    '<rootDir>/test/**/*.e2e-spec.ts',
+  ],
 };
