@@ -34,8 +34,13 @@ import { planTestbed, PORTS, startOrder, type LinkPlan, type SitePlan, type Test
 import { loadTopology, parseTopology, type LinkShape, type Topology, type TopologyNode } from './topology';
 import { forwardTcpToUnix } from './unix-forward';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const DIST = path.resolve(__dirname, '../..');
+// The built files (entry points of the processes in the namespaces), also when this module
+// is loaded from source (the e2e tests): dist/tools/testbed.
+const HERE = __dirname.split(path.sep).includes('dist')
+  ? __dirname
+  : path.resolve(__dirname, '../../dist/tools/testbed');
+const DIST = path.resolve(HERE, '../..');
+const ROOT = path.resolve(DIST, '..');
 
 export class TestbedUnavailableError extends Error {
   constructor(message: string) {
@@ -121,6 +126,7 @@ export class Testbed {
   readonly api: string;
   private readonly links = new Map<string, { plan: LinkPlan; state: LinkState }>();
   private readonly hostServers: net.Server[] = [];
+  private readonly forwards = new Map<string, string>();
   private stopping?: Promise<void>;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
 
@@ -267,7 +273,7 @@ export class Testbed {
         'exec',
         ns,
         process.execPath,
-        path.join(__dirname, 'unix-forward.js'),
+        path.join(HERE, 'unix-forward.js'),
         '--unix',
         socket,
         '--to',
@@ -302,6 +308,8 @@ export class Testbed {
           cwd: ROOT,
           env: {
             NATS_URL: `nats://127.0.0.1:${PORTS.nats}`,
+            // Behind a leaf the registry's KV and object stores are in the hub's domain.
+            ...(site.link ? { YUNBIAN_JS_DOMAIN: 'hub' } : {}),
             YUNBIAN_METRICS_PORT: String(PORTS.agentMetrics + k),
             ...(options.heartbeatMs ? { YUNBIAN_HEARTBEAT_MS: String(options.heartbeatMs) } : {}),
             ...options.agentEnv,
@@ -339,7 +347,7 @@ export class Testbed {
           'exec',
           site.namespace,
           process.execPath,
-          path.join(__dirname, 'delay-proxy.js'),
+          path.join(HERE, 'delay-proxy.js'),
           '--route',
           `127.0.0.1:${PORTS.proxyLeaf}=${link.uplinkAddress}:${PORTS.leaf}`,
           '--route',
@@ -438,7 +446,7 @@ export class Testbed {
     if (state.cut) throw new Error(`link ${site} is cut; restore it before measuring`);
     const bytes = (mbps: number) =>
       Math.round(Math.min(Math.max((mbps * 1e6 * seconds) / 8, 256 * 1024), 64 * 1024 * 1024));
-    const probe = path.join(__dirname, 'link-probe.js');
+    const probe = path.join(HERE, 'link-probe.js');
     const name = `probe-server-${site}`;
     this.supervisor.start({
       name,
@@ -480,6 +488,52 @@ export class Testbed {
     } finally {
       await this.supervisor.stop(name);
     }
+  }
+
+  /**
+   * A host URL for a port on a site's 127.0.0.1 (an agent's metrics, a NATS server's
+   * monitoring): a forwarder inside the namespace on a Unix socket, and a host listener on
+   * a free 127.0.0.1 port relaying to it. Started once per site and port.
+   */
+  async forwardPort(site: string, port: number): Promise<string> {
+    const key = `${site}:${port}`;
+    const known = this.forwards.get(key);
+    if (known) return known;
+    const plan = this.plan.sites.find((s) => s.site.name === site);
+    if (!plan) throw new Error(`no site "${site}"; sites: ${this.plan.sites.map((s) => s.site.name).join(', ')}`);
+    const name = `forward-${site}-${port}`;
+    const socket = path.join(this.workDir, 'sockets', `${name}.sock`);
+    this.supervisor.start({
+      name,
+      command: 'ip',
+      args: [
+        'netns',
+        'exec',
+        plan.namespace,
+        process.execPath,
+        path.join(HERE, 'unix-forward.js'),
+        '--unix',
+        socket,
+        '--to',
+        `127.0.0.1:${port}`,
+      ],
+      echoStderr: false,
+    });
+    await this.waitForLog(name, /forwarding/, 15_000);
+    const hostPort = await freeLoopbackPort();
+    this.hostServers.push(await forwardTcpToUnix(hostPort, socket));
+    const url = `http://127.0.0.1:${hostPort}`;
+    this.forwards.set(key, url);
+    return url;
+  }
+
+  /** The metrics/health URL of a node's agent (its YUNBIAN_METRICS_PORT, forwarded to the host). */
+  agentHttp(nodeId: string): Promise<string> {
+    for (const site of this.topology.sites) {
+      const k = site.nodes.findIndex((n) => n.id === nodeId);
+      if (k >= 0) return this.forwardPort(site.name, PORTS.agentMetrics + k);
+    }
+    return Promise.reject(new Error(`no node "${nodeId}" in the topology; nodes: ${this.nodeIds().join(', ')}`));
   }
 
   /** Kills a supervised process (e.g. an agent by node id); the testbed restarts it after a backoff. */
