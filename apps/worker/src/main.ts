@@ -54,6 +54,8 @@ async function main(): Promise<void> {
       servers: env.NATS_URL ?? DEFAULT_NATS_URL,
       name: `worker ${instanceId}`,
       propagator: new NatsTracePropagator(),
+      // Behind a leaf node the registry and payload stores are in the hub's domain.
+      jetStreamDomain: env.YUNBIAN_JS_DOMAIN || undefined,
     });
     const app = await NestFactory.createApplicationContext(
       WorkerModule.forService(entry.serviceClass, config, transport),
