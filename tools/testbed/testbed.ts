@@ -127,6 +127,7 @@ export class Testbed {
   private readonly links = new Map<string, { plan: LinkPlan; state: LinkState }>();
   private readonly hostServers: net.Server[] = [];
   private readonly forwards = new Map<string, string>();
+  private probes = 0;
   private stopping?: Promise<void>;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
 
@@ -447,7 +448,8 @@ export class Testbed {
     const bytes = (mbps: number) =>
       Math.round(Math.min(Math.max((mbps * 1e6 * seconds) / 8, 256 * 1024), 64 * 1024 * 1024));
     const probe = path.join(HERE, 'link-probe.js');
-    const name = `probe-server-${site}`;
+    // A name of its own per measurement: its log starts empty, so "listening" is this server's.
+    const name = `probe-server-${site}-${++this.probes}`;
     this.supervisor.start({
       name,
       command: 'ip',
