@@ -156,11 +156,11 @@ export class Testbed {
 
   /** Builds the network, starts every process and waits until every node is alive in the catalogue. */
   static async start(topologyOrFile: Topology | string, options: TestbedOptions = {}): Promise<Testbed> {
+    const unavailable = await preflight();
+    if (unavailable) throw new TestbedUnavailableError(unavailable);
     const topology =
       typeof topologyOrFile === 'string' ? loadTopology(topologyOrFile) : parseTopology(topologyOrFile, 'topology');
     const say = options.say ?? (() => undefined);
-    const unavailable = await preflight();
-    if (unavailable) throw new TestbedUnavailableError(unavailable);
     const natsServer = findNatsServer();
     if (!natsServer) throw new TestbedUnavailableError(NATS_SERVER_INSTALL_HINT);
 
