@@ -125,14 +125,34 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
 
   it('shapes every link as configured: raw TCP through the delay proxy and the shaped veth', async () => {
     for (const link of bed.linkStates()) {
-      const m = await bed.measureLink(link.site);
-      process.stdout.write(`[testbed] measured ${JSON.stringify(m)}\n`);
-      expect({ site: m.site, rttOk: within(m.rttMs, link.rttMs, 0.15) }).toEqual({ site: link.site, rttOk: true });
-      expect({ site: m.site, upOk: within(m.upMbps, link.upMbps, 0.2) }).toEqual({ site: link.site, upOk: true });
-      expect({ site: m.site, downOk: within(m.downMbps, link.downMbps, 0.2) }).toEqual({
-        site: link.site,
-        downOk: true,
+      // The agents' own probes share the links: the best of up to three runs is the link's
+      // capacity (cross traffic only lowers throughput and adds delay, never the reverse).
+      let best = { rttMs: Infinity, upMbps: 0, downMbps: 0 };
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const m = await bed.measureLink(link.site);
+        process.stdout.write(`[testbed] measured ${JSON.stringify(m)}\n`);
+        best = {
+          rttMs: Math.min(best.rttMs, m.rttMs),
+          upMbps: Math.max(best.upMbps, m.upMbps),
+          downMbps: Math.max(best.downMbps, m.downMbps),
+        };
+        const ok =
+          within(best.rttMs, link.rttMs, 0.15) &&
+          within(best.upMbps, link.upMbps, 0.2) &&
+          within(best.downMbps, link.downMbps, 0.2);
+        if (ok) break;
+      }
+      expect({ site: link.site, rttMs: best.rttMs, ok: within(best.rttMs, link.rttMs, 0.15) }).toMatchObject({
+        ok: true,
       });
+      expect({ site: link.site, upMbps: best.upMbps, ok: within(best.upMbps, link.upMbps, 0.2) }).toMatchObject({
+        ok: true,
+      });
+      expect({ site: link.site, downMbps: best.downMbps, ok: within(best.downMbps, link.downMbps, 0.2) }).toMatchObject(
+        {
+          ok: true,
+        },
+      );
     }
   });
 
@@ -199,6 +219,13 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     steps: [{ id: 'infer', service: 'onnx-inference@^1', input: { inputs: { x: '=$input.x' } } }],
   });
 
+  const inference = new Map<string, Promise<InstanceRecord>>();
+  /** One detector instance per node, started by whichever test needs it first. */
+  const ensureInference = (nodeId: string): Promise<InstanceRecord> => {
+    if (!inference.has(nodeId)) inference.set(nodeId, startInference(nodeId));
+    return inference.get(nodeId)!;
+  };
+
   const startInference = async (nodeId: string): Promise<InstanceRecord> => {
     const { status, body } = await api<InstanceRecord>('POST', '/instances', {
       service: 'onnx-inference@^1',
@@ -249,8 +276,8 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     const device = await get<NodeRecord & { limitsEnforcement?: { mode: string } }>('/nodes/device-1');
     expect(device.limitsEnforcement).toMatchObject({ mode: 'enforced' });
 
-    await startInference('device-1');
-    await startInference('cloud-1');
+    await ensureInference('device-1');
+    await ensureInference('cloud-1');
     for (const [name, site] of [
       ['tb-infer-device', 'line-3'],
       ['tb-infer-cloud', 'cloud'],
@@ -288,6 +315,8 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
   });
 
   it('c. places a 2 MB inference step from the device on the device at 5 Mbit/s and on the cloud gpu node at 1,000 Mbit/s, saying which bandwidth it used', async () => {
+    await ensureInference('device-1');
+    await ensureInference('cloud-1');
     expect((await api('POST', '/workflows', workflow('tb-infer'))).status).toBe(201);
     // 3 × 352 × 352 float32 = 1.5 MB of tensor, 2 MB as base64 in the step's input.
     const input = { x: wire([1, 3, 352, 352]) };
@@ -299,7 +328,9 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
         origin: { nodeId: 'device-1' },
         durability: 'none',
       });
-      const first = (await get<Run>(`/runs/${body.id}`)).steps[0].history[0];
+      const run = await get<Run>(`/runs/${body.id}`);
+      const first = run.steps[0].history[0];
+      if (!first?.placement) throw new Error(`run ${body.id} has no placement for its step: ${JSON.stringify(run.steps[0]).slice(0, 2000)}`);
       return { node: first.node, cloud: first.placement!.candidates.find((c) => c.nodeId === 'cloud-1')!.estimate! };
     };
     const measuredDeviceToCloud = (test: (mbps: number) => boolean, what: string) =>

@@ -52,11 +52,12 @@ export async function preflight(): Promise<string | undefined> {
   } catch (err) {
     return `\`ip netns\` is not available (${(err as Error).message}); install iproute2. ${plain}`;
   }
-  for (const tool of ['tc', 'iptables']) {
+  const packages: Record<string, string> = { tc: 'iproute2', iptables: 'iptables', nsenter: 'util-linux' };
+  for (const tool of Object.keys(packages)) {
     try {
-      await run([tool, '-V']);
+      await run([tool, tool === 'nsenter' ? '--version' : '-V']);
     } catch {
-      return `\`${tool}\` is not available; install ${tool === 'tc' ? 'iproute2' : 'iptables'}. ${plain}`;
+      return `\`${tool}\` is not available; install ${packages[tool]}. ${plain}`;
     }
   }
   return undefined;

@@ -255,8 +255,7 @@ export class Testbed {
     const ns = plan.cloud.namespace;
     this.supervisor.start({
       name: 'orchestrator',
-      command: 'ip',
-      args: ['netns', 'exec', ns, process.execPath, path.join(DIST, 'apps/orchestrator/src/main.js')],
+      ...inNamespace(ns, process.execPath, [path.join(DIST, 'apps/orchestrator/src/main.js')]),
       cwd: ROOT,
       env: {
         NATS_URL: `nats://127.0.0.1:${PORTS.nats}`,
@@ -268,18 +267,13 @@ export class Testbed {
     const socket = path.join(this.workDir, 'sockets', 'orchestrator.sock');
     this.supervisor.start({
       name: 'rest-forward',
-      command: 'ip',
-      args: [
-        'netns',
-        'exec',
-        ns,
-        process.execPath,
+      ...inNamespace(ns, process.execPath, [
         path.join(HERE, 'unix-forward.js'),
         '--unix',
         socket,
         '--to',
         `127.0.0.1:${PORTS.orchestrator}`,
-      ],
+      ]),
       echoStderr: false,
     });
     this.hostServers.push(await forwardTcpToUnix(this.port, socket));
@@ -296,16 +290,7 @@ export class Testbed {
         writeFileSync(file, JSON.stringify(descriptorFor(node, site.site.name, this.say), null, 2));
         this.supervisor.start({
           name: node.id,
-          command: 'ip',
-          args: [
-            'netns',
-            'exec',
-            site.namespace,
-            process.execPath,
-            path.join(DIST, 'apps/agent/src/main.js'),
-            '--node',
-            file,
-          ],
+          ...inNamespace(site.namespace, process.execPath, [path.join(DIST, 'apps/agent/src/main.js'), '--node', file]),
           cwd: ROOT,
           env: {
             NATS_URL: `nats://127.0.0.1:${PORTS.nats}`,
@@ -342,12 +327,7 @@ export class Testbed {
       const socket = path.join(this.workDir, 'sockets', `proxy-${name}.sock`);
       this.supervisor.start({
         name: `proxy-${name}`,
-        command: 'ip',
-        args: [
-          'netns',
-          'exec',
-          site.namespace,
-          process.execPath,
+        ...inNamespace(site.namespace, process.execPath, [
           path.join(HERE, 'delay-proxy.js'),
           '--route',
           `127.0.0.1:${PORTS.proxyLeaf}=${link.uplinkAddress}:${PORTS.leaf}`,
@@ -357,7 +337,7 @@ export class Testbed {
           String(link.shape.rttMs / 2),
           '--control',
           socket,
-        ],
+        ]),
         echoStderr: false,
       });
       await this.waitForLog(`proxy-${name}`, /delay proxy 127\.0\.0\.1:7471/, 15_000);
@@ -366,8 +346,7 @@ export class Testbed {
     const server = `nats-${name}`;
     this.supervisor.start({
       name: server,
-      command: 'ip',
-      args: ['netns', 'exec', site.namespace, natsServer, '-c', conf],
+      ...inNamespace(site.namespace, natsServer, ['-c', conf]),
       echoStderr: false,
     });
     await this.waitForLog(server, /Server is ready/, 20_000);
@@ -452,17 +431,12 @@ export class Testbed {
     const name = `probe-server-${site}-${++this.probes}`;
     this.supervisor.start({
       name,
-      command: 'ip',
-      args: [
-        'netns',
-        'exec',
-        plan.uplinkNamespace,
-        process.execPath,
+      ...inNamespace(plan.uplinkNamespace, process.execPath, [
         probe,
         'serve',
         '--listen',
         `${plan.uplinkAddress}:${PORTS.probe}`,
-      ],
+      ]),
       restart: false,
       echoStderr: false,
     });
@@ -507,18 +481,13 @@ export class Testbed {
     const socket = path.join(this.workDir, 'sockets', `${name}.sock`);
     this.supervisor.start({
       name,
-      command: 'ip',
-      args: [
-        'netns',
-        'exec',
-        plan.namespace,
-        process.execPath,
+      ...inNamespace(plan.namespace, process.execPath, [
         path.join(HERE, 'unix-forward.js'),
         '--unix',
         socket,
         '--to',
         `127.0.0.1:${port}`,
-      ],
+      ]),
       echoStderr: false,
     });
     await this.waitForLog(name, /forwarding/, 15_000);
@@ -683,6 +652,15 @@ export class Testbed {
       100,
     );
   }
+}
+
+/**
+ * A process inside a site's network namespace. `nsenter --net` switches only the network
+ * namespace; `ip netns exec` would also remount /sys, which hides /sys/fs/cgroup from the
+ * agents that enforce their nodes' limits there.
+ */
+function inNamespace(ns: string, command: string, args: string[]): { command: string; args: string[] } {
+  return { command: 'nsenter', args: [`--net=/run/netns/${ns}`, '--', command, ...args] };
 }
 
 function isTestbedProcess(pid: number): boolean {
