@@ -320,7 +320,11 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     expect((await api('POST', '/workflows', workflow('tb-infer'))).status).toBe(201);
     // 3 × 352 × 352 float32 = 1.5 MB of tensor, 2 MB as base64 in the step's input.
     const input = { x: wire([1, 3, 352, 352]) };
-    type Candidate = { nodeId: string; estimate?: { bandwidthMbps: number; bandwidthSource?: string } };
+    type Candidate = {
+      nodeId: string;
+      rejections?: unknown[];
+      estimate?: { bandwidthMbps: number; bandwidthSource?: string };
+    };
     type Run = { id: string; steps: { history: { node?: string; placement?: { candidates: Candidate[] } }[] }[] };
     const place = async () => {
       const { body } = await api<Run>('POST', '/workflows/tb-infer/runs?wait=60000', {
@@ -330,8 +334,12 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
       });
       const run = await get<Run>(`/runs/${body.id}`);
       const first = run.steps[0].history[0];
-      if (!first?.placement) throw new Error(`run ${body.id} has no placement for its step: ${JSON.stringify(run.steps[0]).slice(0, 2000)}`);
-      return { node: first.node, cloud: first.placement!.candidates.find((c) => c.nodeId === 'cloud-1')!.estimate! };
+      if (!first?.placement)
+        throw new Error(`run ${body.id} has no placement for its step: ${JSON.stringify(run.steps[0]).slice(0, 2000)}`);
+      const cloud = first.placement.candidates.find((c) => c.nodeId === 'cloud-1');
+      if (!cloud?.estimate)
+        throw new Error(`cloud-1 was not a placement candidate with an estimate: ${JSON.stringify(cloud)}`);
+      return { node: first.node, cloud: cloud.estimate };
     };
     const measuredDeviceToCloud = (test: (mbps: number) => boolean, what: string) =>
       waitFor(
