@@ -320,10 +320,13 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     expect((await api('POST', '/workflows', workflow('tb-infer'))).status).toBe(201);
     // 3 × 352 × 352 float32 = 1.5 MB of tensor, 2 MB as base64 in the step's input.
     const input = { x: wire([1, 3, 352, 352]) };
+    // The run view's summary of each candidate (GET /runs/{id} steps[].history[].placement).
     type Candidate = {
       nodeId: string;
-      rejections?: unknown[];
-      estimate?: { bandwidthMbps: number; bandwidthSource?: string };
+      latencyMs?: number;
+      bandwidthMbps?: number;
+      bandwidthSource?: string;
+      rejected?: string;
     };
     type Run = { id: string; steps: { history: { node?: string; placement?: { candidates: Candidate[] } }[] }[] };
     const place = async () => {
@@ -334,12 +337,16 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
       });
       const run = await get<Run>(`/runs/${body.id}`);
       const first = run.steps[0].history[0];
-      if (!first?.placement)
+      if (!first?.placement) {
         throw new Error(`run ${body.id} has no placement for its step: ${JSON.stringify(run.steps[0]).slice(0, 2000)}`);
+      }
       const cloud = first.placement.candidates.find((c) => c.nodeId === 'cloud-1');
-      if (!cloud?.estimate)
-        throw new Error(`cloud-1 was not a placement candidate with an estimate: ${JSON.stringify(cloud)}`);
-      return { node: first.node, cloud: cloud.estimate };
+      if (cloud?.latencyMs === undefined) {
+        throw new Error(
+          `cloud-1 was not an eligible placement candidate: ${JSON.stringify(first.placement.candidates)}`,
+        );
+      }
+      return { node: first.node, cloud };
     };
     const measuredDeviceToCloud = (test: (mbps: number) => boolean, what: string) =>
       waitFor(
@@ -354,8 +361,9 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     await measuredDeviceToCloud((mbps) => within(mbps, 5, 0.2), 'at 5 Mbit/s ± 20 %');
     const slow = await place();
     expect(slow.node).toBe('device-1');
-    expect(slow.cloud.bandwidthSource).toBe('measured');
-    expect(within(slow.cloud.bandwidthMbps, 5, 0.2)).toBe(true);
+    // The figure used for the cloud is the measured one of the slow path, not a default.
+    expect(slow.cloud).toMatchObject({ bandwidthSource: 'measured', bandwidthMbps: expect.any(Number) });
+    expect(slow.cloud.bandwidthMbps).toBeLessThan(10);
 
     await devicePath(1000);
     try {
@@ -363,7 +371,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
       await measuredDeviceToCloud((mbps) => mbps > 50, 'above 50 Mbit/s');
       const fast = await place();
       expect(fast.node).toBe('cloud-1');
-      expect(fast.cloud.bandwidthSource).toBe('measured');
+      expect(fast.cloud).toMatchObject({ bandwidthSource: 'measured', bandwidthMbps: expect.any(Number) });
       expect(fast.cloud.bandwidthMbps).toBeGreaterThan(50);
     } finally {
       await devicePath();
