@@ -231,7 +231,9 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
       service: 'onnx-inference@^1',
       nodeId,
       // A local file: the same fixed model on every node, no registry round trip.
-      config: { modelPath: DET_MODEL, maxBatch: 1, maxDelayMs: 0, intraOpThreads: 1 },
+      // Two onnxruntime threads: the unlimited node can use both cores, the limited one
+      // shares its 0.25-core quota between them.
+      config: { modelPath: DET_MODEL, maxBatch: 1, maxDelayMs: 0, intraOpThreads: 2 },
     });
     expect(status).toBe(201);
     return waitFor(
@@ -284,7 +286,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     ]) {
       expect((await api('POST', '/workflows', workflow(name, site))).status).toBe(201);
     }
-    // The detector at 640 × 640: ~0.1 s of one core a call, well over a 0.25-core quota
+    // The detector at 640 × 640: ~0.1 s of CPU a call, well over a 0.25-core quota
     // period's share. The device's links are raised meanwhile so the 5 MB tensors move fast;
     // the figures compared are the workers' own inference times, without the network.
     const input = { x: wire([1, 3, 640, 640]) };

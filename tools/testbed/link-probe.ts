@@ -1,6 +1,6 @@
 /**
  * A raw TCP check of one emulated link, through the same path the site's leaf node uses
- * (the delay proxy, then the shaped veth): round trip from small echoes, bandwidth each
+ * (the delay proxy, then the shaped veth): round trip as the smallest of 15 small echoes, bandwidth each
  * way from a bulk transfer timed at the receiving end (first byte to last, so the
  * proxy's buffering and the link's delay do not count as transfer time).
  *
@@ -130,8 +130,8 @@ async function ping(to: { host: string; port: number }, count: number): Promise<
     times.push(performance.now() - started);
   }
   socket.destroy();
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  // The smallest round trip is the link's own; larger ones waited behind other traffic.
+  return Math.min(...times);
 }
 
 async function up(to: { host: string; port: number }, bytes: number): Promise<number> {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   if (command === 'serve') return serve(hostPort(arg('--listen'), '--listen'));
   if (command !== 'measure') throw new Error('usage: link-probe serve --listen h:p | measure --connect h:p …');
   const to = hostPort(arg('--connect'), '--connect');
-  const rttMs = await ping(to, 9);
+  const rttMs = await ping(to, 15);
   const upMbps = await up(to, Number(arg('--up-bytes') ?? 1_000_000));
   const downMbps = await down(to, Number(arg('--down-bytes') ?? 1_000_000));
   process.stdout.write(JSON.stringify({ rttMs, upMbps, downMbps }) + '\n');

@@ -35,7 +35,7 @@ describe('testbed plan', () => {
     expect(startOrder(planTestbed(topology)).map((s) => s.site.name)).toEqual(['cloud', 'factory-sz', 'line-3']);
   });
 
-  it('sizes the token bucket to a few ms at the rate, at least a few frames', () => {
+  it('sizes the token bucket to a few ms at the rate and the queue to 25 ms, with floors', () => {
     const at = (mbps: number) => {
       const args = tbfArgs('ybs1', mbps);
       return {
@@ -44,10 +44,10 @@ describe('testbed plan', () => {
         limit: Number(args[args.indexOf('limit') + 1]),
       };
     };
-    expect(at(20)).toEqual({ rate: '20000kbit', burst: 12500, limit: 250000 });
+    expect(at(20)).toEqual({ rate: '20000kbit', burst: 12500, limit: 62500 });
     expect(at(5).burst).toBe(4 * 1514);
     expect(at(1000).burst).toBe(625000);
-    expect(at(0.5).limit).toBe(64 * 1024);
+    expect(at(0.5).limit).toBe(16 * 1024);
   });
 
   it('cuts with DROP both ways and drops at random for loss', () => {

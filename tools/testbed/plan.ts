@@ -106,12 +106,15 @@ const MTU_FRAME = 1514;
  * `tc` arguments for a token bucket at `mbps`. The bucket (burst) holds 5 ms at the rate,
  * at least four full frames: small enough that a one-second measurement sees the rate, not
  * the burst; large enough that timer slack on a loaded machine does not starve the link.
- * The queue holds 100 ms at the rate so TCP is not pushed into loss at every burst.
+ * The queue holds 25 ms at the rate (at least 16 KiB): enough that TCP is not pushed into
+ * loss at every burst (its own round trip across the veth is well under a millisecond; the
+ * link's delay is added in the proxy), short enough that cross traffic does not add a
+ * bufferbloat of 100 ms to every round trip on a slow link.
  */
 export function tbfArgs(device: string, mbps: number): string[] {
   const bytesPerSecond = (mbps * 1_000_000) / 8;
   const burst = Math.max(Math.round(bytesPerSecond * 0.005), 4 * MTU_FRAME);
-  const limit = Math.max(Math.round(bytesPerSecond * 0.1), 4 * burst, 64 * 1024);
+  const limit = Math.max(Math.round(bytesPerSecond * 0.025), 2 * burst, 16 * 1024);
   return [
     'qdisc',
     'replace',
