@@ -66,6 +66,8 @@ export interface TestbedOptions {
   onExit?: (exit: ProcessExit) => void;
   /** How long to wait for every node to be alive (default 60 s). */
   readyTimeoutMs?: number;
+  /** Start the agents (default true); false leaves it to `startAgents()`, e.g. after measuring the bare links. */
+  agents?: boolean;
 }
 
 export interface LinkState extends LinkShape {
@@ -140,6 +142,7 @@ export class Testbed {
     private readonly stateFile: string,
     private readonly cgroupDirs: string[],
     private readonly say: (line: string) => void,
+    private readonly options: TestbedOptions,
   ) {
     this.api = `http://127.0.0.1:${port}`;
     for (const link of plan.links) {
@@ -203,6 +206,7 @@ export class Testbed {
       stateFile,
       cgroupDirs,
       say,
+      options,
     );
     // Installed before anything starts: Ctrl-C during the build tears down what exists.
     bed.installSignalHandlers();
@@ -284,7 +288,17 @@ export class Testbed {
     );
     this.say(`orchestrator ready at ${this.api}`);
 
-    for (const site of plan.sites) {
+    if (options.agents !== false) await this.startAgents();
+  }
+
+  /**
+   * Starts every node's agent in its site's namespace and waits until all are alive in the
+   * catalogue. `Testbed.start` does it unless `agents: false` (to measure the bare links first).
+   */
+  async startAgents(): Promise<void> {
+    const options = this.options;
+    if (this.supervisor.get(this.nodeIds()[0] ?? '')) throw new Error('the agents are already started');
+    for (const site of this.plan.sites) {
       site.site.nodes.forEach((node, k) => {
         const file = path.join(this.workDir, 'nodes', `${node.id}.json`);
         writeFileSync(file, JSON.stringify(descriptorFor(node, site.site.name, this.say), null, 2));
