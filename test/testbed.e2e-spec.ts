@@ -82,6 +82,7 @@ interface NetworkLinkView {
   rttSource: string;
   bandwidthMbps?: number;
   bandwidthSource: string;
+  bandwidthAgeMs?: number;
 }
 
 function wire(dims: number[]): { dims: number[]; float32: string } {
@@ -249,15 +250,18 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     );
   };
 
-  const networkLink = async (a: string, b: string): Promise<NetworkLinkView | undefined> => {
+  /** Both directions between two sites in GET /network (those it lists). */
+  const networkLinks = async (a: string, b: string): Promise<NetworkLinkView[]> => {
     const response = await api<{ links?: NetworkLinkView[] }>('GET', '/network');
-    return response.body?.links?.find((l) => (l.from === a && l.to === b) || (l.from === b && l.to === a));
+    return (response.body?.links ?? []).filter((l) => (l.from === a && l.to === b) || (l.from === b && l.to === a));
   };
+  let pathChangedAt = 0;
 
   /** Both links on the device's path at `mbps` (1,000 for fast transfers), or back as configured. */
   const devicePath = async (mbps?: number) => {
     await bed.setLink('line-3', { upMbps: mbps ?? 5, downMbps: mbps ?? 5 });
     await bed.setLink('factory-sz', { upMbps: mbps ?? 20, downMbps: mbps ?? 20 });
+    pathChangedAt = Date.now();
   };
 
   it('b. a node limited to 0.25 core runs the same ONNX model at least 3× slower than an unlimited one; its record says enforced', async () => {
@@ -339,8 +343,18 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     const measuredDeviceToCloud = (test: (mbps: number) => boolean, what: string) =>
       waitFor(
         async () => {
-          const link = await networkLink('line-3', 'cloud');
-          return link?.bandwidthSource === 'measured' && test(link.bandwidthMbps ?? 0);
+          // Every direction listed, measured since the path last changed (not a figure from before).
+          const links = await networkLinks('line-3', 'cloud');
+          const sinceChange = Date.now() - pathChangedAt;
+          return (
+            links.length > 0 &&
+            links.every(
+              (l) =>
+                l.bandwidthSource === 'measured' &&
+                (l.bandwidthAgeMs === undefined || l.bandwidthAgeMs < sinceChange) &&
+                test(l.bandwidthMbps ?? 0),
+            )
+          );
         },
         90_000,
         `GET /network: device → cloud bandwidth measured ${what}`,
