@@ -45,6 +45,8 @@ async function main(): Promise<void> {
       servers: env.NATS_URL ?? DEFAULT_NATS_URL,
       name: `worker ${instanceId}`,
       propagator: new NatsTracePropagator(),
+      // Behind a leaf node the registry and payload stores are in the hub's domain.
+      jetStreamDomain: env.YUNBIAN_JS_DOMAIN || undefined,
     });
     const payloads = await PayloadStore.open(transport);
     let lastSent = '';

@@ -31,7 +31,7 @@ export async function readModelMeta(transport: NatsTransport, name: string, vers
   if (!MODEL_NAME_PATTERN.test(name)) {
     throw new YunbianError('BAD_REQUEST', `model name "${name}" is invalid; use 1-128 letters, digits, "_" or "-"`);
   }
-  const kv = await new Kvm(transport.connection).open(MODEL_META_BUCKET);
+  const kv = await new Kvm(transport.jetstream()).open(MODEL_META_BUCKET);
   if (version === undefined) {
     const versions: number[] = [];
     for await (const key of await kv.keys(`${name}.*`)) versions.push(Number(key.slice(name.length + 1)));
@@ -47,7 +47,7 @@ export async function readModelMeta(transport: NatsTransport, name: string, vers
 
 /** The bytes of a registered model version straight from the object store, verified against its sha256. */
 export async function fetchModelBytes(transport: NatsTransport, meta: ModelMeta): Promise<Uint8Array> {
-  const store = await new Objm(transport.connection).open(meta.object.bucket);
+  const store = await new Objm(transport.jetstream()).open(meta.object.bucket);
   const bytes = await store.getBlob(meta.object.name);
   if (!bytes) {
     throw new YunbianError(

@@ -7,6 +7,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { ErrorBody } from '@yunbian/contracts';
 import { RemoteError, YunbianError } from './errors';
 import { noTracePropagation, type NatsMessageInfo, type TraceHeaderPropagator } from './trace-headers';
@@ -23,6 +24,12 @@ export interface TransportOptions {
   propagator?: TraceHeaderPropagator;
   /** Called on connection status changes (disconnect, reconnect…). */
   onStatus?: (status: string, detail?: string) => void;
+  /**
+   * The JetStream domain that holds Yunbian's state (KV, object stores), for processes
+   * behind a NATS leaf node whose own JetStream is another domain: `hub` in
+   * compose/nats/hub.conf. Unset: the JetStream of the server connected to.
+   */
+  jetStreamDomain?: string;
 }
 
 export interface RequestOptions {
@@ -78,7 +85,13 @@ export class NatsTransport {
   private constructor(
     readonly connection: NatsConnection,
     private readonly propagator: TraceHeaderPropagator,
+    readonly jetStreamDomain?: string,
   ) {}
+
+  /** A JetStream client in `jetStreamDomain` (for `new Kvm(…)` / `new Objm(…)`). */
+  jetstream(): JetStreamClient {
+    return jetstream(this.connection, this.jetStreamDomain ? { domain: this.jetStreamDomain } : {});
+  }
 
   static async connect(options: TransportOptions): Promise<NatsTransport> {
     const connection = await connect({
@@ -97,7 +110,7 @@ export class NatsTransport {
         `cannot connect to NATS at ${String(options.servers)}: ${err.message}. Is nats-server running (with -js) and NATS_URL right?`,
       );
     });
-    const transport = new NatsTransport(connection, options.propagator ?? noTracePropagation);
+    const transport = new NatsTransport(connection, options.propagator ?? noTracePropagation, options.jetStreamDomain);
     if (options.onStatus) {
       void (async () => {
         for await (const status of connection.status()) options.onStatus?.(status.type, JSON.stringify(status));

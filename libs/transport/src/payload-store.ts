@@ -36,7 +36,7 @@ export class PayloadStore {
   ) {}
 
   static async open(transport: NatsTransport, thresholdBytes = DEFAULT_OFFLOAD_BYTES): Promise<PayloadStore> {
-    const store = await new Objm(transport.connection).create(PAYLOAD_BUCKET);
+    const store = await new Objm(transport.jetstream()).create(PAYLOAD_BUCKET);
     return new PayloadStore(store, thresholdBytes);
   }
 
