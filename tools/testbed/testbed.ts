@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
-import { NODE_DESCRIPTOR_SCHEMA, type NodeRecord } from '@yunbian/contracts';
+import type { NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
 import {
   createLink,
@@ -31,7 +31,7 @@ import {
   yunbianCgroupRoots,
 } from './netns';
 import { planTestbed, PORTS, startOrder, type LinkPlan, type SitePlan, type TestbedPlan } from './plan';
-import { loadTopology, parseTopology, type LinkShape, type Topology, type TopologyNode } from './topology';
+import { loadTopology, parseTopology, type LinkShape, type Topology } from './topology';
 import { forwardTcpToUnix } from './unix-forward';
 
 // The built files (entry points of the processes in the namespaces), also when this module
@@ -101,27 +101,6 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/**
- * Descriptor fields the built agents accept. The `device` tier and `limits` are passed
- * through when the node descriptor schema has them; an older agent build would refuse the
- * whole descriptor, so they are mapped (device → edge, limits dropped) with a warning.
- */
-function descriptorFor(node: TopologyNode, site: string, warn: (line: string) => void): Record<string, unknown> {
-  const schema = NODE_DESCRIPTOR_SCHEMA as unknown as {
-    properties: { tier: { enum: readonly string[] } } & Record<string, unknown>;
-  };
-  const descriptor: Record<string, unknown> = { ...node, site };
-  if (!schema.properties.tier.enum.includes(node.tier)) {
-    warn(`node ${node.id}: this build's agents do not know tier "${node.tier}"; it joins as "edge"`);
-    descriptor.tier = 'edge';
-  }
-  if (node.limits && !('limits' in schema.properties)) {
-    warn(`node ${node.id}: this build's agents do not take limits; ${JSON.stringify(node.limits)} is not applied`);
-    delete descriptor.limits;
-  }
-  return descriptor;
 }
 
 export class Testbed {
@@ -301,7 +280,7 @@ export class Testbed {
     for (const site of this.plan.sites) {
       site.site.nodes.forEach((node, k) => {
         const file = path.join(this.workDir, 'nodes', `${node.id}.json`);
-        writeFileSync(file, JSON.stringify(descriptorFor(node, site.site.name, this.say), null, 2));
+        writeFileSync(file, JSON.stringify({ ...node, site: site.site.name }, null, 2));
         this.supervisor.start({
           name: node.id,
           ...inNamespace(site.namespace, process.execPath, [path.join(DIST, 'apps/agent/src/main.js'), '--node', file]),

@@ -7,12 +7,12 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { createAjv, formatIssues, schemaIssues, type SchemaIssue } from '@yunbian/common';
+import { NODE_TIERS, type NodeTier } from '@yunbian/contracts';
 
 export const SITE_KINDS = ['cloud', 'edge', 'device'] as const;
 export type SiteKind = (typeof SITE_KINDS)[number];
 
 /** The node tiers a topology accepts (the node descriptor's, with `device`). */
-export const TOPOLOGY_NODE_TIERS = ['device', 'edge', 'cloud'] as const;
 
 export interface LinkShape {
   /** Site → uplink, Mbit/s. */
@@ -32,7 +32,7 @@ export interface Uplink extends LinkShape {
 
 export interface TopologyNode {
   id: string;
-  tier: (typeof TOPOLOGY_NODE_TIERS)[number];
+  tier: NodeTier;
   arch?: string;
   tags: string[];
   cpuCores?: number;
@@ -98,7 +98,7 @@ export const TOPOLOGY_SCHEMA = {
               required: ['id'],
               properties: {
                 id: { type: 'string', pattern: NAME },
-                tier: { enum: [...TOPOLOGY_NODE_TIERS] },
+                tier: { enum: [...NODE_TIERS] },
                 arch: { type: 'string', minLength: 1 },
                 tags: {
                   type: 'array',
