@@ -10,3 +10,4 @@ export * from './random';
 export * from './duration';
 export * from './binary';
 export * from './link-measurement';
+export * from './passive-bandwidth';

@@ -18,6 +18,11 @@ export interface MeasuredBandwidth {
   source: MeasurementSource;
   /** The node the link was measured against (the peer of the other site). */
   viaNode?: string;
+  /**
+   * A passive figure of the orchestrator link only (the orchestrator times its own step
+   * requests): which way the newest sample's bytes went. The link's one figure stands for both.
+   */
+  direction?: 'to-node' | 'from-node';
 }
 
 /** What an agent measured from its node: uploads to the orchestrator and to one peer of every other site. */

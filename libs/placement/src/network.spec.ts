@@ -1,5 +1,5 @@
 import type { NodeRecord } from '@yunbian/contracts';
-import { NetworkModel, type LinkEstimate } from './network';
+import { NetworkModel, withPassiveOrchestratorBandwidth, type LinkEstimate } from './network';
 
 const record = (id: string, site: string, extra: Partial<NodeRecord> = {}): NodeRecord => ({
   id,
@@ -185,5 +185,36 @@ describe('NetworkModel', () => {
     expect(() => new NetworkModel().setNodeBandwidth('a1', 0)).toThrow(
       'bandwidth of node a1 (Mbit/s) must be a finite number above 0 (got 0)',
     );
+  });
+
+  it('takes the passive orchestrator figure when it is younger than the active one, aged on this clock', () => {
+    const now = Date.parse('2030-01-01T00:00:10.000Z');
+    const heartbeatAt = now - 1_000;
+    const active = { mbps: 12, measuredAt: now - 5_000, ageMs: 4_000, samples: 3, source: 'active' as const };
+    const sites = { B: { ...active, viaNode: 'b1' } };
+    // Taken after the last heartbeat: its age as of that heartbeat is 0, its age now 400 ms.
+    const passive = { mbps: 80, measuredAt: now - 400, ageMs: 0, samples: 2, source: 'passive' as const };
+    const merged = withPassiveOrchestratorBandwidth({ orchestrator: active, sites }, passive, heartbeatAt);
+    expect(merged).toEqual({ orchestrator: { ...passive, ageMs: 0 }, sites });
+    const model = NetworkModel.fromNodes(
+      [record('a1', 'A', { lastHeartbeatAt: new Date(heartbeatAt).toISOString(), bandwidth: merged })],
+      {},
+      now,
+    );
+    expect(model.link(undefined, 'a1', 'A', undefined, link())).toMatchObject({
+      bandwidthMbps: 80,
+      bandwidthSource: 'measured',
+      bandwidthAgeMs: 400,
+    });
+    // An older passive figure loses to the active one; with no active one it stands alone.
+    const stale = { ...passive, measuredAt: now - 9_000 };
+    expect(withPassiveOrchestratorBandwidth({ orchestrator: active, sites }, stale, heartbeatAt)?.orchestrator).toBe(
+      active,
+    );
+    expect(withPassiveOrchestratorBandwidth(undefined, stale, heartbeatAt)).toEqual({
+      orchestrator: { ...stale, ageMs: 8_000 },
+      sites: {},
+    });
+    expect(withPassiveOrchestratorBandwidth(undefined, undefined, heartbeatAt)).toBeUndefined();
   });
 });

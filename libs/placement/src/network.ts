@@ -1,4 +1,10 @@
-import type { NetworkLinkView, NetworkView, NodeRecord } from '@yunbian/contracts';
+import type {
+  MeasuredBandwidth,
+  MeasuredBandwidths,
+  NetworkLinkView,
+  NetworkView,
+  NodeRecord,
+} from '@yunbian/contracts';
 import { PlacementInputError } from './errors';
 import type { BandwidthSource, DataOrigin, RttSource } from './types';
 
@@ -109,8 +115,10 @@ export class NetworkModel {
       }
       const measured = node.bandwidth;
       if (measured?.orchestrator) {
-        const { mbps, ageMs } = measured.orchestrator;
-        model.setOrchestratorBandwidth(node.id, mbps, ageMs + sinceHeartbeat);
+        const { mbps, ageMs, measuredAt, source } = measured.orchestrator;
+        // A passive figure was timed by the orchestrator, on this clock, between heartbeats.
+        const age = source === 'passive' ? Math.max(0, now - measuredAt) : ageMs + sinceHeartbeat;
+        model.setOrchestratorBandwidth(node.id, mbps, age);
       }
       for (const [site, { mbps, ageMs }] of Object.entries(measured?.sites ?? {})) {
         if (site !== node.site) addTo(bandwidths, node.site, site, mbps, ageMs + sinceHeartbeat);
@@ -305,6 +313,24 @@ export class NetworkModel {
     }
     return { generatedAt: generatedAt.toISOString(), sites, links };
   }
+}
+
+/**
+ * A node's measured bandwidths with the orchestrator link's figure replaced by the passive
+ * one (`passive`, timed by the orchestrator, `measuredAt` on its clock) when that is younger
+ * than what the agent measured. `ageMs` is as of `heartbeatAt` (the node's last heartbeat,
+ * orchestrator clock), as the agent's figures' are.
+ */
+export function withPassiveOrchestratorBandwidth(
+  bandwidth: MeasuredBandwidths | undefined,
+  passive: MeasuredBandwidth | undefined,
+  heartbeatAt: number,
+): MeasuredBandwidths | undefined {
+  if (!passive) return bandwidth;
+  const active = bandwidth?.orchestrator;
+  if (active && active.source !== 'passive' && active.measuredAt >= passive.measuredAt) return bandwidth;
+  const orchestrator = { ...passive, ageMs: Math.max(0, heartbeatAt - passive.measuredAt) };
+  return { ...bandwidth, sites: bandwidth?.sites ?? {}, orchestrator };
 }
 
 /** A decision's origin with its rows of the RTT and bandwidth tables (see `NetworkModel.viewFrom`). */

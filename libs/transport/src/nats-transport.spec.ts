@@ -36,6 +36,25 @@ describe('NatsTransport (real nats-server)', () => {
     sub.unsubscribe();
   });
 
+  it('times a request on request: bytes each way, elapsed time, and the handler time the reply carries', async () => {
+    const sub = b.serve<{ pad: string }, number>('t.timed', async ({ pad }) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return pad.length;
+    });
+    await b.flush();
+    const timed = await a.requestTimed<number>('t.timed', { pad: 'x'.repeat(10_000) });
+    expect(timed.value).toBe(10_000);
+    expect(timed.requestBytes).toBe(JSON.stringify({ pad: 'x'.repeat(10_000) }).length);
+    expect(timed.replyBytes).toBe(5);
+    // The handler slept 50 ms (timers may fire a little early); the exchange took at least that.
+    expect(timed.handlerMs).toBeGreaterThanOrEqual(45);
+    expect(timed.elapsedMs).toBeGreaterThanOrEqual(timed.handlerMs!);
+    // A plain request does not ask, and its reply carries no timing header.
+    const raw = await a.connection.request('t.timed', new TextEncoder().encode('{"pad":"y"}'), { timeout: 2_000 });
+    expect(raw.headers?.get('Yb-Handler-Ms') ?? '').toBe('');
+    sub.unsubscribe();
+  });
+
   it('turns thrown errors into structured replies with code, message and details', async () => {
     const sub = b.serve('t.fail', () => {
       throw new YunbianError('UNSATISFIABLE', 'needs a gpu', { missing: ['gpu'] });

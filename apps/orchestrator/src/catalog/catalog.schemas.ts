@@ -51,8 +51,16 @@ const MEASURED_BANDWIDTH: SchemaObject = {
     measuredAt: { type: 'number', description: 'newest sample, epoch ms (orchestrator clock)' },
     ageMs: { type: 'number', description: 'age of the newest sample when the heartbeat was sent' },
     samples: { type: 'number' },
-    source: { enum: ['active', 'passive'], description: 'a probe, or a real transfer' },
+    source: {
+      enum: ['active', 'passive'],
+      description:
+        'a probe the agent sent, or (orchestrator link only) step requests the orchestrator timed; the younger wins',
+    },
     viaNode: { type: 'string' },
+    direction: {
+      enum: ['to-node', 'from-node'],
+      description: 'passive figures: which way the newest sample went (a large step input, or a large output)',
+    },
   },
 };
 

@@ -11,6 +11,7 @@ import {
   type InstanceStatusEvent,
   type BandwidthProbeAck,
   type BandwidthProbeChunk,
+  type MeasuredBandwidth,
   type MeasuredBandwidths,
   type NodeAnnouncement,
   type NodeHeartbeat,
@@ -22,6 +23,7 @@ import {
   type ServiceDescriptor,
   type ServiceRecord,
 } from '@yunbian/contracts';
+import { withPassiveOrchestratorBandwidth } from '@yunbian/placement';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogStore } from './catalog.store';
 import { DEFAULT_LIVENESS, nodeLiveness, type LivenessPolicy } from './node-liveness';
@@ -57,6 +59,8 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
   private readonly heartbeatDelays = new SampleWindow(20_000);
   private deadMarks = 0;
   private store!: CatalogStore;
+  /** Orchestrator-link figures this orchestrator timed from its own step requests, per node. */
+  private readonly passiveBandwidth = new Map<string, MeasuredBandwidth>();
   private readonly lostListeners: ((instance: InstanceRecord, reason: string) => void)[] = [];
   readonly liveness: LivenessPolicy = {
     ...DEFAULT_LIVENESS,
@@ -164,9 +168,25 @@ export class CatalogService implements OnModuleInit, OnApplicationShutdown {
     r.heartbeatIntervalMs = h.heartbeatIntervalMs;
     r.load = h.load;
     r.rtt = h.rtt;
-    r.bandwidth = h.bandwidth ? onOurClock(h.bandwidth, now) : undefined;
+    r.bandwidth = withPassiveOrchestratorBandwidth(
+      h.bandwidth ? onOurClock(h.bandwidth, now) : undefined,
+      this.passiveBandwidth.get(nodeId),
+      now,
+    );
     if (r.status !== 'alive') this.setNodeStatus(state, 'alive');
     this.reconcileInstances(nodeId, h.instances);
+  }
+
+  /**
+   * A passive figure of the link between this orchestrator and `nodeId` (timed by PlacementRouter from step replies):
+   * the node's `bandwidth.orchestrator` until the agent reports a younger one.
+   */
+  notePassiveBandwidth(nodeId: string, figure: MeasuredBandwidth): void {
+    const state = this.nodes.get(nodeId);
+    if (!state) return;
+    this.passiveBandwidth.set(nodeId, figure);
+    const r = state.record;
+    r.bandwidth = withPassiveOrchestratorBandwidth(r.bandwidth, figure, Date.parse(r.lastHeartbeatAt) || Date.now());
   }
 
   onInstanceEvent(e: InstanceStatusEvent): void {

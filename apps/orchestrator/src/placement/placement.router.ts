@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
+import { PassiveBandwidth, passiveBandwidthSample, type TimedExchange } from '@yunbian/common';
 import { serviceRef, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
 import {
   candidatesFromCatalog,
@@ -48,6 +49,7 @@ export class PlacementRouter implements StepRouter {
   private readonly pending = new Map<string, number>();
   private network?: { model: NetworkModel; at: number };
   private readonly ranges = new Map<string, Pick<semver.Range, 'test'>>();
+  private readonly passive = new PassiveBandwidth();
 
   constructor(@Inject(CatalogService) private readonly catalog: CatalogService) {}
 
@@ -168,6 +170,26 @@ export class PlacementRouter implements StepRouter {
     };
   }
 
+  /**
+   * A step request this orchestrator timed: when it was large and one-way enough, its transfer
+   * time (elapsed − the node's handler time − the node's RTT to the orchestrator) gives a
+   * passive sample of the node's orchestrator link (`passiveBandwidthSample`).
+   */
+  private timedTransfer(node: NodeRecord, exchange: TimedExchange): void {
+    const sample = passiveBandwidthSample(exchange, node.rtt?.orchestratorMs);
+    if (!sample.ok) return;
+    const figure = this.passive.add(node.id, sample, Date.now());
+    if (!figure) return;
+    this.catalog.notePassiveBandwidth(node.id, {
+      mbps: figure.mbps,
+      measuredAt: figure.measuredAt,
+      ageMs: 0,
+      samples: figure.samples,
+      source: 'passive',
+      direction: figure.direction,
+    });
+  }
+
   /** Compute profiles, with the declared profiles of `descriptors` registered (for planning). */
   computeProfiles(descriptors: ServiceDescriptor[] = []): ComputeProfiles {
     for (const descriptor of descriptors) this.declare(descriptor);
@@ -195,7 +217,7 @@ export class PlacementRouter implements StepRouter {
     this.pending.set(instanceId, (this.pending.get(instanceId) ?? 0) + 1);
   }
 
-  settled(instanceId: string, durationMs?: number): void {
+  settled(instanceId: string, durationMs?: number, exchange?: TimedExchange): void {
     const n = (this.pending.get(instanceId) ?? 1) - 1;
     if (n <= 0) this.pending.delete(instanceId);
     else this.pending.set(instanceId, n);
@@ -208,6 +230,7 @@ export class PlacementRouter implements StepRouter {
         nodeClassOf(node, instance.resources),
         durationMs,
       );
+      if (exchange) this.timedTransfer(node, exchange);
     } catch {
       // The instance (or its node) left the catalogue meanwhile; its timing no longer matters.
     }

@@ -1,4 +1,5 @@
 import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
+import type { TimedExchange } from '@yunbian/common';
 import type { PlacementHints } from '@yunbian/workflow';
 
 /** What routing needs to know about one step attempt. */
@@ -42,9 +43,12 @@ export interface RouteDecision {
 export interface StepRouter {
   /** Chooses an instance, or throws a YunbianError saying why none fits. */
   route(request: RouteRequest): RouteDecision;
-  /** The engine tells the router when it sends to and hears back from an instance. */
+  /**
+   * The engine tells the router when it sends to and hears back from an instance, with the
+   * request's timing when it succeeded (for the passive bandwidth of the node's link).
+   */
   sent(instanceId: string): void;
-  settled(instanceId: string, durationMs?: number): void;
+  settled(instanceId: string, durationMs?: number, exchange?: TimedExchange): void;
 }
 
 export const STEP_ROUTER = Symbol('STEP_ROUTER');

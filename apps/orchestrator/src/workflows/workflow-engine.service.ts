@@ -22,6 +22,7 @@ import {
   PayloadStore,
   YunbianError,
   type PayloadRef,
+  type TimedReply,
 } from '@yunbian/transport';
 import {
   apply,
@@ -437,11 +438,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         { service, node: instance.nodeId, outcome },
         (performance.now() - started) / 1000,
       );
+    let timed: TimedReply<unknown> | undefined;
     const call = () =>
-      this.transport.request(instance.subject, attempt.input ?? task.input, {
-        timeoutMs,
-        headers: { [IDEMPOTENCY_HEADER]: key },
-      });
+      this.transport
+        .requestTimed(instance.subject, attempt.input ?? task.input, {
+          timeoutMs,
+          headers: { [IDEMPOTENCY_HEADER]: key },
+        })
+        .then((reply) => (timed = reply).value);
     (span ? withActiveSpan(span, call) : call())
       .then(
         (output) => {
@@ -461,7 +465,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       )
       .finally(() => {
         this.track(instance.id, `${runId}|${stepId}|${taskIndex}|${attempt.n}`, false);
-        this.router.settled(instance.id, performance.now() - started);
+        this.router.settled(instance.id, performance.now() - started, timed);
       });
   }
 
