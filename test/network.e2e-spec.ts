@@ -111,4 +111,44 @@ describe('measured network (real nats-server, agents probing each other)', () =>
     expect(candidate.bandwidthMbps).toBeGreaterThan(2);
     expect(candidate.bandwidthAgeMs).toBeGreaterThanOrEqual(0);
   });
+
+  it("times the orchestrator's own large step requests: a passive figure for the node's orchestrator link", async () => {
+    // edge-c does not probe: its orchestrator link has only what the orchestrator times itself.
+    await cluster.deploy('measure', 'edge-c');
+    const created = await cluster.call('POST', '/workflows', {
+      name: 'large-input',
+      steps: [{ id: 'check', service: 'measure', input: { data: '=$input.text' } }],
+    });
+    expect(created.status).toBe(201);
+    // 200 KiB: large enough to time, under the 256 KiB above which inputs go by object-store reference.
+    const text = 'x'.repeat(200 * 1024);
+    const run = async () => {
+      const { body } = await cluster.call('POST', '/workflows/large-input/runs?wait=20000', { input: { text } });
+      const view = body as unknown as RunView;
+      expect(view.status).toBe('succeeded');
+      return view;
+    };
+    // Each run is one sample unless the machine's jitter makes it unmeasurable (rejected): a few runs.
+    const figure = await cluster.waitFor(
+      async () => {
+        await run();
+        const c = (await cluster.get<NodeRecord[]>('/nodes')).find((n) => n.id === 'edge-c')!;
+        return c.bandwidth?.orchestrator?.source === 'passive' ? c.bandwidth.orchestrator : undefined;
+      },
+      60_000,
+      "a passive figure for edge-c's orchestrator link",
+    );
+    process.stdout.write(`passive orchestrator link of edge-c on loopback: ${JSON.stringify(figure)}\n`);
+    expect(figure.direction).toBe('to-node');
+    expect(Number.isFinite(figure.mbps) && figure.mbps > 0).toBe(true);
+    expect(figure.samples).toBeGreaterThanOrEqual(1);
+    expect(figure.ageMs).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - figure.measuredAt).toBeLessThan(30_000);
+    // Placement (its network model is rebuilt at most once a second) now uses it instead of the declared 30 Mbit/s.
+    await new Promise((r) => setTimeout(r, 1_200));
+    const candidate = (await run()).steps[0].history[0].placement!.candidates.find((c) => c.nodeId === 'edge-c')!;
+    expect(candidate.bandwidthSource).toBe('measured');
+    expect(candidate.bandwidthAgeMs).toBeGreaterThanOrEqual(0);
+    expect(candidate.bandwidthAgeMs).toBeLessThan(30_000);
+  });
 });
