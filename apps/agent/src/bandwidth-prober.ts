@@ -58,7 +58,7 @@ const ENVELOPE_BYTES = 8 * 1024;
  * bandwidth is read from the spacing of the acks, or the bytes acknowledged ÷ (time to the
  * last ack − one round trip) when the spacing is implausible (`bandwidthFromAcks`). Probes are
  * sized to last several round trips at the last estimate, within a per-link byte budget per
- * minute. (No passive samples yet: see docs/placement.md, "Measured bandwidth".)
+ * minute. (Passive samples of the orchestrator link are the orchestrator's: docs/placement.md, "Measured bandwidth".)
  */
 export class BandwidthProber {
   private readonly links = new Map<string, Link>();
