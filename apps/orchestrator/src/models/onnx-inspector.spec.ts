@@ -23,11 +23,14 @@ describe('inspectOnnxModel', () => {
       'ok',
       `process.send({ ok: true, inputs: [{ name: 'x', isTensor: true, type: 'float32', shape: [1, 3] }], outputs: [] }, () => process.exit(0));`,
     );
-    await expect(inspectOnnxModel('/tmp/m.onnx', 'model "m"', limits, child)).resolves.toEqual({
+    const result = await inspectOnnxModel('/tmp/m.onnx', 'model "m"', limits, child);
+    expect(result).toMatchObject({
       inputs: [{ name: 'x', isTensor: true, type: 'float32', shape: [1, 3] }],
       outputs: [],
-      peakMemoryMb: expect.any(Number),
     });
+    // This stand-in reports no peak of its own and exits at once, possibly before the parent's
+    // first memory read: a peak, when there is one, is a positive number of MB.
+    if (result.peakMemoryMb !== undefined) expect(result.peakMemoryMb).toBeGreaterThan(0);
   });
 
   it("passes onnxruntime's message on as a 400, with the temp path replaced", async () => {
