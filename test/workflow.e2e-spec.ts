@@ -9,6 +9,7 @@ jest.setTimeout(120_000);
 interface StepView {
   id: string;
   state: string;
+  reason?: string;
   attempts: number;
   items?: number;
   error?: { code: string; message: string };
@@ -21,13 +22,14 @@ interface StepView {
     startedAt?: string;
     finishedAt?: string;
     error?: { message: string };
+    abandoned?: { at: string; reason: string };
   }[];
 }
 interface RunView {
   id: string;
   status: string;
   output?: Record<string, unknown>;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; details?: Record<string, unknown> };
   steps: StepView[];
 }
 
@@ -217,7 +219,7 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     expect(failed.status).toBe('failed');
     expect(failed.error!.code).toBe('TIMEOUT');
     expect(failed.error!.message).toMatch(
-      /^step stuck failed: step stuck got no reply from instance never-[0-9a-f]+ within 500 ms$/,
+      /^step stuck failed at attempt 1 on never@1\.0\.0 \(instance never-[0-9a-f]+, node edge-b\): step stuck got no reply from instance never-[0-9a-f]+ within 500 ms$/,
     );
 
     const continued = await runAndWait('stuck-continue', {});
@@ -226,6 +228,68 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     expect(stuck.state).toBe('failed');
     expect(stuck.error!.message).toContain('within 500 ms');
     expect(continued.steps.find((s) => s.id === 'after')!.output).toMatchObject({ value: 'went on' });
+  });
+
+  it('ends every step of a failed or cancelled run, and names the step that failed it', async () => {
+    // `never` holds its requests: those steps are surely in flight when the run ends.
+    await create({
+      name: 'ends-failed',
+      steps: [
+        { id: 'broken', service: 'math', input: { op: 'div', a: 1, b: 0 } },
+        { id: 'sibling', service: 'never', timeoutMs: 60_000 },
+        { id: 'each', service: 'never', timeoutMs: 60_000, forEach: { items: '[1, 2, 3]', concurrency: 2 } },
+        { id: 'after', service: 'echo', after: ['broken', 'sibling'] },
+      ],
+    });
+    const failed = await runAndWait('ends-failed', {});
+    expect(failed.status).toBe('failed');
+    expect(failed.error!.code).toBe('VALIDATION_FAILED');
+    expect(failed.error!.message).toMatch(
+      /^step broken failed at attempt 1 on math@1\.0\.0 \(instance math-[0-9a-f]+, node edge-a\): /,
+    );
+    expect(failed.error!.details).toMatchObject({ step: 'broken', attempt: 1, node: 'edge-a' });
+    const stored = await cluster.get<RunView>(`/runs/${failed.id}`);
+    expect(stored.steps.map((s) => [s.id, s.state])).toEqual([
+      ['broken', 'failed'],
+      ['sibling', 'cancelled'],
+      ['each', 'cancelled'],
+      ['after', 'cancelled'],
+    ]);
+    const sibling = stored.steps.find((s) => s.id === 'sibling')!;
+    expect(sibling.reason).toBe('stopped in flight: run failed at step broken');
+    expect(sibling.history[0].abandoned).toMatchObject({ reason: 'run failed at step broken' });
+    expect(stored.steps.find((s) => s.id === 'after')!.reason).toBe('never started: run failed at step broken');
+
+    await create({
+      name: 'ends-cancelled',
+      steps: [
+        { id: 'wait', service: 'never', timeoutMs: 60_000 },
+        { id: 'each', service: 'never', timeoutMs: 60_000, forEach: { items: '[1, 2, 3]', concurrency: 2 } },
+        { id: 'after', service: 'echo', after: ['wait'] },
+      ],
+    });
+    const { body } = await cluster.call('POST', '/workflows/ends-cancelled/runs', { input: {} });
+    const runId = (body as unknown as RunView).id;
+    await cluster.waitFor(
+      async () => (await cluster.get<RunView>(`/runs/${runId}`)).steps[0].history[0]?.startedAt,
+      10_000,
+      'the step to be sent',
+    );
+    const cancel = await cluster.call('POST', `/runs/${runId}/cancel`);
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toMatchObject({
+      status: 'cancelled',
+      error: { code: 'CANCELLED', message: 'cancelled by request' },
+    });
+    const cancelled = await cluster.get<RunView>(`/runs/${runId}`);
+    expect(cancelled.steps.map((s) => [s.id, s.state, s.reason])).toEqual([
+      ['wait', 'cancelled', 'stopped in flight: cancelled by request'],
+      ['each', 'cancelled', 'stopped in flight: cancelled by request'],
+      ['after', 'cancelled', 'never started: cancelled by request'],
+    ]);
+    expect(cancelled.steps[0].history[0].abandoned).toMatchObject({ reason: 'cancelled by request' });
+    // A cancelled run cannot be cancelled again: that one is a conflict.
+    expect((await cluster.call('POST', `/runs/${runId}/cancel`)).body).toMatchObject({ code: 'CONFLICT' });
   });
 
   it('retries a step on another instance when its worker is SIGKILLed mid-request', async () => {

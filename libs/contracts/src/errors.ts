@@ -4,6 +4,8 @@ export const ErrorCodes = [
   'VALIDATION_FAILED',
   'NOT_FOUND',
   'CONFLICT',
+  /** The run (or the run a step belonged to) was cancelled. */
+  'CANCELLED',
   'UNSATISFIABLE',
   'PAYLOAD_TOO_LARGE',
   'TIMEOUT',

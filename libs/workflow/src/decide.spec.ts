@@ -1,9 +1,13 @@
 import type { ErrorBody } from '@yunbian/contracts';
 import { apply, applyResult, cancelRun, decide, resumeRun, type Action } from './decide';
+import { isTerminalStep, isTerminalTask } from './run';
 import type { WorkflowDefinition } from './definition';
 import { createRun, type RunRecord } from './run';
 
 type Handler = (input: unknown, attempt: number) => unknown;
+/** A handler returning this never replies (the attempt stays out). */
+const HANG = Symbol('hang');
+type Dispatch = Extract<Action, { type: 'dispatch' }>;
 class ServiceError {
   constructor(readonly error: ErrorBody) {}
 }
@@ -11,24 +15,48 @@ const fail = (code: ErrorBody['code'], message: string) => {
   throw new ServiceError({ code, message });
 };
 
-/** Drives a run with the real decider, answering dispatches from `handlers` in order, and records what happened. */
+/**
+ * Drives a run with the real decider, answering dispatches from `handlers` in order, and
+ * records what happened. Like the executor, it records where each attempt was placed
+ * (`<service>-1` on node `n1`), unless `refuse` returns a placement refusal for it.
+ */
 async function drive(
   definition: WorkflowDefinition,
   input: unknown,
   handlers: Record<string, Handler>,
-  options: { maxRounds?: number } = {},
+  options: {
+    maxRounds?: number;
+    refuse?: (d: Dispatch) => ErrorBody | undefined;
+    stopWhen?: (run: RunRecord) => boolean;
+  } = {},
 ) {
   const run = createRun({ id: 'r1', definition: { ...definition, version: 1 }, input, now: new Date(0) });
   let now = 0;
-  const dispatched: Extract<Action, { type: 'dispatch' }>[] = [];
+  const dispatched: Dispatch[] = [];
   let maxInFlight = 0;
-  const outstanding: Extract<Action, { type: 'dispatch' }>[] = [];
-  for (let round = 0; round < (options.maxRounds ?? 1000) && run.status === 'running'; round++) {
+  const outstanding: Dispatch[] = [];
+  /** Attempts whose handler hung: still out when driving stopped. */
+  const hung: Dispatch[] = [];
+  for (
+    let round = 0;
+    round < (options.maxRounds ?? 1000) && run.status === 'running' && !options.stopWhen?.(run);
+    round++
+  ) {
     const decision = await decide(run, now);
     for (const action of decision.actions) {
       apply(run, action, now);
       if (action.type === 'dispatch') {
         dispatched.push(action);
+        const attempt = run.steps[action.stepId].tasks[action.task].attempts.at(-1)!;
+        const refusal = options.refuse?.(action);
+        if (refusal) {
+          attempt.error = refusal;
+          const result = { stepId: action.stepId, task: action.task, attempt: attempt.n };
+          applyResult(run, { ...result, ok: false, error: refusal }, now, () => 0);
+          continue;
+        }
+        const name = action.attempt.target.split('@')[0];
+        Object.assign(attempt, { service: action.attempt.target, instanceId: `${name}-1`, nodeId: 'n1' });
         outstanding.push(action);
       }
     }
@@ -36,7 +64,7 @@ async function drive(
     if (decision.actions.length === 0) {
       const next = outstanding.shift();
       if (next) {
-        answer(run, next, handlers, now);
+        if (answer(run, next, handlers, now) === HANG) hung.push(next);
         continue;
       }
       if (decision.wakeAt !== undefined) {
@@ -46,7 +74,7 @@ async function drive(
       break;
     }
   }
-  return { run, dispatched, maxInFlight, now };
+  return { run, dispatched, maxInFlight, now, hung: [...hung, ...outstanding] };
 }
 
 function answer(
@@ -58,6 +86,7 @@ function answer(
   const name = action.attempt.target.split('@')[0];
   try {
     const output = handlers[name](action.input, action.attempt.n);
+    if (output === HANG) return HANG;
     applyResult(
       run,
       { stepId: action.stepId, task: action.task, attempt: action.attempt.n, ok: true, output },
@@ -73,7 +102,22 @@ function answer(
       () => 0,
     );
   }
+  return undefined;
 }
+
+/** Replies to attempts the run no longer waits for: each must be ignored, leaving the record as it was. */
+function lateReplies(run: RunRecord, late: Dispatch[]): boolean[] {
+  return late.map((d) =>
+    applyResult(run, { stepId: d.stepId, task: d.task, attempt: d.attempt.n, ok: true, output: 'late' }, 1e9),
+  );
+}
+
+/** Steps or tasks a finished run left unfinished (there must be none). */
+const unfinished = (run: RunRecord) =>
+  Object.entries(run.steps).flatMap(([id, s]) => [
+    ...(isTerminalStep(s.status) ? [] : [`${id}: ${s.status}`]),
+    ...s.tasks.filter((t) => !isTerminalTask(t.status)).map((t) => `${id}[${t.index}]: ${t.status}`),
+  ]);
 
 const add = (input: unknown) => ({ value: ((input as { value: number }).value ?? 0) + 1 });
 
@@ -209,8 +253,11 @@ describe('decide (the engine without NATS)', () => {
     );
     expect(dispatched).toHaveLength(1);
     expect(run.status).toBe('failed');
-    expect(run.error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'step s failed: input must have x' });
-    expect(run.steps.t.status).toBe('pending');
+    expect(run.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'step s failed at attempt 1 on strict (instance strict-1, node n1): input must have x',
+    });
+    expect(run.steps.t).toMatchObject({ status: 'cancelled', reason: 'never started: run failed at step s' });
   });
 
   it('gives up after maxAttempts', async () => {
@@ -337,6 +384,187 @@ describe('decide (the engine without NATS)', () => {
     expect(first.run.status).toBe('succeeded');
     expect(dispatched).toEqual(['r1:b:2']);
     expect(first.run.steps.b.output).toEqual({ value: 3 });
+  });
+
+  describe('run records that tell the truth when a run ends', () => {
+    it('a failure cancels the parallel siblings in flight and the steps not started, naming the cause', async () => {
+      const { run, hung } = await drive(
+        {
+          name: 'siblings',
+          steps: [
+            { id: 'a', service: 'strict' },
+            { id: 'b', service: 'slow' },
+            { id: 'c', service: 'slow', forEach: { items: '$input.xs', concurrency: 1 } },
+            { id: 'd', service: 'add', after: ['a', 'b'] },
+          ],
+        },
+        { xs: [1, 2, 3] },
+        { strict: () => fail('VALIDATION_FAILED', 'input must have x'), slow: () => HANG, add },
+      );
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        code: 'VALIDATION_FAILED',
+        message: 'step a failed at attempt 1 on strict (instance strict-1, node n1): input must have x',
+        details: {
+          step: 'a',
+          attempt: 1,
+          purpose: 'primary',
+          service: 'strict',
+          instance: 'strict-1',
+          node: 'n1',
+          cause: { code: 'VALIDATION_FAILED', message: 'input must have x' },
+        },
+      });
+      expect(unfinished(run)).toEqual([]);
+      expect(run.steps.a.status).toBe('failed');
+      expect(run.steps.b).toMatchObject({ status: 'cancelled', reason: 'stopped in flight: run failed at step a' });
+      expect(run.steps.b.tasks[0].attempts[0]).toMatchObject({ abandoned: { reason: 'run failed at step a' } });
+      expect(run.steps.b.tasks[0].attempts[0]).not.toHaveProperty('input');
+      expect(run.steps.c.tasks.map((t) => [t.status, t.attempts.length, !!t.attempts[0]?.abandoned])).toEqual([
+        ['cancelled', 1, true],
+        ['cancelled', 0, false],
+        ['cancelled', 0, false],
+      ]);
+      expect(run.steps.d).toMatchObject({ status: 'cancelled', reason: 'never started: run failed at step a' });
+
+      // Replies still on their way when the run ended change nothing.
+      expect(hung.map((d) => `${d.stepId}[${d.task}]`)).toEqual(['b[0]', 'c[0]']);
+      const before = JSON.stringify(run);
+      expect(lateReplies(run, hung)).toEqual([false, false]);
+      expect(JSON.stringify(run)).toBe(before);
+      expect((await decide(run, 1e9)).actions).toEqual([]);
+    });
+
+    it('names the attempt that failed, not a later retry that placement refused', async () => {
+      const { run } = await drive(
+        { name: 'refused', steps: [{ id: 'infer', service: 'onnx', retry: { maxAttempts: 3, initialDelayMs: 1 } }] },
+        {},
+        { onnx: () => fail('INTERNAL', 'onnxruntime: invalid input shape [1,3]') },
+        {
+          refuse: (d) =>
+            d.attempt.n > 1 ? { code: 'UNSATISFIABLE', message: 'no instance of onnx left to try' } : undefined,
+        },
+      );
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({
+        code: 'INTERNAL',
+        message:
+          'step infer failed at attempt 1 on onnx (instance onnx-1, node n1): onnxruntime: invalid input shape [1,3]',
+        details: {
+          attempt: 1,
+          instance: 'onnx-1',
+          lastAttempt: { attempt: 2, error: { code: 'UNSATISFIABLE', message: 'no instance of onnx left to try' } },
+        },
+      });
+      expect(run.steps.infer.error).toMatchObject({ code: 'INTERNAL' });
+    });
+
+    it('a failure inside forEach names the item; the step after it is cancelled', async () => {
+      const { run } = await drive(
+        {
+          name: 'items',
+          steps: [
+            { id: 'each', service: 'check', forEach: { items: '$input.xs', concurrency: 2 }, input: { x: '=$item' } },
+            { id: 'after', service: 'add', after: ['each'] },
+          ],
+        },
+        { xs: [0, 1, 2, 3, 4] },
+        { check: (input) => ((input as { x: number }).x === 3 ? fail('BAD_REQUEST', 'x must not be 3') : {}), add },
+      );
+      expect(run.status).toBe('failed');
+      expect(run.error).toMatchObject({
+        code: 'BAD_REQUEST',
+        message:
+          'step each item 3 failed at attempt 1 on check (instance check-1, node n1): x must not be 3 (1 of 5 items failed)',
+        details: { step: 'each', item: 3, failedItems: [3], attempt: 1 },
+      });
+      expect(unfinished(run)).toEqual([]);
+      expect(run.steps.after).toMatchObject({ status: 'cancelled', reason: 'never started: run failed at step each' });
+    });
+
+    it('a cancel ends every step (in flight, waiting for a retry, not started) with CANCELLED; retry resumes them', async () => {
+      let healthy = false;
+      const handlers: Record<string, Handler> = {
+        add,
+        slow: () => (healthy ? { ok: true } : HANG),
+        flaky: (input) =>
+          healthy ? { ok: true } : (input as { x: number }).x === 0 ? fail('UNAVAILABLE', 'busy') : HANG,
+      };
+      const definition: WorkflowDefinition = {
+        name: 'cancel',
+        steps: [
+          { id: 'a', service: 'add' },
+          { id: 'b', service: 'slow', after: ['a'] },
+          {
+            id: 'c',
+            service: 'flaky',
+            after: ['a'],
+            forEach: { items: '[0, 1, 2, 3]', concurrency: 2 },
+            input: { x: '=$item' },
+            retry: { maxAttempts: 3, initialDelayMs: 60_000 },
+          },
+          { id: 'd', service: 'add', after: ['b'] },
+        ],
+      };
+      const { run, hung } = await drive(definition, {}, handlers, {
+        stopWhen: (r) => r.steps.c.tasks[0]?.status === 'waiting',
+      });
+      expect(run.status).toBe('running');
+      expect(cancelRun(run, 5)).toBe(true);
+      expect(run).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED', message: 'cancelled by request' } });
+      expect(unfinished(run)).toEqual([]);
+      expect(run.steps.a.status).toBe('succeeded');
+      expect(run.steps.b).toMatchObject({ status: 'cancelled', reason: 'stopped in flight: cancelled by request' });
+      expect(run.steps.b.tasks[0].attempts[0].abandoned).toEqual({
+        at: new Date(5).toISOString(),
+        reason: 'cancelled by request',
+      });
+      expect(run.steps.c.tasks[0]).not.toHaveProperty('retryAt');
+      expect(run.steps.d).toMatchObject({ status: 'cancelled', reason: 'never started: cancelled by request' });
+
+      const before = JSON.stringify(run);
+      expect(lateReplies(run, hung).every((applied) => !applied)).toBe(true);
+      expect(JSON.stringify(run)).toBe(before);
+
+      // A retry starts the cancelled steps again; the late reply of an abandoned attempt is not taken for the new one.
+      healthy = true;
+      expect(resumeRun(run, 6)).toBe(true);
+      const lateOne = hung.find((d) => d.stepId === 'b')!;
+      for (let i = 0; i < 20 && run.status === 'running'; i++) {
+        for (const action of (await decide(run, 6)).actions) {
+          apply(run, action, 6);
+          if (action.type === 'dispatch') {
+            expect(lateReplies(run, [lateOne])).toEqual([false]);
+            answer(run, action, handlers, 6);
+          }
+        }
+      }
+      expect(run.status).toBe('succeeded');
+      expect(run.steps.b.tasks[0].attempts.map((a) => [a.n, !!a.abandoned])).toEqual([
+        [1, true],
+        [2, false],
+      ]);
+    });
+
+    it('onError: continue fails the step alone; its siblings in flight finish and the run succeeds', async () => {
+      const { run } = await drive(
+        {
+          name: 'continue',
+          steps: [
+            { id: 'a', service: 'strict', onError: 'continue' },
+            { id: 'b', service: 'add', input: { value: 1 } },
+            { id: 'c', service: 'add', input: { value: "=$steps.a.state = 'failed' ? 10 : 20" }, after: ['b'] },
+          ],
+        },
+        {},
+        { strict: () => fail('VALIDATION_FAILED', 'input must have x'), add },
+      );
+      expect(run.status).toBe('succeeded');
+      expect(run.error).toBeUndefined();
+      expect(run.steps.a).toMatchObject({ status: 'failed', error: { code: 'VALIDATION_FAILED' } });
+      expect(run.steps.b.status).toBe('succeeded');
+      expect(run.steps.c.output).toEqual({ value: 11 });
+    });
   });
 
   it('dispatches sub-workflow steps as workflow calls', async () => {

@@ -39,8 +39,11 @@ export type Action =
   | { type: 'task-failed'; stepId: string; task: number; error: ErrorBody }
   | { type: 'complete-step'; stepId: string; output: unknown }
   | { type: 'fail-step'; stepId: string; error: ErrorBody }
+  /** The run ended first: the step never started, or its attempts out are abandoned. */
+  | { type: 'cancel-step'; stepId: string; reason: string }
   | { type: 'complete-run'; output: unknown }
-  | { type: 'fail-run'; error: ErrorBody };
+  | { type: 'fail-run'; error: ErrorBody }
+  | { type: 'cancel-run'; reason: string };
 
 export interface Decision {
   actions: Action[];
@@ -120,6 +123,23 @@ export async function decide(run: RunRecord, now: number, resolve: Resolve = asI
       }
     }
     if (state.tasks.every((t) => isTerminalTask(t.status))) actions.push(finishStep(step, state));
+  }
+
+  // A step that fails (and does not continue) ends the run: the rest of this round's work
+  // is not sent, every unfinished step is cancelled, and the run's error is that step's.
+  const fatal = actions.find(
+    (a): a is Extract<Action, { type: 'fail-step' }> =>
+      a.type === 'fail-step' && definition.steps.find((s) => s.id === a.stepId)!.onError !== 'continue',
+  );
+  if (fatal) {
+    const kept = actions.filter((a) => a.type !== 'dispatch' && a.type !== 'start-step');
+    return {
+      actions: [
+        ...kept,
+        ...cancelUnfinished(run, kept, `run failed at step ${fatal.stepId}`),
+        { type: 'fail-run', error: runFailure(run, fatal.stepId, fatal.error) },
+      ],
+    };
   }
 
   if (actions.length === 0 && definition.steps.every((s) => isTerminalStep(run.steps[s.id].status))) {
@@ -271,11 +291,86 @@ function finishStep(step: StepDefinition, state: StepState): Action {
   return { type: 'fail-step', stepId: step.id, error };
 }
 
+/**
+ * Cancels every step neither finished nor finishing through `finishing` (actions about to be
+ * applied with these): steps that never started, and steps in flight.
+ */
+function cancelUnfinished(run: RunRecord, finishing: Action[], reason: string): Action[] {
+  const done = new Set(
+    finishing
+      .filter((a) => a.type === 'skip-step' || a.type === 'complete-step' || a.type === 'fail-step')
+      .map((a) => (a as { stepId: string }).stepId),
+  );
+  return run.definition.steps
+    .filter((step) => !isTerminalStep(run.steps[step.id].status) && !done.has(step.id))
+    .map((step) => ({ type: 'cancel-step', stepId: step.id, reason }));
+}
+
+/** The attempts of a task since its last manual retry. */
+const currentAttempts = (task: TaskState) => task.attempts.slice(task.attemptBase);
+/** An attempt that reached a service instance or started a sub-workflow (not one refused by placement). */
+const reached = (a: Attempt) => a.instanceId !== undefined || a.childRunId !== undefined;
+
+/**
+ * The attempt whose failure ended a task: the last failed one that reached a service (or
+ * sub-workflow); a later attempt that could not even be placed only tells why no retry ran.
+ * Without one, the last failed attempt.
+ */
+export function causingAttempt(task: TaskState): Attempt | undefined {
+  const failed = currentAttempts(task).filter((a) => a.error && !a.abandoned);
+  return failed.filter(reached).at(-1) ?? failed.at(-1);
+}
+
+/**
+ * The run's error when step `stepId` failed with `error`: the original code and message,
+ * said where — the step, the item (forEach), the attempt and what it ran on — and the
+ * same as fields in `details`.
+ */
+export function runFailure(run: RunRecord, stepId: string, error: ErrorBody): ErrorBody {
+  const state = run.steps[stepId];
+  const task = state.tasks.find((t) => t.status === 'failed');
+  const attempt = task && causingAttempt(task);
+  const cause = attempt?.error ?? task?.error ?? error;
+  const item = task?.index ?? null;
+  const failedItems = state.tasks.filter((t) => t.status === 'failed').map((t) => t.index);
+  const last = task && currentAttempts(task).at(-1);
+  let where = `step ${stepId}${item === null ? '' : ` item ${item}`} failed`;
+  if (attempt) {
+    where += ` at attempt ${attempt.n}`;
+    if (attempt.childRunId) where += ` in sub-workflow run ${attempt.childRunId}`;
+    else if (attempt.instanceId)
+      where += ` on ${attempt.service ?? attempt.target} (instance ${attempt.instanceId}, node ${attempt.nodeId ?? '?'})`;
+  }
+  const ofItems = item === null ? '' : ` (${failedItems.length} of ${state.tasks.length} items failed)`;
+  return {
+    code: cause.code,
+    message: `${where}: ${cause.message}${ofItems}`,
+    details: {
+      step: stepId,
+      ...(item === null ? {} : { item, failedItems }),
+      ...(attempt
+        ? {
+            attempt: attempt.n,
+            purpose: attempt.purpose,
+            service: attempt.service ?? attempt.target,
+            instance: attempt.instanceId,
+            node: attempt.nodeId,
+            childRun: attempt.childRunId,
+          }
+        : {}),
+      cause,
+      // A later attempt that failed otherwise (say, placement found nowhere to retry).
+      ...(attempt && last && last !== attempt && last.error
+        ? { lastAttempt: { attempt: last.n, error: last.error } }
+        : {}),
+    },
+  };
+}
+
 /** Applies one action to the run (in place). */
 export function apply(run: RunRecord, action: Action, now: number): void {
   const at = new Date(now).toISOString();
   run.updatedAt = at;
-  const definition = run.definition;
   switch (action.type) {
     case 'skip-step':
       Object.assign(run.steps[action.stepId], { status: 'skipped', reason: action.reason, finishedAt: at });
@@ -318,19 +413,27 @@ export function apply(run: RunRecord, action: Action, now: number): void {
     case 'complete-step':
       Object.assign(run.steps[action.stepId], { status: 'succeeded', output: action.output, finishedAt: at });
       return;
-    case 'fail-step': {
+    case 'fail-step':
+      // Whether the run fails with it is the decider's call (a `fail-run` action).
       Object.assign(run.steps[action.stepId], { status: 'failed', error: action.error, finishedAt: at });
-      const step = definition.steps.find((s) => s.id === action.stepId)!;
-      if (step.onError !== 'continue') {
-        Object.assign(run, {
-          status: 'failed',
-          finishedAt: at,
-          error: {
-            ...action.error,
-            message: `step ${action.stepId} failed: ${action.error.message}`,
-            details: { step: action.stepId, ...(action.error.details as object) },
-          },
-        });
+      return;
+    case 'cancel-step': {
+      const state = run.steps[action.stepId];
+      const started = state.status === 'running';
+      Object.assign(state, {
+        status: 'cancelled',
+        reason: started ? `stopped in flight: ${action.reason}` : `never started: ${action.reason}`,
+        finishedAt: at,
+      });
+      for (const task of state.tasks) {
+        if (isTerminalTask(task.status)) continue;
+        const out = outstandingAttempt(task);
+        if (out) {
+          out.abandoned = { at, reason: action.reason };
+          delete out.input;
+        }
+        task.status = 'cancelled';
+        delete task.retryAt;
       }
       return;
     }
@@ -339,6 +442,9 @@ export function apply(run: RunRecord, action: Action, now: number): void {
       return;
     case 'fail-run':
       Object.assign(run, { status: 'failed', error: action.error, finishedAt: at });
+      return;
+    case 'cancel-run':
+      Object.assign(run, { status: 'cancelled', finishedAt: at, error: { code: 'CANCELLED', message: action.reason } });
       return;
   }
 }
@@ -384,40 +490,50 @@ export function applyResult(
   } else if (attempt.purpose !== 'fallback' && typeof step.onError === 'object') {
     Object.assign(task, { status: 'pending', next: 'fallback' });
   } else {
-    Object.assign(task, { status: 'failed', error: result.error });
+    // The root cause, not a later refusal to place a retry.
+    Object.assign(task, { status: 'failed', error: causingAttempt(task)?.error ?? result.error });
   }
   return true;
+}
+
+/** What cancelling the run does: every unfinished step cancelled, then the run. */
+export function cancelActions(run: RunRecord, reason: string): Action[] {
+  if (run.status !== 'running') return [];
+  return [...cancelUnfinished(run, [], reason), { type: 'cancel-run', reason }];
 }
 
 /** Stops a run; results that arrive later are ignored. */
 export function cancelRun(run: RunRecord, now: number, reason = 'cancelled by request'): boolean {
   if (run.status !== 'running') return false;
-  const at = new Date(now).toISOString();
-  Object.assign(run, {
-    status: 'cancelled',
-    finishedAt: at,
-    updatedAt: at,
-    error: { code: 'CONFLICT', message: reason },
-  });
+  for (const action of cancelActions(run, reason)) apply(run, action, now);
   return true;
 }
 
+/** Sub-workflow runs started by attempts the run abandoned when it ended (to end them too). */
+export function abandonedChildRuns(run: RunRecord): string[] {
+  return Object.values(run.steps).flatMap((s) =>
+    s.tasks.flatMap((t) => t.attempts.filter((a) => a.abandoned && a.childRunId).map((a) => a.childRunId!)),
+  );
+}
+
 /**
- * Resumes a failed (or cancelled) run from its failed steps: succeeded steps and items
- * keep their outputs; failed ones start over with a fresh retry budget.
+ * Resumes a failed (or cancelled) run from its failed and cancelled steps: succeeded steps
+ * and items keep their outputs; the others start over with a fresh retry budget.
  */
 export function resumeRun(run: RunRecord, now: number): boolean {
   if (run.status === 'running' || run.status === 'succeeded') return false;
   const at = new Date(now).toISOString();
   for (const state of Object.values(run.steps)) {
-    if (state.status !== 'failed' && state.status !== 'running') continue;
+    // Running: records from before steps were cancelled when their run ended.
+    if (state.status !== 'failed' && state.status !== 'running' && state.status !== 'cancelled') continue;
     if (state.tasks.length === 0) {
-      Object.assign(state, { status: 'pending', error: undefined, finishedAt: undefined });
+      Object.assign(state, { status: 'pending', error: undefined, finishedAt: undefined, reason: undefined });
       continue;
     }
     state.status = 'running';
     delete state.error;
     delete state.finishedAt;
+    delete state.reason;
     for (const task of state.tasks) {
       if (task.status === 'succeeded') continue;
       Object.assign(task, { status: 'pending', next: 'primary', attemptBase: task.attempts.length, error: undefined });

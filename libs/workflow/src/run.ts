@@ -2,13 +2,18 @@ import type { ErrorBody } from '@yunbian/contracts';
 import type { Durability, WorkflowDefinition } from './definition';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+/**
+ * skipped: its `when` was false; cancelled: the run ended (failed elsewhere, or was
+ * cancelled) before the step finished — never started, or in flight — and `reason` says which.
+ * A finished run has no step left pending or running.
+ */
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 /**
  * pending: ready to dispatch `next`; dispatched: an attempt is out; waiting: a retry is due
  * at `retryAt`; checking: the primary answered and the escalation condition must be
- * evaluated; succeeded/failed: done.
+ * evaluated; succeeded/failed: done; cancelled: the run ended first.
  */
-export type TaskStatus = 'pending' | 'dispatched' | 'waiting' | 'checking' | 'succeeded' | 'failed';
+export type TaskStatus = 'pending' | 'dispatched' | 'waiting' | 'checking' | 'succeeded' | 'failed' | 'cancelled';
 export type AttemptPurpose = 'primary' | 'escalation' | 'fallback';
 
 export interface Attempt {
@@ -27,6 +32,8 @@ export interface Attempt {
   startedAt?: string;
   finishedAt?: string;
   error?: ErrorBody;
+  /** Set when the run ended while this attempt was out: its reply, if one comes, is ignored. */
+  abandoned?: { at: string; reason: string };
 }
 
 export interface TaskState {
@@ -112,8 +119,9 @@ export function createRun(options: {
   };
 }
 
-export const isTerminalStep = (s: StepStatus) => s === 'succeeded' || s === 'failed' || s === 'skipped';
-export const isTerminalTask = (s: TaskStatus) => s === 'succeeded' || s === 'failed';
+export const isTerminalStep = (s: StepStatus) =>
+  s === 'succeeded' || s === 'failed' || s === 'skipped' || s === 'cancelled';
+export const isTerminalTask = (s: TaskStatus) => s === 'succeeded' || s === 'failed' || s === 'cancelled';
 export const isTerminalRun = (s: RunStatus) => s !== 'running';
 
 export function idempotencyKey(runId: string, stepId: string, index: number | null, attempt: number): string {

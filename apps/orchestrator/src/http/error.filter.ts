@@ -9,6 +9,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  // What was asked for conflicts with the run's state: it was cancelled (499 is nginx's own).
+  CANCELLED: 409,
   UNSATISFIABLE: 422,
   PAYLOAD_TOO_LARGE: 413,
   OVERLOADED: 429,

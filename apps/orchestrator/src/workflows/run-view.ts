@@ -35,6 +35,7 @@ export function runView(run: RunRecord, options: { detail: boolean } = { detail:
           startedAt: a.startedAt,
           finishedAt: a.finishedAt,
           error: a.error,
+          abandoned: a.abandoned,
           placement: a.placement,
         })),
       );

@@ -25,6 +25,7 @@ import {
   type TimedReply,
 } from '@yunbian/transport';
 import {
+  abandonedChildRuns,
   apply,
   applyResult,
   cancelRun,
@@ -228,16 +229,17 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     });
   }
 
-  async cancel(id: string): Promise<RunRecord> {
+  async cancel(id: string, reason = 'cancelled by request'): Promise<RunRecord> {
     const run = this.get(id);
     await this.locked(id, async () => {
-      if (!cancelRun(run, Date.now())) {
+      if (!cancelRun(run, Date.now(), reason)) {
         throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only running runs can be cancelled`);
       }
       await this.persist(run);
     });
     for (const child of this.children(run))
-      if (child.status === 'running') await this.cancel(child.id).catch(() => undefined);
+      if (child.status === 'running')
+        await this.cancel(child.id, `parent run ${id} was cancelled`).catch(() => undefined);
     this.finished(run);
     return run;
   }
@@ -537,13 +539,18 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         parent: { runId: parent.id, stepId: dispatch.stepId, taskIndex: dispatch.task, attempt: dispatch.attempt.n },
         depth: parent.depth + 1,
       });
+      let wanted = false;
       await this.locked(parent.id, async () => {
         const attempt = outstandingAttempt(parent.steps[dispatch.stepId].tasks[dispatch.task]);
         if (attempt?.n === dispatch.attempt.n) {
+          wanted = true;
           Object.assign(attempt, { childRunId: child.id, startedAt: new Date().toISOString() });
           await this.persist(parent);
         }
       });
+      // The parent ended (or gave up on this attempt) while the child started.
+      if (!wanted && child.status === 'running')
+        await this.cancel(child.id, `parent run ${parent.id} no longer waits for it`).catch(() => undefined);
     } catch (err) {
       result({ ok: false, error: YunbianError.from(err).toBody() });
     }
@@ -672,6 +679,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     }
     clearTimeout(this.timers.get(run.id));
     this.timers.delete(run.id);
+    // Sub-workflows a failed run abandoned end with it (a cancel ends its children itself).
+    for (const childId of run.status === 'failed' ? abandonedChildRuns(run) : [])
+      if (this.runs.get(childId)?.status === 'running')
+        void this.cancel(childId, `parent run ${run.id} failed`).catch(() => undefined);
     for (const resolve of this.waiters.get(run.id) ?? []) resolve(run);
     this.waiters.delete(run.id);
     if (run.parent) {
@@ -684,6 +695,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
               error: {
                 code: run.error?.code ?? 'INTERNAL',
                 message: `sub-workflow run ${run.id} ${run.status}: ${run.error?.message ?? ''}`,
+                details: run.error?.details,
               } as ErrorBody,
             };
       void this.onResult(p.runId, { stepId: p.stepId, task: p.taskIndex ?? 0, attempt: p.attempt, ...outcome });
