@@ -431,3 +431,40 @@ describe('placeStep without explanation', () => {
     expect(fast.reason).toContain('would have to move from node edge-a to node cloud-1');
   });
 });
+
+describe('placeStep ties', () => {
+  // Two equivalent instances at one site (no declared bandwidths): the step's data is on the orchestrator (no
+  // origin), and their RTTs differ by noise.
+  const twin = (nodeId: string, rttMs: number, load: Partial<PlacementCandidate>) => ({
+    candidate: instance(nodeId, 'store-hz', { concurrency: 8, ...load }),
+    rttMs,
+  });
+  const decide = (...twins: ReturnType<typeof twin>[]) => {
+    const { network, profiles } = environment();
+    for (const t of twins) network.setOrchestratorRtt(t.candidate.nodeId, t.rttMs);
+    return chosen(
+      placeStep(
+        step({ origin: undefined, inputBytes: 100 }),
+        twins.map((t) => t.candidate),
+        { network, profiles },
+      ),
+    );
+  };
+
+  it('sends a near-tie to the less busy candidate, so equivalent instances share the calls', () => {
+    // 1.0 vs 1.2 ms of RTT beside 120 ms of compute: within 2 %; the faster one has 3 of 8 slots busy.
+    const winner = decide(twin('box-1', 1.0, { inFlight: 3 }), twin('box-2', 1.2, { inFlight: 1 }));
+    expect(winner.nodeId).toBe('box-2');
+  });
+
+  it('keeps the lower latency when the gap is more than noise, however busy', () => {
+    // 1 vs 30 ms of RTT: 121 vs 150 ms, well outside the tolerance.
+    const winner = decide(twin('box-1', 1, { inFlight: 3 }), twin('box-2', 30, { inFlight: 0 }));
+    expect(winner.nodeId).toBe('box-1');
+  });
+
+  it('breaks an exact tie in load by latency, then by order', () => {
+    expect(decide(twin('box-1', 1.2, {}), twin('box-2', 1.0, {})).nodeId).toBe('box-2');
+    expect(decide(twin('box-1', 1.0, {}), twin('box-2', 1.0, {})).nodeId).toBe('box-1');
+  });
+});

@@ -110,6 +110,7 @@ class Scratch {
   eligible = new Uint8Array(128);
   latency = new Float64Array(128);
   cost = new Float64Array(128);
+  rank = new Float64Array(128);
   readonly estimate = newEstimate();
   readonly scoring: ScoringInput = {
     candidate: undefined as unknown as PlacementCandidate,
@@ -123,6 +124,7 @@ class Scratch {
     this.eligible = new Uint8Array(capacity);
     this.latency = new Float64Array(capacity);
     this.cost = new Float64Array(capacity);
+    this.rank = new Float64Array(capacity);
   }
 }
 const scratch = new Scratch();
@@ -253,7 +255,18 @@ export function placeStep(
   };
 }
 
-/** Index of the winner: lowest score, ties to lower latency, then input order; the lowest latency when the SLO is missed. */
+/**
+ * Scores within this share of the best one count as a tie. Measured RTTs and learnt compute
+ * times differ by noise between equivalent candidates; without it, the one whose last figures
+ * came out a fraction lower would take every call.
+ */
+export const SCORE_TIE_TOLERANCE = 0.02;
+
+/**
+ * Index of the winner: lowest score (the lowest latency when the SLO is missed); ties (within
+ * SCORE_TIE_TOLERANCE) to the least busy candidate (in-flight and queued calls per slot), then
+ * to lower latency, then input order.
+ */
 function choose(
   candidates: readonly PlacementCandidate[],
   strategy: PlacementStrategy,
@@ -262,10 +275,10 @@ function choose(
   lowestLatencyOnly: boolean,
   evaluations: CandidateEvaluation[] | undefined,
 ): number {
-  const { latency, cost } = scratch;
+  const { latency, cost, rank } = scratch;
   const input = scratch.scoring;
-  let best = -1;
-  let bestScore = Infinity;
+  let bestRank = Infinity;
+  let any = false;
   for (let i = 0; i < candidates.length; i++) {
     if (!inPool(i)) continue;
     input.candidate = candidates[i];
@@ -273,10 +286,21 @@ function choose(
     input.costPerCall = cost[i];
     const score = strategy.score(input, scoring);
     if (evaluations !== undefined) evaluations[i].score = score;
-    const rank = lowestLatencyOnly ? latency[i] : score;
-    if (best === -1 || rank < bestScore || (rank === bestScore && latency[i] < latency[best])) {
+    rank[i] = lowestLatencyOnly ? latency[i] : score;
+    if (!any || rank[i] < bestRank) bestRank = rank[i];
+    any = true;
+  }
+  if (!any) return -1;
+  const tieBound = bestRank + Math.abs(bestRank) * SCORE_TIE_TOLERANCE;
+  let best = -1;
+  let bestBusy = Infinity;
+  for (let i = 0; i < candidates.length; i++) {
+    if (!inPool(i) || !(rank[i] <= tieBound)) continue;
+    const c = candidates[i];
+    const busy = (c.inFlight + c.queued) / Math.max(1, c.concurrency);
+    if (best === -1 || busy < bestBusy || (busy === bestBusy && latency[i] < latency[best])) {
       best = i;
-      bestScore = rank;
+      bestBusy = busy;
     }
   }
   return best;
