@@ -108,6 +108,39 @@ describe('placement in runs (real nats-server, agents with different descriptors
     }
   });
 
+  it('runs with every objective the workflow schema accepts, and refuses any other at POST /workflows', async () => {
+    // The strategy each form ranks by: `mix` is `balanced`, `cost-slo` is `cost` (its SLO is maxLatencyMs).
+    const forms: [string, string][] = [
+      ['latency', 'latency'],
+      ['cost', 'cost'],
+      ['balanced', 'weighted'],
+      ['mix', 'weighted'],
+      ['cost-slo', 'cost'],
+      ['latency:0.7', 'weighted'],
+    ];
+    for (const [objective, strategy] of forms) {
+      const name = `objective-${objective.replace(/[^a-z0-9]/g, '-')}`;
+      const created = await create({ name, placement: { objective }, steps: [{ id: 'infer', service: 'heavy' }] });
+      expect({ objective, status: created.status }).toEqual({ objective, status: 201 });
+      const view = await run(name);
+      expect({ objective, status: view.status }).toEqual({ objective, status: 'succeeded' });
+      expect({ objective, strategy: view.steps[0].history[0].placement!.strategy }).toEqual({ objective, strategy });
+    }
+    const refused = await create({
+      name: 'objective-fast',
+      steps: [{ id: 'infer', service: 'heavy', placement: { objective: 'fast' } }],
+    });
+    expect(refused.status).toBe(400);
+    const issues = (refused.body.details as { issues: { pointer: string; message: string }[] }).issues;
+    expect(issues).toEqual([
+      {
+        pointer: '/steps/0/placement/objective',
+        message: expect.stringContaining('latency, cost, balanced, mix, cost-slo or latency:<weight 0..1>'),
+      },
+    ]);
+    expect((await cluster.call('GET', '/workflows/objective-fast')).status).toBe(404);
+  });
+
   it('re-routes the next run when the chosen node dies', async () => {
     expect((await run('heavy-latency')).steps[0].node).toBe('cloud-1');
     agents['cloud-1'].child.kill('SIGKILL');

@@ -427,6 +427,12 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
         /invalid expression/,
       ],
       [
+        'badobjective',
+        { name: 'badobjective', placement: { objective: 'fastest' }, steps: [{ id: 'a', service: 'echo' }] },
+        '/placement/objective',
+        /must be one of latency, cost, balanced, mix, cost-slo or latency:<weight 0\.\.1>.*\(got "fastest"\)/,
+      ],
+      [
         'huge',
         { name: 'huge', description: 'x'.repeat(300 * 1024), steps: [{ id: 'a', service: 'echo' }] },
         '/',

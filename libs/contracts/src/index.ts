@@ -5,3 +5,4 @@ export * from './service';
 export * from './catalog';
 export * from './network';
 export * from './worker-ipc';
+export * from './placement';

@@ -6,6 +6,7 @@ export * from './constraints';
 export * from './estimates';
 export * from './objective';
 export * from './candidates';
+export * from './versions';
 export * from './place-step';
 export * from './strategies/strategy';
 export * from './strategies/registry';

@@ -468,3 +468,112 @@ describe('placeStep ties', () => {
     expect(decide(twin('box-1', 1.0, {}), twin('box-2', 1.0, {})).nodeId).toBe('box-1');
   });
 });
+
+describe('placeStep refusals that waiting can cure', () => {
+  const refusalOf = (decision: PlacementDecision) => {
+    if (decision.ok) throw new Error(`expected a refusal, chose ${decision.chosen.nodeId}`);
+    return decision;
+  };
+
+  it('is retryable when every candidate is only starting, on a dead node or saturated', () => {
+    const decision = placeStep(
+      step(),
+      [cloud1({ instanceStatus: 'starting' }), edgeA({ nodeStatus: 'dead' }), edgeB({ queued: 4, maxQueue: 4 })],
+      environment(),
+    );
+    expect(refusalOf(decision).retryable).toBe(true);
+    expect(refusalOf(placeStep(step(), [], environment())).retryable).toBe(true);
+  });
+
+  it('is not retryable when any candidate is refused for good: tags, memory, tier, data tier', () => {
+    const tags = placeStep(
+      step({ requirements: { tags: ['cuda'] } }),
+      [cloud1({ instanceStatus: 'starting' }), edgeB()],
+      environment(),
+    );
+    expect(refusalOf(tags).retryable).toBe(false);
+    const dataTier = placeStep(step({ dataTier: 'user-private' }), [cloud1()], environment());
+    expect(refusalOf(dataTier).retryable).toBe(false);
+    // A transient reason on top of a lasting one does not make waiting worth it.
+    const both = placeStep(step({ requirements: { memoryMb: 8192 } }), [edgeB({ nodeStatus: 'dead' })], environment());
+    expect(refusalOf(both).retryable).toBe(false);
+  });
+
+  it('says the same without explanation', () => {
+    const candidates = [cloud1({ instanceStatus: 'starting' }), edgeA({ nodeStatus: 'dead' })];
+    expect(refusalOf(placeStep(step(), candidates, environment(), { explain: false })).retryable).toBe(true);
+    const lasting = placeStep(step({ hints: { tier: 'device' } }), candidates, environment(), { explain: false });
+    expect(refusalOf(lasting).retryable).toBe(false);
+  });
+});
+
+describe('placeStep across versions', () => {
+  /*
+   * detect@1.0.0 needs an npu and 1 GiB, and takes 40 ms on one; detect@2.0.0 needs a gpu and
+   * 8 GiB, and takes 4 ms on one. edge-a (npu, 4 GiB) runs 1.0.0, cloud-1 (gpu) runs 2.0.0.
+   */
+  const versioned = (overrides: Partial<StepPlacementRequest> = {}) =>
+    step({
+      service: 'detect@2.0.0',
+      requirements: { tags: ['gpu'], memoryMb: 8192 },
+      versions: [
+        { service: 'detect@2.0.0', requirements: { tags: ['gpu'], memoryMb: 8192 } },
+        { service: 'detect@1.0.0', requirements: { tags: ['npu'], memoryMb: 1024 } },
+      ],
+      ...overrides,
+    });
+  const env = () => {
+    const e = environment();
+    e.profiles.declare('detect@1.0.0', { byTagMs: { npu: 40 }, defaultMs: 300 });
+    e.profiles.declare('detect@2.0.0', { byTagMs: { gpu: 4 }, defaultMs: 60 });
+    return e;
+  };
+  const v1 = { service: 'detect@1.0.0' };
+  const v2 = { service: 'detect@2.0.0' };
+
+  it("holds each candidate to its own version's requirements and estimates it with its own profile", () => {
+    const decision = placeStep(
+      versioned(),
+      [cloud1({ ...v2, memoryMb: 16384 }), edgeA({ ...v1 }), edgeB({ ...v1 })],
+      env(),
+    );
+    const [cloud, a, b] = decision.candidates;
+    // Judged by 2.0.0's needs (gpu, 8 GiB), edge-a would be refused; by 1.0.0's it is eligible.
+    expect(a).toMatchObject({ service: 'detect@1.0.0', eligible: true });
+    expect(a.estimate).toMatchObject({ computeMs: 40, computeSource: 'declared-tag', latencyMs: 40 });
+    expect(cloud).toMatchObject({ service: 'detect@2.0.0', eligible: true });
+    expect(cloud.estimate).toMatchObject({ computeMs: 4, computeSource: 'declared-tag' });
+    // edge-b runs 1.0.0 but has no npu: refused by 1.0.0's requirement, not by 2.0.0's gpu.
+    expect(b.rejections).toEqual([
+      { constraint: 'tags', message: 'node edge-b lacks tag npu (needs all of npu; has camera, x86_64)' },
+    ]);
+    expect(chosen(decision).nodeId).toBe('edge-a');
+  });
+
+  it('names the version whose memory need a candidate misses, and learns per version', () => {
+    const e = env();
+    e.profiles.record('detect@1.0.0', 'edge-a', 250);
+    const decision = placeStep(versioned(), [cloud1({ ...v2, memoryMb: 4096 }), edgeA({ ...v1 })], e);
+    expect(decision.candidates[0].rejections[0].message).toBe(
+      'node cloud-1 offers 4096 MiB; detect@2.0.0 needs 8192 MiB',
+    );
+    expect(decision.candidates[1].estimate).toMatchObject({ computeMs: 250, computeSource: 'observed' });
+  });
+
+  it('chooses the same without explanation', () => {
+    const candidates = [cloud1({ ...v2, memoryMb: 16384 }), edgeA({ ...v1 }), edgeB({ ...v1 })];
+    for (const hints of [{}, { objective: 'cost' as const }]) {
+      const full = placeStep(versioned({ hints }), candidates, env());
+      const fast = placeStep(versioned({ hints }), candidates, env(), { explain: false });
+      const { score: _score, ...explained } = chosen(full);
+      expect(chosen(fast)).toEqual(explained);
+    }
+  });
+
+  it('refuses a candidate of a version the step does not list', () => {
+    expect(() => placeStep(versioned(), [edgeA({ service: 'detect@3.0.0' })], env())).toThrow(
+      /serves detect@3\.0\.0, which is not a version of the step \(detect@2\.0\.0, detect@1\.0\.0\)/,
+    );
+    expect(() => placeStep(step(), [edgeA({ service: 'detect@2.0.0' })], env())).toThrow(PlacementInputError);
+  });
+});

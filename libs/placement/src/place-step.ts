@@ -12,14 +12,15 @@ import type { LinkEstimate, NetworkModel, OriginView } from './network';
 import { resolveObjective } from './objective';
 import { defaultStrategies, type StrategyRegistry } from './strategies/registry';
 import type { PlacementStrategy, ScoringContext, ScoringInput } from './strategies/strategy';
-import type {
-  CandidateEstimate,
-  CandidateEvaluation,
-  PlacementCandidate,
-  PlacementDecision,
-  PlacementFailure,
-  Rejection,
-  StepPlacementRequest,
+import {
+  TRANSIENT_CONSTRAINTS,
+  type CandidateEstimate,
+  type CandidateEvaluation,
+  type PlacementCandidate,
+  type PlacementDecision,
+  type PlacementFailure,
+  type Rejection,
+  type StepPlacementRequest,
 } from './types';
 
 /** What placement knows about the world, kept up to date by its owner from heartbeats and step timings. */
@@ -156,7 +157,7 @@ export function placeStep(
     throw new PlacementInputError(`maxLatencyMs must be a finite number above 0 (got ${maxLatencyMs})`);
   }
   const explain = options.explain ?? true;
-  const context: EstimateContext = {
+  const primary: EstimateContext = {
     constraints,
     network: environment.network,
     origin: environment.network.viewFrom(step.origin),
@@ -167,6 +168,14 @@ export function placeStep(
     link: { rttMs: 0, rttSource: 'default', bandwidthMbps: 0, bandwidthSource: 'default', bandwidthAgeMs: undefined },
     computeEstimate: { ms: 0, source: 'default' },
   };
+  const versions = versionContexts(step, options, primary, environment);
+  const contextOf = (candidate: PlacementCandidate): EstimateContext => {
+    const service = candidate.service;
+    if (service === undefined || service === step.service) return primary;
+    const context = versions?.get(service);
+    if (context === undefined) throw unknownVersion(step, candidate);
+    return context;
+  };
 
   const count = candidates.length;
   scratch.ensure(count);
@@ -176,7 +185,8 @@ export function placeStep(
   let meetingSlo = 0;
   for (let i = 0; i < count; i++) {
     const candidate = candidates[i];
-    const ok = meetsConstraints(candidate, constraints);
+    const context = contextOf(candidate);
+    const ok = meetsConstraints(candidate, context.constraints);
     eligible[i] = ok ? 1 : 0;
     let estimate: CandidateEstimate | undefined;
     if (ok) {
@@ -192,8 +202,9 @@ export function placeStep(
         nodeId: candidate.nodeId,
         instanceId: candidate.instanceId,
         site: candidate.site,
+        service: candidate.service,
         eligible: ok,
-        rejections: ok ? NO_REJECTIONS : rejectionsOf(candidate, constraints),
+        rejections: ok ? NO_REJECTIONS : rejectionsOf(candidate, context.constraints),
         estimate,
         meetsSlo: ok && maxLatencyMs !== undefined ? estimate!.latencyMs <= maxLatencyMs : undefined,
       };
@@ -201,10 +212,11 @@ export function placeStep(
   }
 
   if (eligibleCount === 0) {
-    const all = explain ? evaluations : candidates.map((c) => evaluationOf(c, constraints, undefined, undefined));
+    const all = explain ? evaluations : candidates.map((c) => evaluationOf(c, contextOf(c), false, undefined));
     const error = refusal(step, constraints, all);
     return {
       ok: false,
+      retryable: all.every((e) => e.rejections.every((r) => TRANSIENT_CONSTRAINTS.has(r.constraint))),
       service: step.service,
       strategy: strategy.name,
       objective,
@@ -238,7 +250,9 @@ export function placeStep(
   const chosenIndex = choose(candidates, strategy, scoring, inPool, sloMissed, explain ? evaluations : undefined);
 
   const chosenCandidate = candidates[chosenIndex];
-  const chosen = explain ? evaluations[chosenIndex] : evaluationOf(chosenCandidate, constraints, context, maxLatencyMs);
+  const chosen = explain
+    ? evaluations[chosenIndex]
+    : evaluationOf(chosenCandidate, contextOf(chosenCandidate), true, maxLatencyMs);
   // Spelled out: spreading a shared base object here cost more than the rest of a small decision.
   return {
     ok: true,
@@ -306,15 +320,50 @@ function choose(
   return best;
 }
 
+/**
+ * The estimate context of each further version of the step (`step.versions`), keyed by its
+ * `name@version`: that version's requirements merged with the step's hints, and its compute
+ * profile; everything else shared with the step's own. Undefined when the step names none.
+ */
+function versionContexts(
+  step: StepPlacementRequest,
+  options: PlaceStepOptions,
+  primary: EstimateContext,
+  environment: PlacementEnvironment,
+): Map<string, EstimateContext> | undefined {
+  if (step.versions === undefined || step.versions.length === 0) return undefined;
+  const contexts = new Map<string, EstimateContext>();
+  for (const version of step.versions) {
+    if (version.service === step.service || contexts.has(version.service)) continue;
+    contexts.set(version.service, {
+      ...primary,
+      constraints: resolveConstraints(
+        { ...step, service: version.service, requirements: version.requirements },
+        options,
+      ),
+      compute: environment.profiles.forService(version.service),
+    });
+  }
+  return contexts;
+}
+
+function unknownVersion(step: StepPlacementRequest, candidate: PlacementCandidate): PlacementInputError {
+  const known = [step.service, ...(step.versions ?? []).map((v) => v.service)];
+  return new PlacementInputError(
+    `candidate ${candidate.instanceId ?? candidate.nodeId} serves ${candidate.service}, which is not a version of the step (${[...new Set(known)].join(', ')}); list it in the step's versions with its requirements`,
+    { candidate: candidate.instanceId ?? candidate.nodeId, service: candidate.service, versions: known },
+  );
+}
+
 function evaluationOf(
   candidate: PlacementCandidate,
-  constraints: StepConstraints,
-  context: EstimateContext | undefined,
+  context: EstimateContext,
+  estimated: boolean,
   maxLatencyMs: number | undefined,
 ): CandidateEvaluation {
-  const rejections = rejectionsOf(candidate, constraints);
+  const rejections = rejectionsOf(candidate, context.constraints);
   let estimate: CandidateEstimate | undefined;
-  if (rejections.length === 0 && context !== undefined) {
+  if (rejections.length === 0 && estimated) {
     estimate = newEstimate();
     estimateInto(candidate, context, estimate);
   }
@@ -322,6 +371,7 @@ function evaluationOf(
     nodeId: candidate.nodeId,
     instanceId: candidate.instanceId,
     site: candidate.site,
+    service: candidate.service,
     eligible: rejections.length === 0,
     rejections,
     estimate,

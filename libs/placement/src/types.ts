@@ -42,6 +42,11 @@ export interface PlacementCandidate {
   nodeClass?: string;
   /** CPU cores the instance gets (`effectiveCpu`); scales declared compute times below one core. */
   cpu?: number;
+  /**
+   * The `name@version` the candidate serves: the step's `service` or one of its `versions`,
+   * whose requirements and compute profile it is judged by. Absent: the step's `service`.
+   */
+  service?: string;
 }
 
 /** Where a step's input data is: a node (and its site). Absent on a step: the orchestrator holds it. */
@@ -78,12 +83,25 @@ export interface PlacementHints {
   strategy?: string;
 }
 
+/** One version of a step's service: its reference and what it requires. */
+export interface ServiceVersion {
+  /** `name@version`; keys its compute profile. */
+  service: string;
+  requirements?: ServiceRequirements;
+}
+
 /** One step to place. */
 export interface StepPlacementRequest {
   /** Service reference (`name@version`); keys the compute profiles. */
   service: string;
   /** The service's own requirements (from its descriptor); merged with the hints. */
   requirements?: ServiceRequirements;
+  /**
+   * Further versions the step may run on, when its range matched several (`matchingVersions`):
+   * a candidate whose `service` names one is held to that version's requirements and estimated
+   * with that version's compute profile.
+   */
+  versions?: readonly ServiceVersion[];
   /** Bytes of input the step must receive. */
   inputBytes: number;
   /** Where the input is; absent means the orchestrator holds it (a run's REST input). */
@@ -104,6 +122,17 @@ export const CONSTRAINTS = [
   'memory',
 ] as const;
 export type ConstraintName = (typeof CONSTRAINTS)[number];
+
+/**
+ * Rejections that waiting can cure: an instance starting, a node coming back, a queue draining.
+ * A refusal made only of these is `retryable`; any other (tier, site, tags, memory, data tier)
+ * stays until the fleet or the step changes.
+ */
+export const TRANSIENT_CONSTRAINTS: ReadonlySet<ConstraintName> = new Set<ConstraintName>([
+  'node-status',
+  'instance-status',
+  'saturated',
+]);
 
 export interface Rejection {
   constraint: ConstraintName;
@@ -152,6 +181,8 @@ export interface CandidateEvaluation {
   nodeId: string;
   instanceId?: string;
   site: string;
+  /** The `name@version` the candidate was judged for, when the candidate named one. */
+  service?: string;
   eligible: boolean;
   /** Every hard constraint the candidate fails; empty when eligible. */
   rejections: readonly Rejection[];
@@ -199,6 +230,12 @@ export interface PlacementFailure {
 export interface PlacementRefusal extends DecisionBase {
   ok: false;
   error: PlacementFailure;
+  /**
+   * Whether trying again later may succeed: every candidate was refused only for transient
+   * reasons (`TRANSIENT_CONSTRAINTS`), or there were no candidates (one may start). A caller
+   * retries these (the orchestrator answers UNAVAILABLE) and fails the rest (UNSATISFIABLE).
+   */
+  retryable: boolean;
 }
 
 export type PlacementDecision = PlacementChoice | PlacementRefusal;

@@ -1,5 +1,6 @@
 import semver from 'semver';
 import { compileExpression, createAjv, ExpressionError, schemaIssues, type SchemaIssue } from '@yunbian/common';
+import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
 import { dependencies, findCycle, stepExpressions } from './graph';
 import { mappingExpressions, stepReferences } from './mapping';
@@ -51,7 +52,7 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
       issues: [{ pointer: '/', message: `definition nests ${depth} levels deep; the limit is ${LIMITS.depth}` }],
     };
   }
-  if (!validateSchema(raw)) return { issues: schemaIssues(validateSchema, raw) };
+  if (!validateSchema(raw)) return { issues: schemaIssues(validateSchema, raw).map(acceptedForms) };
   const definition = raw as unknown as WorkflowDefinition;
   const issues: SchemaIssue[] = [];
   const ids = new Map<string, number>();
@@ -95,6 +96,15 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
     }
   }
   return issues.length ? { issues } : { definition, issues };
+}
+
+const OBJECTIVE_FIELD = /\/placement\/objective$/;
+
+/** A pattern the schema checks says in words what it accepts (Ajv would quote the regular expression). */
+function acceptedForms(issue: SchemaIssue): SchemaIssue {
+  if (!OBJECTIVE_FIELD.test(issue.pointer) || !issue.message.startsWith('must match pattern')) return issue;
+  const got = / \(got .*\)$/.exec(issue.message)?.[0] ?? '';
+  return { pointer: issue.pointer, message: `must be one of ${OBJECTIVE_FORMS}${got}` };
 }
 
 function known(ids: Map<string, number>): string {

@@ -1,4 +1,4 @@
-import { NODE_TIERS } from '@yunbian/contracts';
+import { NODE_TIERS, OBJECTIVE_FORMS, OBJECTIVE_PATTERN } from '@yunbian/contracts';
 import { LIMITS } from './definition';
 
 const ID = '^[A-Za-z][A-Za-z0-9_]{0,63}$';
@@ -13,7 +13,8 @@ const placement = {
     tags: { type: 'array', items: { type: 'string' } },
     anyTags: { type: 'array', items: { type: 'string' } },
     site: { type: 'string' },
-    objective: { type: 'string', description: 'latency | cost | mix | cost-slo' },
+    // The very grammar placement parses at run time (libs/placement `parseObjective`).
+    objective: { type: 'string', pattern: OBJECTIVE_PATTERN, description: OBJECTIVE_FORMS },
     strategy: { type: 'string' },
     maxLatencyMs: { type: 'number', exclusiveMinimum: 0 },
     dataTier: { enum: ['public', 'edge-private', 'user-private'] },

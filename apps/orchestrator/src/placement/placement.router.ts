@@ -1,39 +1,27 @@
 import { Inject, Injectable } from '@nestjs/common';
-import semver from 'semver';
 import { PassiveBandwidth, passiveBandwidthSample, type TimedExchange } from '@yunbian/common';
 import { serviceRef, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
 import {
   candidatesFromCatalog,
   ComputeProfiles,
+  matchingVersions,
   NetworkModel,
   nodeClassOf,
+  parseObjective,
   PlacementInputError,
   placeStep,
-  type Objective,
+  versionedService,
+  versionRange,
   type PlacementCandidate,
   type PlacementHints as PlacementEngineHints,
+  type VersionRange,
 } from '@yunbian/placement';
 import { YunbianError } from '@yunbian/transport';
 import { parseRef, type PlacementHints } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import type { RouteDecision, RouteRequest, StepRouter } from './step-router';
 
-/** Rejections that waiting can cure (an instance starting, a node coming back, a queue draining). */
-const TRANSIENT = new Set(['node-status', 'instance-status', 'saturated']);
 const NETWORK_REFRESH_MS = 1_000;
-
-/** Workflow objective names: `latency`, `cost`, `balanced`, or `latency:0.7` (that weight on latency, the rest on cost). */
-export function parseObjective(name: string | undefined): Objective | undefined {
-  if (name === undefined || name === 'latency' || name === 'cost') return name;
-  if (name === 'balanced') return { latency: 0.5, cost: 0.5 };
-  const weighted = /^latency:(0(\.\d+)?|1(\.0+)?)$/.exec(name);
-  if (weighted) return { latency: Number(weighted[1]), cost: 1 - Number(weighted[1]) };
-  throw new YunbianError(
-    'BAD_REQUEST',
-    `placement objective "${name}" is not one of latency, cost, balanced, latency:<weight 0..1>`,
-    { pointer: 'placement/objective' },
-  );
-}
 
 /**
  * Routes each step attempt with the placement library: hard constraints (tags, tier,
@@ -48,7 +36,7 @@ export class PlacementRouter implements StepRouter {
   private readonly declared = new Set<string>();
   private readonly pending = new Map<string, number>();
   private network?: { model: NetworkModel; at: number };
-  private readonly ranges = new Map<string, Pick<semver.Range, 'test'>>();
+  private readonly ranges = new Map<string, VersionRange>();
   private readonly passive = new PassiveBandwidth();
 
   constructor(@Inject(CatalogService) private readonly catalog: CatalogService) {}
@@ -58,11 +46,7 @@ export class PlacementRouter implements StepRouter {
     const instances = this.catalog.instancesOfService(name);
     // Only the nodes that host an instance: this runs for every step attempt, whatever the fleet's size.
     const nodes = this.nodesOf(instances);
-    const accepts = this.range(range);
-    const versions = this.catalog
-      .serviceVersions(name)
-      .filter((d) => accepts.test(d.version))
-      .sort((a, b) => semver.rcompare(a.version, b.version));
+    const versions = matchingVersions(this.catalog.serviceVersions(name), this.range(range));
     let candidates: PlacementCandidate[] = [];
     for (const descriptor of versions) {
       this.declare(descriptor);
@@ -83,14 +67,12 @@ export class PlacementRouter implements StepRouter {
     const avoided = candidates.filter((c) => !request.avoid?.includes(c.instanceId ?? ''));
     if (avoided.length > 0) candidates = avoided;
 
-    const best = versions[0];
     const hints = request.hints;
     let decision;
     try {
       decision = placeStep(
         {
-          service: serviceRef(best),
-          requirements: best.requirements,
+          ...versionedService(versions),
           inputBytes: request.inputBytes ?? 0,
           origin: request.origin,
           dataTier: request.dataTier ?? hints?.dataTier,
@@ -103,9 +85,12 @@ export class PlacementRouter implements StepRouter {
       if (err instanceof PlacementInputError) throw new YunbianError('BAD_REQUEST', err.message, err.details);
       throw err;
     }
+    const several = versions.length > 1;
     const summary = decision.candidates.map((c) => ({
       instanceId: c.instanceId,
       nodeId: c.nodeId,
+      // Which version, when the step's range matched several (each is judged by its own).
+      service: several ? c.service : undefined,
       latencyMs: c.estimate ? Math.round(c.estimate.latencyMs * 100) / 100 : undefined,
       cost: c.estimate?.costPerCall,
       bandwidthMbps:
@@ -118,9 +103,8 @@ export class PlacementRouter implements StepRouter {
       rejected: c.rejections.length ? c.rejections.map((r) => r.message).join('; ') : undefined,
     }));
     if (!decision.ok) {
-      // Only waiting-curable rejections (a starting instance, a dead node, a full queue): retry later.
-      const transient = decision.candidates.every((c) => c.rejections.every((r) => TRANSIENT.has(r.constraint)));
-      const code = transient && decision.error.details.blockedByDataTier.length === 0 ? 'UNAVAILABLE' : 'UNSATISFIABLE';
+      // Waiting-curable refusals (a starting instance, a dead node, a full queue) are retried.
+      const code = decision.retryable ? 'UNAVAILABLE' : 'UNSATISFIABLE';
       throw new YunbianError(code, decision.error.message, { ...decision.error.details, candidates: summary });
     }
     const instance = this.catalog.instance(decision.chosen.instanceId!);
@@ -147,11 +131,10 @@ export class PlacementRouter implements StepRouter {
   }
 
   /** Parsed semver ranges, kept: parsing one costs more than the rest of a routing decision. */
-  private range(text: string): Pick<semver.Range, 'test'> {
+  private range(text: string): VersionRange {
     let range = this.ranges.get(text);
     if (!range) {
-      // As semver.satisfies: a range that does not parse matches nothing.
-      range = semver.validRange(text) === null ? { test: () => false } : new semver.Range(text);
+      range = versionRange(text);
       if (this.ranges.size >= 1_000) this.ranges.clear();
       this.ranges.set(text, range);
     }

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import type { SchemaObject } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { PlacementsService, type PlanRequest } from './placements.service';
@@ -25,7 +26,7 @@ const PLAN_BODY: SchemaObject = {
         },
       },
     },
-    objective: { type: 'string', description: 'latency | cost | balanced | latency:<weight 0..1>' },
+    objective: { type: 'string', description: OBJECTIVE_FORMS },
     solver: { enum: ['auto', 'exact', 'heuristic'] },
   },
 };

@@ -2,13 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
 import { serviceRef, type ServiceDescriptor } from '@yunbian/contracts';
-import { planDeployment, type DeploymentPlanResult, type PlannedService } from '@yunbian/placement';
+import {
+  parseObjective,
+  PlacementInputError,
+  planDeployment,
+  type DeploymentPlanResult,
+  type Objective,
+  type PlannedService,
+} from '@yunbian/placement';
 import { YunbianError } from '@yunbian/transport';
 import { parseRef } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { DeploymentService } from '../catalog/deployment.service';
 import { WorkflowRegistry } from '../workflows/workflow-registry.service';
-import { parseObjective, PlacementRouter } from './placement.router';
+import { PlacementRouter } from './placement.router';
 
 export interface PlanRequest {
   workflow: string;
@@ -36,6 +43,16 @@ export interface ApplyAction {
 
 const PLANS_KEPT = 100;
 
+/** The request's objective (the planner's default when absent); a bad one is a 400 naming `/objective`. */
+function planObjective(text: string | undefined): Objective | undefined {
+  try {
+    return parseObjective(text, '/objective');
+  } catch (err) {
+    if (err instanceof PlacementInputError) throw new YunbianError('BAD_REQUEST', err.message, err.details);
+    throw err;
+  }
+}
+
 /** Deployment planning: which services to run on which nodes, how many, and applying that. */
 @Injectable()
 export class PlacementsService {
@@ -49,6 +66,7 @@ export class PlacementsService {
   ) {}
 
   async plan(request: PlanRequest): Promise<StoredPlan> {
+    const objective = planObjective(request.objective);
     const workflow = this.registry.get(request.workflow, request.version).definition;
     const descriptors: ServiceDescriptor[] = [];
     const services: PlannedService[] = [];
@@ -83,7 +101,7 @@ export class PlacementsService {
         load: request.load,
         profiles: this.router.computeProfiles(descriptors),
         network: this.router.networkModel(),
-        objective: parseObjective(request.objective),
+        objective,
       },
       { solver: request.solver ?? 'auto' },
     );
