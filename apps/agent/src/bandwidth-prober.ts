@@ -3,8 +3,6 @@ import {
   BandwidthEstimator,
   bandwidthFromAcks,
   DEFAULT_PROBE_SIZING,
-  envInt,
-  envString,
   plannedProbeBytes,
   ProbeBudget,
   round,
@@ -206,19 +204,4 @@ export function serveBandwidthProbes(transport: NatsTransport, nodeId: string): 
   return transport.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.nodeBandwidthProbe(nodeId), (chunk) => ({
     bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
   }));
-}
-
-/**
- * The agent's bandwidth-probe settings from its environment: `YUNBIAN_BANDWIDTH_PROBE=off`
- * turns probing off; `YUNBIAN_BANDWIDTH_PROBE_MS` and `YUNBIAN_BANDWIDTH_BUDGET_BYTES` set the
- * interval and the per-link budget per minute.
- */
-export function bandwidthProbeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): BandwidthProbeOptions | undefined {
-  const mode = envString('YUNBIAN_BANDWIDTH_PROBE', 'on', env);
-  if (mode === 'off') return undefined;
-  if (mode !== 'on') throw new Error(`environment variable YUNBIAN_BANDWIDTH_PROBE="${mode}" must be on or off`);
-  return {
-    intervalMs: envInt('YUNBIAN_BANDWIDTH_PROBE_MS', DEFAULT_BANDWIDTH_PROBE.intervalMs, env),
-    budgetBytesPerMinute: envInt('YUNBIAN_BANDWIDTH_BUDGET_BYTES', DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute, env),
-  };
 }

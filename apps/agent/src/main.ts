@@ -1,24 +1,18 @@
-import { DEFAULT_NATS_URL, envFlag, envInt, envString, JsonLogger, setLogFields } from '@yunbian/common';
+import { JsonLogger, setLogFields } from '@yunbian/common';
 import { serviceRef } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { NatsTransport } from '@yunbian/transport';
+import { AGENT_ENVIRONMENT, AgentConfigError, loadAgentConfig, type AgentConfig } from './agent-config';
 import { detectLimits } from './cgroups';
 import { InstanceSupervisor } from './instance-supervisor';
 import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
-import { bandwidthProbeOptionsFromEnv } from './bandwidth-prober';
 import { NodeAgent } from './node-agent';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
-  Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
-  every instance its own process), YUNBIAN_WORKER_SEMI_SPACE_MB (default 4), LOG_LEVEL,
-  YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default 10000),
-  YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default 2000000),
-  YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
-  possible, default auto).`;
+  ${AGENT_ENVIRONMENT}`;
 
 function descriptorFile(argv: string[]): string | undefined {
   const i = argv.indexOf('--node');
@@ -50,27 +44,21 @@ async function main(): Promise<void> {
   startTracing({ serviceName: 'yunbian-agent', resourceAttributes: nodeResourceAttributes(node) });
   setLogFields({ service: 'yunbian-agent', node_id: node.id, site: node.site, tier: node.tier });
   const logger = new JsonLogger('agent');
-  const natsUrl = envString('NATS_URL', DEFAULT_NATS_URL);
-  const heartbeatIntervalMs = envInt('YUNBIAN_HEARTBEAT_MS', 2_000);
-  let bandwidth;
+  let config: AgentConfig;
   try {
-    bandwidth = bandwidthProbeOptionsFromEnv();
+    config = loadAgentConfig();
   } catch (err) {
-    fail((err as Error).message);
+    if (err instanceof AgentConfigError) fail(err.message);
+    throw err;
   }
-  const sharedWorker = envFlag('YUNBIAN_SHARED_WORKER', true);
-  // V8's young generation defaults to 16 MB semi-spaces, most of it resident in an idle
-  // worker; 4 MB saves ~6 MB a process and still holds a request's short-lived garbage.
-  const semiSpaceMb = envInt('YUNBIAN_WORKER_SEMI_SPACE_MB', 4);
+  const { natsUrl, heartbeatIntervalMs, bandwidth, sharedWorker } = config;
   // The agent never loads service code itself (see scanServiceLibrary).
   const library = await scanServiceLibrary();
   const services = library.map((e) => e.descriptor);
-  const cgroups = envString('YUNBIAN_CGROUPS', 'auto');
-  if (cgroups !== 'auto' && cgroups !== 'off') fail(`YUNBIAN_CGROUPS must be auto or off (got "${cgroups}")`);
   const limits = detectLimits({
     nodeId: node.id,
     limits: node.limits,
-    mode: cgroups,
+    mode: config.cgroups,
     warn: (message, fields) => logger.warn(message, fields),
   });
   await limits.start();
@@ -95,7 +83,9 @@ async function main(): Promise<void> {
     natsUrl,
     logger,
     sharedWorker,
-    workerExecArgv: [...process.execArgv, `--max-semi-space-size=${semiSpaceMb}`],
+    // V8's young generation defaults to 16 MB semi-spaces, most of it resident in an idle
+    // worker; 4 MB saves ~6 MB a process and still holds a request's short-lived garbage.
+    workerExecArgv: [...process.execArgv, `--max-semi-space-size=${config.workerSemiSpaceMb}`],
     library: new Map(
       library.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
     ),
@@ -109,8 +99,9 @@ async function main(): Promise<void> {
     limitsEnforcement: enforcement,
   });
   await agent.start();
-  const metricsPort = process.env.YUNBIAN_METRICS_PORT;
-  const http = metricsPort ? await serveAgentHttp(Number(metricsPort), transport, supervisor, node.id) : undefined;
+  const http = config.metricsPort
+    ? await serveAgentHttp(config.metricsPort, transport, supervisor, node.id)
+    : undefined;
   if (http) logger.info('agent metrics and health', { url: http.url });
   logger.info('node joined', {
     services: services.map(

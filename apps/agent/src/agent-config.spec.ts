@@ -1,0 +1,62 @@
+import { AgentConfigError, loadAgentConfig } from './agent-config';
+import { DEFAULT_BANDWIDTH_PROBE } from './bandwidth-prober';
+
+describe('loadAgentConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    expect(loadAgentConfig({})).toEqual({
+      natsUrl: 'nats://127.0.0.1:4222',
+      heartbeatIntervalMs: 2_000,
+      bandwidth: DEFAULT_BANDWIDTH_PROBE,
+      sharedWorker: true,
+      workerSemiSpaceMb: 4,
+      cgroups: 'auto',
+      metricsPort: undefined,
+    });
+  });
+
+  it('reads every setting', () => {
+    const config = loadAgentConfig({
+      NATS_URL: 'nats://hub:4222',
+      YUNBIAN_HEARTBEAT_MS: '500',
+      YUNBIAN_BANDWIDTH_PROBE_MS: '3000',
+      YUNBIAN_BANDWIDTH_BUDGET_BYTES: '500000',
+      YUNBIAN_SHARED_WORKER: '0',
+      YUNBIAN_WORKER_SEMI_SPACE_MB: '2',
+      YUNBIAN_CGROUPS: 'off',
+      YUNBIAN_METRICS_PORT: '9101',
+    });
+    expect(config).toEqual({
+      natsUrl: 'nats://hub:4222',
+      heartbeatIntervalMs: 500,
+      bandwidth: { intervalMs: 3_000, budgetBytesPerMinute: 500_000 },
+      sharedWorker: false,
+      workerSemiSpaceMb: 2,
+      cgroups: 'off',
+      metricsPort: 9101,
+    });
+    expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
+  });
+
+  it('names every bad variable at once, with what is accepted', () => {
+    let error: unknown;
+    try {
+      loadAgentConfig({
+        YUNBIAN_HEARTBEAT_MS: 'fast',
+        YUNBIAN_CGROUPS: 'yes',
+        YUNBIAN_BANDWIDTH_PROBE: 'sometimes',
+        YUNBIAN_METRICS_PORT: '70000',
+        YUNBIAN_SHARED_WORKER: 'maybe',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(AgentConfigError);
+    expect((error as AgentConfigError).problems).toEqual([
+      'environment variable YUNBIAN_BANDWIDTH_PROBE="sometimes" must be on or off',
+      'environment variable YUNBIAN_METRICS_PORT="70000" must be a port (1–65535)',
+      'environment variable YUNBIAN_HEARTBEAT_MS="fast" must be a positive integer',
+      'environment variable YUNBIAN_SHARED_WORKER="maybe" must be 1/true/on or 0/false/off',
+      'environment variable YUNBIAN_CGROUPS="yes" must be auto or off',
+    ]);
+  });
+});

@@ -1,0 +1,78 @@
+import { DEFAULT_NATS_URL, envFlag, envInt, envString } from '@yunbian/common';
+import { DEFAULT_BANDWIDTH_PROBE, type BandwidthProbeOptions } from './bandwidth-prober';
+
+/** Everything the agent reads from its environment, validated once at start. */
+export interface AgentConfig {
+  natsUrl: string;
+  heartbeatIntervalMs: number;
+  /** Undefined: this agent sends no bandwidth probes (it still answers its peers'). */
+  bandwidth?: BandwidthProbeOptions;
+  /** false: every instance gets its own process whatever its service declares. */
+  sharedWorker: boolean;
+  /** V8 semi-space size for worker processes, MB. */
+  workerSemiSpaceMb: number;
+  /** `auto`: enforce limits with cgroup v1 where possible; `off`: limits are advisory. */
+  cgroups: 'auto' | 'off';
+  /** Port of the agent's /metrics and /health (none: not served). */
+  metricsPort?: number;
+}
+
+export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
+  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
+  every instance its own process), YUNBIAN_WORKER_SEMI_SPACE_MB (default 4), LOG_LEVEL,
+  YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default ${DEFAULT_BANDWIDTH_PROBE.intervalMs}),
+  YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default ${DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute}),
+  YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
+  possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there).`;
+
+/** Every problem with the agent's environment at once, one line each. */
+export class AgentConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid agent environment:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Reads and checks the agent's settings; throws AgentConfigError naming every bad variable. */
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const problems: string[] = [];
+  const read = <T>(fallback: T, get: () => T): T => {
+    try {
+      return get();
+    } catch (err) {
+      problems.push((err as Error).message);
+      return fallback;
+    }
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = envString(name, fallback, env);
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    problems.push(`environment variable ${name}="${value}" must be ${allowed.join(' or ')}`);
+    return fallback;
+  };
+  const probe = oneOf('YUNBIAN_BANDWIDTH_PROBE', ['on', 'off'], 'on');
+  const bandwidth: BandwidthProbeOptions = {
+    intervalMs: read(DEFAULT_BANDWIDTH_PROBE.intervalMs, () =>
+      envInt('YUNBIAN_BANDWIDTH_PROBE_MS', DEFAULT_BANDWIDTH_PROBE.intervalMs, env),
+    ),
+    budgetBytesPerMinute: read(DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute, () =>
+      envInt('YUNBIAN_BANDWIDTH_BUDGET_BYTES', DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute, env),
+    ),
+  };
+  const metricsPort = read<number | undefined>(undefined, () => {
+    if (!env.YUNBIAN_METRICS_PORT) return undefined;
+    const port = envInt('YUNBIAN_METRICS_PORT', 0, env);
+    if (port > 65_535) throw new Error(`environment variable YUNBIAN_METRICS_PORT="${port}" must be a port (1–65535)`);
+    return port;
+  });
+  const config: AgentConfig = {
+    natsUrl: envString('NATS_URL', DEFAULT_NATS_URL, env),
+    heartbeatIntervalMs: read(2_000, () => envInt('YUNBIAN_HEARTBEAT_MS', 2_000, env)),
+    bandwidth: probe === 'on' ? bandwidth : undefined,
+    sharedWorker: read(true, () => envFlag('YUNBIAN_SHARED_WORKER', true, env)),
+    workerSemiSpaceMb: read(4, () => envInt('YUNBIAN_WORKER_SEMI_SPACE_MB', 4, env)),
+    cgroups: oneOf('YUNBIAN_CGROUPS', ['auto', 'off'], 'auto'),
+    metricsPort,
+  };
+  if (problems.length > 0) throw new AgentConfigError(problems);
+  return config;
+}
