@@ -583,12 +583,12 @@ export class Executor {
   }
 
   private async prefetch(run: RunRecord): Promise<void> {
-    const refs: string[] = [];
+    const refs: PayloadRef[] = [];
     const collect = (value: unknown) => {
-      if (isPayloadRef(value)) refs.push(value.$ybRef.name);
+      if (isPayloadRef(value)) refs.push(value);
       else if (value !== null && typeof value === 'object') {
         // Arrays of references (forEach outputs) and objects whose large fields were moved out.
-        for (const v of Object.values(value)) if (isPayloadRef(v)) refs.push(v.$ybRef.name);
+        for (const v of Object.values(value)) if (isPayloadRef(v)) refs.push(v);
       }
     };
     collect(run.input);
@@ -604,9 +604,13 @@ export class Executor {
     let cache = this.resolved.get(run.id);
     if (!cache) this.resolved.set(run.id, (cache = new Map()));
     while (refs.length > 0) {
-      const name = refs.pop()!;
+      const found = refs.pop()!;
+      const name = found.$ybRef.name;
       if (cache.has(name)) continue;
-      const ref = { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: 0 } };
+      // Passed on, a value travels as this reference again, with its real size (placement weighs it).
+      const ref: PayloadRef = {
+        $ybRef: { bucket: found.$ybRef.bucket ?? PAYLOAD_BUCKET, name, bytes: found.$ybRef.bytes },
+      };
       const value = await this.payloads.resolve(ref);
       cache.set(name, value);
       if (value !== null && typeof value === 'object') {
