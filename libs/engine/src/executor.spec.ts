@@ -292,6 +292,11 @@ describe('Executor over in-memory ports', () => {
     await w.clock.advance(10_000);
     expect(run.status).toBe('succeeded');
     expect(run.output).toEqual({ s: 'from a2' });
+    // The request to the lost instance still counts in the router (the one count) until it settles.
+    expect(w.router.inFlight.get('a1')).toBe(1);
+    await w.clock.advance(30_000);
+    expect(w.router.inFlight.get('a1')).toBe(0);
+    expect(run.status).toBe('succeeded');
   });
 
   it('resumes after a crash: a second executor over the same store resends the same attempt with its step timeout', async () => {
