@@ -6,3 +6,5 @@ export * from './catalog';
 export * from './network';
 export * from './worker-ipc';
 export * from './placement';
+export * from './error-class';
+export * from './payload';

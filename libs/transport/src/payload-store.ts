@@ -1,25 +1,11 @@
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { YunbianError } from './errors';
+import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
 import type { NatsTransport } from './nats-transport';
 
-export const PAYLOAD_BUCKET = 'yb-payloads';
+export { isPayloadRef, PAYLOAD_BUCKET, type PayloadRef } from '@yunbian/contracts';
+
 /** Values whose JSON is larger than this travel by reference. */
 export const DEFAULT_OFFLOAD_BYTES = 256 * 1024;
-
-/** What travels on NATS in place of a large value. */
-export interface PayloadRef {
-  $ybRef: { bucket: string; name: string; bytes: number };
-}
-
-export function isPayloadRef(value: unknown): value is PayloadRef {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    !Array.isArray(value) &&
-    typeof (value as PayloadRef).$ybRef?.name === 'string' &&
-    Object.keys(value).length === 1
-  );
-}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

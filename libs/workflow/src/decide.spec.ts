@@ -1,5 +1,15 @@
 import type { ErrorBody } from '@yunbian/contracts';
-import { apply, applyResult, cancelRun, decide, resumeRun, type Action } from './decide';
+import {
+  apply,
+  applyResult,
+  cancelRun,
+  decide,
+  placeAttempt,
+  resumeDecision,
+  resumeRun,
+  startAttempt,
+  type Action,
+} from './decide';
 import { isTerminalStep, isTerminalTask } from './run';
 import type { WorkflowDefinition } from './definition';
 import { createRun, type RunRecord } from './run';
@@ -577,5 +587,50 @@ describe('decide (the engine without NATS)', () => {
     (await decide(run, 0)).actions.forEach((a) => apply(run, a, 0));
     const [action] = (await decide(run, 0)).actions;
     expect(action).toMatchObject({ type: 'dispatch', kind: 'workflow', input: { a: 1 }, attempt: { target: 'ocr@2' } });
+  });
+
+  it('records placement and send as actions, and resends what was out after a restart with the step timeout', async () => {
+    const run = createRun({
+      id: 'r1',
+      definition: { name: 'w', version: 1, steps: [{ id: 's', service: 'ocr@^1', timeoutMs: 4_000 }] },
+      input: {},
+      now: new Date(0),
+    });
+    (await decide(run, 0)).actions.forEach((a) => apply(run, a, 0));
+    const [dispatch] = (await decide(run, 0)).actions;
+    apply(run, dispatch, 0);
+    const d = dispatch as Dispatch;
+    apply(run, placeAttempt(d, { service: 'ocr@1.2.0', instanceId: 'i1', nodeId: 'n1', placement: { why: 'x' } }), 5);
+    apply(run, startAttempt(d), 7);
+    const attempt = run.steps.s.tasks[0].attempts[0];
+    expect(attempt).toMatchObject({
+      service: 'ocr@1.2.0',
+      instanceId: 'i1',
+      nodeId: 'n1',
+      startedAt: new Date(7).toISOString(),
+    });
+    // A placement for an attempt no longer out changes nothing.
+    apply(
+      run,
+      { ...placeAttempt(d, { service: 'x', instanceId: 'i2', nodeId: 'n2', placement: null }), attempt: 9 },
+      8,
+    );
+    expect(attempt.instanceId).toBe('i1');
+
+    const restored = JSON.parse(JSON.stringify(run)) as RunRecord;
+    const resume = resumeDecision(restored);
+    expect(resume.actions).toEqual([
+      expect.objectContaining({
+        type: 'resend',
+        stepId: 's',
+        task: 0,
+        kind: 'service',
+        timeoutMs: 4_000,
+        attempt: expect.objectContaining({ n: 1, idempotencyKey: attempt.idempotencyKey }),
+      }),
+    ]);
+    // A finished run has nothing to resend.
+    applyResult(restored, { stepId: 's', task: 0, attempt: 1, ok: true, output: 1 }, 10);
+    expect(resumeDecision(restored).actions).toEqual([]);
   });
 });

@@ -35,6 +35,33 @@ export type Action =
       timeoutMs: number;
       placement?: PlacementHints;
     }
+  /**
+   * After a restart: the attempt that was out is sent again (the same attempt, with the
+   * same idempotency key, input and timeout); see `resumeDecision`.
+   */
+  | {
+      type: 'resend';
+      stepId: string;
+      task: number;
+      kind: 'service' | 'workflow';
+      attempt: Attempt;
+      input: unknown;
+      timeoutMs: number;
+      placement?: PlacementHints;
+    }
+  /** Where placement sent a dispatched attempt (the router chose; see `placeAttempt`). */
+  | {
+      type: 'place-attempt';
+      stepId: string;
+      task: number;
+      attempt: number;
+      service: string;
+      instanceId: string;
+      nodeId: string;
+      placement: unknown;
+    }
+  /** A dispatched attempt left: sent to its instance, or its sub-workflow run started. */
+  | { type: 'start-attempt'; stepId: string; task: number; attempt: number; childRunId?: string }
   | { type: 'task-succeeded'; stepId: string; task: number; output: unknown }
   | { type: 'task-failed'; stepId: string; task: number; error: ErrorBody }
   | { type: 'complete-step'; stepId: string; output: unknown }
@@ -367,6 +394,54 @@ export function runFailure(run: RunRecord, stepId: string, error: ErrorBody): Er
   };
 }
 
+/** An action that sends an attempt: a new one, or (after a restart) the one that was out. */
+export type DispatchAction = Extract<Action, { type: 'dispatch' | 'resend' }>;
+
+/**
+ * What a restarted executor does for a running run: send again every attempt that was out
+ * to a service, or to a sub-workflow not yet started (same attempt, same key, the step's
+ * own timeout). Attempts whose sub-workflow run exists wait for that run instead.
+ */
+export function resumeDecision(run: RunRecord): Decision {
+  if (run.status !== 'running') return { actions: [] };
+  const actions: Action[] = [];
+  for (const step of run.definition.steps) {
+    for (const [i, task] of run.steps[step.id].tasks.entries()) {
+      const attempt = outstandingAttempt(task);
+      if (!attempt || attempt.childRunId) continue;
+      actions.push({
+        type: 'resend',
+        stepId: step.id,
+        task: i,
+        kind: step.workflow && attempt.purpose === 'primary' ? 'workflow' : 'service',
+        attempt,
+        input: attempt.input ?? task.input,
+        timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        placement: step.placement ?? run.definition.placement,
+      });
+    }
+  }
+  return { actions };
+}
+
+/** Records where the router placed a dispatched attempt. */
+export function placeAttempt(
+  dispatch: DispatchAction,
+  where: { service: string; instanceId: string; nodeId: string; placement: unknown },
+): Extract<Action, { type: 'place-attempt' }> {
+  return { type: 'place-attempt', stepId: dispatch.stepId, task: dispatch.task, attempt: dispatch.attempt.n, ...where };
+}
+
+/** Records that a dispatched attempt left (with the sub-workflow run it started, if any). */
+export function startAttempt(
+  dispatch: DispatchAction,
+  childRunId?: string,
+): Extract<Action, { type: 'start-attempt' }> {
+  return childRunId === undefined
+    ? { type: 'start-attempt', stepId: dispatch.stepId, task: dispatch.task, attempt: dispatch.attempt.n }
+    : { type: 'start-attempt', stepId: dispatch.stepId, task: dispatch.task, attempt: dispatch.attempt.n, childRunId };
+}
+
 /** Applies one action to the run (in place). */
 export function apply(run: RunRecord, action: Action, now: number): void {
   const at = new Date(now).toISOString();
@@ -398,6 +473,25 @@ export function apply(run: RunRecord, action: Action, now: number): void {
       if (action.attempt.purpose === 'primary') task.input = action.input;
       // Kept only while the attempt is out, so a restarted executor can send it again.
       task.attempts.push({ ...action.attempt, input: action.input } as Attempt);
+      return;
+    }
+    case 'resend':
+      // The attempt is in state already; only where it goes (a `place-attempt`) changes.
+      return;
+    case 'place-attempt': {
+      const out = outstandingAttempt(run.steps[action.stepId].tasks[action.task]);
+      if (out?.n !== action.attempt) return;
+      out.service = action.service;
+      out.instanceId = action.instanceId;
+      out.nodeId = action.nodeId;
+      out.placement = action.placement;
+      return;
+    }
+    case 'start-attempt': {
+      const out = outstandingAttempt(run.steps[action.stepId].tasks[action.task]);
+      if (out?.n !== action.attempt) return;
+      out.startedAt = at;
+      if (action.childRunId !== undefined) out.childRunId = action.childRunId;
       return;
     }
     case 'task-succeeded': {

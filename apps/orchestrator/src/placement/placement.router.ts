@@ -196,6 +196,14 @@ export class PlacementRouter implements StepRouter {
     return this.network.model;
   }
 
+  siteOf(nodeId: string): string | undefined {
+    try {
+      return this.catalog.node(nodeId).site;
+    } catch {
+      return undefined;
+    }
+  }
+
   sent(instanceId: string): void {
     this.pending.set(instanceId, (this.pending.get(instanceId) ?? 0) + 1);
   }

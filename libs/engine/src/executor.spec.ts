@@ -1,0 +1,420 @@
+import {
+  isPayloadRef,
+  PAYLOAD_BUCKET,
+  YunbianError,
+  type InstanceRecord,
+  type NodeRecord,
+  type PayloadRef,
+} from '@yunbian/contracts';
+import type { RunRecord, WorkflowDefinition } from '@yunbian/workflow';
+import { Executor } from './executor';
+import type {
+  Clock,
+  PayloadStore,
+  RouteRequest,
+  RunListener,
+  RunStore,
+  ServiceCall,
+  StepDispatcher,
+  StepRouter,
+} from './ports';
+
+// ---- in-memory ports -------------------------------------------------------
+
+/** Stores JSON, as a real store does: what a second executor loads shares nothing with the first. */
+class MemoryRunStore implements RunStore {
+  readonly records = new Map<string, string>();
+  saves = 0;
+  async save(run: RunRecord): Promise<void> {
+    this.saves++;
+    this.records.set(run.id, JSON.stringify(run));
+  }
+  async load(id: string): Promise<RunRecord | undefined> {
+    const json = this.records.get(id);
+    return json === undefined ? undefined : (JSON.parse(json) as RunRecord);
+  }
+  async loadAll(): Promise<RunRecord[]> {
+    return [...this.records.values()].map((json) => JSON.parse(json) as RunRecord);
+  }
+  async compact(): Promise<void> {}
+  stored(id: string): RunRecord {
+    return JSON.parse(this.records.get(id)!) as RunRecord;
+  }
+}
+
+class MemoryPayloads implements PayloadStore {
+  readonly objects = new Map<string, string>();
+  constructor(private readonly thresholdBytes = 1_000) {}
+  async offload(value: unknown, name: string, json?: string): Promise<unknown> {
+    if (value === undefined || isPayloadRef(value)) return value;
+    json ??= JSON.stringify(value);
+    if (json.length <= this.thresholdBytes) return value;
+    this.objects.set(name, json);
+    return { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: json.length } } satisfies PayloadRef;
+  }
+  async resolve(value: unknown): Promise<unknown> {
+    if (!isPayloadRef(value)) return value;
+    const json = this.objects.get(value.$ybRef.name);
+    if (json === undefined) throw new Error(`no payload ${value.$ybRef.name}`);
+    return JSON.parse(json);
+  }
+  async deleteWithPrefix(prefix: string): Promise<void> {
+    for (const name of [...this.objects.keys()]) if (name.startsWith(prefix)) this.objects.delete(name);
+  }
+  async deleteOlderThan(): Promise<void> {}
+}
+
+/** Time moves only when told; due timers fire in order, each followed by what it set off. */
+class FakeClock implements Clock {
+  private t = Date.parse('2026-01-01T00:00:00Z');
+  private nextId = 1;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimer(fn: () => void, delayMs: number): number {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.t + delayMs, fn });
+    return id;
+  }
+  clearTimer(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.timers.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.t = Math.max(this.t, due[1].at);
+      due[1].fn();
+      await settle();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+/** Lets every promise chain the ports set off run to its end. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+const instance = (id: string, service: string): InstanceRecord =>
+  ({ id, service, version: '1.0.0', nodeId: `node-${id}`, subject: `svc.${id}` }) as unknown as InstanceRecord;
+
+/** Picks the first instance of the service not to avoid; counts what is out on each (the one count). */
+class FakeRouter implements StepRouter {
+  readonly inFlight = new Map<string, number>();
+  readonly requests: RouteRequest[] = [];
+  constructor(readonly instances: InstanceRecord[]) {}
+  route(request: RouteRequest) {
+    this.requests.push(request);
+    const name = request.service.split('@')[0];
+    const all = this.instances.filter((i) => i.service === name);
+    const fresh = all.filter((i) => !request.avoid?.includes(i.id));
+    const chosen = (fresh.length > 0 ? fresh : all)[0];
+    if (!chosen) throw new YunbianError('UNSATISFIABLE', `no instance of ${request.service}`);
+    return {
+      instance: chosen,
+      node: { id: chosen.nodeId } as NodeRecord,
+      strategy: 'first',
+      reason: 'first fit',
+      candidates: [],
+    };
+  }
+  sent(id: string): void {
+    this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+  }
+  settled(id: string): void {
+    this.inFlight.set(id, this.inFlight.get(id)! - 1);
+  }
+  siteOf(): string {
+    return 'site-a';
+  }
+  totalInFlight(): number {
+    return [...this.inFlight.values()].reduce((a, b) => a + b, 0);
+  }
+}
+
+type Handler = (input: unknown, call: ServiceCall) => unknown;
+/** Never replies. */
+const hang: Handler = () => new Promise(() => undefined);
+
+/** Service calls answered by handlers, with the deadline kept on the fake clock. */
+class FakeDispatcher implements StepDispatcher {
+  readonly calls: ServiceCall[] = [];
+  handlers: Record<string, Handler> = {};
+  startWorkflow: StepDispatcher['startWorkflow'] = () => Promise.reject(new Error('no sub-workflows here'));
+  constructor(private readonly clock: FakeClock) {}
+  call(request: ServiceCall): Promise<{ value: unknown }> {
+    this.calls.push(request);
+    const handler = this.handlers[request.instance.service];
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimer(
+        () => reject(new YunbianError('TIMEOUT', 'request timed out')),
+        request.timeoutMs,
+      );
+      Promise.resolve()
+        .then(() => handler(request.input, request))
+        .then(
+          (value) => {
+            this.clock.clearTimer(timer);
+            resolve({ value });
+          },
+          (err: unknown) => {
+            this.clock.clearTimer(timer);
+            reject(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+    });
+  }
+}
+
+function world(options: { instances?: InstanceRecord[] } = {}) {
+  const clock = new FakeClock();
+  const store = new MemoryRunStore();
+  const payloads = new MemoryPayloads();
+  const router = new FakeRouter(options.instances ?? [instance('a1', 'upper'), instance('a2', 'upper')]);
+  const dispatcher = new FakeDispatcher(clock);
+  const finished: RunRecord[] = [];
+  const listener: RunListener = { runFinished: (run) => finished.push(run) };
+  const definitions = new Map<string, WorkflowDefinition & { version: number }>();
+  const executor = () => {
+    const ex = new Executor({ store, payloads, router, dispatcher, clock, listeners: [listener] });
+    dispatcher.startWorkflow = async (request) => ({
+      id: (
+        await ex.start({
+          definition: definitions.get(request.target.split('@')[0])!,
+          input: request.input,
+          durability: request.durability,
+          parent: request.parent,
+          depth: request.depth,
+        })
+      ).id,
+    });
+    return ex;
+  };
+  return { clock, store, payloads, router, dispatcher, finished, definitions, executor };
+}
+
+const def = (steps: WorkflowDefinition['steps'], extra: Partial<WorkflowDefinition> = {}) =>
+  ({ name: 'w', version: 1, steps, ...extra }) as WorkflowDefinition & { version: number };
+
+// ---- specs ----------------------------------------------------------------
+
+describe('Executor over in-memory ports', () => {
+  it('runs a pipeline with a forEach, recording placement and send time as actions, in one write per round', async () => {
+    const w = world({ instances: [instance('a1', 'upper'), instance('c1', 'count')] });
+    w.dispatcher.handlers = {
+      upper: (input) => (input as { text: string }).text.toUpperCase().split(' '),
+      count: (input) => (input as { word: string }).word.length,
+    };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([
+        { id: 'split', service: 'upper@^1', input: { text: '=$input.text' } },
+        {
+          id: 'len',
+          service: 'count@^1',
+          forEach: { items: '$steps.split.output', concurrency: 2 },
+          input: { word: '=$item' },
+        },
+      ]),
+      input: { text: 'one three fives' },
+    });
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ split: ['ONE', 'THREE', 'FIVES'], len: [3, 5, 5] });
+    const stored = w.store.stored(run.id);
+    expect(stored.status).toBe('succeeded');
+    const attempt = stored.steps.split.tasks[0].attempts[0];
+    expect(attempt).toMatchObject({ instanceId: 'a1', nodeId: 'node-a1', service: 'upper@1.0.0' });
+    expect(attempt.startedAt).toBeDefined();
+    expect(attempt.placement).toMatchObject({ strategy: 'first' });
+    // start+split, each reply's round (three forEach batches at most), the end: never one write per action.
+    expect(w.store.saves).toBeLessThanOrEqual(6);
+    expect(w.router.totalInFlight()).toBe(0);
+    expect(w.finished.map((r) => r.id)).toEqual([run.id]);
+  });
+
+  it('retries a failed attempt on another instance after its backoff', async () => {
+    const w = world();
+    let calls = 0;
+    w.dispatcher.handlers = {
+      upper: () => {
+        if (++calls < 3) throw new YunbianError('UNAVAILABLE', `busy ${calls}`);
+        return 'ok';
+      },
+    };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await settle();
+    expect(run.status).toBe('running');
+    expect(run.steps.s.tasks[0].status).toBe('waiting');
+    await w.clock.advance(10_000);
+    expect(run.status).toBe('succeeded');
+    const attempts = run.steps.s.tasks[0].attempts;
+    expect(attempts.map((a) => a.instanceId)).toEqual(['a1', 'a2', 'a1']);
+    expect(attempts[0].error?.message).toBe('busy 1');
+    expect(new Set(w.dispatcher.calls.map((c) => c.idempotencyKey)).size).toBe(3);
+  });
+
+  it('fails an attempt at its deadline with a message naming the step, the instance and the timeout', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 1_500, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(1_499);
+    expect(run.status).toBe('running');
+    await w.clock.advance(1);
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('TIMEOUT');
+    expect(run.error?.message).toContain('step s got no reply from instance a1 within 1500 ms');
+    expect(w.router.totalInFlight()).toBe(0);
+  });
+
+  it('fails what was out on a lost instance at once and retries it elsewhere', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: (_input, call) => (call.instance.id === 'a1' ? hang(_input, call) : 'from a2') };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await settle();
+    ex.instanceLost('a1', 'instance a1 was lost mid-request (heartbeat)');
+    await settle();
+    expect(run.steps.s.tasks[0].attempts[0].error).toEqual({
+      code: 'UNAVAILABLE',
+      message: 'instance a1 was lost mid-request (heartbeat)',
+    });
+    await w.clock.advance(10_000);
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ s: 'from a2' });
+    // The request to the lost instance still counts in the router (the one count) until it settles.
+    expect(w.router.inFlight.get('a1')).toBe(1);
+    await w.clock.advance(30_000);
+    expect(w.router.inFlight.get('a1')).toBe(0);
+    expect(run.status).toBe('succeeded');
+  });
+
+  it('resumes after a crash: a second executor over the same store resends the same attempt with its step timeout', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const first = w.executor();
+    const run = await first.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1', input: '=$input', timeoutMs: 7_000 },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: { x: 1 },
+    });
+    await settle();
+    first.stop();
+    const key = w.dispatcher.calls[0].idempotencyKey;
+
+    w.dispatcher.handlers = { upper: (input) => ({ seen: input }) };
+    const second = w.executor();
+    const { restored, running } = await second.restore();
+    expect(restored).toBe(1);
+    expect(running.map((r) => r.id)).toEqual([run.id]);
+    await second.resume(run.id);
+    await settle();
+    const resent = w.dispatcher.calls[1];
+    expect(resent.idempotencyKey).toBe(key);
+    expect(resent.timeoutMs).toBe(7_000);
+    const after = second.get(run.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.steps.a.tasks[0].attempts).toHaveLength(1);
+    expect(after.output).toEqual({ a: { seen: { x: 1 } }, b: { seen: { seen: { x: 1 } } } });
+    expect(w.store.stored(run.id).status).toBe('succeeded');
+  });
+
+  it('keeps large values out of the run record and the messages, passes them on by reference and deletes them after', async () => {
+    const w = world({ instances: [instance('a1', 'upper'), instance('c1', 'count')] });
+    const seen: unknown[] = [];
+    w.dispatcher.handlers = {
+      upper: async (input, call) => {
+        const text = ((await w.payloads.resolve(input)) as { text: string }).text;
+        return w.payloads.offload({ text: text.toUpperCase() }, `${call.idempotencyKey}.out`);
+      },
+      count: async (input) => {
+        seen.push(input);
+        return ((await w.payloads.resolve(input)) as { text: string }).text.length;
+      },
+    };
+    const ex = w.executor();
+    const big = 'x'.repeat(5_000);
+    const run = await ex.start({
+      definition: def([
+        { id: 'up', service: 'upper@^1', input: '=$input' },
+        { id: 'n', service: 'count@^1', input: '=$steps.up.output' },
+      ]),
+      input: { text: big },
+    });
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(run.steps.n.output).toBe(5_000);
+    // The output passed on unchanged travelled as the reference it was stored under.
+    expect(isPayloadRef(seen[0])).toBe(true);
+    expect((seen[0] as PayloadRef).$ybRef.name).toBe(`${run.id}:up:1.out`);
+    expect(w.store.records.get(run.id)!.length).toBeLessThan(3_000);
+    expect(w.router.requests.find((r) => r.service === 'upper@^1')!.inputBytes).toBeGreaterThan(5_000);
+    expect([...w.payloads.objects.keys()]).toEqual([]);
+  });
+
+  it('cancels a run: its step stops in flight and a late reply changes nothing', async () => {
+    const w = world();
+    let reply!: (value: unknown) => void;
+    w.dispatcher.handlers = { upper: () => new Promise((resolve) => (reply = resolve)) };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await settle();
+    await ex.cancel(run.id, 'not needed');
+    expect(run.status).toBe('cancelled');
+    expect(run.steps.s.status).toBe('cancelled');
+    expect(run.steps.s.tasks[0].attempts[0].abandoned?.reason).toBe('not needed');
+    reply('late');
+    await settle();
+    expect(run.status).toBe('cancelled');
+    expect(run.steps.s.output).toBeUndefined();
+    await expect(ex.cancel(run.id)).rejects.toThrow(/only running runs can be cancelled/);
+    expect(w.store.stored(run.id).status).toBe('cancelled');
+  });
+
+  it('runs a sub-workflow as a step, and cancelling the parent cancels the child', async () => {
+    const w = world();
+    w.definitions.set('child', { ...def([{ id: 'c', service: 'upper@^1', input: '=$input' }]), name: 'child' });
+    w.dispatcher.handlers = { upper: (input) => ({ up: (input as { v: string }).v.toUpperCase() }) };
+    const ex = w.executor();
+    const parentDef = def([{ id: 'sub', workflow: 'child', input: { v: '=$input.v' } }], {
+      output: '$steps.sub.output',
+    });
+    const run = await ex.start({ definition: parentDef, input: { v: 'abc' } });
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ c: { up: 'ABC' } });
+    const attempt = run.steps.sub.tasks[0].attempts[0];
+    const child = ex.get(attempt.childRunId!);
+    expect(child.parent).toMatchObject({ runId: run.id, stepId: 'sub', attempt: 1 });
+    expect(child.depth).toBe(1);
+
+    w.dispatcher.handlers = { upper: hang };
+    const second = await ex.start({ definition: parentDef, input: { v: 'x' } });
+    await settle();
+    const childId = second.steps.sub.tasks[0].attempts[0].childRunId!;
+    expect(ex.get(childId).status).toBe('running');
+    await ex.cancel(second.id);
+    expect(ex.get(childId).status).toBe('cancelled');
+    expect(ex.get(childId).error?.message).toBe(`parent run ${second.id} was cancelled`);
+  });
+
+  it('refuses a run nested deeper than the sub-workflow limit, and names an unknown run', async () => {
+    const ex = world().executor();
+    await expect(
+      ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {}, depth: 99 }),
+    ).rejects.toThrow(/sub-workflows nest deeper than/);
+    expect(() => ex.get('nope')).toThrow('unknown run "nope"');
+  });
+});

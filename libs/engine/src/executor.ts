@@ -1,0 +1,708 @@
+import { randomUUID } from 'node:crypto';
+import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type ErrorBody, type PayloadRef } from '@yunbian/contracts';
+import {
+  abandonedChildRuns,
+  apply,
+  applyResult,
+  cancelRun,
+  createRun,
+  decide,
+  dependenciesOf,
+  isTerminalRun,
+  LIMITS,
+  outstandingAttempt,
+  placeAttempt,
+  resumeDecision,
+  resumeRun,
+  startAttempt,
+  type AttemptResult,
+  type DispatchAction,
+  type Durability,
+  type RunRecord,
+  type RunStatus,
+  type WorkflowDefinition,
+} from '@yunbian/workflow';
+import type {
+  AttemptScope,
+  Clock,
+  ExchangeTiming,
+  ExecutorPorts,
+  PayloadStore,
+  RouteDecision,
+  RunListener,
+  RunStore,
+  SentAttempt,
+  StepDispatcher,
+  StepRouter,
+  TimerHandle,
+} from './ports';
+
+export interface StartRequest {
+  /** The definition the run starts with (kept whole in the run). */
+  definition: WorkflowDefinition & { version: number };
+  input: unknown;
+  durability?: Durability;
+  parent?: RunRecord['parent'];
+  depth?: number;
+  /** Where the run's input comes from (a node and its site). */
+  origin?: RunRecord['origin'];
+  dataTier?: RunRecord['dataTier'];
+}
+
+export interface ExecutorOptions {
+  /** Finished runs kept in memory for `get` and `list` (durable ones are also in the store). */
+  finishedRunsKept?: number;
+  /** The message of the NOT_FOUND error for a run this executor does not know. */
+  unknownRunMessage?: (id: string) => string;
+  /** Run ids (random UUIDs unless given). */
+  newId?: () => string;
+}
+
+type Outcome = { ok: true; output: unknown } | { ok: false; error: ErrorBody };
+
+/**
+ * The executor: applies what the decider decides and carries it out over its ports. One
+ * round decides, applies the actions, stores the run once (durable runs are written
+ * before anything of the round is sent), then routes and sends each dispatch and feeds
+ * every outcome back as the next round's input. Every change to a run's state is an
+ * action of the decider (`apply`), placement and send times included.
+ */
+export class Executor {
+  private readonly store: RunStore;
+  private readonly dispatcher: StepDispatcher;
+  private readonly payloads: PayloadStore;
+  private readonly router: StepRouter;
+  private readonly clock: Clock;
+  private readonly listeners: RunListener[];
+  private readonly finishedRunsKept: number;
+  private readonly unknownRunMessage: (id: string) => string;
+  private readonly newId: () => string;
+
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly finishedOrder: string[] = [];
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, TimerHandle>();
+  private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
+  /** Results waiting for their run's lock, applied together. */
+  private readonly pendingResults = new Map<string, AttemptResult[]>();
+  /** Large values of active runs, fetched from the payload store once. */
+  private readonly resolved = new Map<string, Map<string, unknown>>();
+  /** Runs that put anything in the payload store, to clean up when they end. */
+  private readonly withPayloads = new Set<string>();
+  /** Input size of each dispatch, measured when its input was serialised for the size check. */
+  private readonly inputBytes = new WeakMap<DispatchAction, number>();
+  /** A sub-workflow dispatch's input before it was offloaded: the child gets the value itself. */
+  private readonly plainInputs = new WeakMap<DispatchAction, unknown>();
+  /** Values fetched from the payload store, by identity, to send them on as their reference. */
+  private readonly refOf = new WeakMap<object, PayloadRef>();
+  /** Stored values with their references resolved, by identity of the stored value. */
+  private readonly expanded = new WeakMap<object, object>();
+  /** Runs whose end was already announced (listeners, waiters, parent), so it happens once per ending. */
+  private readonly announced = new WeakSet<RunRecord>();
+  private stopped = false;
+
+  constructor(ports: ExecutorPorts, options: ExecutorOptions = {}) {
+    this.store = ports.store;
+    this.dispatcher = ports.dispatcher;
+    this.payloads = ports.payloads;
+    this.router = ports.router;
+    this.clock = ports.clock;
+    this.listeners = ports.listeners ?? [];
+    this.finishedRunsKept = options.finishedRunsKept ?? 10_000;
+    this.unknownRunMessage = options.unknownRunMessage ?? ((id) => `unknown run "${id}"`);
+    this.newId = options.newId ?? randomUUID;
+  }
+
+  /** Loads every stored run; returns how many, and the running ones (for `resume` once instances are known again). */
+  async restore(): Promise<{ restored: number; running: RunRecord[] }> {
+    const stored = await this.store.loadAll();
+    // Oldest first, so the retention sweep can stop at the first run still within it.
+    stored.sort((a, b) => (a.finishedAt ?? a.updatedAt).localeCompare(b.finishedAt ?? b.updatedAt));
+    for (const run of stored) {
+      this.runs.set(run.id, run);
+      if (isTerminalRun(run.status)) this.finishedOrder.push(run.id);
+    }
+    return { restored: stored.length, running: stored.filter((r) => r.status === 'running') };
+  }
+
+  /** Stops deciding and clears timers; replies that still arrive change nothing. */
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) this.clock.clearTimer(timer);
+    this.timers.clear();
+  }
+
+  // ---- public API ---------------------------------------------------------
+
+  async start(request: StartRequest): Promise<RunRecord> {
+    if ((request.depth ?? 0) > LIMITS.subWorkflowDepth) {
+      throw new YunbianError('BAD_REQUEST', `sub-workflows nest deeper than ${LIMITS.subWorkflowDepth} levels`);
+    }
+    const id = this.newId();
+    const run = createRun({
+      id,
+      definition: request.definition,
+      input: await this.offload(id, request.input ?? {}, `${id}.input`),
+      durability: request.durability,
+      now: new Date(this.clock.now()),
+      parent: request.parent,
+      depth: request.depth,
+      origin: request.origin,
+      dataTier: request.dataTier,
+    });
+    const parentRun = request.parent ? this.runs.get(request.parent.runId) : undefined;
+    for (const listener of this.listeners) {
+      const annotations = listener.runCreating?.(run, parentRun);
+      if (annotations) Object.assign(run, annotations);
+    }
+    this.runs.set(run.id, run);
+    // The first round stores the run together with its first dispatches (one write, not two)
+    // before anything is sent; a run that cannot be stored is not accepted.
+    await this.locked(run.id, () => this.step(run.id, true));
+    return run;
+  }
+
+  get(id: string): RunRecord {
+    const run = this.runs.get(id);
+    if (!run) throw new YunbianError('NOT_FOUND', this.unknownRunMessage(id));
+    return run;
+  }
+
+  /** A run from memory, or (durable runs no longer held in memory) from the store. */
+  async find(id: string): Promise<RunRecord> {
+    const run = this.runs.get(id) ?? (await this.store.load(id));
+    if (!run) throw new YunbianError('NOT_FOUND', this.unknownRunMessage(id));
+    return run;
+  }
+
+  list(filter: { workflow?: string; status?: RunStatus; limit?: number }): RunRecord[] {
+    const limit = Math.min(filter.limit ?? 100, 1_000);
+    return [...this.runs.values()]
+      .filter((r) => !filter.workflow || r.workflow.name === filter.workflow)
+      .filter((r) => !filter.status || r.status === filter.status)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, limit);
+  }
+
+  /** Resolves with the run once finished, or after `timeoutMs` with it as it is. */
+  waitFor(id: string, timeoutMs: number): Promise<RunRecord> {
+    const run = this.get(id);
+    if (isTerminalRun(run.status) || timeoutMs <= 0) return Promise.resolve(run);
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimer(() => resolve(this.get(id)), timeoutMs);
+      const list = this.waiters.get(id) ?? [];
+      list.push((finished) => {
+        this.clock.clearTimer(timer);
+        resolve(finished);
+      });
+      this.waiters.set(id, list);
+    });
+  }
+
+  async cancel(id: string, reason = 'cancelled by request'): Promise<RunRecord> {
+    const run = this.get(id);
+    await this.locked(id, async () => {
+      if (!cancelRun(run, this.clock.now(), reason)) {
+        throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only running runs can be cancelled`);
+      }
+      await this.persist(run);
+    });
+    for (const child of this.children(run))
+      if (child.status === 'running')
+        await this.cancel(child.id, `parent run ${id} was cancelled`).catch(() => undefined);
+    this.finished(run);
+    return run;
+  }
+
+  async retry(id: string): Promise<RunRecord> {
+    const run = this.get(id);
+    await this.locked(id, async () => {
+      if (!resumeRun(run, this.clock.now())) {
+        throw new YunbianError('CONFLICT', `run ${id} is ${run.status}; only failed or cancelled runs can be retried`);
+      }
+      this.announced.delete(run);
+      await this.persist(run);
+    });
+    void this.advance(id);
+    return run;
+  }
+
+  /**
+   * The outcome of an attempt. Results that arrive while the run is busy (a state write in
+   * flight, say) wait together and are applied in one round: one decision and one write
+   * for all of them, not one each.
+   */
+  report(runId: string, outcome: AttemptResult): Promise<void> {
+    const waiting = this.pendingResults.get(runId);
+    if (waiting) {
+      waiting.push(outcome);
+      return Promise.resolve();
+    }
+    const batch = [outcome];
+    this.pendingResults.set(runId, batch);
+    return this.locked(runId, async () => {
+      this.pendingResults.delete(runId);
+      const run = this.runs.get(runId);
+      if (!run) return;
+      let changed = false;
+      const now = this.clock.now();
+      for (const result of batch) if (applyResult(run, result, now)) changed = true;
+      if (changed) await this.step(runId, true);
+    }).catch((err: Error) =>
+      this.problem('result could not be applied', { run_id: runId, error: err.message }, 'error'),
+    );
+  }
+
+  /**
+   * Attempts out on an instance that died fail now (and retry elsewhere) instead of at their
+   * deadline. Found from the runs' own state: the router keeps the only count per instance.
+   */
+  instanceLost(instanceId: string, message: string): void {
+    for (const run of this.runs.values()) {
+      if (run.status !== 'running') continue;
+      for (const [stepId, state] of Object.entries(run.steps)) {
+        if (state.status !== 'running') continue;
+        for (const [i, task] of state.tasks.entries()) {
+          const attempt = outstandingAttempt(task);
+          if (attempt?.instanceId !== instanceId || attempt.childRunId || !attempt.startedAt) continue;
+          void this.report(run.id, {
+            stepId,
+            task: i,
+            attempt: attempt.n,
+            ok: false,
+            error: { code: 'UNAVAILABLE', message },
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * After a restart: what was out when the executor stopped is sent again as the decider
+   * says (`resumeDecision`: same attempt, same key, the step's timeout), then the run goes on.
+   */
+  async resume(id: string): Promise<void> {
+    const run = this.runs.get(id);
+    if (!run || run.status !== 'running') return;
+    await this.locked(id, async () => {
+      for (const state of Object.values(run.steps))
+        for (const task of state.tasks) {
+          const childId = outstandingAttempt(task)?.childRunId;
+          const child = childId === undefined ? undefined : this.runs.get(childId);
+          // A child that ended while the parent was not listening tells it now.
+          if (child && isTerminalRun(child.status)) this.finished(child);
+        }
+      const decision = resumeDecision(run);
+      const now = this.clock.now();
+      const sends: (() => void)[] = [];
+      for (const action of decision.actions) apply(run, action, now);
+      for (const action of decision.actions) sends.push(this.prepare(run, action as DispatchAction, now));
+      await this.persist(run);
+      for (const send of sends) send();
+      await this.step(id);
+    });
+  }
+
+  /**
+   * Forgets finished runs that ended before `cutoff` (epoch ms) from memory, and drops large
+   * final outputs stored before it; the store's own housekeeping runs after.
+   */
+  async sweep(cutoff: number): Promise<void> {
+    while (this.finishedOrder.length > 0) {
+      const run = this.runs.get(this.finishedOrder[0]);
+      const ended = run && isTerminalRun(run.status) ? Date.parse(run.finishedAt ?? run.updatedAt) : undefined;
+      if (ended !== undefined && ended > cutoff) break;
+      this.finishedOrder.shift();
+      // A run retried since it was listed here is running again and listed anew when it ends.
+      if (ended !== undefined) this.runs.delete(run!.id);
+    }
+    await this.payloads.deleteOlderThan(cutoff, (name) => name.endsWith('-result'));
+    await this.store.compact();
+  }
+
+  // ---- the loop -----------------------------------------------------------
+
+  private locked(id: string, fn: () => Promise<void>): Promise<void> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const next = previous.then(fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(id, settled);
+    void settled.then(() => {
+      if (this.locks.get(id) === settled) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  private advance(id: string): Promise<void> {
+    return this.locked(id, () => this.step(id)).catch((err: Error) =>
+      this.problem('run could not advance', { run_id: id, error: err.stack ?? err.message }, 'error'),
+    );
+  }
+
+  /**
+   * Decides and applies until the run waits on something. State is written once before
+   * any dispatch leaves (and once at the end if it changed), not after every action.
+   */
+  private async step(id: string, changed = false): Promise<void> {
+    const run = this.runs.get(id);
+    if (!run || this.stopped) return;
+    let dirty = changed;
+    for (;;) {
+      await this.prefetch(run);
+      const now = this.clock.now();
+      const decision = await decide(run, now, (value) => this.resolveCached(run.id, value));
+      const actions = decision.actions;
+      if (actions.length === 0) {
+        this.scheduleWake(run, decision.wakeAt);
+        break;
+      }
+      // Large values enter the run's state as references: the actions carry them so.
+      const dispatches: DispatchAction[] = [];
+      for (const action of actions) {
+        if (action.type === 'dispatch') {
+          await this.offloadInput(run, action);
+          dispatches.push(action);
+        } else if (action.type === 'complete-run') {
+          // A large result stays in the payload store (under a name cleanup leaves alone).
+          action.output = await this.payloads.offload(action.output, `${run.id}-result`);
+        }
+      }
+      for (const action of actions) apply(run, action, now);
+      dirty = true;
+      if (dispatches.length === 0) continue;
+      const sends = dispatches.map((d) => this.prepare(run, d, now));
+      await this.persist(run);
+      dirty = false;
+      for (const send of sends) send();
+      // Sending changes nothing another decision could act on; the replies will.
+      if (dispatches.length === actions.length) {
+        this.scheduleWake(run, decision.wakeAt);
+        break;
+      }
+    }
+    if (dirty) await this.persist(run);
+    if (isTerminalRun(run.status)) this.finished(run);
+  }
+
+  private scheduleWake(run: RunRecord, wakeAt: number | undefined): void {
+    const timer = this.timers.get(run.id);
+    if (timer !== undefined) {
+      this.clock.clearTimer(timer);
+      this.timers.delete(run.id);
+    }
+    if (wakeAt === undefined || run.status !== 'running') return;
+    this.timers.set(
+      run.id,
+      this.clock.setTimer(
+        () => {
+          this.timers.delete(run.id);
+          void this.advance(run.id);
+        },
+        Math.max(0, wakeAt - this.clock.now()),
+      ),
+    );
+  }
+
+  /**
+   * Routes a dispatch (recording the placement with a `place-attempt` action before the run
+   * is stored) and returns the function that sends it once the state is stored.
+   */
+  private prepare(run: RunRecord, dispatch: DispatchAction, now: number): () => void {
+    if (dispatch.kind === 'workflow') return () => void this.startChild(run, dispatch);
+    const task = run.steps[dispatch.stepId].tasks[dispatch.task];
+    let decision: RouteDecision;
+    try {
+      const avoid = task.attempts.filter((a) => a.error && a.instanceId).map((a) => a.instanceId!);
+      const input = dispatch.input;
+      decision = this.router.route({
+        service: dispatch.attempt.target,
+        hints: dispatch.placement,
+        avoid,
+        inputBytes:
+          this.inputBytes.get(dispatch) ??
+          (isPayloadRef(input) ? input.$ybRef.bytes : input === undefined ? 0 : JSON.stringify(input).length),
+        origin: this.originOf(run, dispatch.stepId),
+        dataTier: dispatch.placement?.dataTier ?? run.dataTier,
+      });
+      for (const listener of this.listeners) listener.placement?.(decision.strategy, 'placed');
+    } catch (err) {
+      const strategy = dispatch.placement?.strategy ?? 'default';
+      for (const listener of this.listeners) listener.placement?.(strategy, 'unsatisfiable');
+      const error = YunbianError.from(err).toBody();
+      return () => void this.report(run.id, this.outcomeOf(dispatch, { ok: false, error }));
+    }
+    apply(
+      run,
+      placeAttempt(dispatch, {
+        service: `${decision.instance.service}@${decision.instance.version}`,
+        instanceId: decision.instance.id,
+        nodeId: decision.node.id,
+        placement: { strategy: decision.strategy, reason: decision.reason, candidates: decision.candidates },
+      }),
+      now,
+    );
+    return () => this.send(run, dispatch, decision);
+  }
+
+  private outcomeOf(dispatch: DispatchAction, outcome: Outcome): AttemptResult {
+    return { stepId: dispatch.stepId, task: dispatch.task, attempt: dispatch.attempt.n, ...outcome };
+  }
+
+  /** Where a step's input is: the node of the dependency that finished last, else the run's origin. */
+  private originOf(run: RunRecord, stepId: string): { nodeId?: string; site: string } | undefined {
+    let latest: { at: string; nodeId: string } | undefined;
+    for (const dep of dependenciesOf(run.definition).get(stepId) ?? []) {
+      for (const task of run.steps[dep].tasks) {
+        const done = task.attempts.filter((a) => a.nodeId && a.finishedAt && !a.error).at(-1);
+        if (done && (!latest || done.finishedAt! > latest.at)) latest = { at: done.finishedAt!, nodeId: done.nodeId! };
+      }
+    }
+    if (!latest) return run.origin;
+    const site = this.router.siteOf(latest.nodeId);
+    return site === undefined ? run.origin : { nodeId: latest.nodeId, site };
+  }
+
+  private send(run: RunRecord, dispatch: DispatchAction, decision: RouteDecision): void {
+    const task = run.steps[dispatch.stepId].tasks[dispatch.task];
+    const attempt = outstandingAttempt(task);
+    if (attempt?.n !== dispatch.attempt.n) return;
+    const instance = decision.instance;
+    const timeoutMs = dispatch.timeoutMs;
+    apply(run, startAttempt(dispatch), this.clock.now());
+    this.router.sent(instance.id);
+    const started = performance.now();
+    const sent: SentAttempt = {
+      run,
+      stepId: dispatch.stepId,
+      task,
+      attempt,
+      service: attempt.service!,
+      instance,
+      placement: { strategy: decision.strategy, reason: decision.reason },
+    };
+    let scopes: AttemptScope[] | undefined;
+    for (const listener of this.listeners) {
+      const scope = listener.attemptSent?.(sent);
+      if (scope) (scopes ??= []).push(scope);
+    }
+    let exchange: ExchangeTiming | undefined;
+    let call = () =>
+      this.dispatcher
+        .call({ instance, input: attempt.input ?? task.input, timeoutMs, idempotencyKey: attempt.idempotencyKey })
+        .then((reply) => {
+          exchange = reply.exchange;
+          return reply.value;
+        });
+    for (const scope of scopes ?? []) {
+      if (!scope.around) continue;
+      const inner = call;
+      call = () => scope.around!(inner);
+    }
+    call()
+      .then(
+        (output) => {
+          this.settled(sent, 'ok', started);
+          for (const scope of scopes ?? []) scope.end();
+          void this.report(run.id, this.outcomeOf(dispatch, { ok: true, output }));
+        },
+        (err: unknown) => {
+          const error = YunbianError.from(err);
+          const body = error.toBody();
+          if (error.code === 'TIMEOUT')
+            body.message = `step ${dispatch.stepId} got no reply from instance ${instance.id} within ${timeoutMs} ms`;
+          this.settled(sent, error.code, started);
+          for (const scope of scopes ?? []) scope.end(error);
+          void this.report(run.id, this.outcomeOf(dispatch, { ok: false, error: body }));
+        },
+      )
+      .finally(() => this.router.settled(instance.id, performance.now() - started, exchange));
+  }
+
+  private settled(
+    sent: SentAttempt,
+    outcome: Parameters<NonNullable<RunListener['attemptSettled']>>[1],
+    started: number,
+  ) {
+    const durationMs = performance.now() - started;
+    for (const listener of this.listeners) listener.attemptSettled?.(sent, outcome, durationMs);
+  }
+
+  // ---- sub-workflows ------------------------------------------------------
+
+  private async startChild(parent: RunRecord, dispatch: DispatchAction): Promise<void> {
+    try {
+      let input = this.plainInputs.has(dispatch) ? this.plainInputs.get(dispatch) : dispatch.input;
+      if (isPayloadRef(input)) input = await this.payloads.resolve(input);
+      const child = await this.dispatcher.startWorkflow({
+        target: dispatch.attempt.target,
+        input,
+        durability: parent.durability,
+        parent: { runId: parent.id, stepId: dispatch.stepId, taskIndex: dispatch.task, attempt: dispatch.attempt.n },
+        depth: parent.depth + 1,
+      });
+      let wanted = false;
+      await this.locked(parent.id, async () => {
+        const attempt = outstandingAttempt(parent.steps[dispatch.stepId].tasks[dispatch.task]);
+        if (attempt?.n === dispatch.attempt.n) {
+          wanted = true;
+          apply(parent, startAttempt(dispatch, child.id), this.clock.now());
+          await this.persist(parent);
+        }
+      });
+      // The parent ended (or gave up on this attempt) while the child started.
+      if (!wanted && this.runs.get(child.id)?.status === 'running')
+        await this.cancel(child.id, `parent run ${parent.id} no longer waits for it`).catch(() => undefined);
+    } catch (err) {
+      void this.report(parent.id, this.outcomeOf(dispatch, { ok: false, error: YunbianError.from(err).toBody() }));
+    }
+  }
+
+  private children(run: RunRecord): RunRecord[] {
+    return [...this.runs.values()].filter((r) => r.parent?.runId === run.id);
+  }
+
+  // ---- large payloads -----------------------------------------------------
+
+  /** An input too large for a message (and for the run record) goes to the payload store first. */
+  private async offloadInput(run: RunRecord, dispatch: Extract<DispatchAction, { type: 'dispatch' }>): Promise<void> {
+    const input = this.reuseReferences(dispatch.input);
+    // Serialised once here: the size check and placement's input size both use it.
+    const json = input === undefined ? undefined : JSON.stringify(input);
+    const stored = await this.offload(run.id, input, `${dispatch.attempt.idempotencyKey}.in`, json);
+    this.inputBytes.set(dispatch, isPayloadRef(stored) ? stored.$ybRef.bytes : (json?.length ?? 0));
+    if (stored !== dispatch.input) {
+      if (dispatch.kind === 'workflow') this.plainInputs.set(dispatch, dispatch.input);
+      dispatch.input = stored;
+    }
+  }
+
+  private async offload(runId: string, value: unknown, name: string, json?: string): Promise<unknown> {
+    const stored = await this.payloads.offload(value, name, json);
+    if (stored !== value) this.withPayloads.add(runId);
+    return stored;
+  }
+
+  private async prefetch(run: RunRecord): Promise<void> {
+    const refs: PayloadRef[] = [];
+    const collect = (value: unknown) => {
+      if (isPayloadRef(value)) refs.push(value);
+      else if (value !== null && typeof value === 'object') {
+        // Arrays of references (forEach outputs) and objects whose large fields were moved out.
+        for (const v of Object.values(value)) if (isPayloadRef(v)) refs.push(v);
+      }
+    };
+    collect(run.input);
+    for (const state of Object.values(run.steps)) {
+      collect(state.output);
+      for (const task of state.tasks) {
+        collect(task.primaryOutput);
+        if (isPayloadRef(task.input)) this.withPayloads.add(run.id);
+      }
+    }
+    if (refs.length === 0) return;
+    this.withPayloads.add(run.id);
+    let cache = this.resolved.get(run.id);
+    if (!cache) this.resolved.set(run.id, (cache = new Map()));
+    while (refs.length > 0) {
+      const found = refs.pop()!;
+      const name = found.$ybRef.name;
+      if (cache.has(name)) continue;
+      // Passed on, a value travels as this reference again, with its real size (placement weighs it).
+      const ref: PayloadRef = {
+        $ybRef: { bucket: found.$ybRef.bucket ?? PAYLOAD_BUCKET, name, bytes: found.$ybRef.bytes },
+      };
+      const value = await this.payloads.resolve(ref);
+      cache.set(name, value);
+      if (value !== null && typeof value === 'object') {
+        this.refOf.set(value, ref);
+        collect(value);
+      }
+    }
+  }
+
+  /** Plain values for expressions: references (top-level, in arrays, in fields) replaced by what they hold. */
+  private resolveCached(runId: string, value: unknown): unknown {
+    const cache = this.resolved.get(runId);
+    if (!cache || value === null || typeof value !== 'object') return value;
+    if (isPayloadRef(value)) return this.resolveCached(runId, cache.get(value.$ybRef.name));
+    const known = this.expanded.get(value);
+    if (known) return known;
+    const entries = Object.entries(value);
+    if (!entries.some(([, v]) => isPayloadRef(v))) return value;
+    const plain: unknown = Array.isArray(value)
+      ? value.map((v) => (isPayloadRef(v) ? cache.get(v.$ybRef.name) : v))
+      : Object.fromEntries(entries.map(([k, v]) => [k, isPayloadRef(v) ? cache.get(v.$ybRef.name) : v]));
+    // Same object every time, so values passed on unchanged are recognised by `reuseReferences`.
+    this.expanded.set(value, plain as object);
+    return plain;
+  }
+
+  /** A value read from a stored payload and passed on unchanged travels as its reference again. */
+  private reuseReferences(value: unknown): unknown {
+    if (value === null || typeof value !== 'object') return value;
+    const whole = this.refOf.get(value);
+    if (whole) return whole;
+    if (Array.isArray(value)) return value;
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const ref = v !== null && typeof v === 'object' ? this.refOf.get(v) : undefined;
+      out[k] = ref ?? v;
+      if (ref) changed = true;
+    }
+    return changed ? out : value;
+  }
+
+  // ---- completion ---------------------------------------------------------
+
+  private finished(run: RunRecord): void {
+    if (this.announced.has(run)) return;
+    this.announced.add(run);
+    for (const listener of this.listeners) listener.runFinished?.(run);
+    this.resolved.delete(run.id);
+    if (this.withPayloads.delete(run.id)) {
+      // A run's payloads are named after it (inputs, and outputs by idempotency key).
+      this.payloads
+        .deleteWithPrefix(`${run.id}.`)
+        .then(() => this.payloads.deleteWithPrefix(`${run.id}:`))
+        .catch((err: Error) => this.problem('payload cleanup failed', { run_id: run.id, error: err.message }, 'warn'));
+    }
+    const timer = this.timers.get(run.id);
+    if (timer !== undefined) {
+      this.clock.clearTimer(timer);
+      this.timers.delete(run.id);
+    }
+    // Sub-workflows a failed run abandoned end with it (a cancel ends its children itself).
+    for (const childId of run.status === 'failed' ? abandonedChildRuns(run) : [])
+      if (this.runs.get(childId)?.status === 'running')
+        void this.cancel(childId, `parent run ${run.id} failed`).catch(() => undefined);
+    for (const resolve of this.waiters.get(run.id) ?? []) resolve(run);
+    this.waiters.delete(run.id);
+    if (run.parent) {
+      const p = run.parent;
+      const outcome: Outcome =
+        run.status === 'succeeded'
+          ? { ok: true, output: run.output }
+          : {
+              ok: false,
+              error: {
+                code: run.error?.code ?? 'INTERNAL',
+                message: `sub-workflow run ${run.id} ${run.status}: ${run.error?.message ?? ''}`,
+                details: run.error?.details,
+              },
+            };
+      if (this.runs.has(p.runId))
+        void this.report(p.runId, { stepId: p.stepId, task: p.taskIndex ?? 0, attempt: p.attempt, ...outcome });
+    }
+    this.finishedOrder.push(run.id);
+    while (this.finishedOrder.length > this.finishedRunsKept) this.runs.delete(this.finishedOrder.shift()!);
+  }
+
+  private async persist(run: RunRecord): Promise<void> {
+    if (run.durability === 'durable') await this.store.save(run);
+  }
+
+  private problem(message: string, fields: Record<string, unknown>, level: 'warn' | 'error'): void {
+    for (const listener of this.listeners) listener.problem?.(message, fields, level);
+  }
+}
