@@ -82,7 +82,7 @@ export function toLpFormat(model: PlanningModel): string {
     if (capacity)
       constraints.push(row(`capacity${i}_${j}`, [...capacity, `- ${num(model.capacity[ij])} ${name}`], '<= 0'));
     if (model.memoryMb[i] > 0) pushTo(memoryTerms, j, `+ ${num(model.memoryMb[i])} ${name}`);
-    pushTo(cpuTerms, j, `+ ${num(model.cpuCores[i])} ${name}`);
+    pushTo(cpuTerms, j, `+ ${num(model.cpuCores[ij])} ${name}`);
     pushTo(minimumTerms, i, `+ ${name}`);
   }
   const nodes = model.problem.nodes;

@@ -167,7 +167,7 @@ export class HeuristicPlanner {
       const ij = i * this.N + j;
       const needed = Math.ceil(total / model.capacity[ij] - EPSILON);
       const memory = model.memoryMb[i];
-      const room = Math.min(memory > 0 ? this.memoryFree[j] / memory : Infinity, this.cpuFree[j] / model.cpuCores[i]);
+      const room = Math.min(memory > 0 ? this.memoryFree[j] / memory : Infinity, this.cpuFree[j] / model.cpuCores[ij]);
       if (room + EPSILON < needed) continue;
       let cost = needed * model.instanceWeight[ij];
       for (const p of pairs) {
@@ -216,7 +216,7 @@ export class HeuristicPlanner {
     if (added === 0) return;
     this.instances[ij] = needed;
     this.memoryFree[j] -= added * this.model.memoryMb[i];
-    this.cpuFree[j] -= added * this.model.cpuCores[i];
+    this.cpuFree[j] -= added * this.model.cpuCores[ij];
     this.objective += added * this.model.instanceWeight[ij];
   }
 
@@ -258,7 +258,6 @@ export class HeuristicPlanner {
     const pair = model.pairs[p];
     const i = pair.service;
     const memory = model.memoryMb[i];
-    const cpu = model.cpuCores[i];
     if (this.spareOf.length < pair.nodes.length) {
       this.spareOf = new Float64Array(pair.nodes.length);
       this.serveMaxOf = new Float64Array(pair.nodes.length);
@@ -274,7 +273,9 @@ export class HeuristicPlanner {
       const spare = Math.max(0, this.instances[ij] * capacity - this.load[ij]);
       const room = Math.max(
         0,
-        Math.floor(Math.min(memory > 0 ? this.memoryFree[j] / memory : Infinity, this.cpuFree[j] / cpu) + EPSILON),
+        Math.floor(
+          Math.min(memory > 0 ? this.memoryFree[j] / memory : Infinity, this.cpuFree[j] / model.cpuCores[ij]) + EPSILON,
+        ),
       );
       this.spareOf[n] = spare;
       this.serveMaxOf[n] = spare + room * capacity;
@@ -394,7 +395,7 @@ export class HeuristicPlanner {
         for (let j = 0; j < this.N; j++) {
           const ij = i * this.N + j;
           const fits =
-            this.memoryFree[j] >= model.memoryMb[i] - EPSILON && this.cpuFree[j] >= model.cpuCores[i] - EPSILON;
+            this.memoryFree[j] >= model.memoryMb[i] - EPSILON && this.cpuFree[j] >= model.cpuCores[ij] - EPSILON;
           if (
             model.eligible[ij] &&
             fits &&
@@ -407,7 +408,7 @@ export class HeuristicPlanner {
         const ij = i * this.N + best;
         this.instances[ij]++;
         this.memoryFree[best] -= model.memoryMb[i];
-        this.cpuFree[best] -= model.cpuCores[i];
+        this.cpuFree[best] -= model.cpuCores[ij];
         this.objective += model.instanceWeight[ij];
         running++;
       }

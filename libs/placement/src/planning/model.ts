@@ -44,6 +44,10 @@ export interface PlanningModel {
   nodeCount: number;
   weights: ObjectiveWeights;
   memoryMb: Float64Array;
+  /**
+   * Cores one instance of service i reserves on node j, by ij: the service's `cpuCores`, else
+   * one core or the whole node when it has less (a 0.25-core device runs one instance).
+   */
   cpuCores: Float64Array;
   minInstances: Int32Array;
   eligible: Uint8Array;
@@ -143,7 +147,7 @@ export function buildPlanningModel(requested: DeploymentProblem): PlanningModel 
     nodeCount: N,
     weights,
     memoryMb: new Float64Array(S),
-    cpuCores: new Float64Array(S),
+    cpuCores: new Float64Array(S * N),
     minInstances: new Int32Array(S),
     eligible: new Uint8Array(S * N),
     computeMs: new Float64Array(S * N),
@@ -191,9 +195,7 @@ export function buildPlanningModel(requested: DeploymentProblem): PlanningModel 
       inputBytes: service.inputBytes ?? 0,
     });
     const memory = service.requirements?.memoryMb ?? 0;
-    const cpu = service.cpuCores ?? 1;
     model.memoryMb[i] = memory;
-    model.cpuCores[i] = cpu;
     model.minInstances[i] = service.minInstances ?? 1;
     const compute = problem.profiles.forService(service.service);
     const excluded = new Map<PlanningConstraint, PlanExclusion>();
@@ -211,6 +213,7 @@ export function buildPlanningModel(requested: DeploymentProblem): PlanningModel 
         exclude(failed, () => rejectionsOf(candidate, constraints)[0].message);
         continue;
       }
+      const cpu = service.cpuCores ?? Math.min(1, node.cpuCores);
       if (node.cpuCores < cpu) {
         exclude(
           'cpu',
@@ -219,6 +222,7 @@ export function buildPlanningModel(requested: DeploymentProblem): PlanningModel 
         continue;
       }
       const ij = i * N + j;
+      model.cpuCores[ij] = cpu;
       // Compute time for the node class the instance would form there: with cpuCores set it gets
       // that much CPU; without, it is started without resources and gets the node's (as routing sees it).
       const gets = service.cpuCores === undefined ? node.cpuCores : Math.min(service.cpuCores, node.cpuCores);
@@ -414,7 +418,7 @@ export function assignmentViolations(model: PlanningModel, assignment: Assignmen
       );
     }
     memory[ij % N] += x * model.memoryMb[i];
-    cpu[ij % N] += x * model.cpuCores[i];
+    cpu[ij % N] += x * model.cpuCores[ij];
     running[i] += x;
   }
   model.problem.nodes.forEach((node, j) => {

@@ -132,7 +132,13 @@ describe('planDeployment on hand-checked problems', () => {
       objective: 'cost',
       nodes: [edgeA, cloud1, { ...cloud1, id: 'cloud-2', tier: 'cloud', tags: [], cpuCores: 0.5 }],
       services: [
-        { service: 'detect@1.0.0', concurrency: 1, requirements: { memoryMb: 512 }, hints: { maxLatencyMs: 50 } },
+        {
+          service: 'detect@1.0.0',
+          concurrency: 1,
+          cpuCores: 1,
+          requirements: { memoryMb: 512 },
+          hints: { maxLatencyMs: 50 },
+        },
       ],
     });
     const result = plan(await planDeployment(p));
@@ -296,5 +302,29 @@ describe('planning with node limits', () => {
     // Without cpuCores an instance is started without resources: the node's CPU, no slowdown.
     const plain = buildPlanningModel(problem({ nodes: [{ ...device, limits: { cpu: 1 } }] }));
     expect(plain.computeMs[0]).toBe(100);
+  });
+
+  it('plans a sub-core device for a service that states no CPU: one instance takes the whole node', async () => {
+    const device: PlannedNode = {
+      id: 'dev-1',
+      site: 'F',
+      tier: 'device',
+      tags: ['npu'],
+      memoryMb: 4096,
+      cpuCores: 2,
+      costPerHour: 0.01,
+      limits: { cpu: 0.25 },
+    };
+    const model = buildPlanningModel(problem({ nodes: [device] }));
+    // It reserves the device's 0.25 core (not the default 1, which would exclude it) and
+    // computes at a quarter of a core.
+    expect(model.eligible[0]).toBe(1);
+    expect(model.cpuCores[0]).toBe(0.25);
+    expect(model.maxInstances[0]).toBe(1);
+    expect(model.computeMs[0]).toBe(400);
+    // At 400 ms a call one instance takes under 2.5 runs/s: plan 1 run/s.
+    const result = plan(await planDeployment(problem({ nodes: [device], load: [{ site: 'F', runsPerSecond: 1 }] })));
+    expect(result.services[0].excluded).toEqual([]);
+    expect(layout(result)[0][0]).toMatch(/^1×dev-1@/);
   });
 });

@@ -11,7 +11,7 @@ export interface PlannedService {
   hints?: Pick<PlacementHints, 'tier' | 'tags' | 'site' | 'maxLatencyMs'>;
   /** Requests one instance works on at once. */
   concurrency: number;
-  /** CPU cores one instance reserves (default 1); below 1 its compute time scales up (`cpuSlowdown`). */
+  /** CPU cores one instance reserves (default 1, or the whole node where it has less); below 1 its compute time scales up (`cpuSlowdown`). */
   cpuCores?: number;
   /** Input bytes per call. */
   inputBytes?: number;
