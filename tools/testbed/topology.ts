@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { createAjv, formatIssues, schemaIssues, type SchemaIssue } from '@yunbian/common';
-import { NODE_TIERS, type NodeTier } from '@yunbian/contracts';
+import { NODE_DESCRIPTOR_SCHEMA, type NodeTier } from '@yunbian/contracts';
 
 export const SITE_KINDS = ['cloud', 'edge', 'device'] as const;
 export type SiteKind = (typeof SITE_KINDS)[number];
@@ -66,6 +66,17 @@ const LINK_PROPERTIES = {
   lossPercent: { type: 'number', minimum: 0, maximum: 100 },
 } as const;
 
+/**
+ * A node in a topology: the node descriptor's fields but `site` (where it is listed says that),
+ * with defaults for what a testbed node need not state.
+ */
+const { site: _site, ...DESCRIPTOR_PROPERTIES } = NODE_DESCRIPTOR_SCHEMA.properties;
+const TOPOLOGY_NODE_PROPERTIES = {
+  ...DESCRIPTOR_PROPERTIES,
+  costPerHour: { ...DESCRIPTOR_PROPERTIES.costPerHour, default: 0 },
+  labels: { type: 'object', additionalProperties: { type: 'string' } },
+} as const;
+
 export const TOPOLOGY_SCHEMA = {
   title: 'Yunbian testbed topology',
   type: 'object',
@@ -96,30 +107,7 @@ export const TOPOLOGY_SCHEMA = {
               type: 'object',
               additionalProperties: false,
               required: ['id'],
-              properties: {
-                id: { type: 'string', pattern: NAME },
-                tier: { enum: [...NODE_TIERS] },
-                arch: { type: 'string', minLength: 1 },
-                tags: {
-                  type: 'array',
-                  items: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
-                  uniqueItems: true,
-                  default: [],
-                },
-                cpuCores: { type: 'number', exclusiveMinimum: 0 },
-                memoryMb: { type: 'integer', minimum: 16 },
-                costPerHour: { type: 'number', minimum: 0, default: 0 },
-                labels: { type: 'object', additionalProperties: { type: 'string' } },
-                bandwidthMbps: { type: 'number', exclusiveMinimum: 0 },
-                limits: {
-                  type: 'object',
-                  additionalProperties: false,
-                  properties: {
-                    cpu: { type: 'number', exclusiveMinimum: 0 },
-                    memoryMb: { type: 'integer', minimum: 16 },
-                  },
-                },
-              },
+              properties: TOPOLOGY_NODE_PROPERTIES,
             },
           },
         },

@@ -52,6 +52,12 @@ export interface NodeDescriptor {
 }
 
 /** JSON Schema of a node descriptor, used to validate files and env at the agent's edge. */
+/** CPU and memory amounts, as node `limits` and instance `resources` both state them. */
+const RESOURCE_AMOUNTS = {
+  cpu: { type: 'number', exclusiveMinimum: 0, description: 'CPU cores, fractional (0.25 = a quarter core)' },
+  memoryMb: { type: 'integer', minimum: 16 },
+} as const;
+
 export const NODE_DESCRIPTOR_SCHEMA = {
   $id: 'https://yunbian.dev/schemas/node-descriptor.json',
   title: 'Yunbian node descriptor',
@@ -78,10 +84,7 @@ export const NODE_DESCRIPTOR_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       description: 'what the node may give its instances altogether',
-      properties: {
-        cpu: { type: 'number', exclusiveMinimum: 0, description: 'CPU cores, fractional (0.25 = a quarter core)' },
-        memoryMb: { type: 'integer', minimum: 16 },
-      },
+      properties: RESOURCE_AMOUNTS,
     },
   },
 } as const;
@@ -91,10 +94,7 @@ export const INSTANCE_RESOURCES_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   description: 'CPU share and memory cap of the instance, reserved on its node',
-  properties: {
-    cpu: { type: 'number', exclusiveMinimum: 0, description: 'CPU cores, fractional (0.25 = a quarter core)' },
-    memoryMb: { type: 'integer', minimum: 16 },
-  },
+  properties: RESOURCE_AMOUNTS,
 } as const;
 
 /** CPU cores a node offers its instances: its limit, else its cores. */
