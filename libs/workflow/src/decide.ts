@@ -22,33 +22,26 @@ import {
 } from './run';
 
 /** What the executor must do next; applying an action to the run is pure (see `apply`). */
+/** What sending one attempt needs: a first dispatch and a resend after a restart alike. */
+export interface AttemptSend {
+  stepId: string;
+  task: number;
+  kind: 'service' | 'workflow';
+  attempt: Attempt;
+  input: unknown;
+  timeoutMs: number;
+  placement?: PlacementHints;
+}
+
 export type Action =
   | { type: 'skip-step'; stepId: string; reason: string }
   | { type: 'start-step'; stepId: string; items: unknown[] | null }
-  | {
-      type: 'dispatch';
-      stepId: string;
-      task: number;
-      kind: 'service' | 'workflow';
-      attempt: Attempt;
-      input: unknown;
-      timeoutMs: number;
-      placement?: PlacementHints;
-    }
+  | ({ type: 'dispatch' } & AttemptSend)
   /**
    * After a restart: the attempt that was out is sent again (the same attempt, with the
    * same idempotency key, input and timeout); see `resumeDecision`.
    */
-  | {
-      type: 'resend';
-      stepId: string;
-      task: number;
-      kind: 'service' | 'workflow';
-      attempt: Attempt;
-      input: unknown;
-      timeoutMs: number;
-      placement?: PlacementHints;
-    }
+  | ({ type: 'resend' } & AttemptSend)
   /** Where placement sent a dispatched attempt (the router chose; see `placeAttempt`). */
   | {
       type: 'place-attempt';
