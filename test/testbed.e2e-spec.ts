@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitUntil } from '@yunbian/common';
-import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
+import type { InstanceRecord, NetworkLinkView, NodeRecord } from '@yunbian/contracts';
 import { Testbed, type LinkMeasurement } from '../tools/testbed/testbed';
 import { configuredRttToCloud, pathToCloud, type Topology } from '../tools/testbed/topology';
 
@@ -74,16 +74,6 @@ function configuredBandwidth(a: string, b: string): number {
 
 const within = (value: number | undefined, expected: number, tolerance: number) =>
   value !== undefined && Math.abs(value - expected) <= expected * tolerance;
-
-interface NetworkLinkView {
-  from: string;
-  to: string;
-  rttMs?: number;
-  rttSource: string;
-  bandwidthMbps?: number;
-  bandwidthSource: string;
-  bandwidthAgeMs?: number;
-}
 
 function wire(dims: number[]): { dims: number[]; float32: string } {
   const n = dims.reduce((a, b) => a * b, 1);

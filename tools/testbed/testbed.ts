@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
-import type { NodeRecord } from '@yunbian/contracts';
+import type { NetworkView, NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
 import {
   createLink,
@@ -528,16 +528,7 @@ export class Testbed {
     }
     const network = await fetch(`${this.api}/network`).catch(() => undefined);
     if (network?.ok) {
-      const view = (await network.json()) as {
-        links: {
-          from: string;
-          to: string;
-          rttMs?: number;
-          rttSource: string;
-          bandwidthMbps?: number;
-          bandwidthSource: string;
-        }[];
-      };
+      const view = (await network.json()) as NetworkView;
       for (const l of view.links) {
         lines.push(
           `network ${l.from} → ${l.to}: RTT ${l.rttMs?.toFixed(1) ?? '?'} ms (${l.rttSource}), bandwidth ${l.bandwidthMbps?.toFixed(1) ?? '?'} Mbit/s (${l.bandwidthSource})`,

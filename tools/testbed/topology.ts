@@ -12,8 +12,6 @@ import { NODE_DESCRIPTOR_SCHEMA, type NodeTier } from '@yunbian/contracts';
 export const SITE_KINDS = ['cloud', 'edge', 'device'] as const;
 export type SiteKind = (typeof SITE_KINDS)[number];
 
-/** The node tiers a topology accepts (the node descriptor's, with `device`). */
-
 export interface LinkShape {
   /** Site → uplink, Mbit/s. */
   upMbps: number;
