@@ -2,3 +2,4 @@ export * from './errors';
 export * from './nats-transport';
 export * from './trace-headers';
 export * from './payload-store';
+export * from './run-store';

@@ -83,9 +83,26 @@ export interface RunRecord {
   dataTier?: 'public' | 'edge-private' | 'user-private';
   /** Sub-workflow nesting level (0 for a top-level run). */
   depth: number;
+  /**
+   * The engine executing the run: the cloud orchestrator, a site engine at an edge site, or
+   * an engine embedded in the caller's process; `reason` says why it runs there. A run taken
+   * over by another engine (its own engine died) names the new one and says so.
+   */
+  executedBy?: RunEngine;
   traceId?: string;
   /** W3C trace context of the run's span, so steps (even after a restart) join its trace. */
   traceContext?: Record<string, string>;
+}
+
+export type EngineKind = 'cloud' | 'site' | 'embedded';
+
+export interface RunEngine {
+  kind: EngineKind;
+  /** The engine's own id (unique among live engines). */
+  id: string;
+  /** The site it runs at (a site engine's site; the cloud's site for the orchestrator). */
+  site?: string;
+  reason: string;
 }
 
 export function createRun(options: {

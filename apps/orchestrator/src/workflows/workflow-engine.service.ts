@@ -2,12 +2,11 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { ValidateFunction } from 'ajv';
 import { createAjv, envInt, formatDuration, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
 import { Executor } from '@yunbian/engine';
-import { NatsTransport, PayloadStore, YunbianError } from '@yunbian/transport';
+import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
 import { parseRef, type Durability, type RunRecord, type RunStatus } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
 import { logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from './engine-adapters';
-import { RunStore } from './run-store';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {

@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import type { NatsTransport } from '@yunbian/transport';
+import type { NatsTransport } from './nats-transport';
 import { isTerminalRun, type RunRecord } from '@yunbian/workflow';
 
 /** Durable runs in progress (and failed or cancelled runs brought back by a retry). */
