@@ -8,3 +8,4 @@ export * from './worker-ipc';
 export * from './placement';
 export * from './error-class';
 export * from './payload';
+export * from './engine';

@@ -54,6 +54,15 @@ export const Subjects = {
   /** Start a workflow run over NATS (request/reply); the reply is the run, finished or not. */
   workflowRun: `${SUBJECT_ROOT}.cmd.workflows.run`,
 
+  /** Every engine (cloud, site, embedded) → all: it is alive, where it runs, how many runs it holds. */
+  engineHeartbeat: (engineId: string) => `${SUBJECT_ROOT}.evt.engine.${assertToken(engineId, 'engine id')}.heartbeat`,
+  engineHeartbeatAll: `${SUBJECT_ROOT}.evt.engine.*.heartbeat`,
+  /** An engine shutting down cleanly (its durable runs may be taken over at once). */
+  engineLeaving: (engineId: string) => `${SUBJECT_ROOT}.evt.engine.${assertToken(engineId, 'engine id')}.leaving`,
+  engineLeavingAll: `${SUBJECT_ROOT}.evt.engine.*.leaving`,
+  /** Start a run on the site engine of `site` (request/reply, same body and reply as workflowRun). */
+  siteWorkflowRun: (site: string) => `${SUBJECT_ROOT}.cmd.site.${assertToken(site, 'site name')}.workflows.run`,
+
   /** Calls to a service type: every instance of name@version listens in one queue group. */
   service: (name: string, version: string) =>
     `${SUBJECT_ROOT}.svc.${assertToken(name, 'service name')}.${versionToken(version)}`,

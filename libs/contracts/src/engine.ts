@@ -1,0 +1,30 @@
+/**
+ * Workflow engines announce themselves: the cloud orchestrator, a site engine at an edge
+ * site, and engines embedded in callers' processes. The cloud uses the announcements to
+ * know which sites can execute runs locally, which JetStream domains hold run records to
+ * list, and when an engine stopped (its durable runs are taken over).
+ */
+export const ENGINE_KINDS = ['cloud', 'site', 'embedded'] as const;
+export type EngineKindName = (typeof ENGINE_KINDS)[number];
+
+export interface EngineAnnouncement {
+  /** Unique among live engines; stable across an engine's restarts where it can be (a site engine: its site). */
+  id: string;
+  kind: EngineKindName;
+  /** The site it executes at (the cloud site for the orchestrator; absent for an embedded engine off-site). */
+  site?: string;
+  /** JetStream domain of its run store; absent: the hub's (default) domain. */
+  domain?: string;
+  startedAt: string;
+  /** When this announcement was sent. */
+  at: string;
+  /** Runs it is executing now. */
+  running: number;
+  /** How often it announces, so a listener knows when silence means it is gone. */
+  intervalMs: number;
+}
+
+export interface EngineLeaving {
+  id: string;
+  at: string;
+}
