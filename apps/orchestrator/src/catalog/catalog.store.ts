@@ -2,14 +2,11 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { JsonLogger } from '@yunbian/common';
 import { versionToken, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
 import type { NatsTransport } from '@yunbian/transport';
+import type { CatalogSnapshot } from '@yunbian/catalog';
 
 export const CATALOG_BUCKET = 'yb-catalog';
 
-export interface CatalogSnapshot {
-  nodes: NodeRecord[];
-  instances: InstanceRecord[];
-  services: ServiceDescriptor[];
-}
+export type { CatalogSnapshot };
 
 /**
  * The catalogue's durable copy in a JetStream KV bucket. Writes are ordered per key and

@@ -1,0 +1,234 @@
+import { PassiveBandwidth, passiveBandwidthSample, type TimedExchange } from '@yunbian/common';
+import {
+  serviceRef,
+  YunbianError,
+  type InstanceRecord,
+  type NodeRecord,
+  type ServiceDescriptor,
+} from '@yunbian/contracts';
+import type { RouteDecision, RouteRequest, StepRouter } from '@yunbian/engine';
+import {
+  candidatesFromCatalog,
+  ComputeProfiles,
+  matchingVersions,
+  NetworkModel,
+  nodeClassOf,
+  parseObjective,
+  PlacementInputError,
+  placeStep,
+  versionedService,
+  versionRange,
+  type PlacementCandidate,
+  type PlacementHints as PlacementEngineHints,
+  type VersionRange,
+} from '@yunbian/placement';
+import { parseRef, type PlacementHints } from '@yunbian/workflow';
+import type { CatalogView } from './catalog-view';
+
+const NETWORK_REFRESH_MS = 1_000;
+
+/**
+ * Routes each step attempt with the placement library over a catalogue view: hard
+ * constraints (tags, tier, site, memory, data tier), then the objective over estimated
+ * latency (network + queue + compute) and cost. Compute times are learnt from every reply,
+ * per node class (arch, tags and the CPU the instance gets: `nodeClassOf`). Counts what this
+ * engine has sent but not heard back, since heartbeats lag. The orchestrator and the
+ * embedded engine of `@yunbian/client` both place steps with it.
+ */
+export class CatalogRouter implements StepRouter {
+  private readonly profiles = new ComputeProfiles();
+  private readonly declared = new Set<string>();
+  private readonly pending = new Map<string, number>();
+  private network?: { model: NetworkModel; at: number };
+  private readonly ranges = new Map<string, VersionRange>();
+  private readonly passive = new PassiveBandwidth();
+
+  constructor(private readonly catalog: CatalogView) {}
+
+  route(request: RouteRequest): RouteDecision {
+    const { name, range } = parseRef(request.service);
+    const instances = this.catalog.instancesOfService(name);
+    // Only the nodes that host an instance: this runs for every step attempt, whatever the fleet's size.
+    const nodes = this.nodesOf(instances);
+    const versions = matchingVersions(this.catalog.serviceVersions(name), this.range(range));
+    let candidates: PlacementCandidate[] = [];
+    for (const descriptor of versions) {
+      this.declare(descriptor);
+      candidates.push(...candidatesFromCatalog(descriptor, nodes, instances));
+    }
+    if (candidates.length === 0) {
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `no instance of ${request.service} is running; start one with POST /instances`,
+        {
+          service: request.service,
+        },
+      );
+    }
+    // The candidates were built for this call: count what was sent but not heard back in
+    // place (a spread copy of a 15-field object costs more than the rest of the decision).
+    for (const c of candidates) if (c.instanceId) c.queued += this.pending.get(c.instanceId) ?? 0;
+    const avoided = candidates.filter((c) => !request.avoid?.includes(c.instanceId ?? ''));
+    if (avoided.length > 0) candidates = avoided;
+
+    const hints = request.hints;
+    let decision;
+    try {
+      decision = placeStep(
+        {
+          ...versionedService(versions),
+          inputBytes: request.inputBytes ?? 0,
+          origin: request.origin,
+          dataTier: request.dataTier ?? hints?.dataTier,
+          hints: this.engineHints(hints),
+        },
+        candidates,
+        { network: this.networkModel(), profiles: this.profiles },
+      );
+    } catch (err) {
+      if (err instanceof PlacementInputError) throw new YunbianError('BAD_REQUEST', err.message, err.details);
+      throw err;
+    }
+    const several = versions.length > 1;
+    const summary = decision.candidates.map((c) => ({
+      instanceId: c.instanceId,
+      nodeId: c.nodeId,
+      // Which version, when the step's range matched several (each is judged by its own).
+      service: several ? c.service : undefined,
+      latencyMs: c.estimate ? Math.round(c.estimate.latencyMs * 100) / 100 : undefined,
+      cost: c.estimate?.costPerCall,
+      bandwidthMbps:
+        c.estimate && Number.isFinite(c.estimate.bandwidthMbps)
+          ? Math.round(c.estimate.bandwidthMbps * 1000) / 1000
+          : undefined,
+      bandwidthSource: c.estimate?.bandwidthSource,
+      bandwidthAgeMs: c.estimate?.bandwidthAgeMs === undefined ? undefined : Math.round(c.estimate.bandwidthAgeMs),
+      score: c.score,
+      rejected: c.rejections.length ? c.rejections.map((r) => r.message).join('; ') : undefined,
+    }));
+    if (!decision.ok) {
+      // Waiting-curable refusals (a starting instance, a dead node, a full queue) are retried.
+      const code = decision.retryable ? 'UNAVAILABLE' : 'UNSATISFIABLE';
+      throw new YunbianError(code, decision.error.message, { ...decision.error.details, candidates: summary });
+    }
+    const instance = this.catalog.instance(decision.chosen.instanceId!);
+    return {
+      instance,
+      node: this.catalog.node(instance.nodeId),
+      strategy: decision.strategy,
+      reason: decision.reason,
+      candidates: summary,
+    };
+  }
+
+  private nodesOf(instances: InstanceRecord[]): NodeRecord[] {
+    const nodes = new Map<string, NodeRecord>();
+    for (const instance of instances) {
+      if (nodes.has(instance.nodeId)) continue;
+      try {
+        nodes.set(instance.nodeId, this.catalog.node(instance.nodeId));
+      } catch {
+        // An instance whose node left: candidatesFromCatalog skips it.
+      }
+    }
+    return [...nodes.values()];
+  }
+
+  /** Parsed semver ranges, kept: parsing one costs more than the rest of a routing decision. */
+  private range(text: string): VersionRange {
+    let range = this.ranges.get(text);
+    if (!range) {
+      range = versionRange(text);
+      if (this.ranges.size >= 1_000) this.ranges.clear();
+      this.ranges.set(text, range);
+    }
+    return range;
+  }
+
+  private engineHints(hints: PlacementHints | undefined): PlacementEngineHints | undefined {
+    if (!hints) return undefined;
+    return {
+      tier: hints.tier,
+      site: hints.site,
+      tags: hints.tags || hints.anyTags ? { allOf: hints.tags, anyOf: hints.anyTags } : undefined,
+      objective: parseObjective(hints.objective),
+      maxLatencyMs: hints.maxLatencyMs,
+      strategy: hints.strategy,
+    };
+  }
+
+  /**
+   * A step request this engine timed: when it was large and one-way enough, its transfer
+   * time (elapsed − the node's handler time − the node's RTT to the orchestrator) gives a
+   * passive sample of the node's orchestrator link (`passiveBandwidthSample`). It goes into
+   * this engine's own view only: an embedded engine's samples describe its own link.
+   */
+  private timedTransfer(node: NodeRecord, exchange: TimedExchange): void {
+    const sample = passiveBandwidthSample(exchange, node.rtt?.orchestratorMs);
+    if (!sample.ok) return;
+    const figure = this.passive.add(node.id, sample, Date.now());
+    if (!figure) return;
+    this.catalog.notePassiveBandwidth(node.id, {
+      mbps: figure.mbps,
+      measuredAt: figure.measuredAt,
+      ageMs: 0,
+      samples: figure.samples,
+      source: 'passive',
+      direction: figure.direction,
+    });
+  }
+
+  /** Compute profiles, with the declared profiles of `descriptors` registered (for planning). */
+  computeProfiles(descriptors: ServiceDescriptor[] = []): ComputeProfiles {
+    for (const descriptor of descriptors) this.declare(descriptor);
+    return this.profiles;
+  }
+
+  private declare(descriptor: ServiceDescriptor): void {
+    const ref = serviceRef(descriptor);
+    if (descriptor.computeProfile && !this.declared.has(ref)) {
+      this.profiles.declare(ref, descriptor.computeProfile);
+      this.declared.add(ref);
+    }
+  }
+
+  /** The network model of the whole fleet, rebuilt at most once a second (or from `nodes` when given). */
+  networkModel(nodes?: NodeRecord[]): NetworkModel {
+    const now = Date.now();
+    if (nodes || !this.network || now - this.network.at > NETWORK_REFRESH_MS) {
+      this.network = { model: NetworkModel.fromNodes(nodes ?? this.catalog.listNodes()), at: now };
+    }
+    return this.network.model;
+  }
+
+  siteOf(nodeId: string): string | undefined {
+    try {
+      return this.catalog.node(nodeId).site;
+    } catch {
+      return undefined;
+    }
+  }
+
+  sent(instanceId: string): void {
+    this.pending.set(instanceId, (this.pending.get(instanceId) ?? 0) + 1);
+  }
+
+  settled(instanceId: string, durationMs?: number, exchange?: TimedExchange): void {
+    const n = (this.pending.get(instanceId) ?? 1) - 1;
+    if (n <= 0) this.pending.delete(instanceId);
+    else this.pending.set(instanceId, n);
+    if (durationMs === undefined) return;
+    try {
+      const instance = this.catalog.instance(instanceId);
+      const node = this.catalog.node(instance.nodeId);
+      this.profiles.record(
+        `${instance.service}@${instance.version}`,
+        nodeClassOf(node, instance.resources),
+        durationMs,
+      );
+      if (exchange) this.timedTransfer(node, exchange);
+    } catch {
+      // The instance (or its node) left the catalogue meanwhile; its timing no longer matters.
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { Subjects, type InstanceReport, type NodeAnnouncement, type ServiceDescriptor } from '@yunbian/contracts';
+import { CatalogRouter } from './catalog-router';
+import { CatalogView } from './catalog-view';
+
+const echo: ServiceDescriptor = {
+  name: 'echo',
+  version: '1.0.0',
+  kind: 'data',
+  description: 'echo',
+  input: {},
+  output: {},
+  requirements: {},
+  concurrency: 4,
+} as ServiceDescriptor;
+
+const report = (id: string, status: InstanceReport['status'] = 'ready'): InstanceReport => ({
+  id,
+  service: 'echo',
+  version: '1.0.0',
+  status,
+  subject: Subjects.instance(id),
+  inFlight: 0,
+  queued: 0,
+  restarts: 0,
+  startedAt: new Date().toISOString(),
+});
+
+const announcement = (id: string, instances: InstanceReport[]): NodeAnnouncement => ({
+  node: {
+    id,
+    site: 'site-a',
+    tier: 'edge',
+    arch: 'x64',
+    tags: [],
+    cpuCores: 2,
+    memoryMb: 2048,
+    costPerHour: 0,
+    labels: {},
+  },
+  agentStartedAt: '2025-01-01T00:00:00.000Z',
+  heartbeatIntervalMs: 1_000,
+  services: [echo],
+  instances,
+});
+
+describe('CatalogView', () => {
+  it('learns nodes, services and instances from an announcement, and a heartbeat is the truth about its node', () => {
+    const view = new CatalogView();
+    view.onAnnounce(announcement('n1', [report('i1'), report('i2')]));
+    expect(view.node('n1').status).toBe('alive');
+    expect(view.serviceVersions('echo').map((s) => s.version)).toEqual(['1.0.0']);
+    expect(view.instancesOfService('echo').map((i) => i.id)).toEqual(['i1', 'i2']);
+
+    const known = view.onHeartbeat(
+      {
+        nodeId: 'n1',
+        seq: 1,
+        sentAt: Date.now(),
+        heartbeatIntervalMs: 1_000,
+        load: {} as never,
+        rtt: {} as never,
+        instances: [report('i2')],
+      },
+      Subjects.nodeHeartbeat('n1'),
+    );
+    expect(known).toBe(true);
+    expect(view.instancesOfService('echo').map((i) => i.id)).toEqual(['i2']);
+  });
+
+  it('says a heartbeat comes from a node it does not know (so the caller asks it to announce)', () => {
+    const view = new CatalogView();
+    const heartbeat = { nodeId: 'n9', seq: 1, sentAt: Date.now(), heartbeatIntervalMs: 1_000, instances: [] };
+    expect(view.onHeartbeat(heartbeat as never, Subjects.nodeHeartbeat('n9'))).toBe(false);
+    expect(() => view.node('n9')).toThrow(/unknown node "n9"; known nodes: none/);
+  });
+
+  it('judges a silent node dead after the policy’s intervals and reports its instances lost', () => {
+    const view = new CatalogView({ liveness: { suspectAfterIntervals: 1.5, deadAfterIntervals: 3 } });
+    const lost: string[] = [];
+    view.onInstanceLost((instance, reason) => lost.push(`${instance.id}: ${reason}`));
+    const t0 = Date.now();
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    view.sweep(t0 + 2_000);
+    expect(view.node('n1').status).toBe('suspect');
+    expect(lost).toEqual([]);
+    view.sweep(t0 + 3_500);
+    expect(view.node('n1').status).toBe('dead');
+    expect(view.instance('i1').status).toBe('failed');
+    expect(lost).toEqual([expect.stringMatching(/^i1: node n1 is dead \(no heartbeat for 3\.\d s\)$/)]);
+    expect(view.stats().deadMarks).toBe(1);
+  });
+
+  it('gives the router what it places on: a ready instance, and no candidates once its node left', () => {
+    const view = new CatalogView();
+    const router = new CatalogRouter(view);
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    expect(router.route({ service: 'echo@^1' }).instance.id).toBe('i1');
+    expect(router.siteOf('n1')).toBe('site-a');
+    view.onLeaving({ nodeId: 'n1', reason: 'shutdown' } as never);
+    expect(() => router.route({ service: 'echo@^1' })).toThrow();
+  });
+});
