@@ -331,6 +331,43 @@ describe('Executor over in-memory ports', () => {
     expect(w.store.stored(run.id).status).toBe('succeeded');
   });
 
+  it('takes over a run another engine was executing: restores only its own runs, adopts the other one under its name', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const embedded = { kind: 'embedded' as const, id: 'embedded-1', reason: 'started in the caller' };
+    const other = w.executor();
+    const run = await other.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1', input: '=$input', timeoutMs: 9_000 },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: { x: 1 },
+      executedBy: embedded,
+    });
+    await settle();
+    other.stop();
+    expect(w.store.stored(run.id).executedBy).toEqual(embedded);
+    const key = w.dispatcher.calls[0].idempotencyKey;
+
+    w.dispatcher.handlers = { upper: (input) => ({ seen: input }) };
+    const cloud = w.executor();
+    const { restored } = await cloud.restore((r) => r.executedBy?.kind !== 'embedded');
+    expect(restored).toBe(0);
+    expect(() => cloud.get(run.id)).toThrow(YunbianError);
+
+    const cloudEngine = { kind: 'cloud' as const, id: 'cloud-1', reason: 'took over from embedded-1 (it stopped)' };
+    await cloud.adopt((await w.store.load(run.id))!, cloudEngine);
+    await settle();
+    expect(w.dispatcher.calls[1].idempotencyKey).toBe(key);
+    expect(w.dispatcher.calls[1].timeoutMs).toBe(9_000);
+    const after = cloud.get(run.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.steps.a.tasks[0].attempts).toHaveLength(1);
+    expect(w.store.stored(run.id).executedBy).toEqual(cloudEngine);
+    // Only running runs are taken over.
+    await expect(cloud.adopt(after, cloudEngine)).rejects.toThrow(/only running runs can be taken over/);
+  });
+
   it('keeps large values out of the run record and the messages, passes them on by reference and deletes them after', async () => {
     const w = world({ instances: [instance('a1', 'upper'), instance('c1', 'count')] });
     const seen: unknown[] = [];

@@ -18,6 +18,7 @@ import {
   type AttemptResult,
   type DispatchAction,
   type Durability,
+  type RunEngine,
   type RunRecord,
   type RunStatus,
   type WorkflowDefinition,
@@ -47,6 +48,8 @@ export interface StartRequest {
   /** Where the run's input comes from (a node and its site). */
   origin?: RunRecord['origin'];
   dataTier?: RunRecord['dataTier'];
+  /** The engine executing the run, and why there. */
+  executedBy?: RunEngine;
 }
 
 export interface ExecutorOptions {
@@ -113,9 +116,13 @@ export class Executor {
     this.newId = options.newId ?? randomUUID;
   }
 
-  /** Loads every stored run; returns how many, and the running ones (for `resume` once instances are known again). */
-  async restore(): Promise<{ restored: number; running: RunRecord[] }> {
-    const stored = await this.store.loadAll();
+  /**
+   * Loads every stored run (or those `owned` accepts: a store shared with other engines holds
+   * theirs too, and those are theirs to execute); returns how many, and the running ones (for
+   * `resume` once instances are known again).
+   */
+  async restore(owned: (run: RunRecord) => boolean = () => true): Promise<{ restored: number; running: RunRecord[] }> {
+    const stored = (await this.store.loadAll()).filter(owned);
     // Oldest first, so the retention sweep can stop at the first run still within it.
     stored.sort((a, b) => (a.finishedAt ?? a.updatedAt).localeCompare(b.finishedAt ?? b.updatedAt));
     for (const run of stored) {
@@ -149,6 +156,7 @@ export class Executor {
       depth: request.depth,
       origin: request.origin,
       dataTier: request.dataTier,
+      executedBy: request.executedBy,
     });
     const parentRun = request.parent ? this.runs.get(request.parent.runId) : undefined;
     for (const listener of this.listeners) {
@@ -301,6 +309,27 @@ export class Executor {
       for (const send of sends) send();
       await this.step(id);
     });
+  }
+
+  /**
+   * Takes over a running run another engine was executing (it stopped): the run is held here
+   * from now on, `executedBy` names this engine and says why, and it goes on as after a
+   * restart (`resume`: what was out is sent again with the same idempotency keys). Resolves
+   * once the rewritten record is stored and the resends are out.
+   */
+  async adopt(run: RunRecord, executedBy: RunEngine): Promise<void> {
+    if (run.status !== 'running') {
+      throw new YunbianError('CONFLICT', `run ${run.id} is ${run.status}; only running runs can be taken over`);
+    }
+    const held = this.runs.get(run.id);
+    if (held && held !== run && held.status === 'running') {
+      throw new YunbianError('CONFLICT', `run ${run.id} is already executed by this engine`);
+    }
+    // Which engine holds the run is not step state: it is the one change to a run that is
+    // not the decider's, made here, once, and stored with the round `resume` writes.
+    run.executedBy = executedBy;
+    this.runs.set(run.id, run);
+    await this.resume(run.id);
   }
 
   /**

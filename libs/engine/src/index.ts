@@ -1,2 +1,3 @@
 export * from './ports';
 export * from './executor';
+export * from './adapters';

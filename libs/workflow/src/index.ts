@@ -6,3 +6,4 @@ export * from './validate';
 export * from './run';
 export * from './retry';
 export * from './decide';
+export * from './stored';

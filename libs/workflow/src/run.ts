@@ -115,6 +115,7 @@ export function createRun(options: {
   depth?: number;
   origin?: RunRecord['origin'];
   dataTier?: RunRecord['dataTier'];
+  executedBy?: RunEngine;
 }): RunRecord {
   const at = options.now.toISOString();
   const steps: Record<string, StepState> = {};
@@ -133,6 +134,7 @@ export function createRun(options: {
     depth: options.depth ?? 0,
     ...(options.origin ? { origin: options.origin } : {}),
     ...(options.dataTier ? { dataTier: options.dataTier } : {}),
+    ...(options.executedBy ? { executedBy: options.executedBy } : {}),
   };
 }
 

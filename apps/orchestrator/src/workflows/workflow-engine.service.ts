@@ -1,12 +1,10 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { ValidateFunction } from 'ajv';
-import { createAjv, envInt, formatDuration, formatIssues, JsonLogger, schemaIssues } from '@yunbian/common';
-import { Executor } from '@yunbian/engine';
-import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
-import { parseRef, type Durability, type RunRecord, type RunStatus } from '@yunbian/workflow';
+import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
+import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
+import { NatsTransport, PayloadStore, RunStore } from '@yunbian/transport';
+import { parseRef, RunInputValidator, type Durability, type RunRecord, type RunStatus } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
-import { logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from './engine-adapters';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -30,8 +28,7 @@ const DAY_MS = 24 * 3_600_000;
 @Injectable()
 export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new JsonLogger('engine');
-  private readonly inputValidators = new Map<string, ValidateFunction>();
-  private readonly ajv = createAjv({ useDefaults: true });
+  private readonly inputs = new RunInputValidator();
   private executor!: Executor;
   /**
    * How long finished runs stay readable: in memory, in the finished-runs bucket (the
@@ -76,7 +73,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
-    const { restored, running: active } = await this.executor.restore();
+    // Runs an embedded engine executes share this store; they are that engine's (and the
+    // takeover's, once it is gone), not this one's to resume.
+    const { restored, running: active } = await this.executor.restore((run) => run.executedBy?.kind !== 'embedded');
     this.sweepTimer = setInterval(
       () =>
         void this.executor
@@ -103,7 +102,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   async start(name: string, input: unknown, options: StartOptions = {}): Promise<RunRecord> {
     const stored = this.registry.get(name, options.version);
-    this.validateInput(stored.name, stored.version, stored.definition.input, input);
+    this.inputs.check(stored.definition, input);
     return this.executor.start({
       definition: stored.definition,
       input,
@@ -141,27 +140,5 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   retry(id: string): Promise<RunRecord> {
     return this.executor.retry(id);
-  }
-
-  private validateInput(
-    name: string,
-    version: number,
-    schema: Record<string, unknown> | undefined,
-    input: unknown,
-  ): void {
-    if (!schema) return;
-    const key = `${name}@${version}`;
-    let validate = this.inputValidators.get(key);
-    if (!validate) this.inputValidators.set(key, (validate = this.ajv.compile(schema)));
-    if (!validate(input)) {
-      const issues = schemaIssues(validate, input);
-      throw new YunbianError(
-        'VALIDATION_FAILED',
-        `run input does not match the input schema of ${key}: ${formatIssues(issues)}`,
-        {
-          issues,
-        },
-      );
-    }
   }
 }

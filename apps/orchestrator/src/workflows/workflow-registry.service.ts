@@ -2,18 +2,8 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { validateDefinition, type WorkflowDefinition } from '@yunbian/workflow';
+import { checkDefinition, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
-
-export const WORKFLOW_BUCKET = 'yb-workflows';
-
-export interface StoredWorkflow {
-  name: string;
-  version: number;
-  hash: string;
-  createdAt: string;
-  definition: WorkflowDefinition & { version: number };
-}
 
 /** Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`), cached in memory. */
 @Injectable()
@@ -48,19 +38,10 @@ export class WorkflowRegistry implements OnModuleInit {
    * (created=false); a changed one becomes the next version.
    */
   async create(raw: unknown): Promise<{ workflow: StoredWorkflow; created: boolean }> {
-    const { definition, issues } = validateDefinition(raw, {
+    const definition = checkDefinition(raw, {
       serviceVersions: (name) => this.catalog.serviceVersions(name).map((s) => s.version),
       workflowVersions: (name) => this.versions(name).map((w) => w.version),
     });
-    if (!definition) {
-      throw new YunbianError(
-        'VALIDATION_FAILED',
-        `workflow definition is invalid (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
-        {
-          issues,
-        },
-      );
-    }
     const { version: requested, ...rest } = definition;
     const hash = createHash('sha256').update(canonical(rest)).digest('hex');
     const existing = this.versions(definition.name);
@@ -82,7 +63,7 @@ export class WorkflowRegistry implements OnModuleInit {
       createdAt: new Date().toISOString(),
       definition: { ...rest, version },
     };
-    await this.kv.put(`wf.${stored.name}.${version}`, JSON.stringify(stored));
+    await this.kv.put(workflowKey(stored.name, version), JSON.stringify(stored));
     this.remember(stored);
     return { workflow: stored, created: true };
   }
@@ -118,7 +99,7 @@ export class WorkflowRegistry implements OnModuleInit {
   async delete(name: string): Promise<number> {
     const versions = this.versions(name);
     if (versions.length === 0) this.get(name);
-    for (const w of versions) await this.kv.purge(`wf.${name}.${w.version}`);
+    for (const w of versions) await this.kv.purge(workflowKey(name, w.version));
     this.workflows.delete(name);
     return versions.length;
   }

@@ -1,7 +1,12 @@
+/**
+ * Ports of the executor for a process connected to NATS: real time, service calls over
+ * NATS request/reply, and the listeners every engine attaches (metrics, tracing, the log).
+ * The orchestrator and the embedded engine of `@yunbian/client` use the same ones.
+ */
 import type { Span } from '@opentelemetry/api';
 import type { JsonLogger } from '@yunbian/common';
 import { YunbianError } from '@yunbian/contracts';
-import type { AttemptScope, Clock, RunListener, SentAttempt, StepDispatcher } from '@yunbian/engine';
+import type { AttemptScope, Clock, RunListener, SentAttempt, StepDispatcher } from './ports';
 import {
   endSpan,
   isTracingEnabled,

@@ -1,0 +1,62 @@
+import type { ValidateFunction } from 'ajv';
+import { createAjv, formatIssues, schemaIssues } from '@yunbian/common';
+import { YunbianError } from '@yunbian/contracts';
+import type { WorkflowDefinition } from './definition';
+import { validateDefinition, type ValidationContext } from './validate';
+
+/** JetStream KV bucket of the workflow registry: one key `wf.<name>.<version>` per stored version. */
+export const WORKFLOW_BUCKET = 'yb-workflows';
+
+/** A stored version of a workflow, as the registry keeps it (and engines outside the orchestrator read it). */
+export interface StoredWorkflow {
+  name: string;
+  version: number;
+  hash: string;
+  createdAt: string;
+  definition: WorkflowDefinition & { version: number };
+}
+
+/** The KV key of one stored version. */
+export const workflowKey = (name: string, version: number) => `wf.${name}.${version}`;
+
+/**
+ * A definition validated as POST /workflows validates it, or the same VALIDATION_FAILED
+ * error (every problem with a JSON pointer in `details.issues`).
+ */
+export function checkDefinition(raw: unknown, context: ValidationContext): WorkflowDefinition {
+  const { definition, issues } = validateDefinition(raw, context);
+  if (definition) return definition;
+  throw new YunbianError(
+    'VALIDATION_FAILED',
+    `workflow definition is invalid (${issues.length} problem${issues.length > 1 ? 's' : ''})`,
+    { issues },
+  );
+}
+
+/**
+ * Checks run input against a workflow's input schema, filling in its defaults (so every
+ * engine gives a run the same input). Compiled validators are kept per `name@version`.
+ */
+export class RunInputValidator {
+  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly ajv = createAjv({ useDefaults: true });
+
+  check(definition: WorkflowDefinition & { version: number }, input: unknown): void {
+    const schema = definition.input;
+    if (!schema) return;
+    const key = `${definition.name}@${definition.version}`;
+    let validate = this.validators.get(key);
+    if (!validate) {
+      if (this.validators.size >= 1_000) this.validators.clear();
+      this.validators.set(key, (validate = this.ajv.compile(schema)));
+    }
+    if (!validate(input)) {
+      const issues = schemaIssues(validate, input);
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `run input does not match the input schema of ${key}: ${formatIssues(issues)}`,
+        { issues },
+      );
+    }
+  }
+}
