@@ -60,3 +60,24 @@ export class RunInputValidator {
     }
   }
 }
+
+/** One stored version (the latest when `version` is omitted) of `versions` (ascending), or NOT_FOUND saying what exists. */
+export function pickVersion(
+  name: string,
+  versions: StoredWorkflow[],
+  version: number | undefined,
+  storedNames: () => string[],
+): StoredWorkflow {
+  if (versions.length === 0) {
+    throw new YunbianError('NOT_FOUND', `unknown workflow "${name}"; stored: ${storedNames().sort().join(', ') || 'none'}`);
+  }
+  if (version === undefined) return versions.at(-1)!;
+  const found = versions.find((w) => w.version === version);
+  if (!found) {
+    throw new YunbianError(
+      'NOT_FOUND',
+      `workflow ${name} has no version ${version}; stored: ${versions.map((w) => w.version).join(', ')}`,
+    );
+  }
+  return found;
+}

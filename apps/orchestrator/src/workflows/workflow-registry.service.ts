@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { checkDefinition, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
+import { checkDefinition, pickVersion, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 
 /** Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`), cached in memory. */
@@ -78,22 +78,7 @@ export class WorkflowRegistry implements OnModuleInit {
 
   /** A stored version (the latest when `version` is omitted); 404 says what exists. */
   get(name: string, version?: number): StoredWorkflow {
-    const versions = this.versions(name);
-    if (versions.length === 0) {
-      throw new YunbianError(
-        'NOT_FOUND',
-        `unknown workflow "${name}"; stored: ${[...this.workflows.keys()].sort().join(', ') || 'none'}`,
-      );
-    }
-    if (version === undefined) return versions.at(-1)!;
-    const found = versions.find((w) => w.version === version);
-    if (!found) {
-      throw new YunbianError(
-        'NOT_FOUND',
-        `workflow ${name} has no version ${version}; stored: ${versions.map((w) => w.version).join(', ')}`,
-      );
-    }
-    return found;
+    return pickVersion(name, this.versions(name), version, () => [...this.workflows.keys()]);
   }
 
   async delete(name: string): Promise<number> {
