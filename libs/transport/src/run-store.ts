@@ -180,6 +180,21 @@ export class RunStore {
     return [...byId.values()];
   }
 
+  /**
+   * The runs in progress (the running bucket only, without the finished runs). After a crash
+   * between a run's move and its old copy's removal one may have ended since: `load` says.
+   */
+  async loadRunning(): Promise<RunRecord[]> {
+    const keys: string[] = [];
+    for await (const key of await this.active.kv.keys('run.>')) keys.push(key);
+    const runs: RunRecord[] = [];
+    for (const key of keys) {
+      const run = await this.read(this.active, key);
+      if (run?.status === 'running') runs.push(run);
+    }
+    return runs;
+  }
+
   /** Drops the delete markers runs leave in `yb-runs` when they move to the finished bucket. */
   async compact(): Promise<void> {
     // On the client's bucket class, not its KV interface.

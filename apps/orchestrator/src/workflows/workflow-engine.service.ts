@@ -5,6 +5,8 @@ import { NatsTransport, PayloadStore, RunStore } from '@yunbian/transport';
 import { parseRef, RunInputValidator, type Durability, type RunRecord, type RunStatus } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
+import { loadEngineConfig } from '../engine-config';
+import { EngineTakeover } from './engine-takeover';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -36,6 +38,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
    */
   readonly retentionMs = envInt('YUNBIAN_RUN_RETENTION_MS', 7 * DAY_MS);
   private sweepTimer?: NodeJS.Timeout;
+  /** Durable runs of embedded engines that stopped go on here. */
+  private takeover?: EngineTakeover;
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -45,9 +49,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    const store = await RunStore.open(this.transport, this.retentionMs);
     this.executor = new Executor(
       {
-        store: await RunStore.open(this.transport, this.retentionMs),
+        store,
         payloads: await PayloadStore.open(this.transport),
         dispatcher: natsDispatcher(this.transport, async (request) => {
           const { name, range } = parseRef(request.target);
@@ -84,6 +89,16 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       Math.max(1_000, Math.min(this.retentionMs / 2, 10 * 60_000)),
     ).unref();
     this.logger.info('runs restored', { runs: restored, resuming: active.length });
+    const engine = loadEngineConfig();
+    this.takeover = new EngineTakeover({
+      transport: this.transport,
+      store,
+      executor: this.executor,
+      self: { kind: engine.mode, id: engine.id, site: engine.site },
+      logger: this.logger,
+      lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
+    });
+    this.takeover.start();
     // Give agents a moment to re-announce their instances before routing resumed work.
     setTimeout(() => {
       for (const run of active)
@@ -95,6 +110,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationShutdown(): void {
     clearInterval(this.sweepTimer);
+    this.takeover?.stop();
     this.executor?.stop();
   }
 
