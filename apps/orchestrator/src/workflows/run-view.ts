@@ -12,6 +12,7 @@ export function runView(run: RunRecord, options: { detail: boolean } = { detail:
     finishedAt: run.finishedAt,
     traceId: run.traceId,
     parent: run.parent,
+    executedBy: run.executedBy,
     error: run.error,
   };
   if (!options.detail) return base;
