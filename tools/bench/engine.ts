@@ -1,14 +1,17 @@
 /**
  * Engine overhead: a 3-step pipeline of a trivial service (~200-byte JSON) in worker
  * processes, run (a) as a workflow started over NATS (`yb.cmd.workflows.run`) and over
- * the REST API, ephemeral and durable, and (b) as the same three calls made directly over
- * NATS through one multiplexed reply subscription (the baseline, in this same run).
+ * the REST API, ephemeral and durable, (b) in this process by the embedded engine of
+ * `@yunbian/client` (`embedded, …`; the orchestrator's CPU column is then ~0), and (c) as
+ * the same three calls made directly over NATS through one multiplexed reply subscription
+ * (the baseline, in this same run).
  *
  *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64),
  *                               # BENCH_ONLY=<regex> measures only the modes it matches (and the baseline)
  */
 import path from 'node:path';
 import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import { YunbianClient } from '@yunbian/client';
 import { envInt, percentile, round } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
@@ -125,19 +128,37 @@ async function main(): Promise<void> {
         if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
       };
 
+    // The same workflow run in this process by the embedded engine (no orchestrator on the path).
+    const embedded = await YunbianClient.connect({ transport });
+    const inProcess =
+      (durability: 'none' | 'durable'): Pipeline =>
+      async () => {
+        const run = await embedded.run('bench3', PAYLOAD, { durability });
+        if (run.status !== 'succeeded') throw new Error(`run ${run.id} ${run.status}`);
+      };
+
     const modes: [string, Pipeline][] = [
+      ['embedded, none', inProcess('none')],
+      ['embedded, durable', inProcess('durable')],
       ['workflow over NATS, none', viaNats('none')],
       ['workflow over NATS, durable', viaNats('durable')],
       ['workflow over REST, none', viaEngine('none')],
       ['workflow over REST, durable', viaEngine('durable')],
     ];
     const orchestratorCpu = () => processUsage(stack.orchestratorPid).cpuSeconds;
+    // The embedded engine's CPU is this process's (which also drives the benchmark's clients).
+    const ownCpu = () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    };
     const results = [];
     for (const concurrency of [1, CONCURRENCY]) {
       results.push(await measure('baseline: direct NATS', direct, concurrency, SECONDS, orchestratorCpu));
       for (const [name, pipeline] of modes) {
         if (!ONLY || ONLY.test(name))
-          results.push(await measure(name, pipeline, concurrency, SECONDS, orchestratorCpu));
+          results.push(
+            await measure(name, pipeline, concurrency, SECONDS, name.startsWith('embedded') ? ownCpu : orchestratorCpu),
+          );
       }
     }
     // Floors no engine can beat on this machine: the client → orchestrator hop, and for durable
@@ -153,6 +174,7 @@ async function main(): Promise<void> {
       if (i >= 100) puts.push(performance.now() - started);
     }
     await kv.destroy();
+    await embedded.close();
 
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
     print(
@@ -164,6 +186,7 @@ async function main(): Promise<void> {
         `${r.name.padEnd(30)}${String(r.concurrency).padStart(11)}${round(r.perSecond, 0).toString().padStart(9)}${round(r.p50, 2).toString().padStart(10)}${round(r.p99, 2).toString().padStart(9)}${round(r.cpuMicros, 0).toString().padStart(26)}   ${round(r.p50 / base.p50, 2)}x | ${round(r.perSecond / base.perSecond, 2)}x${r.failures ? `  (${r.failures} failed)` : ''}`,
       );
     }
+    print('(embedded rows: the CPU column is this process, where the embedded engine runs, driver included)');
     const base1 = results.find((r) => r.concurrency === 1 && r.name.startsWith('baseline'))!.p50;
     const put = percentile(puts, 50)!;
     print(

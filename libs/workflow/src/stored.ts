@@ -69,7 +69,10 @@ export function pickVersion(
   storedNames: () => string[],
 ): StoredWorkflow {
   if (versions.length === 0) {
-    throw new YunbianError('NOT_FOUND', `unknown workflow "${name}"; stored: ${storedNames().sort().join(', ') || 'none'}`);
+    throw new YunbianError(
+      'NOT_FOUND',
+      `unknown workflow "${name}"; stored: ${storedNames().sort().join(', ') || 'none'}`,
+    );
   }
   if (version === undefined) return versions.at(-1)!;
   const found = versions.find((w) => w.version === version);
