@@ -454,4 +454,85 @@ describe('Executor over in-memory ports', () => {
     ).rejects.toThrow(/sub-workflows nest deeper than/);
     expect(() => ex.get('nope')).toThrow('unknown run "nope"');
   });
+  describe('start with a caller-given id (idempotent)', () => {
+    const pipeline = def([{ id: 'a', service: 'upper@^1', input: '=$input' }]);
+
+    it('returns the run that exists instead of starting a second, in memory and concurrently', async () => {
+      const w = world();
+      w.dispatcher.handlers = { upper: (input) => input };
+      const ex = w.executor();
+      const [first, second] = await Promise.all([
+        ex.startOnce({ id: 'orders.s.7', definition: pipeline, input: { n: 7 } }),
+        ex.startOnce({ id: 'orders.s.7', definition: pipeline, input: { n: 7 } }),
+      ]);
+      expect(first.created).toBe(true);
+      expect(second).toEqual({ run: first.run, created: false });
+      expect(first.run.id).toBe('orders.s.7');
+      // The first record was stored before startOnce resolved.
+      expect(w.store.records.has('orders.s.7')).toBe(true);
+      await settle();
+      const again = await ex.startOnce({ id: 'orders.s.7', definition: pipeline, input: { n: 8 } });
+      expect(again.created).toBe(false);
+      expect(again.run.input).toEqual({ n: 7 });
+      expect(w.dispatcher.calls).toHaveLength(1);
+      expect(ex.list({}).map((r) => r.id)).toEqual(['orders.s.7']);
+    });
+
+    it('finds the run in the store after a crash (a redelivered message), and resumes it rather than starting anew', async () => {
+      const w = world();
+      w.dispatcher.handlers = { upper: hang };
+      const first = w.executor();
+      const { created } = await first.startOnce({ id: 'orders.s.9', definition: pipeline, input: { n: 9 } });
+      expect(created).toBe(true);
+      first.stop();
+
+      w.dispatcher.handlers = { upper: (input) => input };
+      // A fresh executor that has not restored: the store alone says the run exists.
+      const fresh = w.executor();
+      const found = await fresh.startOnce({ id: 'orders.s.9', definition: pipeline, input: { n: 9 } });
+      expect(found.created).toBe(false);
+      expect(found.run.id).toBe('orders.s.9');
+      expect(w.dispatcher.calls).toHaveLength(1);
+
+      const second = w.executor();
+      await second.restore();
+      const redelivered = await second.startOnce({ id: 'orders.s.9', definition: pipeline, input: { n: 9 } });
+      expect(redelivered.created).toBe(false);
+      await second.resume('orders.s.9');
+      await settle();
+      expect(second.get('orders.s.9').status).toBe('succeeded');
+      // Sent twice (the attempt out at the crash, then its resend), started once: one attempt, same key.
+      expect(w.dispatcher.calls.map((c) => c.idempotencyKey)).toEqual(['orders.s.9:a:1', 'orders.s.9:a:1']);
+      expect(second.get('orders.s.9').steps.a.tasks[0].attempts).toHaveLength(1);
+    });
+
+    it('forgets a durable run whose first write failed, so the next start with that id starts it', async () => {
+      const w = world();
+      w.dispatcher.handlers = { upper: (input) => input };
+      const ex = w.executor();
+      const save = w.store.save.bind(w.store);
+      w.store.save = () => Promise.reject(new Error('store unavailable'));
+      await expect(ex.startOnce({ id: 'x.s.1', definition: pipeline, input: {} })).rejects.toThrow(
+        'store unavailable',
+      );
+      expect(w.dispatcher.calls).toHaveLength(0);
+      w.store.save = save;
+      const retried = await ex.startOnce({ id: 'x.s.1', definition: pipeline, input: {} });
+      expect(retried.created).toBe(true);
+      await settle();
+      expect(ex.get('x.s.1').status).toBe('succeeded');
+    });
+
+    it('starts a new id every time without one, and refuses to start once stopped', async () => {
+      const w = world();
+      w.dispatcher.handlers = { upper: (input) => input };
+      const ex = w.executor();
+      const a = await ex.startOnce({ definition: pipeline, input: {} });
+      const b = await ex.startOnce({ definition: pipeline, input: {} });
+      expect(a.created && b.created).toBe(true);
+      expect(a.run.id).not.toBe(b.run.id);
+      ex.stop();
+      await expect(ex.start({ definition: pipeline, input: {} })).rejects.toThrow(/engine is stopping/);
+    });
+  });
 });

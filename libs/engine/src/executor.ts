@@ -39,6 +39,12 @@ import type {
 } from './ports';
 
 export interface StartRequest {
+  /**
+   * The run's id, when the caller derives it (a trigger, from the message that starts the
+   * run). A run with this id that already exists — in memory or in the run store — is
+   * returned instead of starting a second one. Without it the executor makes a new id.
+   */
+  id?: string;
   /** The definition the run starts with (kept whole in the run). */
   definition: WorkflowDefinition & { version: number };
   input: unknown;
@@ -86,6 +92,8 @@ export class Executor {
   private readonly locks = new Map<string, Promise<void>>();
   private readonly timers = new Map<string, TimerHandle>();
   private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
+  /** Runs with a caller-given id being started (store lookup, first write), so a second start waits for the first. */
+  private readonly starting = new Map<string, Promise<RunRecord>>();
   /** Results waiting for their run's lock, applied together. */
   private readonly pendingResults = new Map<string, AttemptResult[]>();
   /** Large values of active runs, fetched from the payload store once. */
@@ -142,10 +150,44 @@ export class Executor {
   // ---- public API ---------------------------------------------------------
 
   async start(request: StartRequest): Promise<RunRecord> {
+    return (await this.startOnce(request)).run;
+  }
+
+  /**
+   * Starts a run, or — when `request.id` names a run that already exists in memory or in the
+   * store, or is being started right now — returns that one (`created: false`). When it
+   * resolves with `created: true`, a durable run's first record is stored: a caller that
+   * acknowledges a message only then never loses the run, and one that sees the same message
+   * again gets the same run back.
+   */
+  startOnce(request: StartRequest): Promise<{ run: RunRecord; created: boolean }> {
+    const id = request.id;
+    if (id === undefined) return this.create(this.newId(), request).then((run) => ({ run, created: true }));
+    // Being started: wait for its first write (the run is in memory before it is stored).
+    const starting = this.starting.get(id);
+    if (starting) return starting.then((run) => ({ run, created: false }));
+    const known = this.runs.get(id);
+    if (known) return Promise.resolve({ run: known, created: false });
+    const started = (async () => {
+      try {
+        const stored = await this.store.load(id);
+        if (stored) return { run: stored, created: false };
+        return { run: await this.create(id, request), created: true };
+      } finally {
+        this.starting.delete(id);
+      }
+    })();
+    const run = started.then((s) => s.run);
+    run.catch(() => undefined);
+    this.starting.set(id, run);
+    return started;
+  }
+
+  private async create(id: string, request: StartRequest): Promise<RunRecord> {
+    if (this.stopped) throw new YunbianError('UNAVAILABLE', 'the engine is stopping; no run is started');
     if ((request.depth ?? 0) > LIMITS.subWorkflowDepth) {
       throw new YunbianError('BAD_REQUEST', `sub-workflows nest deeper than ${LIMITS.subWorkflowDepth} levels`);
     }
-    const id = this.newId();
     const run = createRun({
       id,
       definition: request.definition,
@@ -166,7 +208,17 @@ export class Executor {
     this.runs.set(run.id, run);
     // The first round stores the run together with its first dispatches (one write, not two)
     // before anything is sent; a run that cannot be stored is not accepted.
-    await this.locked(run.id, () => this.step(run.id, true));
+    try {
+      await this.locked(run.id, () => this.step(run.id, true));
+    } catch (err) {
+      // A durable run never stored was not accepted: forgotten, so a caller trying again with
+      // the same id (a redelivered message) starts it anew instead of finding a run no store holds.
+      if (run.durability === 'durable' && this.runs.get(run.id) === run) {
+        const stored = await this.store.load(run.id).catch(() => undefined);
+        if (!stored) this.runs.delete(run.id);
+      }
+      throw err;
+    }
     return run;
   }
 
