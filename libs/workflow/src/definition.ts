@@ -15,6 +15,60 @@ export interface WorkflowDefinition {
   durability?: Durability;
   /** Placement hints applied to every step unless the step has its own. */
   placement?: PlacementHints;
+  /** Events that start runs: NATS subject messages, JetStream stream messages, a schedule. */
+  triggers?: TriggerDefinition[];
+}
+
+/**
+ * What a trigger shares whatever its kind. Exactly one of `subject`, `stream` and
+ * `schedule` says the kind.
+ */
+export interface TriggerBase {
+  /** Names the trigger (its durable consumer, its runs' ids); default `<kind>-<position>`. */
+  id?: string;
+  /** The site whose engine runs the trigger; omitted: the cloud engine. */
+  site?: string;
+  /** Mapping from the event (`$trigger`) to the run input; default `$trigger.data` (schedules: `{ firedAt, scheduledAt }`). */
+  input?: Mapping;
+  /** Runs of this trigger in flight at once (default: subject 64, stream 16, schedule 1). */
+  concurrency?: number;
+  /** Durability of the runs it starts; default the workflow's. */
+  durability?: Durability;
+}
+
+/** Core NATS: at most once; the site's engines share a queue group, so one of them takes each message. */
+export interface SubjectTrigger extends TriggerBase {
+  subject: string;
+}
+
+/** A JetStream stream: each message starts exactly one run, acknowledged once that run is stored. */
+export interface StreamTrigger extends TriggerBase {
+  stream: string;
+  /** Only messages on this subject (wildcards allowed) of the stream. */
+  filter?: string;
+  /** `new` (default): messages published after the trigger first started; `all`: the stream from its start. */
+  from?: 'new' | 'all';
+}
+
+/** A cron schedule (croner syntax; 6 fields for seconds). Fires missed while no engine ran are skipped. */
+export interface ScheduleTrigger extends TriggerBase {
+  schedule: string;
+  /** IANA time zone the schedule is read in (default UTC). */
+  timezone?: string;
+}
+
+export type TriggerDefinition = SubjectTrigger | StreamTrigger | ScheduleTrigger;
+export type TriggerKind = 'subject' | 'stream' | 'schedule';
+
+export const DEFAULT_TRIGGER_CONCURRENCY: Record<TriggerKind, number> = { subject: 64, stream: 16, schedule: 1 };
+
+export function triggerKind(trigger: TriggerDefinition): TriggerKind {
+  return 'stream' in trigger ? 'stream' : 'schedule' in trigger ? 'schedule' : 'subject';
+}
+
+/** A trigger's id: the one it declares, else `<kind>-<position>`. */
+export function triggerId(trigger: TriggerDefinition, index: number): string {
+  return trigger.id ?? `${triggerKind(trigger)}-${index}`;
 }
 
 export type Durability = 'durable' | 'none';
@@ -22,7 +76,8 @@ export type Durability = 'durable' | 'none';
 /**
  * A mapping is a JSONata expression (a string), or a template: an object/array whose
  * string values starting with `=` are JSONata expressions and everything else literal.
- * Expressions see `$input`, `$steps.<id>.output`, and in forEach steps `$item` and `$index`.
+ * Expressions see `$input`, `$steps.<id>.output`, and in forEach steps `$item` and `$index`;
+ * a trigger's input mapping sees `$trigger` (the message or the fire).
  */
 export type Mapping = string | number | boolean | null | Mapping[] | { [key: string]: Mapping };
 
@@ -104,4 +159,6 @@ export const LIMITS = {
   /** Sub-workflow calls nested inside one another at run time. */
   subWorkflowDepth: 8,
   forEachItems: 10_000,
+  triggers: 16,
+  triggerConcurrency: 1_024,
 } as const;

@@ -3,6 +3,7 @@ export * from './workflow.schema';
 export * from './mapping';
 export * from './graph';
 export * from './validate';
+export * from './triggers';
 export * from './run';
 export * from './retry';
 export * from './decide';

@@ -41,6 +41,8 @@ export interface Bindings {
   index?: number;
   output?: unknown;
   run?: { id: string };
+  /** The message or fire a trigger starts a run with (trigger input mappings only). */
+  trigger?: unknown;
 }
 
 const LIMITS = { timeoutMs: 1_000, maxDepth: 200 };
@@ -67,7 +69,7 @@ async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unk
 }
 
 /** `$input.a.b`, `$steps.x.output.y`, `$item`…: plain paths that need no expression engine. */
-const SIMPLE_PATH = /^\s*\$(input|steps|item|index|output)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$/;
+const SIMPLE_PATH = /^\s*\$(input|steps|item|index|output|trigger)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$/;
 
 function simplePath(text: string, bindings: Bindings): { value: unknown } | undefined {
   const match = SIMPLE_PATH.exec(text);
@@ -81,7 +83,7 @@ function simplePath(text: string, bindings: Bindings): { value: unknown } | unde
   return Array.isArray(value) && value.length === 0 ? undefined : { value };
 }
 
-/** Evaluates one expression; the context's fields are `$input`, `$steps`, `$item`, `$index`, `$output`. */
+/** Evaluates one expression; the context's fields are `$input`, `$steps`, `$item`, `$index`, `$output` (`$trigger` in trigger mappings). */
 export function evaluate(text: string, bindings: Bindings): Promise<unknown> {
   // Most mappings are plain paths; reading them directly keeps dispatch cheap.
   const simple = simplePath(text, bindings);

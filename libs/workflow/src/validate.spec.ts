@@ -79,3 +79,82 @@ describe('validateDefinition', () => {
     expect(issuesOf(many)).toEqual([{ pointer: '/steps', message: 'must NOT have more than 500 items' }]);
   });
 });
+
+describe('validateDefinition: triggers', () => {
+  const withTriggers = (triggers: unknown[]) => ({ ...base, triggers });
+
+  it('accepts a subject, a stream and a schedule trigger', () => {
+    const def = withTriggers([
+      { subject: 'sensors.*.reading', input: { value: '=$trigger.data', from: '=$trigger.subject' } },
+      { id: 'orders', stream: 'ORDERS', filter: 'orders.created', concurrency: 8, from: 'all' },
+      { schedule: '*/10 * * * * *', timezone: 'Europe/Berlin', site: 'site-a', durability: 'none' },
+    ]);
+    expect(issuesOf(def)).toEqual([]);
+  });
+
+  it('refuses a trigger of no kind or two kinds, and fields of another kind', () => {
+    expect(
+      issuesOf(
+        withTriggers([
+          { concurrency: 2 },
+          { subject: 'a', stream: 'S' },
+          { subject: 'a.b', timezone: 'UTC' },
+          { schedule: '* * * * *', filter: 'x' },
+        ]),
+      ),
+    ).toEqual([
+      { pointer: '/triggers/0', message: 'a trigger has exactly one of subject, stream or schedule (got none)' },
+      {
+        pointer: '/triggers/1',
+        message: 'a trigger has exactly one of subject, stream or schedule (got subject and stream)',
+      },
+      { pointer: '/triggers/2/timezone', message: 'only schedule triggers take timezone' },
+      { pointer: '/triggers/3/filter', message: 'only stream triggers take filter' },
+    ]);
+  });
+
+  it('points at bad subjects, stream names, cron expressions, time zones and duplicate ids', () => {
+    const issues = issuesOf(
+      withTriggers([
+        { subject: 'sensors..x' },
+        { subject: 'a.b*' },
+        { stream: 'MY.STREAM', filter: 'a.>.b' },
+        { schedule: '61 * * * *' },
+        { schedule: '* * * * *', timezone: 'Mars/Olympus' },
+        { id: 'dup', subject: 'a' },
+        { id: 'dup', subject: 'b' },
+      ]),
+    );
+    expect(issues.map((i) => i.pointer)).toEqual([
+      '/triggers/0/subject',
+      '/triggers/1/subject',
+      '/triggers/2/stream',
+      '/triggers/2/filter',
+      '/triggers/3/schedule',
+      '/triggers/4/timezone',
+      '/triggers/6/id',
+    ]);
+    expect(issues[0].message).toBe(
+      'a subject is dot-separated tokens, none empty (e.g. sensors.*.reading) (got "sensors..x")',
+    );
+    expect(issues[4].message).toMatch(/^is not a cron expression croner reads \(.*minute.*\); 5 fields/);
+    expect(issues[5].message).toBe('unknown time zone "Mars/Olympus" (an IANA name such as Europe/Berlin)');
+    expect(issues[6].message).toBe('duplicate trigger id "dup" (first at /triggers/5)');
+  });
+
+  it('refuses schema problems and trigger mappings that read steps or do not parse', () => {
+    expect(issuesOf(withTriggers([{ subject: 'a', concurrency: 0, id: 'has.dot' }]))).toEqual([
+      { pointer: '/triggers/0/id', message: 'must match pattern "^[A-Za-z][A-Za-z0-9_-]{0,63}$" (got "has.dot")' },
+      { pointer: '/triggers/0/concurrency', message: 'must be >= 1 (got 0)' },
+    ]);
+    const issues = issuesOf(
+      withTriggers([
+        { subject: 'a', input: { v: '=$steps.a.output' } },
+        { subject: 'b', input: '$trigger.(' },
+      ]),
+    );
+    expect(issues.map((i) => i.pointer)).toEqual(['/triggers/0/input/v', '/triggers/1/input']);
+    expect(issues[0].message).toMatch(/sees \$trigger .*not \$steps/);
+    expect(issues[1].message).toMatch(/^invalid expression: /);
+  });
+});

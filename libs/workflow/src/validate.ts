@@ -4,6 +4,7 @@ import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
 import { dependencies, findCycle, stepExpressions } from './graph';
 import { mappingExpressions, stepReferences } from './mapping';
+import { triggerExpressions, triggerIssues } from './triggers';
 import { WORKFLOW_SCHEMA } from './workflow.schema';
 
 export interface ValidationContext {
@@ -37,7 +38,8 @@ export function parseRef(ref: string): { name: string; range: string } {
 /**
  * Checks a submitted definition completely and reports every problem with a JSON
  * pointer: size and depth limits, the schema, duplicate ids, unknown services and
- * versions, sub-workflows, expression syntax, references to unknown steps, and cycles.
+ * versions, sub-workflows, expression syntax, references to unknown steps, cycles, and
+ * triggers (kind, subjects, stream names, cron expressions and time zones, their mappings).
  */
 export function validateDefinition(raw: unknown, context: ValidationContext): ValidationResult {
   const bytes = Buffer.byteLength(JSON.stringify(raw ?? null));
@@ -80,6 +82,8 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
   });
   for (const expression of mappingExpressions(definition.output, '/output'))
     checkExpression(expression, undefined, ids, issues);
+  issues.push(...triggerIssues(definition));
+  for (const expression of triggerExpressions(definition)) checkTriggerExpression(expression, issues);
 
   if (definition.input) {
     try {
@@ -173,4 +177,22 @@ function checkExpression(
     else if (!ids.has(ref))
       issues.push({ pointer: expression.pointer, message: `references unknown step "${ref}"${known(ids)}` });
   }
+}
+
+/** A trigger's input mapping runs before any step: it may read `$trigger`, never `$steps`. */
+function checkTriggerExpression(expression: { pointer: string; text: string }, issues: SchemaIssue[]): void {
+  try {
+    compileExpression(expression.text);
+  } catch (err) {
+    if (err instanceof ExpressionError) {
+      issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
+      return;
+    }
+    throw err;
+  }
+  if (stepReferences(expression.text).length > 0)
+    issues.push({
+      pointer: expression.pointer,
+      message: 'a trigger input is read before any step runs: it sees $trigger (data, subject, seq…), not $steps',
+    });
 }

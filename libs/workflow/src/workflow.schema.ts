@@ -21,6 +21,42 @@ const placement = {
   },
 };
 
+const TRIGGER_ID = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
+
+// The kind (exactly one of subject, stream, schedule) and the syntax of subjects, stream
+// names and cron expressions are checked by validateDefinition, which says what is accepted.
+const trigger = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'exactly one of subject (core NATS), stream (JetStream) or schedule (cron)',
+  properties: {
+    id: {
+      type: 'string',
+      pattern: TRIGGER_ID,
+      description: 'letters, digits, _ and -; default <kind>-<position> (subject-0, stream-1…)',
+    },
+    subject: { type: 'string', minLength: 1, description: 'NATS subject (wildcards * and > allowed)' },
+    stream: { type: 'string', minLength: 1, description: 'name of an existing JetStream stream' },
+    filter: { type: 'string', minLength: 1, description: 'stream triggers: only messages on this subject' },
+    from: {
+      enum: ['new', 'all'],
+      default: 'new',
+      description: 'stream triggers: messages published after the trigger first started (new) or the whole stream',
+    },
+    schedule: { type: 'string', minLength: 1, description: 'cron expression: 5 fields, or 6 with seconds first' },
+    timezone: { type: 'string', minLength: 1, description: 'schedule triggers: IANA time zone (default UTC)' },
+    site: { type: 'string', minLength: 1, description: "the site whose engine runs the trigger (default: the cloud's)" },
+    input: { description: 'mapping from $trigger (the message or the fire) to the run input; default $trigger.data' },
+    concurrency: {
+      type: 'integer',
+      minimum: 1,
+      maximum: LIMITS.triggerConcurrency,
+      description: 'runs of this trigger in flight at once (default: subject 64, stream 16, schedule 1)',
+    },
+    durability: { enum: ['durable', 'none'], description: "durability of the runs it starts (default: the workflow's)" },
+  },
+};
+
 /** The workflow definition language as JSON Schema (served at GET /schemas/workflow). */
 export const WORKFLOW_SCHEMA = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -37,6 +73,7 @@ export const WORKFLOW_SCHEMA = {
     durability: { enum: ['durable', 'none'], default: 'durable' },
     placement,
     output: mapping,
+    triggers: { type: 'array', maxItems: LIMITS.triggers, items: trigger },
     steps: {
       type: 'array',
       minItems: 1,
