@@ -9,3 +9,4 @@ export * from './placement';
 export * from './error-class';
 export * from './payload';
 export * from './engine';
+export * from './trigger';

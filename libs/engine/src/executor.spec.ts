@@ -512,9 +512,7 @@ describe('Executor over in-memory ports', () => {
       const ex = w.executor();
       const save = w.store.save.bind(w.store);
       w.store.save = () => Promise.reject(new Error('store unavailable'));
-      await expect(ex.startOnce({ id: 'x.s.1', definition: pipeline, input: {} })).rejects.toThrow(
-        'store unavailable',
-      );
+      await expect(ex.startOnce({ id: 'x.s.1', definition: pipeline, input: {} })).rejects.toThrow('store unavailable');
       expect(w.dispatcher.calls).toHaveLength(0);
       w.store.save = save;
       const retried = await ex.startOnce({ id: 'x.s.1', definition: pipeline, input: {} });

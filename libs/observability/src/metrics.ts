@@ -37,6 +37,8 @@ export class YunbianMetrics {
   readonly inferenceBatchSize: Histogram<'model' | 'node'>;
   /** From an agent sending a heartbeat to the orchestrator receiving it. */
   readonly heartbeatLag: Histogram<'node'>;
+  /** Events of workflow triggers; outcome `started`, `duplicate`, `dropped` or `failed`. */
+  readonly triggerFires: Counter<'workflow' | 'trigger' | 'kind' | 'outcome'>;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -87,6 +89,12 @@ export class YunbianMetrics {
       help: 'Time from an agent sending a heartbeat to the orchestrator receiving it, by node (includes clock skew).',
       labelNames: ['node'],
       buckets: HEARTBEAT_LAG_BUCKETS_SECONDS,
+      registers,
+    });
+    this.triggerFires = new Counter({
+      name: 'yunbian_workflow_trigger_fires_total',
+      help: 'Events of workflow triggers (messages, schedule fires), by workflow, trigger, kind and outcome: started (a run), duplicate (its run existed: a redelivery), dropped (concurrency bound reached) or failed.',
+      labelNames: ['workflow', 'trigger', 'kind', 'outcome'],
       registers,
     });
   }

@@ -45,7 +45,11 @@ const trigger = {
     },
     schedule: { type: 'string', minLength: 1, description: 'cron expression: 5 fields, or 6 with seconds first' },
     timezone: { type: 'string', minLength: 1, description: 'schedule triggers: IANA time zone (default UTC)' },
-    site: { type: 'string', minLength: 1, description: "the site whose engine runs the trigger (default: the cloud's)" },
+    site: {
+      type: 'string',
+      minLength: 1,
+      description: "the site whose engine runs the trigger (default: the cloud's)",
+    },
     input: { description: 'mapping from $trigger (the message or the fire) to the run input; default $trigger.data' },
     concurrency: {
       type: 'integer',
@@ -53,7 +57,10 @@ const trigger = {
       maximum: LIMITS.triggerConcurrency,
       description: 'runs of this trigger in flight at once (default: subject 64, stream 16, schedule 1)',
     },
-    durability: { enum: ['durable', 'none'], description: "durability of the runs it starts (default: the workflow's)" },
+    durability: {
+      enum: ['durable', 'none'],
+      description: "durability of the runs it starts (default: the workflow's)",
+    },
   },
 };
 

@@ -17,6 +17,8 @@ export interface StartOptions {
   /** The node the run's input comes from. */
   originNodeId?: string;
   dataTier?: RunRecord['dataTier'];
+  /** A caller-derived run id (triggers): a run with it that exists already is returned, not started again. */
+  runId?: string;
 }
 
 const DAY_MS = 24 * 3_600_000;
@@ -40,6 +42,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   private sweepTimer?: NodeJS.Timeout;
   /** Durable runs of embedded engines that stopped go on here. */
   private takeover?: EngineTakeover;
+  private markReady!: () => void;
+  /** Resolves once stored runs are restored and runs can be started. */
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -99,6 +104,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
     });
     this.takeover.start();
+    this.markReady();
     // Give agents a moment to re-announce their instances before routing resumed work.
     setTimeout(() => {
       for (const run of active)
@@ -117,9 +123,19 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   // ---- public API ---------------------------------------------------------
 
   async start(name: string, input: unknown, options: StartOptions = {}): Promise<RunRecord> {
+    return (await this.startOnce(name, input, options)).run;
+  }
+
+  /** Like `start`; with `runId`, says whether the run was started (`created`) or existed already. */
+  async startOnce(
+    name: string,
+    input: unknown,
+    options: StartOptions = {},
+  ): Promise<{ run: RunRecord; created: boolean }> {
     const stored = this.registry.get(name, options.version);
     this.inputs.check(stored.definition, input);
-    return this.executor.start({
+    return this.executor.startOnce({
+      id: options.runId,
       definition: stored.definition,
       input,
       durability: options.durability,

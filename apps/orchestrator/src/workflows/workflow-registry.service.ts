@@ -10,6 +10,7 @@ import { CatalogService } from '../catalog/catalog.service';
 export class WorkflowRegistry implements OnModuleInit {
   private kv!: KV;
   private readonly workflows = new Map<string, StoredWorkflow[]>();
+  private readonly changeListeners: ((name: string) => void)[] = [];
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -24,6 +25,15 @@ export class WorkflowRegistry implements OnModuleInit {
       const entry = await this.kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
     }
+  }
+
+  /** Called with a workflow's name after a new version of it is stored, or after it is deleted. */
+  onChange(listener: (name: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(name: string): void {
+    for (const listener of this.changeListeners) listener(name);
   }
 
   private remember(stored: StoredWorkflow): void {
@@ -65,6 +75,7 @@ export class WorkflowRegistry implements OnModuleInit {
     };
     await this.kv.put(workflowKey(stored.name, version), JSON.stringify(stored));
     this.remember(stored);
+    this.changed(stored.name);
     return { workflow: stored, created: true };
   }
 
@@ -86,6 +97,7 @@ export class WorkflowRegistry implements OnModuleInit {
     if (versions.length === 0) this.get(name);
     for (const w of versions) await this.kv.purge(workflowKey(name, w.version));
     this.workflows.delete(name);
+    this.changed(name);
     return versions.length;
   }
 }

@@ -6,6 +6,8 @@ import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { runView } from './run-view';
+import { TriggerRunner } from './triggers/trigger-runner.service';
+import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 
@@ -34,6 +36,7 @@ export class WorkflowsController {
   constructor(
     @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
     @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
+    @Inject(TriggerRunner) private readonly triggers: TriggerRunner,
   ) {}
 
   @Get('schemas/workflow')
@@ -70,10 +73,16 @@ export class WorkflowsController {
   }
 
   @Get('workflows/:name')
-  @ApiOperation({ summary: 'Latest version of a workflow' })
+  @ApiOperation({ summary: 'Latest version of a workflow, with its triggers and their state' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_VIEW })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow' })
   latest(@Param('name') name: string) {
     const latest = this.registry.get(name);
-    return { ...latest, versions: this.registry.versions(name).map((w) => w.version) };
+    return {
+      ...latest,
+      versions: this.registry.versions(name).map((w) => w.version),
+      triggers: this.triggers.statuses(name),
+    };
   }
 
   @Get('workflows/:name/versions/:version')

@@ -9,6 +9,7 @@ import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
 import { WorkflowsGateway } from './workflows.gateway';
+import { TriggerRunner } from './triggers/trigger-runner.service';
 
 @Module({
   imports: [CatalogModule],
@@ -17,6 +18,7 @@ import { WorkflowsGateway } from './workflows.gateway';
     WorkflowRegistry,
     WorkflowEngine,
     WorkflowsGateway,
+    TriggerRunner,
     PlacementRouter,
     { provide: STEP_ROUTER, useExisting: PlacementRouter },
     PlacementsService,
