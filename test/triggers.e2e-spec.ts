@@ -63,6 +63,18 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
     expect(issues.map((i) => i.pointer)).toEqual(['/triggers/0/subject', '/triggers/1', '/triggers/2/schedule']);
   });
 
+  it('documents the trigger status of GET /workflows/{name} in the OpenAPI', async () => {
+    const openapi = await cluster.get<{
+      paths: Record<string, { get?: { responses: Record<string, { content?: Record<string, { schema: unknown }> }> } }>;
+    }>('/docs/openapi.json');
+    const schema = openapi.paths['/workflows/{name}'].get!.responses['200'].content!['application/json'].schema as {
+      properties: { triggers: { items: { properties: Record<string, unknown> } } };
+    };
+    expect(Object.keys(schema.properties.triggers.items.properties)).toEqual(
+      expect.arrayContaining(['state', 'reason', 'runsStarted', 'lastFiredAt', 'lastError', 'inFlight']),
+    );
+  });
+
   it('starts a run with a core NATS message as its input', async () => {
     await create({
       name: 'on-subject',
@@ -91,6 +103,39 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
       runsStarted: 1,
       lastRunId: run.id,
     });
+
+    // A new version's triggers replace the old one's: the old subject starts nothing any more.
+    await create({
+      name: 'on-subject',
+      steps: [{ id: 'e', service: 'echo@^1', input: { value: '=$input' } }],
+      output: '$steps.e.output.value',
+      durability: 'none',
+      triggers: [{ id: 'readings', subject: 'test.v2.readings' }],
+    });
+    await cluster.waitFor(
+      async () => {
+        const view = await cluster.get<WorkflowView>('/workflows/on-subject');
+        return (
+          view.version === 2 && view.triggers[0].state === 'active' && view.triggers[0].source === 'test.v2.readings'
+        );
+      },
+      10_000,
+      'version 2 triggers',
+    );
+    client.publish('test.readings.kitchen', { celsius: 1 });
+    client.publish('test.v2.readings', { celsius: 2 });
+    await cluster.waitFor(
+      async () => (await runsOf('on-subject')).filter((r) => r.status === 'succeeded').length >= 2 || undefined,
+      20_000,
+      'the version 2 run',
+    );
+    // Time for a run the old subject would have started to show.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const outputs = await Promise.all(
+      (await runsOf('on-subject')).map(async (r) => (await cluster.get<RunView>(`/runs/${r.id}`)).output),
+    );
+    expect(outputs).toHaveLength(2);
+    expect(outputs).toContainEqual({ celsius: 2 });
   });
 
   it('fires a schedule every second (croner seconds field), one run per fire', async () => {
@@ -136,7 +181,26 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
       'the missing stream reported',
     );
     expect(status.reason).toMatch(/^stream NOT_THERE does not exist: create it/);
+    // Once the stream exists the trigger starts by itself.
+    const jsm = await jetstreamManager((await cluster.client()).connection);
+    await jsm.streams.add({ name: 'NOT_THERE', subjects: ['late.>'] });
+    await cluster.waitFor(
+      async () => (await trigger('on-missing-stream')).state === 'active',
+      15_000,
+      'the late stream',
+    );
+    const consumer = (await trigger('on-missing-stream')).consumer!;
     await cluster.call('DELETE', '/workflows/on-missing-stream');
+    // A deleted workflow's consumer goes with it.
+    await cluster.waitFor(
+      async () =>
+        (await jsm.consumers
+          .info('NOT_THERE', consumer)
+          .then(() => false)
+          .catch(() => true)) || undefined,
+      10_000,
+      'the consumer deleted',
+    );
   });
 
   it(`starts exactly one run for each of ${MESSAGES} stream messages across a kill -9 of the orchestrator`, async () => {
@@ -238,6 +302,8 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
     expect(status.runsStarted).toBe(MESSAGES - atKill.size);
     expect(status.duplicates).toBeGreaterThanOrEqual(atKill.size);
     expect(status.failed).toBe(0);
+    // Derived ids are ordinary run ids.
+    expect((await cluster.get<RunView>('/runs/on-stream.orders.1')).output).toBe(1);
     process.stdout.write(
       `stream trigger: ${atKill.size} runs stored at the kill, ${status.runsStarted} started after the restart, ${status.duplicates} redeliveries found their run\n`,
     );
