@@ -14,8 +14,10 @@ export interface StartOptions {
   durability?: Durability;
   parent?: RunRecord['parent'];
   depth?: number;
-  /** The node the run's input comes from. */
+  /** The node the run's input comes from… */
   originNodeId?: string;
+  /** …or only its site (a trigger of that site). */
+  originSite?: string;
   dataTier?: RunRecord['dataTier'];
   /** A caller-derived run id (triggers): a run with it that exists already is returned, not started again. */
   runId?: string;
@@ -143,7 +145,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       depth: options.depth,
       origin: options.originNodeId
         ? { nodeId: options.originNodeId, site: this.catalog.node(options.originNodeId).site }
-        : undefined,
+        : options.originSite
+          ? { site: options.originSite }
+          : undefined,
       dataTier: options.dataTier,
     });
   }

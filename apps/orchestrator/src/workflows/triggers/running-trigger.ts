@@ -57,6 +57,15 @@ export abstract class RunningTrigger {
   /** Begins receiving events (returns once it is listening, or once it knows why it cannot yet). */
   abstract start(): Promise<void>;
 
+  /** `start`, with a failure shown as the trigger's state instead of thrown. */
+  async launch(): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      this.notRunning(`could not start: ${(err as Error).message}`);
+    }
+  }
+
   /** Stops receiving events; runs already started go on. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -147,6 +156,8 @@ export abstract class RunningTrigger {
       const { run, created } = await this.context.engine.startOnce(this.workflow.name, input, {
         version: this.workflow.version,
         durability: this.definition.durability,
+        // The event happened at the trigger's site: placement keeps its data there.
+        originSite: this.definition.site,
         runId,
       });
       this.lastRunId = run.id;

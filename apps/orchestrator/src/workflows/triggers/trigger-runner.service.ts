@@ -147,7 +147,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
     if (latest) this.workflows.set(name, next);
     else this.workflows.delete(name);
     for (const trigger of next.running) {
-      await trigger.start();
+      await trigger.launch();
       this.logger.info('trigger started', {
         workflow: name,
         version: next.version,
