@@ -4,7 +4,7 @@ import type { YunbianMetrics } from '@yunbian/observability';
 import type { NatsTransport } from '@yunbian/transport';
 import type { RunRecord, TriggerDefinition, TriggerEvent } from '@yunbian/workflow';
 import type { WorkflowEngine } from '../workflow-engine.service';
-import type { StoredWorkflow } from '../workflow-registry.service';
+import type { StoredWorkflow } from '@yunbian/workflow';
 import { RunningTrigger, type TriggerContext } from './running-trigger';
 
 /** Runs stay running until the test finishes them; starts with a known id return the run. */

@@ -11,7 +11,7 @@ import {
   type TriggerKind,
 } from '@yunbian/workflow';
 import type { WorkflowEngine } from '../workflow-engine.service';
-import type { StoredWorkflow } from '../workflow-registry.service';
+import type { StoredWorkflow } from '@yunbian/workflow';
 import { triggerSource } from './trigger-plan';
 
 /** What every running trigger needs from the orchestrator. */

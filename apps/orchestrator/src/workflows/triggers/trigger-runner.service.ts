@@ -3,10 +3,16 @@ import { JsonLogger } from '@yunbian/common';
 import type { TriggerStatus } from '@yunbian/contracts';
 import { yunbianMetrics } from '@yunbian/observability';
 import { NatsTransport } from '@yunbian/transport';
-import { triggerConcurrency, triggerId, triggerKind, type TriggerDefinition } from '@yunbian/workflow';
+import {
+  triggerConcurrency,
+  triggerId,
+  triggerKind,
+  type StoredWorkflow,
+  type TriggerDefinition,
+} from '@yunbian/workflow';
 import { loadEngineConfig, type EngineConfig } from '../../engine-config';
 import { WorkflowEngine } from '../workflow-engine.service';
-import { WorkflowRegistry, type StoredWorkflow } from '../workflow-registry.service';
+import { WorkflowRegistry } from '../workflow-registry.service';
 import type { RunningTrigger, TriggerContext } from './running-trigger';
 import { RunningScheduleTrigger } from './schedule-trigger';
 import { RunningStreamTrigger } from './stream-trigger';
