@@ -1,4 +1,4 @@
-import { envString } from '@yunbian/common';
+import { envInt, envString } from '@yunbian/common';
 
 /**
  * Where this orchestrator's engine executes runs: `cloud` (the default: the hub, every
@@ -11,10 +11,25 @@ export interface EngineConfig {
   site: string;
   /** Unique among live engines (`YUNBIAN_ENGINE_ID`; default `<mode>-<site>`). */
   id: string;
+  /**
+   * JetStream domain of this engine's run store and payload store (`YUNBIAN_RUN_DOMAIN`): in
+   * site mode the site's leaf domain (default: the site's name, as compose/nats/leaf.conf and
+   * the testbed name it); in cloud mode unset (the hub's JetStream).
+   */
+  runDomain?: string;
+  /**
+   * JetStream domain of the cloud's state a site engine reads (workflow definitions, the
+   * catalogue snapshot): `YUNBIAN_HUB_DOMAIN`, default `hub` in site mode; unset in cloud mode.
+   */
+  hubDomain?: string;
+  /** How often the engine announces itself (`YUNBIAN_ENGINE_ANNOUNCE_MS`, default 2000). */
+  announceMs: number;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
-  default cloud, required in site mode), YUNBIAN_ENGINE_ID (default <mode>-<site>)`;
+  default cloud, required in site mode), YUNBIAN_ENGINE_ID (default <mode>-<site>), YUNBIAN_RUN_DOMAIN (site mode: the
+  JetStream domain of its run store, default the site's name), YUNBIAN_HUB_DOMAIN (site mode: the hub's JetStream
+  domain, default hub), YUNBIAN_ENGINE_ANNOUNCE_MS (default 2000)`;
 
 /** Reads the engine's settings; throws naming every bad variable and what is accepted. */
 export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -25,7 +40,20 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
   const site = env.YUNBIAN_SITE?.trim() || (mode === 'site' ? '' : 'cloud');
   if (!site)
     problems.push('YUNBIAN_ENGINE_MODE=site needs YUNBIAN_SITE, the name of the edge site this engine runs at');
+  let announceMs = 2_000;
+  try {
+    announceMs = envInt('YUNBIAN_ENGINE_ANNOUNCE_MS', 2_000, env);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length) throw new Error(`invalid orchestrator environment:\n  ${problems.join('\n  ')}`);
   const kind = mode as EngineConfig['mode'];
-  return { mode: kind, site, id: env.YUNBIAN_ENGINE_ID?.trim() || `${kind}-${site}` };
+  const config: EngineConfig = { mode: kind, site, id: env.YUNBIAN_ENGINE_ID?.trim() || `${kind}-${site}`, announceMs };
+  if (kind === 'site') {
+    config.runDomain = env.YUNBIAN_RUN_DOMAIN?.trim() || site;
+    config.hubDomain = env.YUNBIAN_HUB_DOMAIN?.trim() || 'hub';
+  } else if (env.YUNBIAN_RUN_DOMAIN?.trim()) {
+    config.runDomain = env.YUNBIAN_RUN_DOMAIN.trim();
+  }
+  return config;
 }

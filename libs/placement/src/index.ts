@@ -27,3 +27,4 @@ export { loadMilpSolver, toLpFormat, type ExactSolveOptions } from './planning/e
 export { SHORTLIST_SIZE, type HeuristicOptions } from './planning/heuristic.solver';
 export * from './planning/plan-deployment';
 export * from './node-class';
+export * from './execution-site';

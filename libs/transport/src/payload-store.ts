@@ -1,3 +1,4 @@
+import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
 import type { NatsTransport } from './nats-transport';
@@ -21,8 +22,17 @@ export class PayloadStore {
     readonly thresholdBytes: number,
   ) {}
 
-  static async open(transport: NatsTransport, thresholdBytes = DEFAULT_OFFLOAD_BYTES): Promise<PayloadStore> {
-    const store = await new Objm(transport.jetstream()).create(PAYLOAD_BUCKET);
+  /**
+   * `options.domain`: the JetStream domain of the bucket (a site engine keeps its payloads in
+   * its site's domain); absent, the transport's own (`jetStreamDomain`, else the server's).
+   */
+  static async open(
+    transport: NatsTransport,
+    thresholdBytes = DEFAULT_OFFLOAD_BYTES,
+    options: { domain?: string } = {},
+  ): Promise<PayloadStore> {
+    const js = options.domain ? jetstream(transport.connection, { domain: options.domain }) : transport.jetstream();
+    const store = await new Objm(js).create(PAYLOAD_BUCKET);
     return new PayloadStore(store, thresholdBytes);
   }
 

@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsTransport } from './nats-transport';
@@ -13,6 +13,11 @@ export const FINISHED_RUN_BUCKET = 'yb-runs-finished';
 export const RUN_STATE_BUCKET = 'yb-run-state';
 /** …and for finished runs (same retention as the finished-runs bucket). */
 export const FINISHED_RUN_STATE_BUCKET = 'yb-run-state-finished';
+
+export interface RunStoreOptions {
+  /** JetStream domain of the buckets; absent: the server's own JetStream. */
+  domain?: string;
+}
 
 /** How long delete markers of runs that moved to the finished bucket are kept before being purged. */
 const MARKER_AGE_MS = 60_000;
@@ -55,9 +60,16 @@ export class RunStore {
     private readonly inlineBytes: number,
   ) {}
 
-  static async open(transport: NatsTransport, retentionMs: number): Promise<RunStore> {
-    const kvm = new Kvm(transport.connection);
-    const objm = new Objm(transport.connection);
+  /**
+   * `options.domain`: the JetStream domain the buckets live in (a site engine's run store is
+   * in its site's domain, on the site's leaf server); absent, the JetStream of the server
+   * the transport is connected to.
+   */
+  static async open(transport: NatsTransport, retentionMs: number, options: RunStoreOptions = {}): Promise<RunStore> {
+    const domain = options.domain ? { domain: options.domain } : {};
+    const js = jetstream(transport.connection, domain);
+    const kvm = new Kvm(js);
+    const objm = new Objm(js);
     const ttl = retentionMs * 1_000_000;
     const active: Side = {
       kv: await kvm.create(RUN_BUCKET, { history: 1 }),
@@ -70,7 +82,7 @@ export class RunStore {
       spilled: new Set(),
     };
     // Existing buckets keep the retention they were created with unless told otherwise.
-    const jsm = await jetstreamManager(transport.connection);
+    const jsm = await jetstreamManager(transport.connection, domain);
     for (const stream of [`KV_${FINISHED_RUN_BUCKET}`, `OBJ_${FINISHED_RUN_STATE_BUCKET}`]) {
       const info = await jsm.streams.info(stream);
       if (info.config.max_age !== ttl) {
@@ -105,14 +117,8 @@ export class RunStore {
   }
 
   /** The record under `key` on `side`, following a pointer to the object store. */
-  private async read(side: Side, key: string): Promise<RunRecord | undefined> {
-    const entry = await side.kv.get(key);
-    if (entry?.operation !== 'PUT') return undefined;
-    const value = entry.json<RunRecord | SpilledPointer>();
-    if (!('$ybSpilled' in value)) return value;
-    side.spilled.add(key);
-    const bytes = await side.objects.getBlob(key);
-    return bytes ? (JSON.parse(decoder.decode(bytes)) as RunRecord) : undefined;
+  private read(side: Side, key: string): Promise<RunRecord | undefined> {
+    return readRecord(side, key);
   }
 
   /**
@@ -200,4 +206,80 @@ export class RunStore {
     // On the client's bucket class, not its KV interface.
     await (this.active.kv as KV & { purgeDeletes(olderMillis: number): Promise<unknown> }).purgeDeletes(MARKER_AGE_MS);
   }
+}
+
+/** Reads at most this many records at once (one round trip each, in parallel). */
+const READ_CONCURRENCY = 32;
+
+/**
+ * Read-only access to another engine's run store (a site engine's, in its site's JetStream
+ * domain, read from the cloud across the WAN): the records as stored, never a copy. It
+ * creates nothing and writes nothing; the keys are listed once and the records fetched in
+ * parallel, so listing N runs costs a few round trips rather than N.
+ */
+export class RunStoreReader {
+  private constructor(
+    private readonly sides: Side[],
+    readonly domain: string | undefined,
+  ) {}
+
+  /** Opens the buckets if they exist (an engine that never stored a durable run has none: every read is empty). */
+  static async open(transport: NatsTransport, options: RunStoreOptions = {}): Promise<RunStoreReader> {
+    const js = jetstream(transport.connection, options.domain ? { domain: options.domain } : {});
+    const kvm = new Kvm(js);
+    const objm = new Objm(js);
+    const sides: Side[] = [];
+    for (const [bucket, objects] of [
+      [FINISHED_RUN_BUCKET, FINISHED_RUN_STATE_BUCKET],
+      [RUN_BUCKET, RUN_STATE_BUCKET],
+    ]) {
+      try {
+        const kv = await kvm.open(bucket);
+        await kv.status();
+        sides.push({ kv, objects: await objm.open(objects), spilled: new Set() });
+      } catch {
+        // Not created (yet) in that domain: nothing to read there.
+      }
+    }
+    return new RunStoreReader(sides, options.domain);
+  }
+
+  /** One run's latest record, or undefined. */
+  async load(id: string): Promise<RunRecord | undefined> {
+    const found = await Promise.all(this.sides.map((side) => readRecord(side, `run.${id}`).catch(() => undefined)));
+    return found
+      .filter((run) => run !== undefined)
+      .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0];
+  }
+
+  /** Every stored run, newest record of each. */
+  async list(): Promise<RunRecord[]> {
+    const byId = new Map<string, RunRecord>();
+    for (const side of this.sides) {
+      const keys: string[] = [];
+      for await (const key of await side.kv.keys('run.>')) keys.push(key);
+      for (let i = 0; i < keys.length; i += READ_CONCURRENCY) {
+        const runs = await Promise.all(
+          keys.slice(i, i + READ_CONCURRENCY).map((key) => readRecord(side, key).catch(() => undefined)),
+        );
+        for (const run of runs) {
+          if (!run) continue;
+          const known = byId.get(run.id);
+          if (!known || run.updatedAt > known.updatedAt) byId.set(run.id, run);
+        }
+      }
+    }
+    return [...byId.values()];
+  }
+}
+
+/** The record under `key` on `side`, following a pointer to the object store. */
+async function readRecord(side: Side, key: string): Promise<RunRecord | undefined> {
+  const entry = await side.kv.get(key);
+  if (entry?.operation !== 'PUT') return undefined;
+  const value = entry.json<RunRecord | SpilledPointer>();
+  if (!('$ybSpilled' in value)) return value;
+  side.spilled.add(key);
+  const bytes = await side.objects.getBlob(key);
+  return bytes ? (JSON.parse(decoder.decode(bytes)) as RunRecord) : undefined;
 }
