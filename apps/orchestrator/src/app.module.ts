@@ -1,24 +1,41 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
 import { TransportModule } from './transport.module';
 import { CatalogModule } from './catalog/catalog.module';
+import { EngineConfigModule } from './engine-config.module';
+import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
 import { ModelsModule } from './models/models.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
-@Module({
-  imports: [
-    TransportModule.forRoot({ name: 'orchestrator', propagator: new NatsTracePropagator() }),
-    CatalogModule,
-    WorkflowsModule,
-    ModelsModule,
-    HealthModule,
-  ],
-  providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
-})
+@Module({})
 export class AppModule {
+  /**
+   * The orchestrator for its engine mode. A site engine connects to its site's leaf NATS
+   * server and reads the cloud's state (definitions, catalogue snapshot) from the hub's
+   * JetStream domain; it has no model registry (models are uploaded to the cloud).
+   */
+  static forRoot(engine: EngineConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        EngineConfigModule.forRoot(engine),
+        TransportModule.forRoot({
+          name: engine.mode === 'site' ? `site-engine-${engine.site}` : 'orchestrator',
+          propagator: new NatsTracePropagator(),
+          jetStreamDomain: engine.hubDomain,
+        }),
+        CatalogModule,
+        WorkflowsModule,
+        ...(engine.mode === 'cloud' ? [ModelsModule] : []),
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
+    };
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await shutdownTracing();
   }

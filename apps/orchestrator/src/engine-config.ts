@@ -22,8 +22,8 @@ export interface EngineConfig {
    * catalogue snapshot): `YUNBIAN_HUB_DOMAIN`, default `hub` in site mode; unset in cloud mode.
    */
   hubDomain?: string;
-  /** How often the engine announces itself (`YUNBIAN_ENGINE_ANNOUNCE_MS`, default 2000). */
-  announceMs: number;
+  /** How often the engine announces itself (`YUNBIAN_ENGINE_ANNOUNCE_MS`; `loadEngineConfig` sets it, default 2000). */
+  announceMs?: number;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
@@ -57,3 +57,6 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
   }
   return config;
 }
+
+/** Nest injection token of the process's `EngineConfig` (provided once, globally, by `EngineConfigModule`). */
+export const ENGINE_CONFIG = Symbol('ENGINE_CONFIG');

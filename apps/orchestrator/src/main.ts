@@ -6,11 +6,14 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { envInt, JsonLogger, setLogFields } from '@yunbian/common';
 import { metricsRequestListener, shutdownTracing, traceHttpRequests, yunbianMetrics } from '@yunbian/observability';
 import { AppModule } from './app.module';
+import { loadEngineConfig } from './engine-config';
 
 async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
+  const engine = loadEngineConfig();
+  if (engine.mode === 'site') setLogFields({ service: 'yunbian-orchestrator', engine: engine.id, site: engine.site });
   const logger = new JsonLogger('orchestrator');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine), { logger, bodyParser: false });
   const limit = process.env.YUNBIAN_BODY_LIMIT ?? '8mb';
   app.useBodyParser('json', { limit });
   app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
@@ -23,7 +26,7 @@ async function main(): Promise<void> {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
-      .setTitle('Yunbian orchestrator')
+      .setTitle(engine.mode === 'site' ? `Yunbian site engine (${engine.site})` : 'Yunbian orchestrator')
       .setDescription('Edge service catalogue (nodes, services, instances) and workflows (definitions, runs)')
       .setVersion('0.1.0')
       .build(),
@@ -31,7 +34,7 @@ async function main(): Promise<void> {
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const port = envInt('PORT', 3000);
   await app.listen(port, process.env.HOST ?? '0.0.0.0');
-  logger.info('orchestrator listening', { url: `http://localhost:${port}`, docs: `http://localhost:${port}/docs` });
+  logger.info('orchestrator listening', { mode: engine.mode, site: engine.site, engine: engine.id, url: `http://localhost:${port}`, docs: `http://localhost:${port}/docs` });
 }
 
 process.once('exit', () => void shutdownTracing());

@@ -35,7 +35,13 @@ export class NatsHealthIndicator {
 @Global()
 @Module({})
 export class TransportModule {
-  static forRoot(options: { name: string; servers?: string; propagator?: TraceHeaderPropagator }): DynamicModule {
+  static forRoot(options: {
+    name: string;
+    servers?: string;
+    propagator?: TraceHeaderPropagator;
+    /** JetStream domain of Yunbian's shared state (the hub's, for a site engine behind a leaf). */
+    jetStreamDomain?: string;
+  }): DynamicModule {
     const logger = new JsonLogger('nats');
     return {
       module: TransportModule,
@@ -47,6 +53,7 @@ export class TransportModule {
               servers: options.servers ?? process.env.NATS_URL ?? DEFAULT_NATS_URL,
               name: options.name,
               propagator: options.propagator,
+              jetStreamDomain: options.jetStreamDomain,
               onStatus: (status) => logger.info('nats connection', { status }),
             }),
         },

@@ -292,6 +292,15 @@ export class CatalogView {
     return peers;
   }
 
+  /** Every node, instance and service descriptor, unsorted (for decisions over the whole catalogue). */
+  view(): { nodes: NodeRecord[]; instances: InstanceRecord[]; services: ServiceDescriptor[] } {
+    return {
+      nodes: [...this.nodes.values()].map((s) => s.record),
+      instances: [...this.instances.values()],
+      services: [...this.services.values()],
+    };
+  }
+
   listNodes(): NodeRecord[] {
     return [...this.nodes.values()].map((s) => s.record).sort((a, b) => a.id.localeCompare(b.id));
   }

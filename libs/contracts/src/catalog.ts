@@ -156,4 +156,23 @@ export interface RunWorkflowCommand {
   durability?: 'durable' | 'none';
   /** Milliseconds to wait for the run to finish before replying (default 30000; 0 replies at once). */
   waitMs?: number;
+  /** The node the input comes from (placement keeps private data at its site). */
+  origin?: { nodeId?: string };
+  dataTier?: 'public' | 'edge-private' | 'user-private';
+  /**
+   * Which engine executes the run: `auto` (default: the site engine of the site where every
+   * step places, else the cloud), `cloud` (the cloud engine, whatever the placement), or
+   * `site` (the site engine of the origin's site, refused when a step cannot place there).
+   */
+  engine?: RunEngineChoice;
+  /** `summary` (default): the run's summary and output; `record`: `{ record }`, the whole run record. */
+  reply?: 'summary' | 'record';
+  /**
+   * Set by an engine forwarding a start to the engine that executes it: who forwarded it and
+   * why it runs there (the run's `executedBy.reason`). A forwarded start is never forwarded again.
+   */
+  forwarded?: { by: string; reason: string };
 }
+
+export const RUN_ENGINE_CHOICES = ['auto', 'cloud', 'site'] as const;
+export type RunEngineChoice = (typeof RUN_ENGINE_CHOICES)[number];

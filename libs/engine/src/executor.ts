@@ -244,6 +244,13 @@ export class Executor {
       .slice(0, limit);
   }
 
+  /** How many runs this executor holds that are running. */
+  runningCount(): number {
+    let n = 0;
+    for (const run of this.runs.values()) if (run.status === 'running') n++;
+    return n;
+  }
+
   /** Resolves with the run once finished, or after `timeoutMs` with it as it is. */
   waitFor(id: string, timeoutMs: number): Promise<RunRecord> {
     const run = this.get(id);

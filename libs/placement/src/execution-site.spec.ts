@@ -39,6 +39,10 @@ const instance = (id: string, nodeId: string, service: string, extra: Partial<In
 const service = (name: string, extra: Partial<ServiceDescriptor> = {}): ServiceDescriptor => ({
   name,
   version: '1.0.0',
+  kind: 'data',
+  description: '',
+  input: {},
+  output: {},
   requirements: {},
   concurrency: 1,
   ...extra,

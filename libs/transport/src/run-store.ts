@@ -223,12 +223,13 @@ export class RunStoreReader {
     readonly domain: string | undefined,
   ) {}
 
-  /** Opens the buckets if they exist (an engine that never stored a durable run has none: every read is empty). */
+  /** Opens the buckets; fails when neither is there (the domain is unreachable, or no run store was ever opened in it). */
   static async open(transport: NatsTransport, options: RunStoreOptions = {}): Promise<RunStoreReader> {
     const js = jetstream(transport.connection, options.domain ? { domain: options.domain } : {});
     const kvm = new Kvm(js);
     const objm = new Objm(js);
     const sides: Side[] = [];
+    let failure: Error | undefined;
     for (const [bucket, objects] of [
       [FINISHED_RUN_BUCKET, FINISHED_RUN_STATE_BUCKET],
       [RUN_BUCKET, RUN_STATE_BUCKET],
@@ -237,9 +238,14 @@ export class RunStoreReader {
         const kv = await kvm.open(bucket);
         await kv.status();
         sides.push({ kv, objects: await objm.open(objects), spilled: new Set() });
-      } catch {
-        // Not created (yet) in that domain: nothing to read there.
+      } catch (err) {
+        failure = err as Error;
       }
+    }
+    if (sides.length === 0) {
+      throw new Error(
+        `no run store in JetStream domain ${options.domain ?? '(default)'}: ${failure?.message ?? 'no buckets'}`,
+      );
     }
     return new RunStoreReader(sides, options.domain);
   }

@@ -8,13 +8,15 @@ import {
   type BandwidthProbeAck,
   type BandwidthProbeChunk,
   type InstanceRecord,
+  type MeasuredBandwidth,
   type NodeHeartbeat,
   type NodeRecord,
   type OrchestratorPingReply,
   type PingRequest,
   type ServiceDescriptor,
 } from '@yunbian/contracts';
-import { NatsTransport } from '@yunbian/transport';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { CatalogStore } from './catalog.store';
 
 export type { CatalogStats } from '@yunbian/catalog';
@@ -31,8 +33,18 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
   private subscriptions: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private store!: CatalogStore;
+  /**
+   * A site engine keeps a view, not the catalogue: it hears the same agent events (the leaf
+   * carries the whole fleet's while the uplink is up) and sweeps liveness for its own routing,
+   * but writes nothing to the catalogue store, answers no agent probes meant for the cloud
+   * (their RTT to the orchestrator would be the site's), and deploys nothing.
+   */
+  readonly authority: boolean;
 
-  constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {
+  constructor(
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
+  ) {
     super({
       logger: new JsonLogger('catalog'),
       liveness: {
@@ -40,11 +52,14 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
         deadAfterIntervals: envInt('YUNBIAN_DEAD_AFTER_MISSED', DEFAULT_LIVENESS.deadAfterIntervals),
       },
     });
+    this.authority = engine.mode === 'cloud';
   }
 
   async onModuleInit(): Promise<void> {
     const logger = this.logger!;
-    this.store = await CatalogStore.open(this.transport, logger);
+    this.store = this.authority
+      ? await CatalogStore.open(this.transport, logger)
+      : await CatalogStore.openReadOnly(this.transport, logger);
     const snapshot = await this.store.load();
     this.restoreFrom(snapshot);
     logger.info('catalogue restored', {
@@ -53,12 +68,16 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
       services: snapshot.services.length,
     });
     const t = this.transport;
+    if (this.authority) {
+      this.subscriptions.push(
+        t.serve<PingRequest, OrchestratorPingReply>(Subjects.orchestratorPing, (p) => this.onPing(p)),
+        // Agents' bandwidth probes to the cloud: a tiny ack per chunk, nothing kept.
+        t.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.orchestratorBandwidthProbe, (chunk) => ({
+          bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
+        })),
+      );
+    }
     this.subscriptions.push(
-      t.serve<PingRequest, OrchestratorPingReply>(Subjects.orchestratorPing, (p) => this.onPing(p)),
-      // Agents' bandwidth probes to the cloud: a tiny ack per chunk, nothing kept.
-      t.serve<BandwidthProbeChunk, BandwidthProbeAck>(Subjects.orchestratorBandwidthProbe, (chunk) => ({
-        bytes: typeof chunk?.pad === 'string' ? chunk.pad.length : 0,
-      })),
       ...(await followCatalog(t, this, (err, subject) =>
         logger.warn('bad catalogue event', { subject, error: (err as Error).message }),
       )),
@@ -98,6 +117,20 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
       );
     }
     return true;
+  }
+
+  /** A site engine's step requests time the site's links, not the node's link to the cloud. */
+  override notePassiveBandwidth(nodeId: string, figure: MeasuredBandwidth): void {
+    if (this.authority) super.notePassiveBandwidth(nodeId, figure);
+  }
+
+  /** Refuses what only the cloud's catalogue does (deployments) on a site engine, saying where to go. */
+  assertAuthority(what: string): void {
+    if (this.authority) return;
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `this is the site engine of ${this.engine.site}: it executes runs but does not ${what}; ask the cloud orchestrator`,
+    );
   }
 
   onPing(p: PingRequest): OrchestratorPingReply {

@@ -16,21 +16,48 @@ export class CatalogStore {
   private readonly pending = new Map<string, Promise<void>>();
 
   private constructor(
-    private readonly kv: KV,
+    private readonly kv: KV | undefined,
     private readonly logger: JsonLogger,
+    /** A site engine's view: it loads the cloud's snapshot and never writes. */
+    readonly readOnly: boolean,
   ) {}
 
+  /** The bucket in the transport's JetStream domain (the hub's). */
   static async open(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
-    const kv = await new Kvm(transport.connection).create(CATALOG_BUCKET, { history: 1 });
-    return new CatalogStore(kv, logger);
+    const kv = await new Kvm(transport.jetstream()).create(CATALOG_BUCKET, { history: 1 });
+    return new CatalogStore(kv, logger, false);
+  }
+
+  /**
+   * The cloud's bucket, read once for a starting view and never written (a site engine is
+   * not the catalogue's authority). Unreachable (the uplink is down, the cloud never ran):
+   * an empty snapshot, and the view fills from the agents' announcements.
+   */
+  static async openReadOnly(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
+    try {
+      const kv = await new Kvm(transport.jetstream()).open(CATALOG_BUCKET);
+      await kv.status();
+      return new CatalogStore(kv, logger, true);
+    } catch (err) {
+      logger.warn('cloud catalogue unreachable; starting from announcements', { error: (err as Error).message });
+      return new CatalogStore(undefined, logger, true);
+    }
   }
 
   async load(): Promise<CatalogSnapshot> {
     const snapshot: CatalogSnapshot = { nodes: [], instances: [], services: [] };
+    const kv = this.kv;
+    if (!kv) return snapshot;
     const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
+    try {
+      for await (const key of await kv.keys()) keys.push(key);
+    } catch (err) {
+      if (!this.readOnly) throw err;
+      this.logger.warn('cloud catalogue unreadable; starting from announcements', { error: (err as Error).message });
+      return snapshot;
+    }
     for (const key of keys) {
-      const entry = await this.kv.get(key);
+      const entry = await kv.get(key);
       if (!entry || entry.operation !== 'PUT') continue;
       const value = entry.json<never>();
       if (key.startsWith('node.')) snapshot.nodes.push(value);
@@ -61,9 +88,11 @@ export class CatalogStore {
     await Promise.all(this.pending.values());
   }
 
+  /** A read-only view has nothing to store: always reachable. */
   async isReachable(): Promise<boolean> {
+    if (this.readOnly) return true;
     try {
-      await this.kv.status();
+      await this.kv!.status();
       return true;
     } catch {
       return false;
@@ -71,11 +100,13 @@ export class CatalogStore {
   }
 
   private write(key: string, value: unknown): void {
+    const kv = this.kv;
+    if (this.readOnly || !kv) return;
     const previous = this.pending.get(key) ?? Promise.resolve();
     const next = previous
       .then(async () => {
-        if (value === undefined) await this.kv.purge(key);
-        else await this.kv.put(key, JSON.stringify(value));
+        if (value === undefined) await kv.purge(key);
+        else await kv.put(key, JSON.stringify(value));
       })
       .catch((err: Error) => this.logger.error('catalogue write failed', { key, error: err.message }))
       .finally(() => {

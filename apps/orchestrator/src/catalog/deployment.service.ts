@@ -71,6 +71,7 @@ export class DeploymentService {
   }
 
   async start(request: StartInstanceRequest): Promise<InstanceRecord> {
+    this.catalog.assertAuthority('start instances');
     const service = this.resolveService(request.service);
     const node = this.catalog.node(request.nodeId);
     const onNode = this.catalog.listInstances({ nodeId: node.id });
@@ -98,6 +99,7 @@ export class DeploymentService {
   }
 
   async stop(instanceId: string, drainTimeoutMs?: number): Promise<InstanceRecord> {
+    this.catalog.assertAuthority('stop instances');
     const instance = this.catalog.instance(instanceId);
     const node = this.catalog.node(instance.nodeId);
     if (node.status === 'dead') {
@@ -119,6 +121,7 @@ export class DeploymentService {
 
   /** New settings for a running instance (a hot model swap, say), applied by the instance itself. */
   async configure(instanceId: string, config: Record<string, unknown>): Promise<unknown> {
+    this.catalog.assertAuthority('configure instances');
     const instance = this.catalog.instance(instanceId);
     if (instance.status !== 'ready') {
       throw new YunbianError(

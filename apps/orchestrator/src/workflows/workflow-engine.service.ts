@@ -1,12 +1,24 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
+import type { RunEngineChoice, RunWorkflowCommand } from '@yunbian/contracts';
 import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
-import { NatsTransport, PayloadStore, RunStore } from '@yunbian/transport';
-import { parseRef, RunInputValidator, type Durability, type RunRecord, type RunStatus } from '@yunbian/workflow';
+import { chooseExecutionSite, type ExecutionStep } from '@yunbian/placement';
+import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
+import {
+  parseRef,
+  RunInputValidator,
+  type Durability,
+  type RunEngine,
+  type RunRecord,
+  type RunStatus,
+  type WorkflowDefinition,
+} from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
-import { loadEngineConfig } from '../engine-config';
 import { EngineTakeover } from './engine-takeover';
+import { EnginesService } from './engines.service';
+import { routeRun, type RunRoute } from './run-routing';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -21,7 +33,22 @@ export interface StartOptions {
   dataTier?: RunRecord['dataTier'];
   /** A caller-derived run id (triggers): a run with it that exists already is returned, not started again. */
   runId?: string;
+  /** Why the run executes on this engine (its `executedBy.reason`). */
+  reason?: string;
 }
+
+/** A top-level start (REST or NATS): it may execute here or be forwarded to the engine where it belongs. */
+export interface RunStartOptions extends StartOptions {
+  /** Which engine executes the run (`auto` by default; see `RunWorkflowCommand.engine`). */
+  engine?: RunEngineChoice;
+  /** How long the caller waits for the run to end (0: reply once it is started). */
+  waitMs?: number;
+  /** Set on a start another engine forwarded here: execute it here, for that reason. */
+  forwarded?: { by: string; reason: string };
+}
+
+/** A forward's deadline beyond the time the caller waits for the run. */
+const FORWARD_MARGIN_MS = 10_000;
 
 const DAY_MS = 24 * 3_600_000;
 
@@ -53,14 +80,23 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
     @Inject(CatalogService) private readonly catalog: CatalogService,
     @Inject(STEP_ROUTER) private readonly router: StepRouter,
+    @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
+    @Inject(EnginesService) private readonly engines: EnginesService,
   ) {}
 
+  /** This engine, as run records name it. */
+  get identity(): Omit<RunEngine, 'reason'> {
+    return { kind: this.config.mode, id: this.config.id, site: this.config.site };
+  }
+
   async onApplicationBootstrap(): Promise<void> {
-    const store = await RunStore.open(this.transport, this.retentionMs);
+    // A site engine's runs and payloads stay in its site's JetStream domain (on the leaf).
+    const domain = this.config.runDomain;
+    const store = await RunStore.open(this.transport, this.retentionMs, { domain });
     this.executor = new Executor(
       {
         store,
-        payloads: await PayloadStore.open(this.transport),
+        payloads: await PayloadStore.open(this.transport, undefined, { domain }),
         dispatcher: natsDispatcher(this.transport, async (request) => {
           const { name, range } = parseRef(request.target);
           return this.start(name, request.input, {
@@ -68,6 +104,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
             durability: request.durability,
             parent: request.parent,
             depth: request.depth,
+            reason: `sub-workflow of run ${request.parent.runId}, which this engine executes`,
           });
         }),
         router: this.router,
@@ -85,6 +122,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
+    this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
     // takeover's, once it is gone), not this one's to resume.
     const { restored, running: active } = await this.executor.restore((run) => run.executedBy?.kind !== 'embedded');
@@ -96,16 +134,18 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       Math.max(1_000, Math.min(this.retentionMs / 2, 10 * 60_000)),
     ).unref();
     this.logger.info('runs restored', { runs: restored, resuming: active.length });
-    const engine = loadEngineConfig();
-    this.takeover = new EngineTakeover({
-      transport: this.transport,
-      store,
-      executor: this.executor,
-      self: { kind: engine.mode, id: engine.id, site: engine.site },
-      logger: this.logger,
-      lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
-    });
-    this.takeover.start();
+    // Embedded engines' durable runs are in the cloud's store: the cloud takes them over.
+    if (this.config.mode === 'cloud') {
+      this.takeover = new EngineTakeover({
+        transport: this.transport,
+        store,
+        executor: this.executor,
+        self: this.identity,
+        logger: this.logger,
+        lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
+      });
+      this.takeover.start();
+    }
     this.markReady();
     // Give agents a moment to re-announce their instances before routing resumed work.
     setTimeout(() => {
@@ -124,6 +164,106 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 
   // ---- public API ---------------------------------------------------------
 
+  /**
+   * Starts a run requested by a caller (REST, NATS): executed here, or forwarded to the
+   * engine where it belongs (`route`) and that engine's record returned. Validation happens
+   * here first, so a bad input is refused without a round trip.
+   */
+  async startRun(name: string, input: unknown, options: RunStartOptions = {}): Promise<RunRecord> {
+    const stored = this.registry.get(name, options.version);
+    this.inputs.check(stored.definition, input);
+    const route = this.route(stored.definition, options);
+    if (route.where === 'here') return this.startHere(stored.definition, input, options, route.reason);
+    const command: RunWorkflowCommand = {
+      workflow: stored.name,
+      input,
+      version: stored.version,
+      durability: options.durability,
+      waitMs: options.waitMs ?? 0,
+      origin: options.originNodeId ? { nodeId: options.originNodeId } : undefined,
+      dataTier: options.dataTier,
+      engine: options.engine,
+      reply: 'record',
+      forwarded: { by: this.config.id, reason: route.reason },
+    };
+    try {
+      const reply = await this.transport.request<{ record: RunRecord }>(route.subject, command, {
+        timeoutMs: (options.waitMs ?? 0) + FORWARD_MARGIN_MS,
+      });
+      return reply.record;
+    } catch (err) {
+      const error = YunbianError.from(err);
+      // Nobody listens (the engine just stopped): nothing started there, so the cloud runs it.
+      if (error.code === 'NO_RESPONDERS' && this.config.mode === 'cloud') {
+        return this.startHere(
+          stored.definition,
+          input,
+          options,
+          `${route.reason}, but ${route.to} did not answer (${error.message}): executed in the cloud instead`,
+        );
+      }
+      throw new YunbianError(
+        error.code === 'NO_RESPONDERS' ? 'UNAVAILABLE' : error.code,
+        `run of ${stored.name}@${stored.version} was to execute on ${route.to} (${route.reason}) but forwarding it failed: ${error.message}`,
+        { engine: route.to },
+      );
+    }
+  }
+
+  /**
+   * Where a run executes (see docs/workflows.md, "Where runs execute"). The cloud forwards a
+   * run to the site engine of the site where every step places (the origin's site first; with
+   * no origin, the cloud itself first, then the live site engines by name); a site engine
+   * executes a run whose steps all place at its site and forwards the others to the cloud.
+   */
+  route(definition: WorkflowDefinition, options: RunStartOptions): RunRoute {
+    if (options.forwarded) return { where: 'here', reason: options.forwarded.reason };
+    const originSite = options.originNodeId ? this.catalog.node(options.originNodeId).site : undefined;
+    return routeRun({
+      mode: this.config.mode,
+      here: this.config.site,
+      engine: options.engine ?? 'auto',
+      originSite,
+      siteEngines: this.engines
+        .others()
+        .filter((e) => e.kind === 'site' && e.site)
+        .map((e) => e.site!),
+      choose: (sites) =>
+        chooseExecutionSite({
+          steps: executionSteps(definition),
+          origin: originSite ? { nodeId: options.originNodeId, site: originSite } : undefined,
+          dataTier: options.dataTier,
+          sites,
+          catalog: this.catalog.view(),
+        }),
+    });
+  }
+
+  private startHere(
+    definition: WorkflowDefinition & { version: number },
+    input: unknown,
+    options: StartOptions,
+    reason: string,
+  ): Promise<RunRecord> {
+    return this.executor.start({
+      definition,
+      input,
+      durability: options.durability,
+      parent: options.parent,
+      depth: options.depth,
+      origin: this.originOf(options.originNodeId),
+      dataTier: options.dataTier,
+      executedBy: { ...this.identity, reason },
+    });
+  }
+
+  /** The origin of a run started here: the given node, or for a site engine its site. */
+  private originOf(nodeId: string | undefined): RunRecord['origin'] {
+    if (nodeId) return { nodeId, site: this.catalog.node(nodeId).site };
+    return this.config.mode === 'site' ? { site: this.config.site } : undefined;
+  }
+
+  /** Starts a run on this engine (sub-workflows, triggers, callers that chose the engine themselves). */
   async start(name: string, input: unknown, options: StartOptions = {}): Promise<RunRecord> {
     return (await this.startOnce(name, input, options)).run;
   }
@@ -143,12 +283,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       durability: options.durability,
       parent: options.parent,
       depth: options.depth,
-      origin: options.originNodeId
-        ? { nodeId: options.originNodeId, site: this.catalog.node(options.originNodeId).site }
-        : options.originSite
-          ? { site: options.originSite }
-          : undefined,
+      origin:
+        options.originNodeId || !options.originSite
+          ? this.originOf(options.originNodeId)
+          : { site: options.originSite },
       dataTier: options.dataTier,
+      executedBy: { ...this.identity, reason: options.reason ?? 'started on this engine' },
     });
   }
 
@@ -177,4 +317,32 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
   retry(id: string): Promise<RunRecord> {
     return this.executor.retry(id);
   }
+  /** This engine's own runs (not those of other engines; see RemoteRuns). */
+  holds(id: string): boolean {
+    try {
+      this.executor.get(id);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The steps of a definition as the choice of the executing site reads them. */
+export function executionSteps(definition: WorkflowDefinition): ExecutionStep[] {
+  return definition.steps.map((step) => {
+    const hints = step.placement ?? definition.placement;
+    return {
+      id: step.id,
+      service: step.service,
+      workflow: step.workflow,
+      hints: hints && {
+        tier: hints.tier,
+        site: hints.site,
+        tags: hints.tags,
+        anyTags: hints.anyTags,
+        dataTier: hints.dataTier,
+      },
+    };
+  });
 }

@@ -1,30 +1,86 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { JsonLogger } from '@yunbian/common';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { checkDefinition, pickVersion, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 
-/** Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`), cached in memory. */
+/**
+ * Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`, in the hub's
+ * domain), cached in memory. A site engine reads the cloud's registry: it watches the
+ * bucket, so definitions created or deleted in the cloud reach it (and its change
+ * listeners) while the uplink is up, and it keeps executing the ones it has while the
+ * uplink is down. It creates none.
+ */
 @Injectable()
-export class WorkflowRegistry implements OnModuleInit {
+export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new JsonLogger('registry');
   private kv!: KV;
   private readonly workflows = new Map<string, StoredWorkflow[]>();
   private readonly changeListeners: ((name: string) => void)[] = [];
+  private watching?: { stop(): void };
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.kv = await new Kvm(this.transport.connection).create(WORKFLOW_BUCKET, { history: 1 });
+    this.kv = await new Kvm(this.transport.jetstream()).create(WORKFLOW_BUCKET, { history: 1 });
     const keys: string[] = [];
     for await (const key of await this.kv.keys()) keys.push(key);
     for (const key of keys) {
       const entry = await this.kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
     }
+    if (this.engine.mode === 'site') await this.watch();
+  }
+
+  onApplicationShutdown(): void {
+    this.watching?.stop();
+  }
+
+  /** Follows the cloud's changes (a site engine's registry is a read-only copy of the hub's). */
+  private async watch(): Promise<void> {
+    const watcher = await this.kv.watch({ key: 'wf.>', include: 'updates' });
+    this.watching = watcher;
+    void (async () => {
+      for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
+        try {
+          if (entry.operation === 'PUT') {
+            const stored = entry.json<StoredWorkflow>();
+            this.remember(stored);
+            this.changed(stored.name);
+          } else {
+            const name = this.forget(entry.key);
+            if (name) this.changed(name);
+          }
+        } catch (err) {
+          this.logger.warn('bad workflow entry', { key: entry.key, error: (err as Error).message });
+        }
+      }
+    })();
+  }
+
+  /** Drops the version a deleted key held; returns its workflow's name. */
+  private forget(key: string): string | undefined {
+    const match = /^wf\.(.+)\.(\d+)$/.exec(key);
+    if (!match) return undefined;
+    const list = (this.workflows.get(match[1]) ?? []).filter((w) => w.version !== Number(match[2]));
+    if (list.length) this.workflows.set(match[1], list);
+    else this.workflows.delete(match[1]);
+    return match[1];
+  }
+
+  private assertWritable(): void {
+    if (this.engine.mode !== 'site') return;
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `this is the site engine of ${this.engine.site}: workflow definitions are created and deleted in the cloud (POST /workflows on the cloud orchestrator); this engine reads them from there`,
+    );
   }
 
   /** Called with a workflow's name after a new version of it is stored, or after it is deleted. */
@@ -37,7 +93,7 @@ export class WorkflowRegistry implements OnModuleInit {
   }
 
   private remember(stored: StoredWorkflow): void {
-    const list = this.workflows.get(stored.name) ?? [];
+    const list = (this.workflows.get(stored.name) ?? []).filter((w) => w.version !== stored.version);
     list.push(stored);
     list.sort((a, b) => a.version - b.version);
     this.workflows.set(stored.name, list);
@@ -48,6 +104,7 @@ export class WorkflowRegistry implements OnModuleInit {
    * (created=false); a changed one becomes the next version.
    */
   async create(raw: unknown): Promise<{ workflow: StoredWorkflow; created: boolean }> {
+    this.assertWritable();
     const definition = checkDefinition(raw, {
       serviceVersions: (name) => this.catalog.serviceVersions(name).map((s) => s.version),
       workflowVersions: (name) => this.versions(name).map((w) => w.version),
@@ -93,6 +150,7 @@ export class WorkflowRegistry implements OnModuleInit {
   }
 
   async delete(name: string): Promise<number> {
+    this.assertWritable();
     const versions = this.versions(name);
     if (versions.length === 0) this.get(name);
     for (const w of versions) await this.kv.purge(workflowKey(name, w.version));

@@ -2,9 +2,11 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Re
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import YAML from 'yaml';
+import { RUN_ENGINE_CHOICES, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
+import { RemoteRuns } from './remote-runs.service';
 import { runView } from './run-view';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
@@ -37,6 +39,7 @@ export class WorkflowsController {
     @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
     @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
     @Inject(TriggerRunner) private readonly triggers: TriggerRunner,
+    @Inject(RemoteRuns) private readonly remote: RemoteRuns,
   ) {}
 
   @Get('schemas/workflow')
@@ -98,8 +101,17 @@ export class WorkflowsController {
   }
 
   @Post('workflows/:name/runs')
-  @ApiOperation({ summary: 'Start a run: 202 with its id, or the finished run when ?wait=<ms> suffices' })
+  @ApiOperation({
+    summary:
+      'Start a run: 202 with its id, or the finished run when ?wait=<ms> suffices. It executes on the site engine of the site where every step places, else in the cloud (executedBy says which and why)',
+  })
   @ApiQuery({ name: 'wait', required: false, description: 'milliseconds to wait for the result' })
+  @ApiQuery({
+    name: 'engine',
+    required: false,
+    enum: [...RUN_ENGINE_CHOICES],
+    description: 'which engine executes the run (same as the body field; the body wins)',
+  })
   @ApiBody({
     schema: {
       type: 'object',
@@ -113,6 +125,11 @@ export class WorkflowsController {
           description: 'the node the input comes from',
         },
         dataTier: { enum: ['public', 'edge-private', 'user-private'], description: 'tier of the input data' },
+        engine: {
+          enum: [...RUN_ENGINE_CHOICES],
+          description:
+            'auto (default): a site engine when every step places at one site, else the cloud; cloud: the cloud engine; site: the site engine of the origin’s site (422 when a step cannot place there)',
+        },
       },
     },
   })
@@ -123,6 +140,7 @@ export class WorkflowsController {
     @Body() rawBody: unknown,
     @Query('wait') wait: string | undefined,
     @Res({ passthrough: true }) response: Response,
+    @Query('engine') engineQuery?: string,
   ) {
     const body = (parseBody(rawBody) ?? {}) as {
       input?: unknown;
@@ -130,6 +148,7 @@ export class WorkflowsController {
       durability?: Durability;
       origin?: { nodeId?: string };
       dataTier?: 'public' | 'edge-private' | 'user-private';
+      engine?: RunEngineChoice;
     };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new YunbianError('BAD_REQUEST', 'body must be an object: { "input": …, "version"?, "durability"? }');
@@ -147,29 +166,51 @@ export class WorkflowsController {
         { pointer: '/dataTier' },
       );
     }
-    const started = await this.engine.start(name, body.input ?? {}, {
+    const engine = body.engine ?? engineQuery;
+    if (engine !== undefined && !RUN_ENGINE_CHOICES.includes(engine as RunEngineChoice)) {
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `engine must be ${RUN_ENGINE_CHOICES.join(', ')} (got ${JSON.stringify(engine)})`,
+        { pointer: body.engine === undefined ? undefined : '/engine' },
+      );
+    }
+    const waitMs = Math.min(positiveInt(wait, 'wait') ?? 0, 300_000);
+    const started = await this.engine.startRun(name, body.input ?? {}, {
       version: body.version,
       durability: body.durability,
       originNodeId: body.origin?.nodeId,
       dataTier: body.dataTier,
+      engine: engine as RunEngineChoice | undefined,
+      waitMs,
     });
-    const waitMs = positiveInt(wait, 'wait');
-    const run = waitMs ? await this.engine.waitFor(started.id, Math.min(waitMs, 300_000)) : started;
+    // A run forwarded to another engine comes back as that engine's record, already waited for.
+    const run = waitMs && this.engine.holds(started.id) ? await this.engine.waitFor(started.id, waitMs) : started;
     response.status(run.status === 'running' ? 202 : 200);
     return runView(run);
   }
 
   @Get('runs')
-  @ApiOperation({ summary: 'Recent runs, newest first' })
+  @ApiOperation({
+    summary:
+      'Recent runs, newest first: this engine’s, and in the cloud also those site engines and embedded engines execute (read from their run stores)',
+  })
   @ApiQuery({ name: 'workflow', required: false })
   @ApiQuery({ name: 'status', required: false, enum: RUN_STATUSES })
   @ApiQuery({ name: 'limit', required: false })
-  runs(@Query('workflow') workflow?: string, @Query('status') status?: string, @Query('limit') limit?: string) {
+  async runs(@Query('workflow') workflow?: string, @Query('status') status?: string, @Query('limit') limit?: string) {
     if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
       throw new YunbianError('BAD_REQUEST', `status must be one of ${RUN_STATUSES.join(', ')} (got "${status}")`);
     }
-    return this.engine
-      .list({ workflow, status: status as RunStatus | undefined, limit: positiveInt(limit, 'limit') })
+    const filter = { workflow, status: status as RunStatus | undefined, limit: positiveInt(limit, 'limit') };
+    const local = this.engine.list(filter);
+    const remote = (await this.remote.list()).filter(
+      (r) =>
+        (!workflow || r.workflow.name === workflow) && (!status || r.status === status) && !this.engine.holds(r.id),
+    );
+    if (remote.length === 0) return local.map((r) => runView(r, { detail: false }));
+    return [...local, ...remote]
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, Math.min(filter.limit ?? 100, 1_000))
       .map((r) => runView(r, { detail: false }));
   }
 
@@ -178,7 +219,14 @@ export class WorkflowsController {
     summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
   })
   async runById(@Param('id') id: string) {
-    return runView(await this.engine.find(id));
+    try {
+      return runView(await this.engine.find(id));
+    } catch (err) {
+      if (!(err instanceof YunbianError) || err.code !== 'NOT_FOUND') throw err;
+      const remote = await this.remote.find(id);
+      if (!remote) throw err;
+      return runView(remote);
+    }
   }
 
   @Post('runs/:id/cancel')

@@ -5,6 +5,9 @@ import { NetworkController } from '../placement/network.controller';
 import { PlacementsController } from '../placement/placements.controller';
 import { PlacementsService } from '../placement/placements.service';
 import { STEP_ROUTER } from '../placement/step-router';
+import { EnginesController } from './engines.controller';
+import { EnginesService } from './engines.service';
+import { RemoteRuns } from './remote-runs.service';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
@@ -13,8 +16,10 @@ import { TriggerRunner } from './triggers/trigger-runner.service';
 
 @Module({
   imports: [CatalogModule],
-  controllers: [WorkflowsController, PlacementsController, NetworkController],
+  controllers: [WorkflowsController, EnginesController, PlacementsController, NetworkController],
   providers: [
+    EnginesService,
+    RemoteRuns,
     WorkflowRegistry,
     WorkflowEngine,
     WorkflowsGateway,
@@ -23,6 +28,6 @@ import { TriggerRunner } from './triggers/trigger-runner.service';
     { provide: STEP_ROUTER, useExisting: PlacementRouter },
     PlacementsService,
   ],
-  exports: [WorkflowEngine, WorkflowRegistry],
+  exports: [WorkflowEngine, WorkflowRegistry, EnginesService],
 })
 export class WorkflowsModule {}

@@ -1,0 +1,171 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Subscription } from '@nats-io/transport-node';
+import { JsonLogger } from '@yunbian/common';
+import { Subjects, type EngineAnnouncement, type EngineLeaving } from '@yunbian/contracts';
+import { NatsTransport } from '@yunbian/transport';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
+
+/** An engine this orchestrator knows is alive: its last announcement and when it came. */
+export interface LiveEngine extends EngineAnnouncement {
+  /** When its last announcement arrived, on this process's clock. */
+  lastSeenAt: string;
+  /** This process's own engine. */
+  self: boolean;
+}
+
+/** Announcements missed before an engine counts as gone. */
+const LOST_AFTER_INTERVALS = 3;
+
+/**
+ * The engines this orchestrator knows are alive — the cloud's, site engines, embedded
+ * engines — from their announcements (`Subjects.engineHeartbeatAll`) and leavings; and its
+ * own announcement every `announceMs`. An engine silent for 3 of its intervals, or one that
+ * left, is lost: `onEngineLost` listeners hear of it once (a takeover of its runs, the
+ * routing of new runs away from it).
+ */
+@Injectable()
+export class EnginesService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new JsonLogger('engines');
+  private readonly engines = new Map<string, { announcement: EngineAnnouncement; lastSeen: number }>();
+  private readonly lostListeners: ((engine: EngineAnnouncement, reason: string) => void)[] = [];
+  private readonly startedAt = new Date().toISOString();
+  private subscriptions: Subscription[] = [];
+  private timer?: NodeJS.Timeout;
+  private running: () => number = () => 0;
+
+  private readonly intervalMs: number;
+
+  constructor(
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ENGINE_CONFIG) readonly config: EngineConfig,
+  ) {
+    this.intervalMs = config.announceMs ?? 2_000;
+  }
+
+  onApplicationBootstrap(): void {
+    const onError = (err: unknown, subject: string) =>
+      this.logger.warn('bad engine event', { subject, error: (err as Error).message });
+    this.subscriptions.push(
+      this.transport.subscribe<EngineAnnouncement>(Subjects.engineHeartbeatAll, (a) => this.onAnnouncement(a), onError),
+      this.transport.subscribe<EngineLeaving>(Subjects.engineLeavingAll, (e) => this.onLeaving(e), onError),
+    );
+    this.announce();
+    this.timer = setInterval(() => {
+      this.announce();
+      this.sweep(Date.now());
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+    for (const s of this.subscriptions) s.unsubscribe();
+    try {
+      this.transport.publish(Subjects.engineLeaving(this.config.id), {
+        id: this.config.id,
+        at: new Date().toISOString(),
+      } satisfies EngineLeaving);
+    } catch {
+      // The connection is already gone: the others notice the silence instead.
+    }
+  }
+
+  /** How many runs this engine executes now (the engine registers it). */
+  countRunningWith(count: () => number): void {
+    this.running = count;
+  }
+
+  /** Called once per engine that stopped announcing or left. */
+  onEngineLost(listener: (engine: EngineAnnouncement, reason: string) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  /** Live engines, this one included, by id. */
+  list(): LiveEngine[] {
+    return [...this.engines.values()]
+      .map(({ announcement, lastSeen }) => ({
+        ...announcement,
+        lastSeenAt: new Date(lastSeen).toISOString(),
+        self: announcement.id === this.config.id,
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** The live site engine executing at `site` (not this one), if any. */
+  siteEngine(site: string): EngineAnnouncement | undefined {
+    for (const { announcement } of this.engines.values()) {
+      if (announcement.kind === 'site' && announcement.site === site && announcement.id !== this.config.id) {
+        return announcement;
+      }
+    }
+    return undefined;
+  }
+
+  /** Live engines other than this one. */
+  others(): EngineAnnouncement[] {
+    return [...this.engines.values()].map((e) => e.announcement).filter((a) => a.id !== this.config.id);
+  }
+
+  /** The cloud engine, when one is live (a site engine forwards runs there). */
+  cloudEngine(): EngineAnnouncement | undefined {
+    return [...this.engines.values()].map((e) => e.announcement).find((a) => a.kind === 'cloud');
+  }
+
+  private announce(): void {
+    const announcement: EngineAnnouncement = {
+      id: this.config.id,
+      kind: this.config.mode,
+      site: this.config.site,
+      ...(this.config.runDomain ? { domain: this.config.runDomain } : {}),
+      startedAt: this.startedAt,
+      at: new Date().toISOString(),
+      running: this.running(),
+      intervalMs: this.intervalMs,
+    };
+    // Known at once, whether or not our own message comes back.
+    this.engines.set(announcement.id, { announcement, lastSeen: Date.now() });
+    try {
+      this.transport.publish(Subjects.engineHeartbeat(this.config.id), announcement);
+    } catch (err) {
+      this.logger.warn('engine announcement failed', { error: (err as Error).message });
+    }
+  }
+
+  onAnnouncement(a: EngineAnnouncement): void {
+    if (!a || typeof a.id !== 'string' || typeof a.kind !== 'string') return;
+    if (a.id === this.config.id) return;
+    if (!this.engines.has(a.id))
+      this.logger.info('engine joined', { engine_id: a.id, kind: a.kind, site: a.site, domain: a.domain });
+    this.engines.set(a.id, { announcement: a, lastSeen: Date.now() });
+  }
+
+  onLeaving(e: EngineLeaving): void {
+    if (!e || e.id === this.config.id) return;
+    this.lose(e.id, 'it left (clean shutdown)');
+  }
+
+  /** Drops the engines silent for longer than their intervals allow. */
+  sweep(now: number): void {
+    for (const [id, { announcement, lastSeen }] of this.engines) {
+      if (id === this.config.id) continue;
+      const silentMs = now - lastSeen;
+      if (silentMs > LOST_AFTER_INTERVALS * Math.max(announcement.intervalMs, 100)) {
+        this.lose(id, `no announcement for ${(silentMs / 1000).toFixed(1)} s`);
+      }
+    }
+  }
+
+  private lose(id: string, reason: string): void {
+    const known = this.engines.get(id);
+    if (!known) return;
+    this.engines.delete(id);
+    this.logger.warn('engine lost', { engine_id: id, kind: known.announcement.kind, reason });
+    for (const listener of this.lostListeners) {
+      try {
+        listener(known.announcement, reason);
+      } catch (err) {
+        this.logger.error('engine-lost listener failed', { engine_id: id, error: (err as Error).message });
+      }
+    }
+  }
+}
