@@ -57,6 +57,10 @@ async function main(): Promise<void> {
 
   say('');
   say(`orchestrator  ${bed.api}   (OpenAPI: ${bed.api}/docs)`);
+  for (const site of bed.topology.sites.filter((s) => s.kind === 'edge')) {
+    const url = await bed.siteEngineApi(site.name).catch((err: Error) => `unavailable: ${err.message}`);
+    say(`site engine   ${url}   (${site.name}; POST /workflows/{name}/runs there starts runs at the edge)`);
+  }
   say(
     `control       http://127.0.0.1:${config.controlPort}/links   (PUT /links/{site}, POST /links/{site}/cut|restore|measure)`,
   );

@@ -23,6 +23,8 @@ export const PORTS = {
   probe: 7470,
   /** The orchestrator's REST, on the cloud namespace's 127.0.0.1. */
   orchestrator: 3000,
+  /** A site engine's REST, on its edge site's 127.0.0.1. */
+  siteEngine: 3001,
   /** First agent metrics port inside a site (one per agent). */
   agentMetrics: 9101,
 } as const;

@@ -7,6 +7,7 @@
  *   const bed = await Testbed.start(topology, { port: 3000 });
  *   await bed.setLink('factory-sz', { upMbps: 100, rttMs: 10 });
  *   await bed.cut('factory-sz'); await bed.restore('factory-sz');
+ *   const edge = await bed.siteEngineApi('factory-sz'); // a site engine per edge site
  *   await bed.stop();
  */
 import { randomUUID } from 'node:crypto';
@@ -58,6 +59,10 @@ export interface TestbedOptions {
   agentEnv?: NodeJS.ProcessEnv;
   /** Extra environment for the orchestrator. */
   orchestratorEnv?: NodeJS.ProcessEnv;
+  /** Start a site engine (the orchestrator in site mode, on the site's leaf) per edge site (default true). */
+  siteEngines?: boolean;
+  /** Extra environment for the site engines. */
+  siteEngineEnv?: NodeJS.ProcessEnv;
   /** Where the state file lives, for cleaning up after a SIGKILL (default <tmp>/yunbian-testbed). */
   stateDir?: string;
   /** Where progress and process exits are reported (default: nowhere). */
@@ -267,7 +272,54 @@ export class Testbed {
     );
     this.say(`orchestrator ready at ${this.api}`);
 
+    if (options.siteEngines !== false) {
+      for (const site of this.edgeSites()) await this.startSiteEngine(site);
+    }
     if (options.agents !== false) await this.startAgents();
+  }
+
+  /** Edge sites (kind edge): the ones that get a site engine. */
+  private edgeSites(): SitePlan[] {
+    return this.plan.sites.filter((s) => s.site.kind === 'edge');
+  }
+
+  /**
+   * The orchestrator in site mode inside an edge site's namespace, on the site's leaf NATS
+   * server: its runs in the site's JetStream domain, definitions read from the hub's. Its
+   * REST is reached from the host through `siteEngineApi(site)`.
+   */
+  private async startSiteEngine(site: SitePlan): Promise<void> {
+    const name = `engine-${site.site.name}`;
+    this.supervisor.start({
+      name,
+      ...inNamespace(site.namespace, process.execPath, [path.join(DIST, 'apps/orchestrator/src/main.js')]),
+      cwd: ROOT,
+      env: {
+        NATS_URL: `nats://127.0.0.1:${PORTS.nats}`,
+        PORT: String(PORTS.siteEngine),
+        YUNBIAN_ENGINE_MODE: 'site',
+        YUNBIAN_SITE: site.site.name,
+        YUNBIAN_HUB_DOMAIN: 'hub',
+        ...this.options.siteEngineEnv,
+      },
+      echoStderr: false,
+    });
+    await this.waitForLog(name, /orchestrator listening/, 60_000);
+    this.say(`site engine of ${site.site.name} ready`);
+  }
+
+  /** The host URL of a site engine's REST (forwarded into the site's namespace). */
+  siteEngineApi(site: string): Promise<string> {
+    if (!this.edgeSites().some((s) => s.site.name === site)) {
+      return Promise.reject(
+        new Error(
+          `site "${site}" has no site engine; edge sites: ${this.edgeSites()
+            .map((s) => s.site.name)
+            .join(', ')}`,
+        ),
+      );
+    }
+    return this.forwardPort(site, PORTS.siteEngine);
   }
 
   /**
@@ -553,6 +605,7 @@ export class Testbed {
     const sites = startOrder(this.plan).reverse();
     await this.supervisor.stopAll([
       agents,
+      this.edgeSites().map((s) => `engine-${s.site.name}`),
       ['orchestrator', 'rest-forward'],
       sites.map((s) => `nats-${s.site.name}`),
       sites.map((s) => `proxy-${s.site.name}`),

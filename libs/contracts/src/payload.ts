@@ -3,7 +3,11 @@ export const PAYLOAD_BUCKET = 'yb-payloads';
 
 /** What travels on NATS in place of a large value. */
 export interface PayloadRef {
-  $ybRef: { bucket: string; name: string; bytes: number };
+  /**
+   * `domain`: the JetStream domain holding the bucket when it is not the reader's default
+   * (a site engine's payloads stay in its site's domain; the site's workers read them there).
+   */
+  $ybRef: { bucket: string; name: string; bytes: number; domain?: string };
 }
 
 export function isPayloadRef(value: unknown): value is PayloadRef {

@@ -697,7 +697,12 @@ export class Executor {
       if (cache.has(name)) continue;
       // Passed on, a value travels as this reference again, with its real size (placement weighs it).
       const ref: PayloadRef = {
-        $ybRef: { bucket: found.$ybRef.bucket ?? PAYLOAD_BUCKET, name, bytes: found.$ybRef.bytes },
+        $ybRef: {
+          bucket: found.$ybRef.bucket ?? PAYLOAD_BUCKET,
+          name,
+          bytes: found.$ybRef.bytes,
+          ...(found.$ybRef.domain ? { domain: found.$ybRef.domain } : {}),
+        },
       };
       const value = await this.payloads.resolve(ref);
       cache.set(name, value);

@@ -17,9 +17,18 @@ const decoder = new TextDecoder();
  * Service handlers and expressions only ever see plain values.
  */
 export class PayloadStore {
+  /** Buckets of other JetStream domains that references named, opened on first use. */
+  private readonly elsewhere = new Map<string, Promise<ObjectStore>>();
+
   private constructor(
     private readonly store: ObjectStore,
     readonly thresholdBytes: number,
+    private readonly transport: NatsTransport,
+    /**
+     * The domain this store writes to when given explicitly, named in its references; absent,
+     * the transport's default (the hub's), which references leave unnamed.
+     */
+    readonly domain: string | undefined,
   ) {}
 
   /**
@@ -33,7 +42,7 @@ export class PayloadStore {
   ): Promise<PayloadStore> {
     const js = options.domain ? jetstream(transport.connection, { domain: options.domain }) : transport.jetstream();
     const store = await new Objm(js).create(PAYLOAD_BUCKET);
-    return new PayloadStore(store, thresholdBytes);
+    return new PayloadStore(store, thresholdBytes, transport, options.domain);
   }
 
   /** The value itself when small; otherwise stored under `name` and replaced by a reference. `json` saves serialising it again. */
@@ -45,7 +54,9 @@ export class PayloadStore {
     const bytes = encoder.encode(json);
     if (bytes.length <= this.thresholdBytes) return value;
     await this.store.putBlob({ name }, bytes);
-    return { $ybRef: { bucket: PAYLOAD_BUCKET, name, bytes: bytes.length } } satisfies PayloadRef;
+    const ref: PayloadRef['$ybRef'] = { bucket: PAYLOAD_BUCKET, name, bytes: bytes.length };
+    if (this.domain) ref.domain = this.domain;
+    return { $ybRef: ref } satisfies PayloadRef;
   }
 
   /**
@@ -82,7 +93,9 @@ export class PayloadStore {
   /** The plain value behind a reference (other values pass through). */
   async resolve(value: unknown): Promise<unknown> {
     if (!isPayloadRef(value)) return value;
-    const bytes = await this.store.getBlob(value.$ybRef.name);
+    const domain = value.$ybRef.domain;
+    const store = domain === this.domain ? this.store : await this.storeIn(domain);
+    const bytes = await store.getBlob(value.$ybRef.name);
     if (!bytes) {
       throw new YunbianError(
         'NOT_FOUND',
@@ -91,6 +104,19 @@ export class PayloadStore {
       );
     }
     return JSON.parse(decoder.decode(bytes)) as unknown;
+  }
+
+  /** The bucket of `domain`; a reference without one names the transport's default (the hub's). */
+  private storeIn(domain: string | undefined): Promise<ObjectStore> {
+    const key = domain ?? '';
+    let store = this.elsewhere.get(key);
+    if (!store) {
+      const js = domain ? jetstream(this.transport.connection, { domain }) : this.transport.jetstream();
+      store = new Objm(js).open(PAYLOAD_BUCKET);
+      store.catch(() => this.elsewhere.delete(key));
+      this.elsewhere.set(key, store);
+    }
+    return store;
   }
 
   /** Deletes every stored payload whose name starts with `prefix` (a run id). */
