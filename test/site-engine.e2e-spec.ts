@@ -151,7 +151,9 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'succeeded', output: { c: { result: 112 } } });
     expect(body.executedBy).toMatchObject({ kind: 'site', id: 'site-factory-sz', site: 'factory-sz' });
-    expect(body.executedBy?.reason).toMatch(/^every step placeable at factory-sz: a → json-transform@1\.0\.0 on edge-box/);
+    expect(body.executedBy?.reason).toMatch(
+      /^every step placeable at factory-sz: a → json-transform@1\.0\.0 on edge-box/,
+    );
     expect(body.steps?.map((s) => s.node)).toEqual(['edge-box', 'edge-box', 'edge-box']);
 
     // The cloud's GET /runs and GET /runs/{id} read it from the site's run store.
@@ -186,7 +188,10 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
       engine: 'cloud',
     });
     expect(forced.body).toMatchObject({ status: 'succeeded', output: { c: { result: 114 } } });
-    expect(forced.body.executedBy).toMatchObject({ kind: 'cloud', reason: 'engine "cloud" requested at site factory-sz' });
+    expect(forced.body.executedBy).toMatchObject({
+      kind: 'cloud',
+      reason: 'engine "cloud" requested at site factory-sz',
+    });
     const bad = await call<{ message: string }>(edge, 'POST', '/workflows/site-edge/runs?engine=nearest', {});
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/engine must be auto, cloud, site/);

@@ -26,7 +26,12 @@ const WORKFLOW = 'bench-site-pipeline';
 
 const say = (line = '') => process.stdout.write(line + '\n');
 
-async function call<T>(base: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> {
+async function call<T>(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const response = await fetch(`${base}${route}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },

@@ -248,6 +248,8 @@ export class Testbed {
       env: {
         NATS_URL: `nats://127.0.0.1:${PORTS.nats}`,
         PORT: String(PORTS.orchestrator),
+        // The cloud engine's site, for the choice of where runs execute.
+        YUNBIAN_SITE: plan.cloud.site.name,
         ...options.orchestratorEnv,
       },
       echoStderr: false,

@@ -13,7 +13,10 @@ async function main(): Promise<void> {
   const engine = loadEngineConfig();
   if (engine.mode === 'site') setLogFields({ service: 'yunbian-orchestrator', engine: engine.id, site: engine.site });
   const logger = new JsonLogger('orchestrator');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine), { logger, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine), {
+    logger,
+    bodyParser: false,
+  });
   const limit = process.env.YUNBIAN_BODY_LIMIT ?? '8mb';
   app.useBodyParser('json', { limit });
   app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
@@ -34,7 +37,13 @@ async function main(): Promise<void> {
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   const port = envInt('PORT', 3000);
   await app.listen(port, process.env.HOST ?? '0.0.0.0');
-  logger.info('orchestrator listening', { mode: engine.mode, site: engine.site, engine: engine.id, url: `http://localhost:${port}`, docs: `http://localhost:${port}/docs` });
+  logger.info('orchestrator listening', {
+    mode: engine.mode,
+    site: engine.site,
+    engine: engine.id,
+    url: `http://localhost:${port}`,
+    docs: `http://localhost:${port}/docs`,
+  });
 }
 
 process.once('exit', () => void shutdownTracing());

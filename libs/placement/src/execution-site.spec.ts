@@ -20,7 +20,12 @@ const node = (id: string, site: string, extra: Partial<NodeRecord> = {}): NodeRe
   ...extra,
 });
 
-const instance = (id: string, nodeId: string, service: string, extra: Partial<InstanceRecord> = {}): InstanceRecord => ({
+const instance = (
+  id: string,
+  nodeId: string,
+  service: string,
+  extra: Partial<InstanceRecord> = {},
+): InstanceRecord => ({
   id,
   nodeId,
   service,
@@ -116,7 +121,9 @@ describe('chooseExecutionSite', () => {
       input({ steps: [steps[0], { id: 'b', service: 'ocr@^1', hints: { tier: 'cloud' } }, steps[2]] }),
     );
     expect(choice.ok).toBe(false);
-    expect(choice.reason).toBe('step b (ocr@^1) cannot run at factory-sz: node edge-box is edge; the step needs a cloud node');
+    expect(choice.reason).toBe(
+      'step b (ocr@^1) cannot run at factory-sz: node edge-box is edge; the step needs a cloud node',
+    );
   });
 
   it('honours the service’s own requirements and tags', () => {

@@ -253,9 +253,7 @@ export class RunStoreReader {
   /** One run's latest record, or undefined. */
   async load(id: string): Promise<RunRecord | undefined> {
     const found = await Promise.all(this.sides.map((side) => readRecord(side, `run.${id}`).catch(() => undefined)));
-    return found
-      .filter((run) => run !== undefined)
-      .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0];
+    return found.filter((run) => run !== undefined).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))[0];
   }
 
   /** Every stored run, newest record of each. */

@@ -1,0 +1,87 @@
+import type { EngineAnnouncement } from '@yunbian/contracts';
+import type { NatsTransport } from '@yunbian/transport';
+import { loadEngineConfig } from '../engine-config';
+import { EnginesService } from './engines.service';
+
+/** A transport that records what is published and hands subscriptions' callbacks back. */
+function fakeTransport() {
+  const published: { subject: string; value: unknown }[] = [];
+  const handlers = new Map<string, (value: unknown) => void>();
+  const transport = {
+    publish: (subject: string, value: unknown) => published.push({ subject, value }),
+    subscribe: (subject: string, handler: (value: unknown) => void) => {
+      handlers.set(subject, handler);
+      return { unsubscribe: () => handlers.delete(subject) };
+    },
+  } as unknown as NatsTransport;
+  return { transport, published, handlers };
+}
+
+const site = (id: string, extra: Partial<EngineAnnouncement> = {}): EngineAnnouncement => ({
+  id,
+  kind: 'site',
+  site: id.replace(/^site-/, ''),
+  domain: id.replace(/^site-/, ''),
+  startedAt: '2026-01-01T00:00:00.000Z',
+  at: '2026-01-01T00:00:00.000Z',
+  running: 0,
+  intervalMs: 1_000,
+  ...extra,
+});
+
+describe('EnginesService', () => {
+  let service: EnginesService;
+  let fake: ReturnType<typeof fakeTransport>;
+
+  beforeEach(() => {
+    fake = fakeTransport();
+    service = new EnginesService(fake.transport, loadEngineConfig({ YUNBIAN_ENGINE_ANNOUNCE_MS: '60000' }));
+    service.countRunningWith(() => 7);
+    service.onApplicationBootstrap();
+  });
+
+  afterEach(() => service.onApplicationShutdown());
+
+  it('announces itself at once (kind, site, running) and lists itself', () => {
+    expect(fake.published[0]).toEqual({
+      subject: 'yb.evt.engine.cloud-cloud.heartbeat',
+      value: expect.objectContaining({
+        id: 'cloud-cloud',
+        kind: 'cloud',
+        site: 'cloud',
+        running: 7,
+        intervalMs: 60_000,
+      }),
+    });
+    expect(service.list()).toEqual([expect.objectContaining({ id: 'cloud-cloud', self: true })]);
+  });
+
+  it('keeps the engines that announce, finds a site’s engine, and loses one silent for 3 intervals once', () => {
+    const lost: string[] = [];
+    service.onEngineLost((engine, reason) => lost.push(`${engine.id}: ${reason}`));
+    service.onAnnouncement(site('site-factory-sz'));
+    expect(service.siteEngine('factory-sz')).toMatchObject({ id: 'site-factory-sz', domain: 'factory-sz' });
+    expect(service.siteEngine('store-hz')).toBeUndefined();
+    expect(service.others().map((e) => e.id)).toEqual(['site-factory-sz']);
+
+    service.sweep(Date.now() + 2_500);
+    expect(lost).toEqual([]);
+    service.sweep(Date.now() + 3_500);
+    service.sweep(Date.now() + 9_000);
+    expect(lost).toEqual([expect.stringMatching(/^site-factory-sz: no announcement for 3\.\d s$/)]);
+    expect(service.siteEngine('factory-sz')).toBeUndefined();
+  });
+
+  it('loses an engine that leaves at once, and says goodbye itself on shutdown', () => {
+    const lost: string[] = [];
+    service.onEngineLost((engine, reason) => lost.push(`${engine.id}: ${reason}`));
+    service.onAnnouncement(site('site-a'));
+    service.onLeaving({ id: 'site-a', at: '' });
+    expect(lost).toEqual(['site-a: it left (clean shutdown)']);
+    service.onApplicationShutdown();
+    expect(fake.published.at(-1)).toEqual({
+      subject: 'yb.evt.engine.cloud-cloud.leaving',
+      value: expect.objectContaining({ id: 'cloud-cloud' }),
+    });
+  });
+});
