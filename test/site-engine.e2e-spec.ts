@@ -88,9 +88,15 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
     });
     edge = await bed.siteEngineApi('factory-sz');
     const instances = [await deploy('edge-box'), await deploy('cloud-1')];
+    const big = {
+      id: 'a',
+      service: 'json-transform@^1',
+      input: { expression: '$length($)', data: '=$input.text' },
+    };
     for (const [name, steps] of [
       ['site-edge', [step('a', undefined, 1), step('b', 'a', 10), step('c', 'b', 100)]],
       ['site-mixed', [step('a', undefined, 1), step('b', 'a', 10, { tier: 'cloud' }), step('c', 'b', 100)]],
+      ['site-big', [big]],
     ] as const) {
       const created = await call(bed.api, 'POST', '/workflows', {
         name,
@@ -103,19 +109,21 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
     // The site engine reads the cloud's registry and sees the instances in its own view.
     await waitFor(
       async () => {
-        const [wf, mixed, seen] = await Promise.all([
+        const [wf, mixed, large, seen] = await Promise.all([
           call(edge, 'GET', '/workflows/site-edge'),
           call(edge, 'GET', '/workflows/site-mixed'),
+          call(edge, 'GET', '/workflows/site-big'),
           call<InstanceRecord[]>(edge, 'GET', '/instances'),
         ]);
         return (
           wf.status === 200 &&
           mixed.status === 200 &&
+          large.status === 200 &&
           instances.every((id) => seen.body.some((i) => i.id === id && i.status === 'ready'))
         );
       },
       60_000,
-      'the site engine to know both workflows and both instances as ready',
+      'the site engine to know the workflows and both instances as ready',
     );
   });
 
@@ -195,6 +203,20 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
     const bad = await call<{ message: string }>(edge, 'POST', '/workflows/site-edge/runs?engine=nearest', {});
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/engine must be auto, cloud, site/);
+  });
+
+  it('large values of a site run stay in the site’s JetStream domain; the site’s workers read them there', async () => {
+    const text = 'x'.repeat(400_000);
+    const { body } = await call<RunView & { output?: { a?: { result: number } }; input?: unknown }>(
+      edge,
+      'POST',
+      '/workflows/site-big/runs?wait=30000',
+      { input: { text } },
+    );
+    expect(body).toMatchObject({ status: 'succeeded', output: { a: { result: 400_000 } } });
+    expect(body.executedBy?.kind).toBe('site');
+    // The run's input went to the object store of the site's domain, and its reference says so.
+    expect(body.input).toMatchObject({ $ybRef: { bucket: 'yb-payloads', domain: 'factory-sz' } });
   });
 
   it('with the uplink cut, the site engine still completes edge-only runs (durable, in the site’s domain)', async () => {
