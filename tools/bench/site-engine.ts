@@ -5,11 +5,13 @@
  *   - by the site engine (engine "auto": every step places at the edge),
  *   - by the cloud engine (engine "cloud": the start crosses the uplink, then each step),
  * first on the 40 ms link and then on a LAN (the same link set to 0 ms with `setLink`).
- * Runs are sequential (concurrency 1) and durable (the default); prints p50/p99 per mode
- * and the ratios the acceptance names (site at 40 ms / site on a LAN; cloud / site).
+ * Runs are sequential (concurrency 1) and durable (the default). The four modes take turns
+ * in BENCH_ROUNDS rounds (the link's delay switched between them), so a machine whose load
+ * drifts weighs on each alike. Prints p50/p99 per mode and the ratios the acceptance names
+ * (site at 40 ms / site on a LAN; cloud / site).
  *
- *   npm run bench:site          # BENCH_RUNS per mode (default 100), BENCH_TOPOLOGY (factory.yaml),
- *                               # BENCH_DURABILITY (durable | none)
+ *   npm run bench:site          # BENCH_RUNS per mode (default 100), BENCH_ROUNDS (default 5),
+ *                               # BENCH_TOPOLOGY (factory.yaml), BENCH_DURABILITY (durable | none)
  */
 import path from 'node:path';
 import { envInt, percentile, round, waitUntil } from '@yunbian/common';
@@ -18,6 +20,7 @@ import { Testbed } from '../testbed/testbed';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const RUNS = envInt('BENCH_RUNS', 100);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? path.join(ROOT, 'tools/testbed/topologies/factory.yaml');
 const DURABILITY = process.env.BENCH_DURABILITY === 'none' ? 'none' : 'durable';
 const EDGE_SITE = 'factory-sz';
@@ -51,27 +54,25 @@ interface Row {
   mean: number;
 }
 
-async function measure(edge: string, engine: 'auto' | 'cloud', rttMs: number, expectKind: string): Promise<Row> {
-  const once = async () => {
-    const started = performance.now();
-    const { status, body } = await call<{ status: string; executedBy?: { kind: string }; error?: unknown }>(
-      edge,
-      'POST',
-      `/workflows/${WORKFLOW}/runs?wait=30000`,
-      { input: { n: 1 }, engine, durability: DURABILITY },
-    );
-    const ms = performance.now() - started;
-    if (status !== 200 || body.status !== 'succeeded' || body.executedBy?.kind !== expectKind) {
-      throw new Error(`run failed or ran elsewhere (${status}): ${JSON.stringify(body).slice(0, 500)}`);
-    }
-    return ms;
-  };
-  for (let i = 0; i < 10; i++) await once();
-  const latencies: number[] = [];
-  for (let i = 0; i < RUNS; i++) latencies.push(await once());
-  latencies.sort((a, b) => a - b);
+/** One run started at the edge and waited for; its latency as the client sees it, ms. */
+async function runOnce(edge: string, engine: 'auto' | 'cloud', expectKind: string): Promise<number> {
+  const started = performance.now();
+  const { status, body } = await call<{ status: string; executedBy?: { kind: string }; error?: unknown }>(
+    edge,
+    'POST',
+    `/workflows/${WORKFLOW}/runs?wait=30000`,
+    { input: { n: 1 }, engine, durability: DURABILITY },
+  );
+  const ms = performance.now() - started;
+  if (status !== 200 || body.status !== 'succeeded' || body.executedBy?.kind !== expectKind) {
+    throw new Error(`run failed or ran elsewhere (${status}): ${JSON.stringify(body).slice(0, 500)}`);
+  }
+  return ms;
+}
+
+function row(mode: string, rttMs: number, latencies: number[]): Row {
   return {
-    mode: engine === 'auto' ? 'site engine' : 'cloud engine',
+    mode,
     rttMs,
     runs: latencies.length,
     p50: percentile(latencies, 50)!,
@@ -82,7 +83,9 @@ async function measure(edge: string, engine: 'auto' | 'cloud', rttMs: number, ex
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:site needs root (the testbed builds network namespaces)');
-  say(`bench:site — ${path.relative(ROOT, TOPOLOGY)}, ${RUNS} runs per mode, durability ${DURABILITY}`);
+  say(
+    `bench:site — ${path.relative(ROOT, TOPOLOGY)}, ${RUNS} runs per mode in ${ROUNDS} rounds, durability ${DURABILITY}`,
+  );
   const bed = await Testbed.start(TOPOLOGY, { port: 0, heartbeatMs: 1000, say: (l) => say(`[testbed] ${l}`) });
   try {
     const edge = await bed.siteEngineApi(EDGE_SITE);
@@ -115,13 +118,26 @@ async function main(): Promise<void> {
       250,
     );
     const rtt = bed.linkStates().find((l) => l.site === EDGE_SITE)!.rttMs;
-    const rows: Row[] = [];
-    rows.push(await measure(edge, 'auto', rtt, 'site'));
-    rows.push(await measure(edge, 'cloud', rtt, 'cloud'));
-    await bed.setLink(EDGE_SITE, { rttMs: 0 });
-    rows.push(await measure(edge, 'auto', 0, 'site'));
-    rows.push(await measure(edge, 'cloud', 0, 'cloud'));
+    const modes = [
+      { mode: 'site engine', engine: 'auto', kind: 'site', rttMs: rtt },
+      { mode: 'cloud engine', engine: 'cloud', kind: 'cloud', rttMs: rtt },
+      { mode: 'site engine', engine: 'auto', kind: 'site', rttMs: 0 },
+      { mode: 'cloud engine', engine: 'cloud', kind: 'cloud', rttMs: 0 },
+    ] as const;
+    const latencies: number[][] = modes.map(() => []);
+    const perRound = Math.max(1, Math.ceil(RUNS / ROUNDS));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [k, m] of modes.entries()) {
+        if (bed.linkStates().find((l) => l.site === EDGE_SITE)!.rttMs !== m.rttMs) {
+          await bed.setLink(EDGE_SITE, { rttMs: m.rttMs });
+        }
+        // A few warm-up runs after each switch (connections, JIT), not counted.
+        for (let i = 0; i < 3; i++) await runOnce(edge, m.engine, m.kind);
+        for (let i = 0; i < perRound; i++) latencies[k].push(await runOnce(edge, m.engine, m.kind));
+      }
+    }
     await bed.setLink(EDGE_SITE, { rttMs: rtt });
+    const rows = modes.map((m, k) => row(m.mode, m.rttMs, latencies[k]));
 
     say('');
     say('| engine | edge↔cloud RTT | runs | p50 ms | p99 ms | mean ms |');
