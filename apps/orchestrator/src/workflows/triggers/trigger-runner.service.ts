@@ -10,7 +10,7 @@ import {
   type StoredWorkflow,
   type TriggerDefinition,
 } from '@yunbian/workflow';
-import { loadEngineConfig, type EngineConfig } from '../../engine-config';
+import { ENGINE_CONFIG, type EngineConfig } from '../../engine-config';
 import { WorkflowEngine } from '../workflow-engine.service';
 import { WorkflowRegistry } from '../workflow-registry.service';
 import type { RunningTrigger, TriggerContext } from './running-trigger';
@@ -36,7 +36,6 @@ interface WorkflowTriggers {
 @Injectable()
 export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new JsonLogger('triggers');
-  private readonly engineConfig: EngineConfig = loadEngineConfig();
   private readonly workflows = new Map<string, WorkflowTriggers>();
   /** Changes to one workflow's triggers, applied in order. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -47,6 +46,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(NatsTransport) private readonly transport: NatsTransport,
     @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
     @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
+    @Inject(ENGINE_CONFIG) private readonly engineConfig: EngineConfig,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
