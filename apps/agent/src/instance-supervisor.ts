@@ -130,6 +130,7 @@ export class InstanceSupervisor {
         restarts: 0,
         startedAt: new Date().toISOString(),
         resources: command.resources,
+        ...(command.owner ? { owner: command.owner } : {}),
       },
     };
     this.instances.set(command.instanceId, managed);

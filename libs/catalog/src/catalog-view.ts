@@ -80,6 +80,7 @@ export class CatalogView {
   protected serviceChanged(_descriptor: ServiceDescriptor): void {}
   protected instanceChanged(_record: InstanceRecord): void {}
   protected instanceRemoved(_id: string): void {}
+  protected nodeRemoved(_id: string): void {}
 
   /** Starts from a stored copy; nodes that were alive get a fresh grace period (silence while we were away is not theirs). */
   restoreFrom(snapshot: CatalogSnapshot, now = Date.now()): void {
@@ -233,6 +234,28 @@ export class CatalogView {
     instance.updatedAt = new Date().toISOString();
     this.instanceChanged(instance);
     if (status === 'failed' && previous !== 'failed') this.emitLost(instance, reason ?? 'instance failed');
+  }
+
+  /**
+   * Forgets a dead node and the instances listed on it (`DELETE /nodes/{id}`); refused for a node
+   * that is alive or suspect. Should its agent come back, it announces and joins afresh.
+   */
+  removeNode(id: string): NodeRecord {
+    const record = this.node(id);
+    if (record.status !== 'dead') {
+      throw new YunbianError(
+        'CONFLICT',
+        `node ${id} is ${record.status} (last heartbeat ${record.lastHeartbeatAt}); only a dead node can be removed — stop its agent first, or wait until it is declared dead`,
+        { node: id, status: record.status },
+      );
+    }
+    for (const instance of [...this.instances.values()]) if (instance.nodeId === id) this.removeInstance(instance.id);
+    this.nodes.delete(id);
+    this.passiveBandwidth.delete(id);
+    this.nodeRemoved(id);
+    this.refreshPeers();
+    this.logger?.info('node removed', { node_id: id });
+    return record;
   }
 
   // ---- liveness -----------------------------------------------------------

@@ -1,3 +1,4 @@
+import type { InstanceOwner } from './deployment';
 import type { MeasuredBandwidths } from './network';
 import type { InstanceResources, LimitsEnforcement, NodeDescriptor } from './node';
 import type { ServiceDescriptor, ServiceIsolation } from './service';
@@ -19,6 +20,8 @@ export interface InstanceReport {
   pid?: number;
   inFlight: number;
   queued: number;
+  /** Mean time of the requests it answered in the last few seconds, arrival to reply (queue wait included), ms. */
+  latencyMs?: number;
   restarts: number;
   startedAt: string;
   /** Why the instance is failed or was last restarted. */
@@ -32,6 +35,8 @@ export interface InstanceReport {
   isolation?: ServiceIsolation;
   /** CPU share and memory cap the instance was started with (POST /instances `resources`). */
   resources?: InstanceResources;
+  /** The deployment or plan that started it; absent for a one-off instance. */
+  owner?: InstanceOwner;
 }
 
 export interface NodeLoad {
@@ -96,6 +101,8 @@ export interface StartInstanceCommand {
   version: string;
   config?: Record<string, unknown>;
   resources?: InstanceResources;
+  /** Carried into the instance's reports, so the catalogue knows who owns it across restarts. */
+  owner?: InstanceOwner;
 }
 
 export interface StopInstanceCommand {

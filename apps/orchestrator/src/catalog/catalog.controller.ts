@@ -47,6 +47,15 @@ export class CatalogController {
     return { ...this.catalog.node(id), instances: this.catalog.listInstances({ nodeId: id }) };
   }
 
+  @Delete('nodes/:id')
+  @ApiOperation({ summary: 'Remove a dead node and the instances listed on it from the catalogue' })
+  @ApiResponse({ status: 200, schema: NODE_RECORD, description: 'the node as it was' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the node is alive or suspect' })
+  removeNode(@Param('id') id: string): NodeRecord {
+    return this.catalog.removeNode(id);
+  }
+
   @Get('services')
   @ApiOperation({ summary: 'Service types, the nodes that can run them and their instance counts' })
   @ApiResponse({ status: 200, schema: list(SERVICE_RECORD) })

@@ -135,6 +135,15 @@ export const INSTANCE_RECORD: SchemaObject = {
     memoryMb: { type: 'number', description: 'resident memory, MiB (in the shared worker: an equal share of it)' },
     isolation: { enum: ['process', 'shared'], description: 'own worker process, or the node’s shared worker' },
     resources: { ...RESOURCES, description: 'CPU share and memory cap the instance was started with' },
+    owner: {
+      type: 'object',
+      description: 'the deployment or placement plan that started it; absent for a one-off instance',
+      properties: {
+        kind: { enum: ['deployment', 'plan'] },
+        name: { type: 'string' },
+        revision: { type: 'number', description: "the deployment's template revision" },
+      },
+    },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },

@@ -105,6 +105,9 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
   protected override instanceRemoved(id: string): void {
     this.store.deleteInstance(id);
   }
+  protected override nodeRemoved(id: string): void {
+    this.store.deleteNode(id);
+  }
 
   override onHeartbeat(h: NodeHeartbeat, subject: string): boolean {
     if (!super.onHeartbeat(h, subject)) return false;

@@ -71,6 +71,10 @@ export class CatalogStore {
     this.write(`node.${node.id}`, node);
   }
 
+  deleteNode(id: string): void {
+    this.write(`node.${id}`, undefined);
+  }
+
   saveInstance(instance: InstanceRecord): void {
     this.write(`instance.${instance.id}`, instance);
   }

@@ -5,6 +5,7 @@ import { JsonLogger } from '@yunbian/common';
 import {
   serviceRef,
   Subjects,
+  type InstanceOwner,
   type InstanceRecord,
   type InstanceReport,
   type InstanceResources,
@@ -23,6 +24,8 @@ export interface StartInstanceRequest {
   config?: Record<string, unknown>;
   /** CPU share and memory cap of the instance, reserved on its node and enforced by its agent. */
   resources?: InstanceResources;
+  /** Set by deployments and plans for what they start (never by POST /instances). */
+  owner?: InstanceOwner;
 }
 
 const AGENT_TIMEOUT_MS = 5_000;
@@ -92,6 +95,7 @@ export class DeploymentService {
       version: service.version,
       config: request.config,
       resources: request.resources,
+      ...(request.owner ? { owner: request.owner } : {}),
     };
     const report = await this.askAgent<InstanceReport>(node.id, Subjects.nodeStartInstance(node.id), command);
     this.logger.info('instance starting', { instance_id: report.id, node_id: node.id, service: serviceRef(service) });
