@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
 import { TransportModule } from './transport.module';
 import { CatalogModule } from './catalog/catalog.module';
+import { DeploymentsModule } from './deployments/deployments.module';
 import { EngineConfigModule } from './engine-config.module';
 import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
@@ -28,6 +29,8 @@ export class AppModule {
           jetStreamDomain: engine.hubDomain,
         }),
         CatalogModule,
+        // In both modes: a site engine answers /deployments saying the cloud reconciles them.
+        DeploymentsModule,
         WorkflowsModule,
         ...(engine.mode === 'cloud' ? [ModelsModule] : []),
         HealthModule,

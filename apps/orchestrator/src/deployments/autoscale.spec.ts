@@ -13,16 +13,32 @@ function drive(loads: { ready: number; queued: number; latencyMs?: number }[], p
 
 describe('autoscaleStep', () => {
   it('starts at min and holds while nothing is ready to judge by', () => {
-    expect(drive([{ ready: 0, queued: 0 }, { ready: 0, queued: 0 }])).toEqual([1, 1]);
+    expect(
+      drive([
+        { ready: 0, queued: 0 },
+        { ready: 0, queued: 0 },
+      ]),
+    ).toEqual([1, 1]);
   });
 
   it('grows only after the target has been exceeded for scaleUpAfterMs, in proportion to the excess', () => {
     // 1 replica with 6 waiting (3× the target of 2): after a second, 3 replicas.
-    expect(drive([{ ready: 1, queued: 6 }, { ready: 1, queued: 6 }])).toEqual([1, 3]);
+    expect(
+      drive([
+        { ready: 1, queued: 6 },
+        { ready: 1, queued: 6 },
+      ]),
+    ).toEqual([1, 3]);
   });
 
   it('ignores a single spike (the excess must last)', () => {
-    expect(drive([{ ready: 1, queued: 9 }, { ready: 1, queued: 0 }, { ready: 1, queued: 9 }])).toEqual([1, 1, 1]);
+    expect(
+      drive([
+        { ready: 1, queued: 9 },
+        { ready: 1, queued: 0 },
+        { ready: 1, queued: 9 },
+      ]),
+    ).toEqual([1, 1, 1]);
   });
 
   it('never goes beyond max or below min', () => {

@@ -153,9 +153,7 @@ describe('planReconcile', () => {
     expect(kept.note).toContain('uplink is taken as cut');
     // Nodes that died one after the other are failures: the survivor at the site takes the replica.
     const oneByOne = [a, silent(s2a, 60_000), node('s2b', 's2')];
-    expect(plan(deployment(spec), oneByOne, [owned('a'), owned('s2a')]).starts.map((s) => s.nodeId)).toEqual([
-      's2b',
-    ]);
+    expect(plan(deployment(spec), oneByOne, [owned('a'), owned('s2a')]).starts.map((s) => s.nodeId)).toEqual(['s2b']);
   });
 
   it('re-places the replicas of an unpinned pool at a cut site, and drains the surplus when the site returns', () => {
@@ -196,9 +194,7 @@ describe('planReconcile', () => {
     const p = plan(deployment({ replicas: { count: 3 }, placement: { maxPerNode: 1 } }), [small], [instance('small')]);
     expect(p.starts.map((s) => s.nodeId)).toEqual(['small']);
     expect(p.status.problems).toEqual([
-      expect.stringMatching(
-        /^the pool: 2 of 3 replicas cannot start: node small has 1 \(placement.maxPerNode 1\)$/,
-      ),
+      expect.stringMatching(/^the pool: 2 of 3 replicas cannot start: node small has 1 \(placement.maxPerNode 1\)$/),
     ]);
     const cpu = plan(deployment({ replicas: { count: 2 }, resources: { cpu: 1.5 } }), [a]);
     expect(cpu.starts).toHaveLength(1);

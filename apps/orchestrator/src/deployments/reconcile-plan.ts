@@ -215,7 +215,8 @@ function planOne(record: DeploymentRecord, memory: DeploymentMemory, world: Worl
       const cut = world.cutOff.get(site);
       const graceLeft = world.deadSince(node) + world.policy.replaceGraceMs - now;
       if (pinned && cut) note = `kept where it is: ${cut} (the uplink is taken as cut)`;
-      else if (graceLeft > 0) note = `node ${node.id} is dead; re-placed in ${Math.ceil(graceLeft / 1000)} s unless it returns`;
+      else if (graceLeft > 0)
+        note = `node ${node.id} is dead; re-placed in ${Math.ceil(graceLeft / 1000)} s unless it returns`;
       else {
         counted = false;
         note = `node ${node.id} is dead; re-placed elsewhere`;
@@ -245,7 +246,8 @@ function planOne(record: DeploymentRecord, memory: DeploymentMemory, world: Worl
   const scopes = spec.perSite
     ? [...new Set([...poolNodes.map((n) => n.site), ...owned.map((o) => o.site)])].sort()
     : [POOL];
-  if (!poolNodes.length) problems.push(`no node in the catalogue matches the selector ${JSON.stringify(spec.selector)}`);
+  if (!poolNodes.length)
+    problems.push(`no node in the catalogue matches the selector ${JSON.stringify(spec.selector)}`);
 
   const nextMemory: DeploymentMemory = { homes: {}, scale: {} };
   const scopeStatus: DeploymentStatus['scopes'] = [];
@@ -318,7 +320,9 @@ function planOne(record: DeploymentRecord, memory: DeploymentMemory, world: Worl
     // Replicas of an older template: drained once enough new ones are ready.
     if (outdated.length && ready.length >= desired) {
       for (const o of outdated.filter((x) => x.reachable)) {
-        drains.push(drainOf(spec, o, `replaced: started from revision ${o.revision ?? '?'}, the deployment is at ${revision}`));
+        drains.push(
+          drainOf(spec, o, `replaced: started from revision ${o.revision ?? '?'}, the deployment is at ${revision}`),
+        );
         o.counted = false;
       }
     }
@@ -438,10 +442,8 @@ function chooseNode(
       ? (a: (typeof eligible)[0], b: (typeof eligible)[0]) => a.node.costPerHour - b.node.costPerHour || a.mine - b.mine
       : (a: (typeof eligible)[0], b: (typeof eligible)[0]) => a.mine - b.mine || a.total - b.total;
   eligible.sort(
-    (a, b) =>
-      Number(deficit(b) > 0) - Number(deficit(a) > 0) || byStrategy(a, b) || a.node.id.localeCompare(b.node.id),
+    (a, b) => Number(deficit(b) > 0) - Number(deficit(a) > 0) || byStrategy(a, b) || a.node.id.localeCompare(b.node.id),
   );
   const [best] = eligible;
   return { node: best.node, home: deficit(best) > 0 };
 }
-

@@ -1,5 +1,6 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { YunbianError } from '@yunbian/transport';
 import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import type { SchemaObject } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
@@ -54,8 +55,15 @@ export class PlacementsController {
 
   @Post(':id/apply')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Start the planned instances that are missing and drain the ones beyond the plan' })
-  async apply(@Param('id') id: string) {
-    return { plan: id, actions: await this.placements.apply(id) };
+  @ApiOperation({
+    summary:
+      "Start the planned instances that are missing and drain the ones beyond the plan, among the instances this workflow's applied plans started (never one-off instances or deployments' replicas)",
+  })
+  @ApiQuery({ name: 'dryRun', required: false, description: 'true: list every start and drain, do none' })
+  async apply(@Param('id') id: string, @Query('dryRun') dryRun?: string) {
+    if (dryRun !== undefined && !['true', 'false', '1', '0', ''].includes(dryRun))
+      throw new YunbianError('BAD_REQUEST', `dryRun must be true or false (got "${dryRun}")`);
+    const dry = dryRun === 'true' || dryRun === '1';
+    return { plan: id, dryRun: dry, actions: await this.placements.apply(id, dry) };
   }
 }

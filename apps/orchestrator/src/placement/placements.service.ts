@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
-import { serviceRef, type ServiceDescriptor } from '@yunbian/contracts';
+import { ownerKey, serviceRef, type InstanceOwner, type ServiceDescriptor } from '@yunbian/contracts';
 import {
   parseObjective,
   PlacementInputError,
@@ -34,7 +34,7 @@ export interface StoredPlan {
 }
 
 export interface ApplyAction {
-  action: 'start' | 'stop' | 'keep';
+  action: 'start' | 'drain' | 'keep';
   service: string;
   nodeId: string;
   instanceId?: string;
@@ -118,44 +118,54 @@ export class PlacementsService {
     return plan;
   }
 
-  /** Starts the planned instances that are missing and drains those beyond the plan, per service and node. */
-  async apply(id: string): Promise<ApplyAction[]> {
+  /**
+   * Starts the planned instances that are missing and drains those beyond the plan, per service
+   * and node — counting and draining only instances applied plans of this workflow started
+   * (owner `plan/<workflow>`): one-off instances, deployments' replicas and other workflows'
+   * instances are never touched. A dry run lists every start and drain and does none.
+   */
+  async apply(id: string, dryRun = false): Promise<ApplyAction[]> {
     const plan = this.get(id);
     if (!plan.result.ok)
       throw new YunbianError('CONFLICT', `plan ${id} found no feasible deployment; nothing to apply`);
+    const owner: InstanceOwner = { kind: 'plan', name: plan.request.workflow };
     const actions: ApplyAction[] = [];
     for (const servicePlan of plan.result.services) {
       const { name, range } = parseRef(servicePlan.service);
       const wanted = new Map(servicePlan.placements.map((p) => [p.nodeId, p.instances]));
       const running = this.catalog
         .instancesOfService(name)
+        .filter((i) => i.owner && ownerKey(i.owner) === ownerKey(owner))
         .filter((i) => semver.satisfies(i.version, range) && i.status !== 'failed' && i.status !== 'draining');
       const nodes = new Set([...wanted.keys(), ...running.map((i) => i.nodeId)]);
       for (const nodeId of nodes) {
         const here = running.filter((i) => i.nodeId === nodeId);
         const target = wanted.get(nodeId) ?? 0;
+        const base = { service: servicePlan.service, nodeId };
         for (const instance of here.slice(0, target))
-          actions.push({ action: 'keep', service: servicePlan.service, nodeId, instanceId: instance.id });
+          actions.push({ action: 'keep', ...base, instanceId: instance.id });
         for (let n = here.length; n < target; n++) {
+          if (dryRun) {
+            actions.push({ action: 'start', ...base });
+            continue;
+          }
           try {
-            const started = await this.deployment.start({ service: servicePlan.service, nodeId });
-            actions.push({ action: 'start', service: servicePlan.service, nodeId, instanceId: started.id });
+            const started = await this.deployment.start({ service: servicePlan.service, nodeId, owner });
+            actions.push({ action: 'start', ...base, instanceId: started.id });
           } catch (err) {
-            actions.push({ action: 'start', service: servicePlan.service, nodeId, error: (err as Error).message });
+            actions.push({ action: 'start', ...base, error: (err as Error).message });
           }
         }
         for (const instance of here.slice(target)) {
+          if (dryRun) {
+            actions.push({ action: 'drain', ...base, instanceId: instance.id });
+            continue;
+          }
           try {
             await this.deployment.stop(instance.id);
-            actions.push({ action: 'stop', service: servicePlan.service, nodeId, instanceId: instance.id });
+            actions.push({ action: 'drain', ...base, instanceId: instance.id });
           } catch (err) {
-            actions.push({
-              action: 'stop',
-              service: servicePlan.service,
-              nodeId,
-              instanceId: instance.id,
-              error: (err as Error).message,
-            });
+            actions.push({ action: 'drain', ...base, instanceId: instance.id, error: (err as Error).message });
           }
         }
       }
