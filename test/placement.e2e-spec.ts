@@ -178,6 +178,21 @@ describe('placement in runs (real nats-server, agents with different descriptors
     expect(planned.length).toBeGreaterThanOrEqual(2);
     expect(planned.every((p) => p.nodeId !== 'cloud-1')).toBe(true);
 
+    // Instances started by hand (one-off, no owner) of the planned services, where the plan wants
+    // them and where it does not: they are neither counted toward the plan nor drained by it.
+    for (const node of ['edge-a', 'edge-b'])
+      for (const service of ['json-transform', 'image-resize']) await cluster.deploy(service, node);
+    const oneOffs = (await cluster.get<InstanceRecord[]>('/instances')).filter((i) => !i.owner);
+    const dry = await cluster.call('POST', `/placements/${plan.id}/apply?dryRun=true`);
+    expect(dry.status).toBe(200);
+    const dryActions = (dry.body as { dryRun: boolean; actions: { action: string; instanceId?: string }[] }).actions;
+    expect(dry.body.dryRun).toBe(true);
+    expect(dryActions.filter((a) => a.action === 'start')).toHaveLength(
+      planned.reduce((sum, p) => sum + p.instances, 0),
+    );
+    expect(dryActions.filter((a) => a.action === 'drain')).toEqual([]);
+    expect((await cluster.get<InstanceRecord[]>('/instances')).filter((i) => i.owner)).toEqual([]);
+
     const applied = await cluster.call('POST', `/placements/${plan.id}/apply`);
     expect(applied.status).toBe(200);
     const actions = (applied.body as { actions: { action: string; service: string; nodeId: string; error?: string }[] })
@@ -195,5 +210,8 @@ describe('placement in runs (real nats-server, agents with different descriptors
         `${p.instances} ready instance(s) of ${p.service} on ${p.nodeId}`,
       );
     }
+    const after = await cluster.get<InstanceRecord[]>('/instances');
+    for (const o of oneOffs) expect(after.find((i) => i.id === o.id)?.status).not.toBe('draining');
+    expect(after.filter((i) => i.owner?.kind === 'plan').every((i) => i.owner?.name === 'planned')).toBe(true);
   });
 });
