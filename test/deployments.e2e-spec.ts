@@ -205,4 +205,65 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
     expect((await cluster.get<InstanceRecord>(`/instances/${oneOff.id}`)).status).toBe('ready');
     expect((await cluster.call('GET', '/deployments/echoes')).status).toBe(404);
   });
+
+  it('autoscales between min and max on the queue depth its replicas report, with hysteresis', async () => {
+    const spec = {
+      name: 'busy',
+      service: 'echo',
+      replicas: { min: 1, max: 2, autoscale: { queueDepth: 2, scaleUpAfterMs: 500, scaleDownAfterMs: 1_500 } },
+      selector: { nodes: [ids[0]] },
+    };
+    expect((await cluster.call('POST', '/deployments', spec)).status).toBe(201);
+    const busy = async () =>
+      (await cluster.get<InstanceRecord[]>('/instances?service=echo')).filter((i) => i.owner?.name === 'busy');
+    const [first] = await cluster.waitFor(
+      async () => {
+        const ready = (await busy()).filter((i) => i.status === 'ready');
+        return ready.length === 1 ? ready : undefined;
+      },
+      30_000,
+      'one ready replica of busy',
+    );
+    // 16 slow requests on its pinned subject: 4 run (its concurrency), 12 wait — six times the target.
+    const client = await cluster.client();
+    const burst = Array.from({ length: 16 }, (_, n) =>
+      client.request(first.subject, { value: n, delayMs: 1_500 }, { timeoutMs: 30_000 }),
+    );
+    await cluster.waitFor(
+      async () => (await busy()).filter((i) => i.status === 'ready').length === 2,
+      30_000,
+      'busy to scale up to 2',
+    );
+    expect((await cluster.get<DeploymentView>('/deployments/busy')).status.desired).toBe(2);
+    await Promise.all(burst);
+    // Idle: below half the target for scaleDownAfterMs, then back to min.
+    await cluster.waitFor(
+      async () => (await busy()).filter((i) => i.status !== 'draining').length === 1,
+      30_000,
+      'busy to scale down to 1',
+    );
+    expect((await cluster.get<DeploymentView>('/deployments/busy')).status.desired).toBe(1);
+  });
+
+  it('keeps deployments across an orchestrator restart, starting nothing twice', async () => {
+    const before = (await cluster.get<InstanceRecord[]>('/instances')).filter((i) => i.owner?.name === 'busy');
+    expect(before.filter((i) => i.status === 'ready')).toHaveLength(1);
+    cluster.orchestrator!.child.kill('SIGKILL');
+    await cluster.startOrchestrator({ YUNBIAN_REPLACE_GRACE_MS: String(GRACE_MS), YUNBIAN_RECONCILE_MS: '500' });
+    const view = await cluster.waitFor(
+      async () => {
+        const d = await cluster.call('GET', '/deployments/busy');
+        return d.status === 200 && (d.body as unknown as DeploymentView).status.lastReconcileAt
+          ? (d.body as unknown as DeploymentView)
+          : undefined;
+      },
+      20_000,
+      'busy reconciled by the new orchestrator',
+    );
+    expect(view.spec.replicas).toMatchObject({ min: 1, max: 2 });
+    // A few passes later the same replica is still the only one.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const after = (await cluster.get<InstanceRecord[]>('/instances')).filter((i) => i.owner?.name === 'busy');
+    expect(after.map((i) => i.id)).toEqual(before.filter((i) => i.status === 'ready').map((i) => i.id));
+  });
 });

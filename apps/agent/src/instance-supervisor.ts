@@ -184,6 +184,7 @@ export class InstanceSupervisor {
       } else if (message.type === 'load') {
         managed.report.inFlight = message.inFlight;
         managed.report.queued = message.queued;
+        managed.report.latencyMs = message.latencyMs;
       } else if (message.type === 'metrics') {
         managed.metrics = message.metrics;
       } else if (message.type === 'failed') {

@@ -44,7 +44,7 @@ export async function startInstance(options: {
   transport: NatsTransport;
   payloads: PayloadStore;
   logger: JsonLogger;
-  onLoad: (load: { inFlight: number; queued: number }) => void;
+  onLoad?: (load: { inFlight: number; queued: number }) => void;
 }): Promise<RunningInstance> {
   const { command, entry, transport } = options;
   const config = command.config ?? {};

@@ -49,7 +49,6 @@ async function main(): Promise<void> {
       jetStreamDomain: env.YUNBIAN_JS_DOMAIN || undefined,
     });
     const payloads = await PayloadStore.open(transport);
-    let lastSent = '';
     const instance = await startInstance({
       command: { instanceId, service: name, version, config },
       entry,
@@ -57,10 +56,6 @@ async function main(): Promise<void> {
       transport,
       payloads,
       logger,
-      onLoad: (load) => {
-        // Load changes can come thousands of times a second; the agent needs the latest only.
-        lastSent = JSON.stringify(load);
-      },
     });
     const host = instance.host;
     send({ type: 'ready', subjects: host.subjects });
@@ -71,9 +66,13 @@ async function main(): Promise<void> {
     let reported = '';
     const loadTimer = setInterval(
       () => {
-        if (lastSent !== reported) {
-          reported = lastSent;
-          send({ type: 'load', ...host.load });
+        // Load changes can come thousands of times a second; the agent needs the latest only
+        // (read on the tick, so request times that age out of their window are reported too).
+        const load = host.load;
+        const current = JSON.stringify(load);
+        if (current !== reported) {
+          reported = current;
+          send({ type: 'load', ...load });
         }
       },
       envInt('YUNBIAN_LOAD_REPORT_MS', 250),

@@ -18,7 +18,8 @@ interface Hosted {
   command: StartInstanceCommand;
   started: Promise<RunningInstance | undefined>;
   stopping?: Promise<void>;
-  lastLoad: string;
+  /** Set once the instance runs; its load is read on every report tick. */
+  host?: RunningInstance['host'];
   reportedLoad: string;
 }
 
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const add = (command: StartInstanceCommand, file?: string) => {
     const instanceId = command.instanceId;
     if (hosted.has(instanceId)) return;
-    const entry: Hosted = { command, lastLoad: '', reportedLoad: '', started: Promise.resolve(undefined) };
+    const entry: Hosted = { command, reportedLoad: '', started: Promise.resolve(undefined) };
     entry.started = (async () => {
       try {
         const running = await startInstance({
@@ -65,8 +66,8 @@ async function main(): Promise<void> {
           transport,
           payloads,
           logger: new JsonLogger(`instance ${instanceId}`),
-          onLoad: (load) => (entry.lastLoad = JSON.stringify(load)),
         });
+        entry.host = running.host;
         if (!entry.stopping) {
           send({ type: 'ready', instanceId, subjects: running.host.subjects });
           logger.info('instance ready', { instance_id: instanceId, subjects: running.host.subjects });
@@ -107,9 +108,12 @@ async function main(): Promise<void> {
   const loadTimer = setInterval(
     () => {
       for (const [instanceId, entry] of hosted) {
-        if (entry.lastLoad === entry.reportedLoad) continue;
-        entry.reportedLoad = entry.lastLoad;
-        send({ type: 'load', instanceId, ...(JSON.parse(entry.lastLoad) as { inFlight: number; queued: number }) });
+        if (!entry.host) continue;
+        const load = entry.host.load;
+        const current = JSON.stringify(load);
+        if (current === entry.reportedLoad) continue;
+        entry.reportedLoad = current;
+        send({ type: 'load', instanceId, ...load });
       }
     },
     envInt('YUNBIAN_LOAD_REPORT_MS', 250),

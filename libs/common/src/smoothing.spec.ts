@@ -1,4 +1,4 @@
-import { RecentMedian } from './smoothing';
+import { RecentMedian, WindowedMean } from './smoothing';
 
 describe('RecentMedian', () => {
   it('is the median of the last samples, so one spike does not move it', () => {
@@ -18,5 +18,17 @@ describe('RecentMedian', () => {
     m.add(10);
     m.add(20);
     expect(m.value).toBe(15);
+  });
+});
+
+describe('WindowedMean', () => {
+  it('is the mean of the recent samples and forgets an idle window', () => {
+    const m = new WindowedMean(1_000);
+    expect(m.value(0)).toBeUndefined();
+    m.add(10, 0);
+    m.add(30, 500);
+    expect(m.value(600)).toBe(20);
+    expect(m.value(1_150)).toBe(30); // the sample at 0 fell out of the window (to a tenth of it)
+    expect(m.value(2_000)).toBeUndefined();
   });
 });

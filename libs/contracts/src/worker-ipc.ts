@@ -9,7 +9,8 @@ import type { StartInstanceCommand } from './catalog';
  */
 export type WorkerToAgent =
   | { type: 'ready'; instanceId?: string; subjects: { service: string; instance: string } }
-  | { type: 'load'; instanceId?: string; inFlight: number; queued: number }
+  /** `latencyMs`: mean request time of the last few seconds (absent when idle). */
+  | { type: 'load'; instanceId?: string; inFlight: number; queued: number; latencyMs?: number }
   | { type: 'failed'; instanceId?: string; error: string }
   /** A shared worker let an instance go (after `remove`, or because it failed to start). */
   | { type: 'removed'; instanceId: string; clean: boolean }

@@ -85,6 +85,8 @@ describe('ServiceHost (real nats-server)', () => {
     expect(results.filter((r) => r === 'ok')).toHaveLength(3);
     expect(results.filter((r) => r === 'OVERLOADED')).toHaveLength(1);
     expect(Math.max(...loads)).toBe(2);
+    // Request times count the queue wait: two calls of 300 ms, one that waited 300 ms for a slot.
+    expect(host.load.latencyMs).toBeGreaterThanOrEqual(390);
     await host.drain(1_000);
   });
 

@@ -1,6 +1,6 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { ValidateFunction } from 'ajv';
-import { createAjv, formatIssues, schemaIssues } from '@yunbian/common';
+import { createAjv, formatIssues, schemaIssues, WindowedMean } from '@yunbian/common';
 import { serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
 import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
 import type { CallContext, ServiceHandler } from './service.decorator';
@@ -15,9 +15,20 @@ export interface HostOptions {
   maxQueue?: number;
   /** Resolves large inputs and offloads large outputs; without it they must fit in a message. */
   payloads?: PayloadStore;
-  /** Called whenever in-flight or queued counts change. */
+  /** Called whenever in-flight or queued counts change (`load` has the request times too). */
   onLoad?: (load: { inFlight: number; queued: number }) => void;
 }
+
+/** What an instance reports of its load (the agent passes it on in heartbeats). */
+export interface InstanceLoad {
+  inFlight: number;
+  queued: number;
+  /** Mean request time over the last 10 s, arrival to reply (queue wait included), ms; absent when idle that long. */
+  latencyMs?: number;
+}
+
+/** Request times are averaged over this window: long enough to smooth, short enough for autoscaling to follow. */
+const LATENCY_WINDOW_MS = 10_000;
 
 /**
  * Runs one service instance on NATS: a queue-group subscription shared by all instances
@@ -31,6 +42,7 @@ export class ServiceHost {
   private idleWaiters: (() => void)[] = [];
   private readonly validateInput: ValidateFunction;
   private readonly maxQueue: number;
+  private readonly latency = new WindowedMean(LATENCY_WINDOW_MS);
 
   constructor(
     private readonly transport: NatsTransport,
@@ -42,8 +54,11 @@ export class ServiceHost {
     this.maxQueue = options.maxQueue ?? descriptor.concurrency * 64;
   }
 
-  get load(): { inFlight: number; queued: number } {
-    return { inFlight: this.inFlight, queued: this.waiting.length };
+  get load(): InstanceLoad {
+    const latencyMs = this.latency.value();
+    const load: InstanceLoad = { inFlight: this.inFlight, queued: this.waiting.length };
+    if (latencyMs !== undefined) load.latencyMs = Math.round(latencyMs * 10) / 10;
+    return load;
   }
 
   get subjects(): { service: string; instance: string } {
@@ -81,6 +96,7 @@ export class ServiceHost {
   }
 
   private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+    const arrived = performance.now();
     const payloads = this.options.payloads;
     const input = payloads ? await payloads.resolveDeep(raw) : raw;
     if (!this.validateInput(input)) {
@@ -105,6 +121,7 @@ export class ServiceHost {
       const name = `${context.idempotencyKey ?? `${this.options.instanceId}.${Date.now()}.${Math.random().toString(36).slice(2)}`}.out`;
       return await payloads.offloadFields(output, name);
     } finally {
+      this.latency.add(performance.now() - arrived);
       this.release();
     }
   }
@@ -140,7 +157,7 @@ export class ServiceHost {
   }
 
   private reportLoad(): void {
-    this.options.onLoad?.(this.load);
+    this.options.onLoad?.({ inFlight: this.inFlight, queued: this.waiting.length });
   }
 
   /**

@@ -130,6 +130,10 @@ export const INSTANCE_RECORD: SchemaObject = {
     pid: { type: 'number' },
     inFlight: { type: 'number' },
     queued: { type: 'number' },
+    latencyMs: {
+      type: 'number',
+      description: 'mean request time of the last 10 s, queue wait included (absent when idle)',
+    },
     restarts: { type: 'number' },
     lastError: { type: 'string' },
     memoryMb: { type: 'number', description: 'resident memory, MiB (in the shared worker: an equal share of it)' },
