@@ -3,9 +3,13 @@ import { TestCluster, type Proc } from './support/cluster';
 
 jest.setTimeout(180_000);
 
-const HEARTBEAT_MS = 500; // dead after 3 missed: 1.5 s
+// Small liveness and grace figures keep the test short. DEPLOYMENTS_E2E_DEFAULTS=1 runs it with the
+// defaults instead (2 s heartbeats, dead after 6 s, 5 s grace) to measure the figures docs/deployments.md gives.
+const DEFAULTS = process.env.DEPLOYMENTS_E2E_DEFAULTS === '1';
+const HEARTBEAT_MS = DEFAULTS ? 2_000 : 500; // dead after 3 missed
 // Long enough for a kill -9ed agent to start again before its replicas are re-placed, on a loaded machine.
-const GRACE_MS = 6_000;
+const GRACE_MS = DEFAULTS ? 5_000 : 6_000;
+const ORCHESTRATOR_ENV = DEFAULTS ? {} : { YUNBIAN_REPLACE_GRACE_MS: String(GRACE_MS), YUNBIAN_RECONCILE_MS: '500' };
 
 interface Change {
   deployment: DeploymentView;
@@ -50,8 +54,7 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator({
-      YUNBIAN_REPLACE_GRACE_MS: String(GRACE_MS),
-      YUNBIAN_RECONCILE_MS: '500',
+      ...ORCHESTRATOR_ENV,
     });
     for (const node of nodes) startAgent(node);
     await cluster.waitFor(
@@ -64,6 +67,14 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
 
   afterAll(async () => {
     await cluster?.stop();
+  });
+
+  it('documents the routes in the OpenAPI', async () => {
+    const { paths } = await cluster.get<{ paths: Record<string, Record<string, unknown>> }>('/docs/openapi.json');
+    expect(Object.keys(paths['/deployments']).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(paths['/deployments/{name}']).sort()).toEqual(['delete', 'get', 'put']);
+    expect(paths['/nodes/{id}']).toHaveProperty('delete');
+    expect(JSON.stringify(paths['/placements/{id}/apply'])).toContain('dryRun');
   });
 
   it('refuses a bad spec naming the field and what is accepted', async () => {
@@ -150,11 +161,12 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
   it('starts the replicas of a node killed for good elsewhere after the grace period', async () => {
     const node = nodes[2];
     agents[node.id].child.kill('SIGKILL');
+    const killedAt = Date.now();
     await cluster.waitFor(async () => (await cluster.node(node.id))?.status === 'dead', 15_000, `${node.id} dead`);
     const deadAt = Date.now();
     const ready = await readyReplicas(2, 'two replicas on the nodes left', (i) => i.nodeId !== node.id);
     process.stdout.write(
-      `deployments.e2e: replicas running elsewhere ${Date.now() - deadAt} ms after the node was dead\n`,
+      `deployments.e2e: replicas running elsewhere ${Date.now() - deadAt} ms after the node was dead (${Date.now() - killedAt} ms after the kill)\n`,
     );
     expect(ready.map((i) => i.nodeId).sort()).toEqual([ids[0], ids[1]]);
     const view = await deployment();
@@ -249,7 +261,7 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
     const before = (await cluster.get<InstanceRecord[]>('/instances')).filter((i) => i.owner?.name === 'busy');
     expect(before.filter((i) => i.status === 'ready')).toHaveLength(1);
     cluster.orchestrator!.child.kill('SIGKILL');
-    await cluster.startOrchestrator({ YUNBIAN_REPLACE_GRACE_MS: String(GRACE_MS), YUNBIAN_RECONCILE_MS: '500' });
+    await cluster.startOrchestrator(ORCHESTRATOR_ENV);
     const view = await cluster.waitFor(
       async () => {
         const d = await cluster.call('GET', '/deployments/busy');

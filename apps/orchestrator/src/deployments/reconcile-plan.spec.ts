@@ -183,6 +183,12 @@ describe('planReconcile', () => {
     expect(p.orphans).toEqual([]);
   });
 
+  it('does not count a replica whose node left the catalogue', () => {
+    const p = plan(deployment({ replicas: { count: 1 } }), [a], [owned('gone-node')]);
+    expect(p.starts.map((s) => s.nodeId)).toEqual(['a']);
+    expect(p.status.instances[0]).toMatchObject({ counted: false, note: 'node gone-node is not in the catalogue' });
+  });
+
   it('drains the instances of a deleted deployment where their node can be reached', () => {
     const reachable = owned('a', 'gone');
     const p = planReconcile([], catalogue([a, silent(b, 60_000)], [reachable, owned('b', 'gone')]), policy);

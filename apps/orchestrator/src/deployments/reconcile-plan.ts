@@ -208,8 +208,8 @@ function planOne(record: DeploymentRecord, memory: DeploymentMemory, world: Worl
     const node = world.nodes.get(i.nodeId);
     const site = node?.site ?? '?';
     const current = i.owner.revision === revision && semver.satisfies(i.version, serviceRange(spec));
-    let counted = i.status !== 'draining';
-    let note: string | undefined;
+    let counted = i.status !== 'draining' && node !== undefined;
+    let note: string | undefined = node ? undefined : `node ${i.nodeId} is not in the catalogue`;
     if (counted && node?.status === 'dead') {
       const pinned = spec.perSite || pinnedSite === site;
       const cut = world.cutOff.get(site);
