@@ -8,7 +8,7 @@ jest.setTimeout(180_000);
 const DEFAULTS = process.env.DEPLOYMENTS_E2E_DEFAULTS === '1';
 const HEARTBEAT_MS = DEFAULTS ? 2_000 : 500; // dead after 3 missed
 // Long enough for a kill -9ed agent to start again before its replicas are re-placed, on a loaded machine.
-const GRACE_MS = DEFAULTS ? 5_000 : 6_000;
+const GRACE_MS = DEFAULTS ? 5_000 : 12_000;
 const ORCHESTRATOR_ENV = DEFAULTS ? {} : { YUNBIAN_REPLACE_GRACE_MS: String(GRACE_MS), YUNBIAN_RECONCILE_MS: '500' };
 
 interface Change {
@@ -277,5 +277,81 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
     await new Promise((r) => setTimeout(r, 2_000));
     const after = (await cluster.get<InstanceRecord[]>('/instances')).filter((i) => i.owner?.name === 'busy');
     expect(after.map((i) => i.id)).toEqual(before.filter((i) => i.status === 'ready').map((i) => i.id));
+  });
+
+  it("keeps pinned replicas through a site's cut uplink, re-places a pool's, and drains the surplus when the site returns", async () => {
+    const far = ['far1', 'far2'].map((id) => ({
+      id: `${id}-${process.pid}`,
+      site: 'far',
+      tier: 'edge' as const,
+      cpuCores: 2,
+      memoryMb: 2048,
+      costPerHour: 0.01,
+    }));
+    for (const node of far) startAgent(node);
+    await cluster.waitFor(
+      async () => (await Promise.all(far.map((n) => cluster.node(n.id)))).every((n) => n?.status === 'alive'),
+      30_000,
+      'the far site',
+    );
+    const pinned = {
+      name: 'far-pinned',
+      service: 'echo',
+      replicas: { count: 1 },
+      perSite: true,
+      selector: { sites: ['far'] },
+    };
+    // The cheapest node of the pool is at the far site; the pool spans it and ids[0].
+    const roaming = {
+      name: 'roaming',
+      service: 'echo',
+      replicas: { count: 1 },
+      selector: { nodes: [far[0].id, ids[0]] },
+      placement: { strategy: 'cost' },
+    };
+    for (const spec of [pinned, roaming]) expect((await cluster.call('POST', '/deployments', spec)).status).toBe(201);
+    const replicas = async (name: string) =>
+      (await cluster.get<InstanceRecord[]>('/instances?service=echo')).filter((i) => i.owner?.name === name);
+    const settled = async (name: string, where: (i: InstanceRecord) => boolean) =>
+      cluster.waitFor(
+        async () => {
+          const list = (await replicas(name)).filter((i) => i.status !== 'draining');
+          return list.length === 1 && list[0].status === 'ready' && where(list[0]) ? list[0] : undefined;
+        },
+        40_000,
+        `${name} settled`,
+      );
+    const farIds = far.map((n) => n.id);
+    const pinnedBefore = await settled('far-pinned', (i) => farIds.includes(i.nodeId));
+    const roamingBefore = await settled('roaming', (i) => i.nodeId === far[0].id);
+
+    // The uplink is cut: every agent of the site falls silent at once (their workers keep running).
+    for (const n of far) agents[n.id].child.kill('SIGSTOP');
+    try {
+      await cluster.waitFor(
+        async () => (await Promise.all(far.map((n) => cluster.node(n.id)))).every((n) => n?.status === 'dead'),
+        20_000,
+        'the far site dead',
+      );
+      const replacement = await cluster.waitFor(
+        async () => (await replicas('roaming')).find((i) => i.nodeId === ids[0] && i.status === 'ready'),
+        40_000,
+        'roaming re-placed on the node left',
+      );
+      const view = await cluster.get<DeploymentView>('/deployments/far-pinned');
+      expect(view.status.instances).toEqual([
+        expect.objectContaining({ id: pinnedBefore.id, counted: true, note: expect.stringContaining('uplink') }),
+      ]);
+      expect((await replicas('far-pinned')).map((i) => i.id)).toEqual([pinnedBefore.id]);
+
+      for (const n of far) agents[n.id].child.kill('SIGCONT');
+      // Back: the same pinned replica, never restarted; the pool's surplus (the newer replica) drained.
+      await settled('roaming', (i) => i.id === roamingBefore.id);
+      const pinnedAfter = await settled('far-pinned', (i) => i.id === pinnedBefore.id);
+      expect(pinnedAfter.restarts).toBe(pinnedBefore.restarts);
+      expect((await replicas('roaming')).find((i) => i.id === replacement.id)?.status ?? 'gone').not.toBe('ready');
+    } finally {
+      for (const n of far) agents[n.id].child.kill('SIGCONT');
+    }
   });
 });
