@@ -53,6 +53,7 @@ export class CatalogController {
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the node is alive or suspect' })
   removeNode(@Param('id') id: string): NodeRecord {
+    this.catalog.assertAuthority('remove nodes from the catalogue');
     return this.catalog.removeNode(id);
   }
 

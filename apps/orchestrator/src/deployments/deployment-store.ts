@@ -13,8 +13,9 @@ export const DEPLOYMENTS_BUCKET = 'yb-deployments';
 export class DeploymentStore {
   private constructor(private readonly kv: KV) {}
 
+  /** The bucket in the transport's JetStream domain (the hub's). */
   static async open(transport: NatsTransport): Promise<DeploymentStore> {
-    return new DeploymentStore(await new Kvm(transport.connection).create(DEPLOYMENTS_BUCKET, { history: 1 }));
+    return new DeploymentStore(await new Kvm(transport.jetstream()).create(DEPLOYMENTS_BUCKET, { history: 1 }));
   }
 
   async load(): Promise<{ records: DeploymentRecord[]; memory: Map<string, DeploymentMemory> }> {

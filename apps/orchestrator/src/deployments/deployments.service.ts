@@ -2,7 +2,8 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { formatIssues, JsonLogger } from '@yunbian/common';
 import type { DeploymentRecord, DeploymentSpec } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { loadEngineConfig } from '../engine-config';
+import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { DeploymentStore } from './deployment-store';
 import { deploymentSpecIssues } from './deployments.schemas';
 import type { DeploymentMemory } from './reconcile-plan';
@@ -21,9 +22,12 @@ export class DeploymentsService implements OnModuleInit {
   private readonly records = new Map<string, DeploymentRecord>();
   private readonly memory = new Map<string, DeploymentMemory>();
   private store?: DeploymentStore;
-  readonly engine = loadEngineConfig();
 
-  constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {}
+  constructor(
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ENGINE_CONFIG) readonly engine: EngineConfig,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     if (this.engine.mode === 'site') return;
@@ -36,12 +40,7 @@ export class DeploymentsService implements OnModuleInit {
 
   /** Throws for a site-mode orchestrator, saying where deployments live. */
   assertCloud(): void {
-    if (this.engine.mode === 'site') {
-      throw new YunbianError(
-        'CONFLICT',
-        `this orchestrator is the site engine of ${this.engine.site}; deployments are declared and reconciled by the cloud orchestrator`,
-      );
-    }
+    this.catalog.assertAuthority('keep deployments (the cloud orchestrator declares and reconciles them)');
   }
 
   list(): DeploymentRecord[] {
