@@ -20,6 +20,7 @@ import {
   type StepState,
   type TaskState,
 } from './run';
+import { isoTime } from './time';
 
 /** What the executor must do next; applying an action to the run is pure (see `apply`). */
 /** What sending one attempt needs: a first dispatch and a resend after a restart alike. */
@@ -256,7 +257,7 @@ async function dispatchTask(
       purpose,
       target,
       idempotencyKey: idempotencyKey(run.id, step.id, task.index, n),
-      queuedAt: new Date(now).toISOString(),
+      queuedAt: isoTime(now),
     },
     input,
     timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -437,7 +438,7 @@ export function startAttempt(
 
 /** Applies one action to the run (in place). */
 export function apply(run: RunRecord, action: Action, now: number): void {
-  const at = new Date(now).toISOString();
+  const at = isoTime(now);
   run.updatedAt = at;
   switch (action.type) {
     case 'skip-step':
@@ -557,7 +558,7 @@ export function applyResult(
   const attempt = task && outstandingAttempt(task);
   if (!attempt || attempt.n !== result.attempt) return false;
   const step = run.definition.steps.find((s) => s.id === result.stepId)!;
-  run.updatedAt = new Date(now).toISOString();
+  run.updatedAt = isoTime(now);
   attempt.finishedAt = run.updatedAt;
   delete attempt.input;
 
@@ -609,7 +610,7 @@ export function abandonedChildRuns(run: RunRecord): string[] {
  */
 export function resumeRun(run: RunRecord, now: number): boolean {
   if (run.status === 'running' || run.status === 'succeeded') return false;
-  const at = new Date(now).toISOString();
+  const at = isoTime(now);
   for (const state of Object.values(run.steps)) {
     // Running: records from before steps were cancelled when their run ended.
     if (state.status !== 'failed' && state.status !== 'running' && state.status !== 'cancelled') continue;
