@@ -69,11 +69,26 @@ async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unk
 /** `$input.a.b`, `$steps.x.output.y`, `$item`…: plain paths that need no expression engine. */
 const SIMPLE_PATH = /^\s*\$(input|steps|item|index|output)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$/;
 
+/** Each expression text parsed once: the binding and keys of a plain path, or null for anything else. */
+const parsedPaths = new Map<string, { root: string; keys: string[] } | null>();
+
+function parsePath(text: string): { root: string; keys: string[] } | null {
+  let parsed = parsedPaths.get(text);
+  if (parsed === undefined) {
+    const match = SIMPLE_PATH.exec(text);
+    parsed = match ? { root: match[1], keys: match[2].split('.').slice(1) } : null;
+    // Texts come from definitions; the bound only guards against an unbounded stream of them.
+    if (parsedPaths.size >= 10_000) parsedPaths.clear();
+    parsedPaths.set(text, parsed);
+  }
+  return parsed;
+}
+
 function simplePath(text: string, bindings: Bindings): { value: unknown } | undefined {
-  const match = SIMPLE_PATH.exec(text);
-  if (!match) return undefined;
-  let value: unknown = (bindings as unknown as Record<string, unknown>)[match[1]];
-  for (const key of match[2].split('.').slice(1)) {
+  const path = parsePath(text);
+  if (!path) return undefined;
+  let value: unknown = (bindings as unknown as Record<string, unknown>)[path.root];
+  for (const key of path.keys) {
     // JSONata maps paths over arrays; leave those to it.
     if (Array.isArray(value)) return undefined;
     value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
