@@ -117,8 +117,8 @@ export class RunStore {
 
   /**
    * Resolves once the record is stored. When a run moves between buckets, its old copy is
-   * removed after that (in the same per-run chain, not awaited here): a crash in between
-   * leaves it in both, and loadAll keeps the newer record.
+   * removed after that (in the same per-run chain, not awaited here, on the event loop's next
+   * turn): a crash in between leaves it in both, and loadAll keeps the newer record.
    */
   save(run: RunRecord): Promise<void> {
     const data = JSON.stringify(run);
@@ -138,7 +138,12 @@ export class RunStore {
     });
     const settled = written
       .then(async () => {
-        if (stale) await this.remove(stale, key);
+        if (!stale) return;
+        // Once what the stored record lets go has gone: the reply to whoever waits for the run
+        // is written before this removal, not after it (a socket write of its own otherwise),
+        // and the removals of runs that end together leave in one write.
+        await new Promise((resolve) => setImmediate(resolve));
+        await this.remove(stale, key);
       })
       .catch(() => undefined);
     this.chains.set(run.id, settled);
