@@ -119,18 +119,32 @@ export async function decide(run: RunRecord, now: number, resolve: Resolve = asI
   const actions: Action[] = [];
   let wakeAt: number | undefined;
 
-  for (const step of definition.steps) {
+  // Indexed loops and no closures: this runs a few times for every step of every run.
+  const steps = definition.steps;
+  let failing = false;
+  for (let s = 0; s < steps.length; s++) {
+    const step = steps[s];
     const state = run.steps[step.id];
     if (state.status === 'pending') {
-      if (!(deps.get(step.id) ?? []).every((d) => isTerminalStep(run.steps[d].status))) continue;
-      actions.push(await startStep(step, bindings));
+      if (!dependenciesDone(run, deps.get(step.id))) continue;
+      // A plain step starts with nothing to evaluate.
+      const start =
+        step.when === undefined && !step.forEach
+          ? ({ type: 'start-step', stepId: step.id, items: null } as const)
+          : await startStep(step, bindings);
+      if (start.type === 'fail-step') failing = true;
+      actions.push(start);
       continue;
     }
     if (state.status !== 'running') continue;
 
     const concurrency = step.forEach ? (step.forEach.concurrency ?? DEFAULT_FOREACH_CONCURRENCY) : 1;
-    let inFlight = state.tasks.filter((t) => t.status === 'dispatched').length;
-    for (const [i, task] of state.tasks.entries()) {
+    const tasks = state.tasks;
+    let inFlight = 0;
+    let allDone = true;
+    for (let i = 0; i < tasks.length; i++) if (tasks[i].status === 'dispatched') inFlight++;
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i];
       if (task.status === 'checking') {
         actions.push(await checkEscalation(run, step, i, task, bindings, now, resolve));
         if (actions.at(-1)!.type === 'dispatch') inFlight++;
@@ -146,15 +160,22 @@ export async function decide(run: RunRecord, now: number, resolve: Resolve = asI
         if (action.type === 'dispatch') inFlight++;
       }
     }
-    if (state.tasks.every((t) => isTerminalTask(t.status))) actions.push(finishStep(step, state));
+    for (let i = 0; i < tasks.length && allDone; i++) allDone = isTerminalTask(tasks[i].status);
+    if (allDone) {
+      const finish = finishStep(step, state);
+      if (finish.type === 'fail-step') failing = true;
+      actions.push(finish);
+    }
   }
 
   // A step that fails (and does not continue) ends the run: the rest of this round's work
   // is not sent, every unfinished step is cancelled, and the run's error is that step's.
-  const fatal = actions.find(
-    (a): a is Extract<Action, { type: 'fail-step' }> =>
-      a.type === 'fail-step' && definition.steps.find((s) => s.id === a.stepId)!.onError !== 'continue',
-  );
+  const fatal =
+    failing &&
+    actions.find(
+      (a): a is Extract<Action, { type: 'fail-step' }> =>
+        a.type === 'fail-step' && definition.steps.find((s) => s.id === a.stepId)!.onError !== 'continue',
+    );
   if (fatal) {
     const kept = actions.filter((a) => a.type !== 'dispatch' && a.type !== 'start-step');
     return {
@@ -178,6 +199,11 @@ export async function decide(run: RunRecord, now: number, resolve: Resolve = asI
     }
   }
   return { actions, wakeAt };
+}
+
+function dependenciesDone(run: RunRecord, deps: string[] | undefined): boolean {
+  if (deps) for (let i = 0; i < deps.length; i++) if (!isTerminalStep(run.steps[deps[i]].status)) return false;
+  return true;
 }
 
 async function startStep(step: StepDefinition, bindings: Bindings): Promise<Action> {
