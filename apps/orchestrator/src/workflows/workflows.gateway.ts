@@ -33,7 +33,8 @@ export class WorkflowsGateway implements OnApplicationBootstrap, OnApplicationSh
           durability: command.durability,
         });
         const run = await this.engine.waitFor(started.id, Math.min(command.waitMs ?? 30_000, 300_000));
-        return { ...runView(run, { detail: false }), output: run.output };
+        // The view is this call's own object: given its output in place, not spread into a copy.
+        return Object.assign(runView(run, { detail: false }), { output: run.output });
       },
       { queue: Subjects.workflowRun },
     );
