@@ -85,7 +85,9 @@ describe('NatsTransport (real nats-server)', () => {
 
   it('sends an encoded body as it is, with its headers, and returns the reply message (requestRaw)', async () => {
     const sub = b.connection.subscribe('t.raw', {
-      callback: (_err, msg) => msg.respond(`${new TextDecoder().decode(msg.data)}|${msg.headers?.get('X-Op') ?? ''}`),
+      callback: (_err, msg) => {
+        msg.respond(`${new TextDecoder().decode(msg.data)}|${msg.headers?.get('X-Op') ?? ''}`);
+      },
     });
     await b.flush();
     const reply = await a.requestRaw('t.raw', '{"already":"json"}', { headers: { 'X-Op': 'PURGE' } });
