@@ -74,9 +74,14 @@ export class CatalogRouter implements StepRouter {
     const hints = request.hints;
     let decision;
     try {
+      // Field by field, not a spread of versionedService's result: the spread built the request
+      // (read all through placeStep) as a slow dictionary object, ≈ 5 µs a decision.
+      const service = versionedService(versions);
       decision = placeStep(
         {
-          ...versionedService(versions),
+          service: service.service,
+          requirements: service.requirements,
+          versions: service.versions,
           inputBytes: request.inputBytes ?? 0,
           origin: request.origin,
           dataTier: request.dataTier ?? hints?.dataTier,

@@ -436,7 +436,8 @@ export class Executor {
     if (!run || this.stopped) return;
     let dirty = changed;
     for (;;) {
-      await this.prefetch(run);
+      const fetching = this.prefetch(run);
+      if (fetching) await fetching;
       const now = this.clock.now();
       const decision = await decide(run, now, (value) => this.resolveCached(run.id, value));
       const actions = decision.actions;
@@ -459,7 +460,8 @@ export class Executor {
       dirty = true;
       if (dispatches.length === 0) continue;
       const sends = dispatches.map((d) => this.prepare(run, d, now));
-      await this.persist(run);
+      const storing = this.persist(run);
+      if (storing) await storing;
       dirty = false;
       for (const send of sends) send();
       // Sending changes nothing another decision could act on; the replies will.
@@ -468,7 +470,10 @@ export class Executor {
         break;
       }
     }
-    if (dirty) await this.persist(run);
+    if (dirty) {
+      const storing = this.persist(run);
+      if (storing) await storing;
+    }
     if (isTerminalRun(run.status)) this.finished(run);
   }
 
@@ -670,24 +675,27 @@ export class Executor {
     return stored;
   }
 
-  private async prefetch(run: RunRecord): Promise<void> {
+  /**
+   * Fetches the large values the run's state refers to (once each). Undefined, not a
+   * promise, when there is nothing to fetch: most rounds of most runs.
+   */
+  private prefetch(run: RunRecord): Promise<void> | undefined {
     const refs: PayloadRef[] = [];
-    const collect = (value: unknown) => {
-      if (isPayloadRef(value)) refs.push(value);
-      else if (value !== null && typeof value === 'object') {
-        // Arrays of references (forEach outputs) and objects whose large fields were moved out.
-        for (const v of Object.values(value)) if (isPayloadRef(v)) refs.push(v);
-      }
-    };
-    collect(run.input);
-    for (const state of Object.values(run.steps)) {
-      collect(state.output);
+    collectRefs(run.input, refs);
+    for (const { id } of run.definition.steps) {
+      const state = run.steps[id];
+      if (!state) continue;
+      collectRefs(state.output, refs);
       for (const task of state.tasks) {
-        collect(task.primaryOutput);
+        collectRefs(task.primaryOutput, refs);
         if (isPayloadRef(task.input)) this.withPayloads.add(run.id);
       }
     }
-    if (refs.length === 0) return;
+    if (refs.length === 0) return undefined;
+    return this.fetchRefs(run, refs);
+  }
+
+  private async fetchRefs(run: RunRecord, refs: PayloadRef[]): Promise<void> {
     this.withPayloads.add(run.id);
     let cache = this.resolved.get(run.id);
     if (!cache) this.resolved.set(run.id, (cache = new Map()));
@@ -708,7 +716,7 @@ export class Executor {
       cache.set(name, value);
       if (value !== null && typeof value === 'object') {
         this.refOf.set(value, ref);
-        collect(value);
+        collectRefs(value, refs);
       }
     }
   }
@@ -791,11 +799,27 @@ export class Executor {
     while (this.finishedOrder.length > this.finishedRunsKept) this.runs.delete(this.finishedOrder.shift()!);
   }
 
-  private async persist(run: RunRecord): Promise<void> {
-    if (run.durability === 'durable') await this.store.save(run);
+  /** Stores a durable run; an ephemeral one has nothing to wait for (no promise made for it). */
+  private persist(run: RunRecord): Promise<void> | undefined {
+    return run.durability === 'durable' ? this.store.save(run) : undefined;
   }
 
   private problem(message: string, fields: Record<string, unknown>, level: 'warn' | 'error'): void {
     for (const listener of this.listeners) listener.problem?.(message, fields, level);
+  }
+}
+
+/** Adds the references in `value`: itself, or its fields or elements (forEach outputs, objects whose large fields moved out). */
+function collectRefs(value: unknown, refs: PayloadRef[]): void {
+  if (value === null || typeof value !== 'object') return;
+  if (isPayloadRef(value)) {
+    refs.push(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) if (isPayloadRef(v)) refs.push(v);
+  } else {
+    for (const key in value) {
+      const v = (value as Record<string, unknown>)[key];
+      if (isPayloadRef(v)) refs.push(v);
+    }
   }
 }

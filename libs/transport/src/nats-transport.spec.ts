@@ -83,6 +83,19 @@ describe('NatsTransport (real nats-server)', () => {
     sub.unsubscribe();
   });
 
+  it('sends an encoded body as it is, with its headers, and returns the reply message (requestRaw)', async () => {
+    const sub = b.connection.subscribe('t.raw', {
+      callback: (_err, msg) => {
+        msg.respond(`${new TextDecoder().decode(msg.data)}|${msg.headers?.get('X-Op') ?? ''}`);
+      },
+    });
+    await b.flush();
+    const reply = await a.requestRaw('t.raw', '{"already":"json"}', { headers: { 'X-Op': 'PURGE' } });
+    expect(new TextDecoder().decode(reply.data)).toBe('{"already":"json"}|PURGE');
+    await expect(a.requestRaw('t.nobody', new Uint8Array(0))).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
+    sub.unsubscribe();
+  });
+
   it('says when nothing listens', async () => {
     await expect(a.request('t.nobody', {})).rejects.toMatchObject({ code: 'NO_RESPONDERS' });
   });

@@ -153,11 +153,12 @@ export class NatsTransport {
     return this.connection.rtt();
   }
 
-  private outgoing(subject: string, value: unknown, extra?: Record<string, string>) {
+  private outgoing(subject: string, value: unknown, extra?: Record<string, string>, timed = false) {
     const data = encode(value);
     this.assertSize(data.length, subject);
     const hdrs = createHeaders();
-    if (extra) for (const [k, v] of Object.entries(extra)) hdrs.set(k, v);
+    if (extra) for (const k in extra) hdrs.set(k, extra[k]);
+    if (timed) hdrs.set(TIMING_HEADER, '1');
     this.propagator.inject(hdrs);
     // A message without headers is cheaper to send and to parse.
     return { data, headers: hdrs.keys().length > 0 ? hdrs : undefined };
@@ -205,7 +206,7 @@ export class NatsTransport {
    */
   requestTimed<T>(subject: string, value: unknown, options: RequestOptions = {}): Promise<TimedReply<T>> {
     return this.sending({ subject, operation: 'request' }, async () => {
-      const { data, headers } = this.outgoing(subject, value, { ...options.headers, [TIMING_HEADER]: '1' });
+      const { data, headers } = this.outgoing(subject, value, options.headers, true);
       const started = performance.now();
       const reply = await this.exchange(subject, data, headers, options.timeoutMs);
       const elapsedMs = performance.now() - started;
@@ -225,7 +226,35 @@ export class NatsTransport {
     return this.replyValue<T>(await this.exchange(subject, data, headers, options.timeoutMs), subject);
   }
 
-  private exchange(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, timeoutMs?: number): Promise<Msg> {
+  /**
+   * A request whose body is encoded already (a JetStream publish: a KV write), answered with
+   * the reply message as it came. Through the same multiplexed reply subscription as every
+   * request, not the client's `request()` (which builds an Error, with a stack, for every
+   * reply, even a successful one).
+   */
+  async requestRaw(
+    subject: string,
+    data: Uint8Array | string,
+    options: { timeoutMs?: number; headers?: Record<string, string> } = {},
+  ): Promise<Msg> {
+    let headers: MsgHdrs | undefined;
+    if (options.headers) {
+      headers = createHeaders();
+      for (const k in options.headers) headers.set(k, options.headers[k]);
+    }
+    const reply = await this.exchange(subject, data, headers, options.timeoutMs);
+    if (reply.headers?.code === 503) {
+      throw new YunbianError('NO_RESPONDERS', `nothing is listening on ${subject}`, { subject });
+    }
+    return reply;
+  }
+
+  private exchange(
+    subject: string,
+    data: Uint8Array | string,
+    headers: MsgHdrs | undefined,
+    timeoutMs?: number,
+  ): Promise<Msg> {
     const timeout = timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     return new Promise<Msg>((resolve, reject) => {
       const id = (++this.sequence).toString(36);

@@ -51,7 +51,38 @@ const LIMITS = { timeoutMs: 1_000, maxDepth: 200 };
 export async function evaluateMapping(mapping: Mapping | undefined, bindings: Bindings): Promise<unknown> {
   if (mapping === undefined) return undefined;
   if (typeof mapping === 'string') return evaluate(stripEquals(mapping), bindings);
-  return evaluateTemplate(mapping, bindings);
+  // Templates of plain paths (most step inputs) are read at once, without a promise per field.
+  const plain = plainTemplate(mapping, bindings);
+  return plain === NEEDS_ENGINE ? evaluateTemplate(mapping, bindings) : plain;
+}
+
+const NEEDS_ENGINE = Symbol('needs the expression engine');
+
+/** A template evaluated synchronously when every expression in it is a plain path; else NEEDS_ENGINE. */
+function plainTemplate(value: Mapping, bindings: Bindings): unknown {
+  if (isTemplateExpression(value)) {
+    const simple = simplePath(value, bindings, 1);
+    return simple ? simple.value : NEEDS_ENGINE;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const v of value) {
+      const result = plainTemplate(v, bindings);
+      if (result === NEEDS_ENGINE) return NEEDS_ENGINE;
+      out.push(result);
+    }
+    return out;
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k in value) {
+      const result = plainTemplate((value as Record<string, Mapping>)[k], bindings);
+      if (result === NEEDS_ENGINE) return NEEDS_ENGINE;
+      if (result !== undefined) out[k] = result;
+    }
+    return out;
+  }
+  return value;
 }
 
 async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unknown> {
@@ -71,11 +102,30 @@ async function evaluateTemplate(value: Mapping, bindings: Bindings): Promise<unk
 /** `$input.a.b`, `$steps.x.output.y`, `$item`…: plain paths that need no expression engine. */
 const SIMPLE_PATH = /^\s*\$(input|steps|item|index|output|trigger)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$/;
 
-function simplePath(text: string, bindings: Bindings): { value: unknown } | undefined {
-  const match = SIMPLE_PATH.exec(text);
-  if (!match) return undefined;
-  let value: unknown = (bindings as unknown as Record<string, unknown>)[match[1]];
-  for (const key of match[2].split('.').slice(1)) {
+/**
+ * Each expression text parsed once: the binding and keys of a plain path, or null for anything
+ * else. Keyed by the text as written (`skip` characters of it, the `=` of a template, left out).
+ */
+const parsedPathsOf: Map<string, { root: string; keys: string[] } | null>[] = [new Map(), new Map()];
+
+function parsePath(text: string, skip: 0 | 1): { root: string; keys: string[] } | null {
+  const parsedPaths = parsedPathsOf[skip];
+  let parsed = parsedPaths.get(text);
+  if (parsed === undefined) {
+    const match = SIMPLE_PATH.exec(skip ? text.slice(skip) : text);
+    parsed = match ? { root: match[1], keys: match[2].split('.').slice(1) } : null;
+    // Texts come from definitions; the bound only guards against an unbounded stream of them.
+    if (parsedPaths.size >= 10_000) parsedPaths.clear();
+    parsedPaths.set(text, parsed);
+  }
+  return parsed;
+}
+
+function simplePath(text: string, bindings: Bindings, skip: 0 | 1 = 0): { value: unknown } | undefined {
+  const path = parsePath(text, skip);
+  if (!path) return undefined;
+  let value: unknown = (bindings as unknown as Record<string, unknown>)[path.root];
+  for (const key of path.keys) {
     // JSONata maps paths over arrays; leave those to it.
     if (Array.isArray(value)) return undefined;
     value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;

@@ -1,5 +1,6 @@
 import type { ErrorBody } from '@yunbian/contracts';
 import type { Durability, WorkflowDefinition } from './definition';
+import { isoTime } from './time';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /**
@@ -117,7 +118,7 @@ export function createRun(options: {
   dataTier?: RunRecord['dataTier'];
   executedBy?: RunEngine;
 }): RunRecord {
-  const at = options.now.toISOString();
+  const at = isoTime(options.now.getTime());
   const steps: Record<string, StepState> = {};
   for (const step of options.definition.steps) steps[step.id] = { status: 'pending', tasks: [] };
   return {

@@ -52,7 +52,8 @@ export class WorkflowsGateway implements OnApplicationBootstrap, OnApplicationSh
         });
         const run = this.engine.holds(started.id) ? await this.engine.waitFor(started.id, waitMs) : started;
         if (command.reply === 'record') return { record: run };
-        return { ...runView(run, { detail: false }), output: run.output };
+        // The view is this call's own object: given its output in place, not spread into a copy.
+        return Object.assign(runView(run, { detail: false }), { output: run.output });
       },
       { queue: subject },
     );
