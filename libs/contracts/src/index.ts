@@ -10,3 +10,4 @@ export * from './error-class';
 export * from './payload';
 export * from './engine';
 export * from './trigger';
+export * from './durability';

@@ -1,5 +1,6 @@
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
+import { createObjectStore } from './durability';
 import type { NatsTransport } from './nats-transport';
 
 export { isPayloadRef, PAYLOAD_BUCKET, type PayloadRef } from '@yunbian/contracts';
@@ -22,7 +23,7 @@ export class PayloadStore {
   ) {}
 
   static async open(transport: NatsTransport, thresholdBytes = DEFAULT_OFFLOAD_BYTES): Promise<PayloadStore> {
-    const store = await new Objm(transport.jetstream()).create(PAYLOAD_BUCKET);
+    const store = await createObjectStore(new Objm(transport.jetstream()), PAYLOAD_BUCKET);
     return new PayloadStore(store, thresholdBytes);
   }
 

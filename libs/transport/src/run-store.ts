@@ -1,6 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { createKv, createObjectStore } from './durability';
 import type { NatsTransport } from './nats-transport';
 import { isTerminalRun, type RunRecord } from '@yunbian/workflow';
 
@@ -60,13 +61,13 @@ export class RunStore {
     const objm = new Objm(transport.connection);
     const ttl = retentionMs * 1_000_000;
     const active: Side = {
-      kv: await kvm.create(RUN_BUCKET, { history: 1 }),
-      objects: await objm.create(RUN_STATE_BUCKET),
+      kv: await createKv(kvm, RUN_BUCKET, { history: 1 }),
+      objects: await createObjectStore(objm, RUN_STATE_BUCKET),
       spilled: new Set(),
     };
     const finished: Side = {
-      kv: await kvm.create(FINISHED_RUN_BUCKET, { history: 1, ttl: retentionMs }),
-      objects: await objm.create(FINISHED_RUN_STATE_BUCKET, { ttl }),
+      kv: await createKv(kvm, FINISHED_RUN_BUCKET, { history: 1, ttl: retentionMs }),
+      objects: await createObjectStore(objm, FINISHED_RUN_STATE_BUCKET, { ttl }),
       spilled: new Set(),
     };
     // Existing buckets keep the retention they were created with unless told otherwise.

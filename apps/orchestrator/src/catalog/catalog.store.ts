@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { JsonLogger } from '@yunbian/common';
 import { versionToken, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
-import type { NatsTransport } from '@yunbian/transport';
+import { createKv, type NatsTransport } from '@yunbian/transport';
 import type { CatalogSnapshot } from '@yunbian/catalog';
 
 export const CATALOG_BUCKET = 'yb-catalog';
@@ -21,7 +21,7 @@ export class CatalogStore {
   ) {}
 
   static async open(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
-    const kv = await new Kvm(transport.connection).create(CATALOG_BUCKET, { history: 1 });
+    const kv = await createKv(new Kvm(transport.connection), CATALOG_BUCKET, { history: 1 });
     return new CatalogStore(kv, logger);
   }
 

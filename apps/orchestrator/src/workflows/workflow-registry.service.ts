@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
-import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
 import { checkDefinition, pickVersion, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 
@@ -18,7 +18,7 @@ export class WorkflowRegistry implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.kv = await new Kvm(this.transport.connection).create(WORKFLOW_BUCKET, { history: 1 });
+    this.kv = await createKv(new Kvm(this.transport.connection), WORKFLOW_BUCKET, { history: 1 });
     const keys: string[] = [];
     for await (const key of await this.kv.keys()) keys.push(key);
     for (const key of keys) {
