@@ -1,9 +1,11 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
 import {
   bucketDurability,
   describeSync,
   durabilitySummary,
   parseReplicaSetting,
   replicaChange,
+  retryingWrite,
   type ReplicaSetting,
 } from './durability';
 import { natsServers } from './nats-transport';
@@ -107,5 +109,39 @@ describe('natsServers', () => {
   it('splits a comma-separated NATS_URL', () => {
     expect(natsServers('nats://a:1, nats://b:2,,nats://c:3')).toEqual(['nats://a:1', 'nats://b:2', 'nats://c:3']);
     expect(natsServers(['nats://a:1'])).toEqual(['nats://a:1']);
+  });
+});
+
+describe('retryingWrite', () => {
+  const failing = (failures: unknown[]) => {
+    let calls = 0;
+    const write = jest.fn(async () => {
+      const failure = failures[calls++];
+      if (failure) throw failure;
+      return calls;
+    });
+    return write;
+  };
+
+  it('retries a write that found no leader (no reply, or 503) until it lands', async () => {
+    const unavailable = new JetStreamApiError({ code: 503, err_code: 10008, description: 'temporarily unavailable' });
+    const write = failing([new Error('jetstream is not enabled'), unavailable]);
+    await expect(retryingWrite(write, 5_000)).resolves.toBe(3);
+    expect(write).toHaveBeenCalledTimes(3);
+  });
+
+  it('does not retry a refusal', async () => {
+    const refused = new JetStreamApiError({ code: 400, err_code: 10071, description: 'wrong last sequence' });
+    const write = failing([refused]);
+    await expect(retryingWrite(write, 5_000)).rejects.toBe(refused);
+    expect(write).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives up with the last error after its time, and at once on a closed connection', async () => {
+    const down = new Error('TIMEOUT');
+    await expect(retryingWrite(failing([down, down, down, down, down]), 100)).rejects.toBe(down);
+    const write = failing([down]);
+    await expect(retryingWrite(write, 5_000, () => true)).rejects.toBe(down);
+    expect(write).toHaveBeenCalledTimes(1);
   });
 });

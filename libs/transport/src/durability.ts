@@ -1,4 +1,4 @@
-import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import type { KV, Kvm, KvOptions } from '@nats-io/kv';
 import type { ObjectStore, ObjectStoreOptions, Objm } from '@nats-io/obj';
 import { formatDuration } from '@yunbian/common';
@@ -218,4 +218,38 @@ export async function durabilityReport(
     buckets,
   };
   return { ...report, summary: durabilitySummary(report) };
+}
+
+/** How long a JetStream write keeps being retried through a leader election or a reconnect. */
+export const WRITE_RETRY_MS = 60_000;
+
+/**
+ * A write that failed for a reason that passes (no reply: the stream's leader died and a
+ * new one is being elected, or the connection is failing over to another server) is retried
+ * with backoff; a refusal (JetStream answered with an error other than 503) is not.
+ */
+export function isTransientWriteError(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.status === 503;
+  return err instanceof Error;
+}
+
+/**
+ * Runs `write` until it succeeds, retrying transient failures (see `isTransientWriteError`)
+ * with backoff from 50 ms to 2 s for up to `retryMs`; then, or at a refusal, throws the last
+ * error. Writes to one key must be ordered by the caller (the run store chains them per run).
+ */
+export async function retryingWrite<T>(
+  write: () => Promise<T>,
+  retryMs = WRITE_RETRY_MS,
+  isClosed: () => boolean = () => false,
+): Promise<T> {
+  const deadline = Date.now() + retryMs;
+  for (let delay = 50; ; delay = Math.min(2_000, delay * 2)) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isTransientWriteError(err) || isClosed() || Date.now() + delay > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }

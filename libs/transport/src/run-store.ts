@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { createKv, createObjectStore } from './durability';
+import { createKv, createObjectStore, retryingWrite } from './durability';
 import type { NatsTransport } from './nats-transport';
 import { isTerminalRun, type RunRecord } from '@yunbian/workflow';
 
@@ -128,18 +128,20 @@ export class RunStore {
     const previous = this.chains.get(run.id) ?? Promise.resolve();
     let stale: Side | undefined;
     const written = previous.then(async () => {
+      // A write that fails while a stream's leader is re-elected (a server of the cluster died) is retried.
       if (terminal) {
-        await this.write(this.finished, key, data);
+        await retryingWrite(() => this.write(this.finished, key, data));
         this.finishedIds.add(run.id);
         stale = this.active;
       } else {
-        await this.write(this.active, key, data);
+        await retryingWrite(() => this.write(this.active, key, data));
         if (this.finishedIds.delete(run.id)) stale = this.finished;
       }
     });
     const settled = written
       .then(async () => {
-        if (stale) await this.remove(stale, key);
+        const from = stale;
+        if (from) await retryingWrite(() => this.remove(from, key));
       })
       .catch(() => undefined);
     this.chains.set(run.id, settled);
