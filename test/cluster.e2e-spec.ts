@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
@@ -210,6 +210,33 @@ describe('asking for more replicas than the setup has', () => {
     } finally {
       await transport.close();
       await server.stop();
+    }
+  });
+});
+
+describe('one nats-server, killed -9', () => {
+  it('keeps every acknowledged write', async () => {
+    const storeDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-kill9-'));
+    const first = await LocalNatsServer.start({ storeDir });
+    const WRITES = 500;
+    let transport = await NatsTransport.connect({ servers: first.url, name: 'writer' });
+    const kv = await createKv(new Kvm(transport.connection), 'kill9', { history: 1 });
+    for (let i = 0; i < WRITES; i++) await kv.put(`k.${i}`, String(i));
+    // No flush, no drain: kill at once after the last acknowledgement.
+    await first.kill('SIGKILL');
+    await transport.close();
+    const second = await LocalNatsServer.start({ storeDir, port: first.port });
+    transport = await NatsTransport.connect({ servers: second.url, name: 'reader' });
+    try {
+      const after = await new Kvm(transport.connection).open('kill9');
+      const values = await Promise.all(
+        Array.from({ length: WRITES }, async (_, i) => (await after.get(`k.${i}`))?.string()),
+      );
+      expect(values).toEqual(Array.from({ length: WRITES }, (_, i) => String(i)));
+    } finally {
+      await transport.close();
+      await second.stop();
+      rmSync(storeDir, { recursive: true, force: true });
     }
   });
 });
