@@ -31,6 +31,12 @@ export interface Proc {
   log: string;
 }
 
+/** The NATS a TestCluster's processes connect to: one server, or every server of a cluster (comma-separated). */
+export interface TestNats {
+  url: string;
+  stop(): Promise<void>;
+}
+
 /**
  * A real local cluster for cross-process tests: nats-server with JetStream on a free
  * port, the orchestrator and agents as separate processes built in dist/. Logs go to a
@@ -42,12 +48,17 @@ export class TestCluster extends RestClient {
   orchestrator?: Proc;
   private transport?: NatsTransport;
 
-  private constructor(readonly nats: LocalNatsServer) {
+  private constructor(readonly nats: TestNats) {
     super();
   }
 
   static async start(): Promise<TestCluster> {
     return new TestCluster(await LocalNatsServer.start());
+  }
+
+  /** On NATS started elsewhere (a `LocalNatsCluster`: `url` lists every server); `stop` stops it too. */
+  static on(nats: TestNats): TestCluster {
+    return new TestCluster(nats);
   }
 
   spawn(name: string, entry: string, args: string[], env: NodeJS.ProcessEnv): Proc {

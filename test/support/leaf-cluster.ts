@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
@@ -39,6 +39,9 @@ export class LeafCluster extends RestClient {
     // LocalNatsServer gives each server a temporary store (-sd), and nats-server refuses a
     // second store_dir from the file.
     const ownStore = { 'store_dir: /data': '' };
+    // The configs include their sync setting from beside them: the repository's copy, which
+    // nats-server 2.9.10 loads (compose mounts sync_interval: always in its place).
+    copyFileSync(path.join(COMPOSE_NATS, 'jetstream-sync.conf'), path.join(logDir, 'jetstream-sync.conf'));
     const hubConf = path.join(logDir, 'hub.conf');
     writeFileSync(
       hubConf,

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import { freePort, LocalNatsCluster, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
 import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 
@@ -25,12 +25,20 @@ export async function startBenchStack(
     agentEnv?: NodeJS.ProcessEnv;
     /** More agents in the same site, by node id, with their own extra environment. */
     extraAgents?: Record<string, NodeJS.ProcessEnv>;
+    /** Servers of NATS (default 1); more: a JetStream cluster on loopback, every bucket with that many replicas. */
+    natsServers?: number;
   } = {},
 ): Promise<BenchStack> {
-  const nats = await LocalNatsServer.start();
+  const servers = options.natsServers ?? 1;
+  const nats = servers > 1 ? await LocalNatsCluster.start({ size: servers }) : await LocalNatsServer.start();
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, NATS_URL: nats.url, LOG_LEVEL: 'warn' };
+  const env = {
+    ...process.env,
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'warn',
+    ...(servers > 1 ? { YUNBIAN_JS_REPLICAS: String(servers) } : {}),
+  };
   const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
     // BENCH_PROFILE_DIR writes a CPU profile of the orchestrator when it stops.
     execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],

@@ -7,7 +7,8 @@
  * (the baseline, in this same run).
  *
  *   npm run bench:engine        # BENCH_SECONDS per phase (default 10), BENCH_CONCURRENCY (64),
- *                               # BENCH_ONLY=<regex> measures only the modes it matches (and the baseline)
+ *                               # BENCH_ONLY=<regex> measures only the modes it matches (and the baseline),
+ *                               # BENCH_CLUSTER=3 runs it on a 3-server JetStream cluster with R3 buckets
  */
 import path from 'node:path';
 import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
@@ -15,6 +16,7 @@ import { YunbianClient } from '@yunbian/client';
 import { envInt, percentile, round } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
+import { createKv } from '@yunbian/transport';
 import { startBenchStack } from './bench-stack';
 import { processUsage } from './os';
 
@@ -23,6 +25,8 @@ const SECONDS = envInt('BENCH_SECONDS', 10);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 64);
 const PAYLOAD = { value: 'x'.repeat(180) };
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+/** NATS servers (1: one nats-server; 3: a cluster on loopback, every bucket R3). */
+const CLUSTER = envInt('BENCH_CLUSTER', 1);
 
 type Pipeline = () => Promise<void>;
 
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   const print = (line = '') => process.stdout.write(line + '\n');
   const stack = await startBenchStack({
     agentEnv: { YUNBIAN_SERVICE_PATH: path.join(DIST, 'test/fixtures/services') },
+    natsServers: CLUSTER,
   });
   const { transport, post } = stack;
   try {
@@ -164,7 +169,7 @@ async function main(): Promise<void> {
     // Floors no engine can beat on this machine: the client → orchestrator hop, and for durable
     // runs the state writes (before each of the three dispatches, and the end) at KV put latency.
     const { Kvm } = await import('@nats-io/kv');
-    const kv = await new Kvm(nc).create('bench-floor', { history: 1 });
+    const kv = await createKv(new Kvm(nc), 'bench-floor', { history: 1 }, { replicas: CLUSTER, explicit: true });
     const record = JSON.stringify({ state: 'x'.repeat(2_000) });
     const puts: number[] = [];
     const putUntil = performance.now() + Math.min(SECONDS, 3) * 1000;
@@ -177,6 +182,10 @@ async function main(): Promise<void> {
     await embedded.close();
 
     print(`3-step pipeline of echo (~200-byte JSON), 2 worker instances, ${SECONDS} s per figure`);
+    const server = nc.info;
+    print(
+      `NATS: ${CLUSTER === 1 ? 'one nats-server, buckets R1' : `${CLUSTER}-server cluster on loopback, buckets R${CLUSTER}`} (nats-server ${server?.version}), fsync by its default`,
+    );
     print(
       'mode                          concurrency   runs/s    p50 ms   p99 ms   orchestrator CPU µs/run   vs baseline (p50 | runs/s)',
     );

@@ -11,6 +11,7 @@ describe('loadAgentConfig', () => {
       workerSemiSpaceMb: 4,
       cgroups: 'auto',
       metricsPort: undefined,
+      jsReplicas: 1,
     });
   });
 
@@ -24,6 +25,7 @@ describe('loadAgentConfig', () => {
       YUNBIAN_WORKER_SEMI_SPACE_MB: '2',
       YUNBIAN_CGROUPS: 'off',
       YUNBIAN_METRICS_PORT: '9101',
+      YUNBIAN_JS_REPLICAS: '3',
     });
     expect(config).toEqual({
       natsUrl: 'nats://hub:4222',
@@ -33,6 +35,7 @@ describe('loadAgentConfig', () => {
       workerSemiSpaceMb: 2,
       cgroups: 'off',
       metricsPort: 9101,
+      jsReplicas: 3,
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });
@@ -46,6 +49,7 @@ describe('loadAgentConfig', () => {
         YUNBIAN_BANDWIDTH_PROBE: 'sometimes',
         YUNBIAN_METRICS_PORT: '70000',
         YUNBIAN_SHARED_WORKER: 'maybe',
+        YUNBIAN_JS_REPLICAS: '7',
       });
     } catch (err) {
       error = err;
@@ -57,6 +61,7 @@ describe('loadAgentConfig', () => {
       'environment variable YUNBIAN_HEARTBEAT_MS="fast" must be a positive integer',
       'environment variable YUNBIAN_SHARED_WORKER="maybe" must be 1/true/on or 0/false/off',
       'environment variable YUNBIAN_CGROUPS="yes" must be auto or off',
+      'environment variable YUNBIAN_JS_REPLICAS="7" must be a whole number from 1 to 5: the replicas of every JetStream bucket Yunbian creates (3 on a 3-server cluster; unset means 1)',
     ]);
   });
 });

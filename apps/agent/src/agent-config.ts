@@ -1,4 +1,5 @@
 import { DEFAULT_NATS_URL, envFlag, envInt, envString } from '@yunbian/common';
+import { parseReplicaSetting } from '@yunbian/transport';
 import { DEFAULT_BANDWIDTH_PROBE, type BandwidthProbeOptions } from './bandwidth-prober';
 
 /** Everything the agent reads from its environment, validated once at start. */
@@ -15,6 +16,12 @@ export interface AgentConfig {
   cgroups: 'auto' | 'off';
   /** Port of the agent's /metrics and /health (none: not served). */
   metricsPort?: number;
+  /**
+   * `YUNBIAN_JS_REPLICAS`: replicas of the buckets its workers create (the payload store).
+   * The workers read it themselves (they inherit the environment); checked here so a bad
+   * value stops the agent at start instead of every worker later.
+   */
+  jsReplicas: number;
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
@@ -23,7 +30,8 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default ${DEFAULT_BANDWIDTH_PROBE.intervalMs}),
   YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default ${DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute}),
   YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
-  possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there).`;
+  possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
+  (replicas of the JetStream buckets its workers create, 1–5, default 1).`;
 
 /** Every problem with the agent's environment at once, one line each. */
 export class AgentConfigError extends Error {
@@ -72,6 +80,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     workerSemiSpaceMb: read(4, () => envInt('YUNBIAN_WORKER_SEMI_SPACE_MB', 4, env)),
     cgroups: oneOf('YUNBIAN_CGROUPS', ['auto', 'off'], 'auto'),
     metricsPort,
+    jsReplicas: read(1, () => parseReplicaSetting(env.YUNBIAN_JS_REPLICAS).replicas),
   };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

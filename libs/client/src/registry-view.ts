@@ -1,5 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsTransport } from '@yunbian/transport';
+import { createKv, type NatsTransport } from '@yunbian/transport';
 import { pickVersion, WORKFLOW_BUCKET, type StoredWorkflow } from '@yunbian/workflow';
 
 /**
@@ -14,7 +14,7 @@ export class RegistryView {
 
   static async open(transport: NatsTransport): Promise<RegistryView> {
     // Same settings as the orchestrator's registry, so whichever starts first creates it alike.
-    const kv = await new Kvm(transport.connection).create(WORKFLOW_BUCKET, { history: 1 });
+    const kv = await createKv(new Kvm(transport.connection), WORKFLOW_BUCKET, { history: 1 });
     const view = new RegistryView(kv);
     const updates = await kv.watch({ key: 'wf.>', include: 'updates' });
     void (async () => {

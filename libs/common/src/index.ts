@@ -11,3 +11,4 @@ export * from './duration';
 export * from './binary';
 export * from './link-measurement';
 export * from './passive-bandwidth';
+export * from './nats-cluster';

@@ -11,3 +11,4 @@ export * from './payload';
 export * from './engine';
 export * from './trigger';
 export * from './deployment';
+export * from './durability';

@@ -3,3 +3,4 @@ export * from './nats-transport';
 export * from './trace-headers';
 export * from './payload-store';
 export * from './run-store';
+export * from './durability';

@@ -25,7 +25,15 @@ export const TIMING_HEADER = 'Yb-Timing';
  */
 export const HANDLER_MS_HEADER = 'Yb-Handler-Ms';
 
+/** `nats://a:4222,nats://b:4222` (NATS_URL naming every server of a cluster) as a list; blanks dropped. */
+export function natsServers(servers: string | string[]): string[] {
+  return (Array.isArray(servers) ? servers : servers.split(','))
+    .map((server) => server.trim())
+    .filter((server) => server !== '');
+}
+
 export interface TransportOptions {
+  /** One server, a list, or a comma-separated list (every server of a cluster: the client fails over between them). */
   servers: string | string[];
   /** Connection name shown by the NATS server's monitoring. */
   name: string;
@@ -115,7 +123,7 @@ export class NatsTransport {
 
   static async connect(options: TransportOptions): Promise<NatsTransport> {
     const connection = await connect({
-      servers: options.servers,
+      servers: natsServers(options.servers),
       name: options.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,

@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
+import { createObjectStore } from './durability';
 import type { NatsTransport } from './nats-transport';
 
 export { isPayloadRef, PAYLOAD_BUCKET, type PayloadRef } from '@yunbian/contracts';
@@ -41,7 +42,7 @@ export class PayloadStore {
     options: { domain?: string } = {},
   ): Promise<PayloadStore> {
     const js = options.domain ? jetstream(transport.connection, { domain: options.domain }) : transport.jetstream();
-    const store = await new Objm(js).create(PAYLOAD_BUCKET);
+    const store = await createObjectStore(new Objm(js), PAYLOAD_BUCKET);
     return new PayloadStore(store, thresholdBytes, transport, options.domain);
   }
 

@@ -1,6 +1,7 @@
 import { JsHeaders, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { createKv, createObjectStore, retryingWrite } from './durability';
 import type { NatsTransport } from './nats-transport';
 import { YunbianError } from './errors';
 import { isTerminalRun, type RunRecord } from '@yunbian/workflow';
@@ -77,13 +78,13 @@ export class RunStore {
     const objm = new Objm(js);
     const ttl = retentionMs * 1_000_000;
     const active: Side = {
-      kv: await kvm.create(RUN_BUCKET, { history: 1 }),
-      objects: await objm.create(RUN_STATE_BUCKET),
+      kv: await createKv(kvm, RUN_BUCKET, { history: 1 }),
+      objects: await createObjectStore(objm, RUN_STATE_BUCKET),
       spilled: new Set(),
     };
     const finished: Side = {
-      kv: await kvm.create(FINISHED_RUN_BUCKET, { history: 1, ttl: retentionMs }),
-      objects: await objm.create(FINISHED_RUN_STATE_BUCKET, { ttl }),
+      kv: await createKv(kvm, FINISHED_RUN_BUCKET, { history: 1, ttl: retentionMs }),
+      objects: await createObjectStore(objm, FINISHED_RUN_STATE_BUCKET, { ttl }),
       spilled: new Set(),
     };
     // Existing buckets keep the retention they were created with unless told otherwise.
@@ -132,8 +133,10 @@ export class RunStore {
       ack = {};
     }
     if (ack.error || !ack.stream) {
+      // JetStream's 503 (no stream leader yet) passes; any other error it answers is a refusal.
+      const refused = ack.error !== undefined && ack.error.code !== 503;
       throw new YunbianError(
-        'UNAVAILABLE',
+        refused ? 'INTERNAL' : 'UNAVAILABLE',
         `run record ${key} was not written to ${subject}: ${ack.error?.description ?? 'no JetStream acknowledgement'}`,
         { subject, code: ack.error?.code },
       );
@@ -166,23 +169,25 @@ export class RunStore {
     const previous = this.chains.get(run.id) ?? Promise.resolve();
     let stale: Side | undefined;
     const written = previous.then(async () => {
+      // A write that fails while a stream's leader is re-elected (a server of the cluster died) is retried.
       if (terminal) {
-        await this.write(this.finished, key, data);
+        await retryingWrite(() => this.write(this.finished, key, data));
         this.finishedIds.add(run.id);
         stale = this.active;
       } else {
-        await this.write(this.active, key, data);
+        await retryingWrite(() => this.write(this.active, key, data));
         if (this.finishedIds.delete(run.id)) stale = this.finished;
       }
     });
     const settled = written
       .then(async () => {
         if (!stale) return;
+        const from = stale;
         // Once what the stored record lets go has gone: the reply to whoever waits for the run
         // is written before this removal, not after it (a socket write of its own otherwise),
         // and the removals of runs that end together leave in one write.
         await new Promise((resolve) => setImmediate(resolve));
-        await this.remove(stale, key);
+        await retryingWrite(() => this.remove(from, key));
       })
       .catch(() => undefined);
     this.chains.set(run.id, settled);

@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { JsonLogger } from '@yunbian/common';
 import { versionToken, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
-import type { NatsTransport } from '@yunbian/transport';
+import { createKv, type NatsTransport } from '@yunbian/transport';
 import type { CatalogSnapshot } from '@yunbian/catalog';
 
 export const CATALOG_BUCKET = 'yb-catalog';
@@ -24,7 +24,7 @@ export class CatalogStore {
 
   /** The bucket in the transport's JetStream domain (the hub's). */
   static async open(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
-    const kv = await new Kvm(transport.jetstream()).create(CATALOG_BUCKET, { history: 1 });
+    const kv = await createKv(new Kvm(transport.jetstream()), CATALOG_BUCKET, { history: 1 });
     return new CatalogStore(kv, logger, false);
   }
 

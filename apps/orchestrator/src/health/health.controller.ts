@@ -3,6 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { NatsHealthIndicator } from '../transport.module';
 import { CatalogService } from '../catalog/catalog.service';
+import { DurabilityService } from './durability.service';
 
 @ApiTags('health')
 @Controller('health')
@@ -12,7 +13,17 @@ export class HealthController {
     @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
     @Inject(NatsHealthIndicator) private readonly nats: NatsHealthIndicator,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(DurabilityService) private readonly durability: DurabilityService,
   ) {}
+
+  @Get('durability')
+  @ApiOperation({
+    summary:
+      'What the JetStream state survives here: replicas (YUNBIAN_JS_REPLICAS and each bucket), the cluster, the server’s fsync setting',
+  })
+  durabilityReport() {
+    return this.durability.report();
+  }
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process answers' })

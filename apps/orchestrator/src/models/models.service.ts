@@ -17,7 +17,7 @@ import {
   modelObjectName,
   type ModelMeta,
 } from '@yunbian/models';
-import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { createKv, createObjectStore, NatsTransport, YunbianError } from '@yunbian/transport';
 import { INSPECT_MEMORY_SETTING, inspectOnnxModel, type InspectLimits } from './onnx-inspector';
 
 export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
@@ -55,8 +55,8 @@ export class ModelsService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    this.kv = await new Kvm(this.transport.connection).create(MODEL_META_BUCKET, { history: 1 });
-    this.store = await new Objm(this.transport.connection).create(MODEL_BUCKET);
+    this.kv = await createKv(new Kvm(this.transport.connection), MODEL_META_BUCKET, { history: 1 });
+    this.store = await createObjectStore(new Objm(this.transport.connection), MODEL_BUCKET);
     const keys: string[] = [];
     for await (const key of await this.kv.keys()) keys.push(key);
     for (const key of keys) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { JsonLogger } from '@yunbian/common';
-import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
 import { checkDefinition, pickVersion, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
@@ -29,7 +29,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.kv = await new Kvm(this.transport.jetstream()).create(WORKFLOW_BUCKET, { history: 1 });
+    this.kv = await createKv(new Kvm(this.transport.jetstream()), WORKFLOW_BUCKET, { history: 1 });
     const keys: string[] = [];
     for await (const key of await this.kv.keys()) keys.push(key);
     for (const key of keys) {
