@@ -68,7 +68,9 @@ describe('EnginesService', () => {
     expect(lost).toEqual([]);
     service.sweep(Date.now() + 3_500);
     service.sweep(Date.now() + 9_000);
-    expect(lost).toEqual([expect.stringMatching(/^site-factory-sz: no announcement for 3\.\d s$/)]);
+    expect(lost).toEqual([
+      expect.stringMatching(/^site-factory-sz: its announcements stopped 3\.\d s ago \(it announces every 1 s\)$/),
+    ]);
     expect(service.siteEngine('factory-sz')).toBeUndefined();
   });
 

@@ -38,10 +38,16 @@ export class RemoteRuns {
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
   ) {}
 
-  /** The stores to read: only the cloud lists other engines' runs. */
+  /**
+   * The stores to read: only the cloud lists other engines' runs. Its own store is always
+   * one (embedded engines' durable runs stay listed after their engine is gone); a site
+   * engine's while it is live.
+   */
   private sources(): Source[] {
     if (this.config.mode !== 'cloud') return [];
-    const sources = new Map<string, Source>();
+    const sources = new Map<string, Source>([
+      [this.config.runDomain ?? '', { domain: this.config.runDomain, own: true }],
+    ]);
     for (const engine of this.engines.others()) {
       const own = (engine.domain ?? undefined) === this.config.runDomain;
       const key = engine.domain ?? '';

@@ -137,12 +137,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     // Embedded engines' durable runs are in the cloud's store: the cloud takes them over.
     if (this.config.mode === 'cloud') {
       this.takeover = new EngineTakeover({
-        transport: this.transport,
+        engines: this.engines,
         store,
         executor: this.executor,
         self: this.identity,
         logger: this.logger,
-        lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
+        startupGraceMs: (this.config.lostAfterIntervals ?? 3) * 2_000,
       });
       this.takeover.start();
     }
