@@ -50,7 +50,8 @@ const common = {
 
 /**
  * Two projects: `unit` (specs beside the code, in-process, no build needed) and `e2e`
- * (test/, processes spawned from dist/). `jest` runs both; `--selectProjects unit` one.
+ * (test/, processes spawned from dist/). `jest` runs both; `--selectProjects unit` one (it takes
+ * every following word as a project name: give test paths before it, or another flag between).
  */
 module.exports = {
   projects: [
