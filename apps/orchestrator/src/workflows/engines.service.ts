@@ -117,6 +117,11 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
     return { id, announcement: gone.announcement, silentMs: now - gone.lastSeen, reason: gone.reason };
   }
 
+  /** Engines lost since this process started (their last announcements). */
+  lost(): EngineAnnouncement[] {
+    return [...this.gone.values()].map((g) => g.announcement);
+  }
+
   /** The live site engine executing at `site` (not this one), if any. */
   siteEngine(site: string): EngineAnnouncement | undefined {
     for (const { announcement } of this.engines.values()) {
