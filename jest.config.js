@@ -21,7 +21,9 @@ const esmPackages = [
   'uuid',
   'nanoid',
 ];
-module.exports = {
+/** Settings both projects share. */
+const common = {
+  rootDir: __dirname,
   testEnvironment: 'node',
   // OpenCV's WebAssembly module hangs large objects on the global scope; Jest's soft
   // deletion of globals between files then recurses on them until the stack overflows.
@@ -44,10 +46,20 @@ module.exports = {
     '^@yunbian/([a-z-]+)$': '<rootDir>/libs/$1/src',
     ...(fileType ? { '^file-type$': `<rootDir>/${fileType}/index.js` } : {}),
   },
-  testMatch: [
-    '<rootDir>/libs/**/*.spec.ts',
-    '<rootDir>/apps/**/*.spec.ts',
-    '<rootDir>/tools/**/*.spec.ts',
-    '<rootDir>/test/**/*.e2e-spec.ts',
+};
+
+/**
+ * Two projects: `unit` (specs beside the code, in-process, no build needed) and `e2e`
+ * (test/, processes spawned from dist/). `jest` runs both; `--selectProjects unit` one (it takes
+ * every following word as a project name: give test paths before it, or another flag between).
+ */
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/tools/**/*.spec.ts'],
+    },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
 };

@@ -116,6 +116,40 @@ describe('embedded engine (@yunbian/client) against a real nats-server, orchestr
     expect(stepRecords(stored)).toEqual(stepRecords(runView(run) as unknown as View));
   });
 
+  it('cancels and retries a durable run of this engine through the orchestrator’s REST; GET /runs lists it once', async () => {
+    expect(
+      (
+        await cluster.call('POST', '/workflows', {
+          name: 'slow-one',
+          durability: 'durable',
+          steps: [{ id: 'wait', service: 'slow-echo@^1', input: { value: 'x', delayMs: 20_000 } }],
+        })
+      ).status,
+    ).toBe(201);
+    const id = await yb.start('slow-one', {});
+    const cancelled = await cluster.call('POST', `/runs/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body).toMatchObject({ id, status: 'cancelled', executedBy: { kind: 'embedded', id: yb.id } });
+    expect((await yb.get(id)).status).toBe('cancelled');
+
+    const retried = await cluster.call('POST', `/runs/${id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(retried.body).toMatchObject({ id, status: 'running', executedBy: { kind: 'embedded', id: yb.id } });
+    expect((await yb.get(id)).status).toBe('running');
+
+    // Listed by the orchestrator once, from the store the engine writes (listings are cached for a second).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const listed = await cluster.get<View[]>('/runs?workflow=slow-one');
+    expect(listed.filter((r) => r.id === id)).toEqual([
+      expect.objectContaining({ status: 'running', executedBy: expect.objectContaining({ kind: 'embedded' }) }),
+    ]);
+    const finished = await cluster.get<View[]>('/runs?workflow=edge-report&status=succeeded');
+    const durable = finished.filter((r) => r.executedBy?.kind === 'embedded');
+    expect(durable.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(finished.map((r) => r.id)).size).toBe(finished.length);
+    await yb.cancel(id);
+  });
+
   it('refuses a bad definition with the same error as POST /workflows', async () => {
     const bad = {
       name: 'bad',
@@ -185,5 +219,22 @@ describe('embedded engine (@yunbian/client) against a real nats-server, orchestr
     );
     // The step that was out is sent again as the same attempt (same idempotency key), not a new one.
     expect(finished.steps![0].attempts).toBe(1);
+    // Listed once: the orchestrator holds it now, and the store's record names the orchestrator.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const listed = await cluster.get<View[]>('/runs?workflow=slow-pair');
+    expect(listed.filter((r) => r.id === started.started)).toEqual([
+      expect.objectContaining({ status: 'succeeded', executedBy: expect.objectContaining({ kind: 'cloud' }) }),
+    ]);
+
+    // With no embedded engine live any more, their finished durable runs are still listed (from the store).
+    await yb.close();
+    await cluster.waitFor(
+      async () => !(await cluster.get<{ kind: string }[]>('/engines')).some((e) => e.kind === 'embedded'),
+      20_000,
+      'the orchestrator to see the embedded engines gone',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const after = await cluster.get<View[]>('/runs?workflow=edge-report&status=succeeded');
+    expect(after.filter((r) => r.executedBy?.kind === 'embedded' && r.durability === 'durable').length).toBe(1);
   });
 });

@@ -2,7 +2,13 @@ import { loadEngineConfig } from './engine-config';
 
 describe('loadEngineConfig', () => {
   it('defaults to the cloud engine in the hub’s JetStream', () => {
-    expect(loadEngineConfig({})).toEqual({ mode: 'cloud', site: 'cloud', id: 'cloud-cloud', announceMs: 2_000 });
+    expect(loadEngineConfig({})).toEqual({
+      mode: 'cloud',
+      site: 'cloud',
+      id: 'cloud-cloud',
+      announceMs: 2_000,
+      lostAfterIntervals: 3,
+    });
   });
 
   it('puts a site engine’s runs in its site’s domain and reads the cloud’s state from the hub’s', () => {
@@ -13,6 +19,7 @@ describe('loadEngineConfig', () => {
       runDomain: 'factory-sz',
       hubDomain: 'hub',
       announceMs: 2_000,
+      lostAfterIntervals: 3,
     });
     expect(
       loadEngineConfig({

@@ -24,12 +24,17 @@ export interface EngineConfig {
   hubDomain?: string;
   /** How often the engine announces itself (`YUNBIAN_ENGINE_ANNOUNCE_MS`; `loadEngineConfig` sets it, default 2000). */
   announceMs?: number;
+  /**
+   * Missed announcement intervals (of the engine's own interval) after which another engine
+   * counts as gone (`YUNBIAN_ENGINE_LOST_AFTER_MISSED`; `loadEngineConfig` sets it, default 3).
+   */
+  lostAfterIntervals?: number;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
   default cloud, required in site mode), YUNBIAN_ENGINE_ID (default <mode>-<site>), YUNBIAN_RUN_DOMAIN (site mode: the
   JetStream domain of its run store, default the site's name), YUNBIAN_HUB_DOMAIN (site mode: the hub's JetStream
-  domain, default hub), YUNBIAN_ENGINE_ANNOUNCE_MS (default 2000)`;
+  domain, default hub), YUNBIAN_ENGINE_ANNOUNCE_MS (default 2000), YUNBIAN_ENGINE_LOST_AFTER_MISSED (default 3)`;
 
 /** Reads the engine's settings; throws naming every bad variable and what is accepted. */
 export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -41,14 +46,26 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
   if (!site)
     problems.push('YUNBIAN_ENGINE_MODE=site needs YUNBIAN_SITE, the name of the edge site this engine runs at');
   let announceMs = 2_000;
+  let lostAfterIntervals = 3;
   try {
     announceMs = envInt('YUNBIAN_ENGINE_ANNOUNCE_MS', 2_000, env);
   } catch (err) {
     problems.push((err as Error).message);
   }
+  try {
+    lostAfterIntervals = envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3, env);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length) throw new Error(`invalid orchestrator environment:\n  ${problems.join('\n  ')}`);
   const kind = mode as EngineConfig['mode'];
-  const config: EngineConfig = { mode: kind, site, id: env.YUNBIAN_ENGINE_ID?.trim() || `${kind}-${site}`, announceMs };
+  const config: EngineConfig = {
+    mode: kind,
+    site,
+    id: env.YUNBIAN_ENGINE_ID?.trim() || `${kind}-${site}`,
+    announceMs,
+    lostAfterIntervals,
+  };
   if (kind === 'site') {
     config.runDomain = env.YUNBIAN_RUN_DOMAIN?.trim() || site;
     config.hubDomain = env.YUNBIAN_HUB_DOMAIN?.trim() || 'hub';

@@ -4,7 +4,15 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import { CatalogRouter, CatalogView, followCatalog } from '@yunbian/catalog';
 import { DEFAULT_NATS_URL, JsonLogger } from '@yunbian/common';
-import { assertToken, Subjects, YunbianError, type EngineAnnouncement, type EngineLeaving } from '@yunbian/contracts';
+import {
+  assertToken,
+  RUN_CONTROL_ACTIONS,
+  Subjects,
+  YunbianError,
+  type EngineAnnouncement,
+  type EngineLeaving,
+  type RunControlCommand,
+} from '@yunbian/contracts';
 import {
   Executor,
   logListener,
@@ -196,6 +204,13 @@ export class YunbianClient {
 
   private async begin(readyTimeoutMs: number): Promise<void> {
     this.subscriptions = await followCatalog(this.transport, this.view);
+    // Cancel and retry sent to the orchestrator for this engine's runs are forwarded here.
+    this.subscriptions.push(
+      this.transport.serve<RunControlCommand, { record: RunRecord }>(
+        Subjects.engineRunControl(this.options.id),
+        async (command) => ({ record: await this.control(command) }),
+      ),
+    );
     // This view judges silent nodes by itself (the orchestrator's judgement is not published).
     this.timers.push(setInterval(() => this.view.sweep(), 250).unref());
     this.announce();
@@ -258,6 +273,22 @@ export class YunbianClient {
 
   cancel(id: string, reason?: string): Promise<RunRecord> {
     return this.executor.cancel(id, reason);
+  }
+
+  /** Resumes a failed or cancelled run this engine holds from its failed steps. */
+  retry(id: string): Promise<RunRecord> {
+    return this.executor.retry(id);
+  }
+
+  private control(command: RunControlCommand): Promise<RunRecord> {
+    if (!command || !RUN_CONTROL_ACTIONS.includes(command.action) || typeof command.runId !== 'string')
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `expected { "action": ${RUN_CONTROL_ACTIONS.join(' | ')}, "runId": "<id>" }`,
+      );
+    if (!this.holds(command.runId))
+      throw new YunbianError('NOT_FOUND', `run ${command.runId} is not held by embedded engine ${this.options.id}`);
+    return command.action === 'cancel' ? this.cancel(command.runId, command.reason) : this.retry(command.runId);
   }
 
   private holds(id: string): boolean {

@@ -28,3 +28,22 @@ export interface EngineLeaving {
   id: string;
   at: string;
 }
+
+export const RUN_CONTROL_ACTIONS = ['cancel', 'retry'] as const;
+export type RunControlAction = (typeof RUN_CONTROL_ACTIONS)[number];
+
+/**
+ * Cancel or retry a run, sent on `Subjects.engineRunControl(id)` to the engine executing it
+ * (the cloud forwards REST calls for runs other engines execute; a site engine forwards the
+ * ones for runs it does not hold to the cloud). The reply is `{ record }`, the run as that
+ * engine holds it after the change; errors come back as the engine's own (`NOT_FOUND`,
+ * `CONFLICT`, …).
+ */
+export interface RunControlCommand {
+  action: RunControlAction;
+  runId: string;
+  /** Why (a cancel's reason, shown in the run's error). */
+  reason?: string;
+  /** Engines the command already went through (it is never forwarded back to one of them). */
+  via?: string[];
+}

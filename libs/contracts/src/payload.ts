@@ -1,6 +1,13 @@
 /** The object-store bucket large step values go to. */
 export const PAYLOAD_BUCKET = 'yb-payloads';
 
+/**
+ * Request header an engine sets on service calls when its payloads live in a JetStream domain
+ * other than the workers' default (a site engine: its site's): the worker stores large
+ * outputs there, so a site run's data stays at the site instead of crossing the uplink.
+ */
+export const PAYLOAD_DOMAIN_HEADER = 'Yb-Payload-Domain';
+
 /** What travels on NATS in place of a large value. */
 export interface PayloadRef {
   /**

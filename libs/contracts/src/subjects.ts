@@ -62,6 +62,12 @@ export const Subjects = {
   engineLeavingAll: `${SUBJECT_ROOT}.evt.engine.*.leaving`,
   /** Start a run on the site engine of `site` (request/reply, same body and reply as workflowRun). */
   siteWorkflowRun: (site: string) => `${SUBJECT_ROOT}.cmd.site.${assertToken(site, 'site name')}.workflows.run`,
+  /**
+   * Cancel or retry a run on the engine executing it (request/reply, `RunControlCommand` →
+   * `{ record }`): every engine (cloud, site, embedded) answers its own, for its runs.
+   */
+  engineRunControl: (engineId: string) =>
+    `${SUBJECT_ROOT}.cmd.engine.${assertToken(engineId, 'engine id')}.runs.control`,
 
   /** Calls to a service type: every instance of name@version listens in one queue group. */
   service: (name: string, version: string) =>

@@ -5,7 +5,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import type { JsonLogger } from '@yunbian/common';
-import { YunbianError } from '@yunbian/contracts';
+import { PAYLOAD_DOMAIN_HEADER, YunbianError } from '@yunbian/contracts';
 import type { AttemptScope, Clock, RunListener, SentAttempt, StepDispatcher } from './ports';
 import {
   endSpan,
@@ -28,15 +28,26 @@ export const systemClock: Clock = {
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-/** Service calls over NATS request/reply, with the attempt's idempotency key in a header. */
+/**
+ * Service calls over NATS request/reply, with the attempt's idempotency key in a header, and
+ * `payloadDomain` (an engine whose payload store is in another JetStream domain than the
+ * workers' default) in `PAYLOAD_DOMAIN_HEADER`, so large outputs are stored there too.
+ */
 export function natsDispatcher(
   transport: NatsTransport,
   startWorkflow: StepDispatcher['startWorkflow'],
+  options: { payloadDomain?: string } = {},
 ): StepDispatcher {
+  const domain = options.payloadDomain;
   return {
     call: ({ instance, input, timeoutMs, idempotencyKey }) =>
       transport
-        .requestTimed(instance.subject, input, { timeoutMs, headers: { [IDEMPOTENCY_HEADER]: idempotencyKey } })
+        .requestTimed(instance.subject, input, {
+          timeoutMs,
+          headers: domain
+            ? { [IDEMPOTENCY_HEADER]: idempotencyKey, [PAYLOAD_DOMAIN_HEADER]: domain }
+            : { [IDEMPOTENCY_HEADER]: idempotencyKey },
+        })
         .then((reply) => ({ value: reply.value, exchange: reply })),
     startWorkflow,
   };

@@ -1,7 +1,7 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues, WindowedMean } from '@yunbian/common';
-import { serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
+import { PAYLOAD_DOMAIN_HEADER, serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
 import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
 import type { CallContext, ServiceHandler } from './service.decorator';
 
@@ -119,11 +119,22 @@ export class ServiceHost {
       const output = await this.handler.handle(input, context);
       if (!payloads) return output;
       const name = `${context.idempotencyKey ?? `${this.options.instanceId}.${Date.now()}.${Math.random().toString(36).slice(2)}`}.out`;
-      return await payloads.offloadFields(output, name);
+      return await (await this.outputStore(payloads, request)).offloadFields(output, name);
     } finally {
       this.latency.add(performance.now() - arrived);
       this.release();
     }
+  }
+
+  /**
+   * Where large outputs go: the domain the calling engine names (a site engine's, so a site
+   * run's data stays at the site), else this worker's own store — also when that domain
+   * cannot be reached from here (the output then still arrives, through the default store).
+   */
+  private async outputStore(payloads: PayloadStore, request: IncomingRequest): Promise<PayloadStore> {
+    const domain = request.headers?.get(PAYLOAD_DOMAIN_HEADER);
+    if (!domain) return payloads;
+    return payloads.inDomain(domain).catch(() => payloads);
   }
 
   private async acquire(): Promise<void> {

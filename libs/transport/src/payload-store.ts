@@ -20,6 +20,8 @@ const decoder = new TextDecoder();
 export class PayloadStore {
   /** Buckets of other JetStream domains that references named, opened on first use. */
   private readonly elsewhere = new Map<string, Promise<ObjectStore>>();
+  /** Stores writing to other JetStream domains (`inDomain`), opened on first use. */
+  private readonly writers = new Map<string, Promise<PayloadStore>>();
 
   private constructor(
     private readonly store: ObjectStore,
@@ -116,6 +118,22 @@ export class PayloadStore {
       store = new Objm(js).open(PAYLOAD_BUCKET);
       store.catch(() => this.elsewhere.delete(key));
       this.elsewhere.set(key, store);
+    }
+    return store;
+  }
+
+  /**
+   * A store like this one writing to `domain` (a site engine's, named by the request): this
+   * one when it is its own domain or none is given. A domain that cannot be opened is tried
+   * again on the next call.
+   */
+  inDomain(domain: string | undefined): Promise<PayloadStore> {
+    if (!domain || domain === this.domain) return Promise.resolve(this);
+    let store = this.writers.get(domain);
+    if (!store) {
+      store = PayloadStore.open(this.transport, this.thresholdBytes, { domain });
+      store.catch(() => this.writers.delete(domain));
+      this.writers.set(domain, store);
     }
     return store;
   }

@@ -1,6 +1,6 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { DeploymentRecord } from '@yunbian/contracts';
-import type { NatsTransport } from '@yunbian/transport';
+import { createKv, type NatsTransport } from '@yunbian/transport';
 import type { DeploymentMemory } from './reconcile-plan';
 
 export const DEPLOYMENTS_BUCKET = 'yb-deployments';
@@ -15,7 +15,7 @@ export class DeploymentStore {
 
   /** The bucket in the transport's JetStream domain (the hub's). */
   static async open(transport: NatsTransport): Promise<DeploymentStore> {
-    return new DeploymentStore(await new Kvm(transport.jetstream()).create(DEPLOYMENTS_BUCKET, { history: 1 }));
+    return new DeploymentStore(await createKv(new Kvm(transport.jetstream()), DEPLOYMENTS_BUCKET, { history: 1 }));
   }
 
   async load(): Promise<{ records: DeploymentRecord[]; memory: Map<string, DeploymentMemory> }> {

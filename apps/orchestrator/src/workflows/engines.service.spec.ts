@@ -68,8 +68,23 @@ describe('EnginesService', () => {
     expect(lost).toEqual([]);
     service.sweep(Date.now() + 3_500);
     service.sweep(Date.now() + 9_000);
-    expect(lost).toEqual([expect.stringMatching(/^site-factory-sz: no announcement for 3\.\d s$/)]);
+    expect(lost).toEqual([
+      expect.stringMatching(/^site-factory-sz: its announcements stopped 3\.\d s ago \(it announces every 1 s\)$/),
+    ]);
     expect(service.siteEngine('factory-sz')).toBeUndefined();
+    // What is left of it: when it was last heard from and why it is gone.
+    expect(service.live('site-factory-sz')).toBeUndefined();
+    expect(service.silent('site-factory-sz', Date.now() + 10_000)).toMatchObject({
+      id: 'site-factory-sz',
+      silentMs: expect.any(Number),
+      reason: expect.stringMatching(/^its announcements stopped/),
+    });
+    expect(service.silent('site-factory-sz', Date.now() + 10_000).silentMs).toBeGreaterThanOrEqual(10_000);
+    expect(service.silent('never-seen')).toEqual({ id: 'never-seen' });
+    // Back again: live, and no longer silent.
+    service.onAnnouncement(site('site-factory-sz'));
+    expect(service.live('site-factory-sz')).toMatchObject({ id: 'site-factory-sz' });
+    expect(service.silent('site-factory-sz')).toEqual({ id: 'site-factory-sz' });
   });
 
   it('loses an engine that leaves at once, and says goodbye itself on shutdown', () => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Subscription } from '@nats-io/transport-node';
-import { JsonLogger } from '@yunbian/common';
+import { JsonLogger, round } from '@yunbian/common';
 import { Subjects, type EngineAnnouncement, type EngineLeaving } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
@@ -13,8 +13,19 @@ export interface LiveEngine extends EngineAnnouncement {
   self: boolean;
 }
 
-/** Announcements missed before an engine counts as gone. */
-const LOST_AFTER_INTERVALS = 3;
+/** How often silence is checked (at most; an engine's own interval is usually longer). */
+const SWEEP_MS = 500;
+
+/** What is known of an engine that is not live now. */
+export interface SilentEngine {
+  id: string;
+  /** Its last announcement, when one was heard since this process started. */
+  announcement?: EngineAnnouncement;
+  /** How long since it was last heard from (ms), when it was. */
+  silentMs?: number;
+  /** Why it counts as gone (it left, or the silence). */
+  reason?: string;
+}
 
 /**
  * The engines this orchestrator knows are alive — the cloud's, site engines, embedded
@@ -27,19 +38,23 @@ const LOST_AFTER_INTERVALS = 3;
 export class EnginesService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new JsonLogger('engines');
   private readonly engines = new Map<string, { announcement: EngineAnnouncement; lastSeen: number }>();
+  /** Engines lost since this process started, as last heard (the reason a forward to one cannot be made). */
+  private readonly gone = new Map<string, { announcement: EngineAnnouncement; lastSeen: number; reason: string }>();
   private readonly lostListeners: ((engine: EngineAnnouncement, reason: string) => void)[] = [];
   private readonly startedAt = new Date().toISOString();
   private subscriptions: Subscription[] = [];
-  private timer?: NodeJS.Timeout;
+  private timers: NodeJS.Timeout[] = [];
   private running: () => number = () => 0;
 
   private readonly intervalMs: number;
+  private readonly lostAfterIntervals: number;
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
     @Inject(ENGINE_CONFIG) readonly config: EngineConfig,
   ) {
     this.intervalMs = config.announceMs ?? 2_000;
+    this.lostAfterIntervals = config.lostAfterIntervals ?? 3;
   }
 
   onApplicationBootstrap(): void {
@@ -50,15 +65,14 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
       this.transport.subscribe<EngineLeaving>(Subjects.engineLeavingAll, (e) => this.onLeaving(e), onError),
     );
     this.announce();
-    this.timer = setInterval(() => {
-      this.announce();
-      this.sweep(Date.now());
-    }, this.intervalMs);
-    this.timer.unref();
+    this.timers.push(
+      setInterval(() => this.announce(), this.intervalMs).unref(),
+      setInterval(() => this.sweep(Date.now()), Math.min(this.intervalMs, SWEEP_MS)).unref(),
+    );
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    for (const timer of this.timers) clearInterval(timer);
     for (const s of this.subscriptions) s.unsubscribe();
     try {
       this.transport.publish(Subjects.engineLeaving(this.config.id), {
@@ -75,7 +89,7 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
     this.running = count;
   }
 
-  /** Called once per engine that stopped announcing or left. */
+  /** Called once per engine that stopped announcing or left (the one place liveness of engines is decided). */
   onEngineLost(listener: (engine: EngineAnnouncement, reason: string) => void): void {
     this.lostListeners.push(listener);
   }
@@ -89,6 +103,23 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
         self: announcement.id === this.config.id,
       }))
       .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** The live engine with this id (this one included). */
+  live(id: string): EngineAnnouncement | undefined {
+    return this.engines.get(id)?.announcement;
+  }
+
+  /** What is known of an engine that is not live: when it was last heard from and why it is gone. */
+  silent(id: string, now = Date.now()): SilentEngine {
+    const gone = this.gone.get(id);
+    if (!gone) return { id };
+    return { id, announcement: gone.announcement, silentMs: now - gone.lastSeen, reason: gone.reason };
+  }
+
+  /** Engines lost since this process started (their last announcements). */
+  lost(): EngineAnnouncement[] {
+    return [...this.gone.values()].map((g) => g.announcement);
   }
 
   /** The live site engine executing at `site` (not this one), if any. */
@@ -134,8 +165,13 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
   onAnnouncement(a: EngineAnnouncement): void {
     if (!a || typeof a.id !== 'string' || typeof a.kind !== 'string') return;
     if (a.id === this.config.id) return;
-    if (!this.engines.has(a.id))
-      this.logger.info('engine joined', { engine_id: a.id, kind: a.kind, site: a.site, domain: a.domain });
+    if (!this.engines.has(a.id)) {
+      const gone = this.gone.get(a.id);
+      // Lost and back (it was only cut off, or restarted with the same id): what it held may have been taken over.
+      if (gone) this.logger.warn('engine announcing again after it was lost', { engine_id: a.id, lost: gone.reason });
+      else this.logger.info('engine joined', { engine_id: a.id, kind: a.kind, site: a.site, domain: a.domain });
+      this.gone.delete(a.id);
+    }
     this.engines.set(a.id, { announcement: a, lastSeen: Date.now() });
   }
 
@@ -144,13 +180,16 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
     this.lose(e.id, 'it left (clean shutdown)');
   }
 
-  /** Drops the engines silent for longer than their intervals allow. */
+  /** Drops the engines silent for longer than `lostAfterIntervals` of their own interval allows. */
   sweep(now: number): void {
     for (const [id, { announcement, lastSeen }] of this.engines) {
       if (id === this.config.id) continue;
       const silentMs = now - lastSeen;
-      if (silentMs > LOST_AFTER_INTERVALS * Math.max(announcement.intervalMs, 100)) {
-        this.lose(id, `no announcement for ${(silentMs / 1000).toFixed(1)} s`);
+      if (silentMs > this.lostAfterIntervals * Math.max(announcement.intervalMs, 100)) {
+        this.lose(
+          id,
+          `its announcements stopped ${round(silentMs / 1000, 1)} s ago (it announces every ${round(announcement.intervalMs / 1000, 1)} s)`,
+        );
       }
     }
   }
@@ -159,6 +198,7 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
     const known = this.engines.get(id);
     if (!known) return;
     this.engines.delete(id);
+    this.gone.set(id, { ...known, reason });
     this.logger.warn('engine lost', { engine_id: id, kind: known.announcement.kind, reason });
     for (const listener of this.lostListeners) {
       try {

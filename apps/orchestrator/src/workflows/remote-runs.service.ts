@@ -38,11 +38,18 @@ export class RemoteRuns {
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
   ) {}
 
-  /** The stores to read: only the cloud lists other engines' runs. */
-  private sources(): Source[] {
+  /**
+   * The stores to read: only the cloud lists other engines' runs. Its own store is always
+   * one (embedded engines' durable runs stay listed after their engine is gone); a site
+   * engine's while it is live (for a single run, also once it is lost).
+   */
+  private sources(options: { lostToo?: boolean } = {}): Source[] {
     if (this.config.mode !== 'cloud') return [];
-    const sources = new Map<string, Source>();
-    for (const engine of this.engines.others()) {
+    const sources = new Map<string, Source>([
+      [this.config.runDomain ?? '', { domain: this.config.runDomain, own: true }],
+    ]);
+    const engines = [...this.engines.others(), ...(options.lostToo ? this.engines.lost() : [])];
+    for (const engine of engines) {
       const own = (engine.domain ?? undefined) === this.config.runDomain;
       const key = engine.domain ?? '';
       if (!sources.has(key)) sources.set(key, { domain: own ? this.config.runDomain : engine.domain, own });
@@ -64,7 +71,9 @@ export class RemoteRuns {
   /** One run held by another engine, read from its store now; undefined when none has it. */
   async find(id: string): Promise<RunRecord | undefined> {
     const found = await Promise.all(
-      this.sources()
+      // A lost engine's store may still answer (the engine died, its site's JetStream did not):
+      // a cancel then hears that the engine is gone rather than that the run does not exist.
+      this.sources({ lostToo: true })
         .filter((source) => !source.own)
         .map((source) =>
           this.timed(source, async (reader) => reader.load(id)).catch((err: Error) => {

@@ -97,16 +97,21 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       {
         store,
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
-        dispatcher: natsDispatcher(this.transport, async (request) => {
-          const { name, range } = parseRef(request.target);
-          return this.start(name, request.input, {
-            version: range === '*' ? undefined : Number(range),
-            durability: request.durability,
-            parent: request.parent,
-            depth: request.depth,
-            reason: `sub-workflow of run ${request.parent.runId}, which this engine executes`,
-          });
-        }),
+        dispatcher: natsDispatcher(
+          this.transport,
+          async (request) => {
+            const { name, range } = parseRef(request.target);
+            return this.start(name, request.input, {
+              version: range === '*' ? undefined : Number(range),
+              durability: request.durability,
+              parent: request.parent,
+              depth: request.depth,
+              reason: `sub-workflow of run ${request.parent.runId}, which this engine executes`,
+            });
+          },
+          // Workers store large outputs of this engine's runs where its payloads are (a site's domain).
+          { payloadDomain: domain },
+        ),
         router: this.router,
         clock: systemClock,
         listeners: [metricsListener(), tracingListener(), logListener(this.logger)],
@@ -137,12 +142,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     // Embedded engines' durable runs are in the cloud's store: the cloud takes them over.
     if (this.config.mode === 'cloud') {
       this.takeover = new EngineTakeover({
-        transport: this.transport,
+        engines: this.engines,
         store,
         executor: this.executor,
         self: this.identity,
         logger: this.logger,
-        lostAfterIntervals: envInt('YUNBIAN_ENGINE_LOST_AFTER_MISSED', 3),
+        startupGraceMs: (this.config.lostAfterIntervals ?? 3) * 2_000,
       });
       this.takeover.start();
     }

@@ -7,6 +7,8 @@ import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { RemoteRuns } from './remote-runs.service';
+import { RunControl } from './run-control.service';
+import { mergeRunLists } from './run-listing';
 import { runView } from './run-view';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
@@ -40,6 +42,7 @@ export class WorkflowsController {
     @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
     @Inject(TriggerRunner) private readonly triggers: TriggerRunner,
     @Inject(RemoteRuns) private readonly remote: RemoteRuns,
+    @Inject(RunControl) private readonly control: RunControl,
   ) {}
 
   @Get('schemas/workflow')
@@ -202,16 +205,9 @@ export class WorkflowsController {
       throw new YunbianError('BAD_REQUEST', `status must be one of ${RUN_STATUSES.join(', ')} (got "${status}")`);
     }
     const filter = { workflow, status: status as RunStatus | undefined, limit: positiveInt(limit, 'limit') };
-    const local = this.engine.list(filter);
-    const remote = (await this.remote.list()).filter(
-      (r) =>
-        (!workflow || r.workflow.name === workflow) && (!status || r.status === status) && !this.engine.holds(r.id),
-    );
-    if (remote.length === 0) return local.map((r) => runView(r, { detail: false }));
-    return [...local, ...remote]
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-      .slice(0, Math.min(filter.limit ?? 100, 1_000))
-      .map((r) => runView(r, { detail: false }));
+    // Runs this engine holds but left out of `local` by the limit must not come back from a store listing.
+    const remote = (await this.remote.list()).filter((r) => !this.engine.holds(r.id));
+    return mergeRunLists(this.engine.list(filter), remote, filter).map((r) => runView(r, { detail: false }));
   }
 
   @Get('runs/:id')
@@ -231,15 +227,23 @@ export class WorkflowsController {
 
   @Post('runs/:id/cancel')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel a running run' })
+  @ApiOperation({
+    summary:
+      'Cancel a running run, on the engine executing it (a site or embedded engine’s run is forwarded there; 503 naming the engine when it is not live)',
+  })
+  @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async cancel(@Param('id') id: string) {
-    return runView(await this.engine.cancel(id));
+    return runView(await this.control.cancel(id));
   }
 
   @Post('runs/:id/retry')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Resume a failed or cancelled run from its failed steps' })
+  @ApiOperation({
+    summary:
+      'Resume a failed or cancelled run from its failed steps, on the engine that executed it (forwarded like a cancel)',
+  })
+  @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async retry(@Param('id') id: string) {
-    return runView(await this.engine.retry(id));
+    return runView(await this.control.retry(id));
   }
 }

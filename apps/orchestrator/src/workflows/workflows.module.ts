@@ -8,6 +8,7 @@ import { STEP_ROUTER } from '../placement/step-router';
 import { EnginesController } from './engines.controller';
 import { EnginesService } from './engines.service';
 import { RemoteRuns } from './remote-runs.service';
+import { RunControl } from './run-control.service';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
@@ -20,6 +21,7 @@ import { TriggerRunner } from './triggers/trigger-runner.service';
   providers: [
     EnginesService,
     RemoteRuns,
+    RunControl,
     WorkflowRegistry,
     WorkflowEngine,
     WorkflowsGateway,

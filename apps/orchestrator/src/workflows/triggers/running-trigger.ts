@@ -22,6 +22,12 @@ export interface TriggerContext {
   logger: JsonLogger;
   /** The site this engine executes at (what the status shows). */
   site: string;
+  /**
+   * JetStream domain of the streams stream triggers consume: this engine's own run domain —
+   * a site engine's site (its leaf), not the hub's domain it reads the cloud's state from;
+   * undefined in the cloud (the hub's JetStream).
+   */
+  streamDomain?: string;
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  jetstream,
   jetstreamManager,
   JetStreamApiCodes,
   JetStreamApiError,
@@ -33,7 +34,8 @@ const ms = (millis: number) => millis * 1_000_000;
  * message delivered again (the engine died before its ack reached the server) finds its run
  * and is acknowledged without starting a second. The stream is not created here: its
  * subjects, retention and limits are the operator's; until it exists the trigger says so
- * and tries again every few seconds.
+ * and tries again every few seconds. Streams are those of this engine's own JetStream
+ * domain: on a site engine the site's (its leaf's), where the site's devices publish.
  */
 export class RunningStreamTrigger extends RunningTrigger {
   readonly consumer = consumerName(this.workflow.name, this.id);
@@ -60,9 +62,14 @@ export class RunningStreamTrigger extends RunningTrigger {
     this.loop = this.run(ready);
   }
 
+  /** The streams of this engine's own domain (a site engine: its site's, on its leaf). */
+  private get domainOptions(): { domain?: string } {
+    const domain = this.context.streamDomain;
+    return domain ? { domain } : {};
+  }
+
   private async manager(): Promise<JetStreamManager> {
-    const domain = this.context.transport.jetStreamDomain;
-    this.jsm ??= await jetstreamManager(this.context.transport.connection, domain ? { domain } : {});
+    this.jsm ??= await jetstreamManager(this.context.transport.connection, this.domainOptions);
     return this.jsm;
   }
 
@@ -117,7 +124,10 @@ export class RunningStreamTrigger extends RunningTrigger {
       try {
         await this.waitForSlot();
         if (this.stopped) break;
-        consumer ??= await this.context.transport.jetstream().consumers.get(this.spec.stream, this.consumer);
+        consumer ??= await jetstream(this.context.transport.connection, this.domainOptions).consumers.get(
+          this.spec.stream,
+          this.consumer,
+        );
         this.batch = await consumer.fetch({ max_messages: this.freeSlots, expires: FETCH_EXPIRES_MS });
         for await (const msg of this.batch) {
           // Stopping: handed back at once, to whichever engine runs the trigger next.

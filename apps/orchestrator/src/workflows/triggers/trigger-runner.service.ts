@@ -59,6 +59,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
       metrics: yunbianMetrics(),
       logger: this.logger,
       site: this.engineConfig.site,
+      streamDomain: this.engineConfig.runDomain,
     };
     await Promise.all(this.registry.list().map((w) => this.sync(w.name)));
   }
