@@ -157,15 +157,7 @@ function checkExpression(
   ids: Map<string, number>,
   issues: SchemaIssue[],
 ): void {
-  try {
-    compileExpression(expression.text);
-  } catch (err) {
-    if (err instanceof ExpressionError) {
-      issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
-      return;
-    }
-    throw err;
-  }
+  if (!compiles(expression, issues)) return;
   for (const ref of stepReferences(expression.text)) {
     if (ref === '*')
       issues.push({
@@ -179,17 +171,21 @@ function checkExpression(
   }
 }
 
-/** A trigger's input mapping runs before any step: it may read `$trigger`, never `$steps`. */
-function checkTriggerExpression(expression: { pointer: string; text: string }, issues: SchemaIssue[]): void {
+/** False (and an issue at its pointer) when the expression does not compile. */
+function compiles(expression: { pointer: string; text: string }, issues: SchemaIssue[]): boolean {
   try {
     compileExpression(expression.text);
+    return true;
   } catch (err) {
-    if (err instanceof ExpressionError) {
-      issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
-      return;
-    }
-    throw err;
+    if (!(err instanceof ExpressionError)) throw err;
+    issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
+    return false;
   }
+}
+
+/** A trigger's input mapping runs before any step: it may read `$trigger`, never `$steps`. */
+function checkTriggerExpression(expression: { pointer: string; text: string }, issues: SchemaIssue[]): void {
+  if (!compiles(expression, issues)) return;
   if (stepReferences(expression.text).length > 0)
     issues.push({
       pointer: expression.pointer,
