@@ -107,8 +107,12 @@ export class YunbianClient {
   private readonly checked = new Map<string, WorkflowDefinition & { version: number }>();
   private readonly startedAt = new Date().toISOString();
   private readonly engine: RunEngine;
-  private readonly closing: Promise<never>;
-  private rejectClosing!: (err: Error) => void;
+  /**
+   * Callers waiting for a run, rejected when the client closes first. A set, not a race with
+   * one "closing" promise: every race adds a reaction to the losing promise, and one that
+   * never settles would keep a reaction per run ever waited for until the client closes.
+   */
+  private readonly waiting = new Set<(err: Error) => void>();
   private subscriptions: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private runStore?: Promise<RunStore>;
@@ -157,8 +161,6 @@ export class YunbianClient {
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
-    this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
-    this.closing.catch(() => undefined);
   }
 
   /** Connects, fills the catalogue view (nodes are asked to announce themselves) and starts announcing this engine. */
@@ -263,7 +265,20 @@ export class YunbianClient {
     this.assertOpen();
     const run = await this.executor.find(id);
     if (isTerminalRun(run.status) || !this.holds(id)) return run;
-    return Promise.race([this.executor.waitFor(id, options.timeoutMs ?? FOREVER_MS), this.closing]);
+    return new Promise<RunRecord>((resolve, reject) => {
+      this.waiting.add(reject);
+      const done = () => this.waiting.delete(reject);
+      this.executor.waitFor(id, options.timeoutMs ?? FOREVER_MS).then(
+        (finished) => {
+          done();
+          resolve(finished);
+        },
+        (err: Error) => {
+          done();
+          reject(err);
+        },
+      );
+    });
   }
 
   /** A run this engine holds, or (a durable one) the run store's record. */
@@ -309,12 +324,12 @@ export class YunbianClient {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
     this.executor.stop();
-    this.rejectClosing(
-      new YunbianError(
-        'UNAVAILABLE',
-        `the client (engine ${this.options.id}) closed while the run was going; a durable run goes on in the orchestrator (GET /runs/{id})`,
-      ),
+    const stopped = new YunbianError(
+      'UNAVAILABLE',
+      `the client (engine ${this.options.id}) closed while the run was going; a durable run goes on in the orchestrator (GET /runs/{id})`,
     );
+    for (const reject of this.waiting) reject(stopped);
+    this.waiting.clear();
     for (const s of this.subscriptions) s.unsubscribe();
     this.registry.close();
     const leaving: EngineLeaving = { id: this.options.id, at: new Date().toISOString() };
