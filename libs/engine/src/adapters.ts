@@ -40,10 +40,11 @@ export function natsDispatcher(
 ): StepDispatcher {
   const domain = options.payloadDomain;
   return {
-    call: ({ instance, input, timeoutMs, idempotencyKey }) =>
+    call: ({ instance, input, timeoutMs, idempotencyKey, inputJson }) =>
       transport
         .requestTimed(instance.subject, input, {
           timeoutMs,
+          json: inputJson,
           headers: domain
             ? { [IDEMPOTENCY_HEADER]: idempotencyKey, [PAYLOAD_DOMAIN_HEADER]: domain }
             : { [IDEMPOTENCY_HEADER]: idempotencyKey },

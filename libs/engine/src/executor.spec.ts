@@ -236,6 +236,9 @@ describe('Executor over in-memory ports', () => {
     expect(w.store.saves).toBeLessThanOrEqual(6);
     expect(w.router.totalInFlight()).toBe(0);
     expect(w.finished.map((r) => r.id)).toEqual([run.id]);
+    // Each call carries the JSON the size check made of its input, for the dispatcher to send as is.
+    expect(w.dispatcher.calls).toHaveLength(4);
+    for (const call of w.dispatcher.calls) expect(call.inputJson).toBe(JSON.stringify(call.input));
   });
 
   it('retries a failed attempt on another instance after its backoff', async () => {
@@ -398,6 +401,10 @@ describe('Executor over in-memory ports', () => {
     expect((seen[0] as PayloadRef).$ybRef.name).toBe(`${run.id}:up:1.out`);
     expect(w.store.records.get(run.id)!.length).toBeLessThan(3_000);
     expect(w.router.requests.find((r) => r.service === 'upper@^1')!.inputBytes).toBeGreaterThan(5_000);
+    // An input that went to the payload store is sent as its reference, never as the large value's JSON.
+    for (const call of w.dispatcher.calls)
+      expect(call.inputJson === undefined || call.inputJson === JSON.stringify(call.input)).toBe(true);
+    expect(w.dispatcher.calls.some((call) => (call.inputJson ?? '').includes(big))).toBe(false);
     expect([...w.payloads.objects.keys()]).toEqual([]);
   });
 

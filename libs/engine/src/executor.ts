@@ -102,6 +102,8 @@ export class Executor {
   private readonly withPayloads = new Set<string>();
   /** Input size of each dispatch, measured when its input was serialised for the size check. */
   private readonly inputBytes = new WeakMap<DispatchAction, number>();
+  /** That serialisation, when the input stayed in the message: the dispatcher sends it as is. */
+  private readonly inputJson = new WeakMap<DispatchAction, string>();
   /** A sub-workflow dispatch's input before it was offloaded: the child gets the value itself. */
   private readonly plainInputs = new WeakMap<DispatchAction, unknown>();
   /** Values fetched from the payload store, by identity, to send them on as their reference. */
@@ -579,9 +581,12 @@ export class Executor {
       if (scope) (scopes ??= []).push(scope);
     }
     let exchange: ExchangeTiming | undefined;
+    const input = attempt.input ?? task.input;
+    // The JSON of the size check, when it is of the very value sent (not of one since offloaded).
+    const inputJson = input === dispatch.input ? this.inputJson.get(dispatch) : undefined;
     let call = () =>
       this.dispatcher
-        .call({ instance, input: attempt.input ?? task.input, timeoutMs, idempotencyKey: attempt.idempotencyKey })
+        .call({ instance, input, timeoutMs, idempotencyKey: attempt.idempotencyKey, inputJson })
         .then((reply) => {
           exchange = reply.exchange;
           return reply.value;
@@ -663,6 +668,7 @@ export class Executor {
     const json = input === undefined ? undefined : JSON.stringify(input);
     const stored = await this.offload(run.id, input, `${dispatch.attempt.idempotencyKey}.in`, json);
     this.inputBytes.set(dispatch, isPayloadRef(stored) ? stored.$ybRef.bytes : (json?.length ?? 0));
+    if (json !== undefined && stored === input) this.inputJson.set(dispatch, json);
     if (stored !== dispatch.input) {
       if (dispatch.kind === 'workflow') this.plainInputs.set(dispatch, dispatch.input);
       dispatch.input = stored;

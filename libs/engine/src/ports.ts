@@ -42,6 +42,8 @@ export interface ServiceCall {
   timeoutMs: number;
   /** The attempt's idempotency key: a resend after a restart carries the same one. */
   idempotencyKey: string;
+  /** `input` serialised already (`JSON.stringify(input)`), when the executor did so for its size check. */
+  inputJson?: string;
 }
 
 /** A sub-workflow run the executor asks for, on behalf of one attempt. */

@@ -52,6 +52,10 @@ describe('NatsTransport (real nats-server)', () => {
     // A plain request does not ask, and its reply carries no timing header.
     const raw = await a.connection.request('t.timed', new TextEncoder().encode('{"pad":"y"}'), { timeout: 2_000 });
     expect(raw.headers?.get('Yb-Handler-Ms') ?? '').toBe('');
+    // JSON the caller made already is sent as it is (here deliberately not the value's, to tell).
+    const sent = await a.requestTimed<number>('t.timed', { pad: 'ignored' }, { json: '{"pad":"abc"}' });
+    expect(sent.value).toBe(3);
+    expect(sent.requestBytes).toBe('{"pad":"abc"}'.length);
     sub.unsubscribe();
   });
 
