@@ -27,6 +27,15 @@ import type { CatalogView } from './catalog-view';
 
 const NETWORK_REFRESH_MS = 1_000;
 
+interface MatchedVersions {
+  /** The catalogue's `serviceRevision` these were matched at. */
+  revision: number;
+  name: string;
+  versions: ServiceDescriptor[];
+  /** `versionedService(versions)`; undefined when nothing matched. */
+  service: ReturnType<typeof versionedService> | undefined;
+}
+
 /**
  * Routes each step attempt with the placement library over a catalogue view: hard
  * constraints (tags, tier, site, memory, data tier), then the objective over estimated
@@ -41,21 +50,18 @@ export class CatalogRouter implements StepRouter {
   private readonly pending = new Map<string, number>();
   private network?: { model: NetworkModel; at: number };
   private readonly ranges = new Map<string, VersionRange>();
+  private readonly matched = new Map<string, MatchedVersions>();
   private readonly passive = new PassiveBandwidth();
 
   constructor(private readonly catalog: CatalogView) {}
 
   route(request: RouteRequest): RouteDecision {
-    const { name, range } = parseRef(request.service);
+    const { name, versions, service } = this.versionsOf(request.service);
     const instances = this.catalog.instancesOfService(name);
     // Only the nodes that host an instance: this runs for every step attempt, whatever the fleet's size.
     const nodes = this.nodesOf(instances);
-    const versions = matchingVersions(this.catalog.serviceVersions(name), this.range(range));
     let candidates: PlacementCandidate[] = [];
-    for (const descriptor of versions) {
-      this.declare(descriptor);
-      candidates.push(...candidatesFromCatalog(descriptor, nodes, instances));
-    }
+    for (const descriptor of versions) candidates.push(...candidatesFromCatalog(descriptor, nodes, instances));
     if (candidates.length === 0) {
       throw new YunbianError(
         'UNAVAILABLE',
@@ -76,12 +82,11 @@ export class CatalogRouter implements StepRouter {
     try {
       // Field by field, not a spread of versionedService's result: the spread built the request
       // (read all through placeStep) as a slow dictionary object, ≈ 5 µs a decision.
-      const service = versionedService(versions);
       decision = placeStep(
         {
-          service: service.service,
-          requirements: service.requirements,
-          versions: service.versions,
+          service: service!.service,
+          requirements: service!.requirements,
+          versions: service!.versions,
           inputBytes: request.inputBytes ?? 0,
           origin: request.origin,
           dataTier: request.dataTier ?? hints?.dataTier,
@@ -137,6 +142,30 @@ export class CatalogRouter implements StepRouter {
       }
     }
     return [...nodes.values()];
+  }
+
+  /**
+   * The descriptors a step's `name@range` matches (newest first, their compute profiles
+   * declared) and the placement request's service part, kept until a descriptor changes:
+   * matching tests every version against the range (a SemVer parsed per test), for every
+   * attempt, while descriptors change only when a node announces a new one.
+   */
+  private versionsOf(ref: string): MatchedVersions {
+    const revision = this.catalog.serviceRevision;
+    const known = this.matched.get(ref);
+    if (known && known.revision === revision) return known;
+    const { name, range } = parseRef(ref);
+    const versions = matchingVersions(this.catalog.serviceVersions(name), this.range(range));
+    for (const descriptor of versions) this.declare(descriptor);
+    const matched: MatchedVersions = {
+      revision,
+      name,
+      versions,
+      service: versions.length > 0 ? versionedService(versions) : undefined,
+    };
+    if (this.matched.size >= 1_000) this.matched.clear();
+    this.matched.set(ref, matched);
+    return matched;
   }
 
   /** Parsed semver ranges, kept: parsing one costs more than the rest of a routing decision. */

@@ -99,4 +99,26 @@ describe('CatalogView', () => {
     view.onLeaving({ nodeId: 'n1', reason: 'shutdown' } as never);
     expect(() => router.route({ service: 'echo@^1' })).toThrow();
   });
+
+  it('routes to a version announced after the range was first matched (the router keeps matches per descriptor change)', () => {
+    const view = new CatalogView();
+    const router = new CatalogRouter(view);
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    expect(router.route({ service: 'echo@^1' }).instance.version).toBe('1.0.0');
+    const revision = view.serviceRevision;
+    // The same descriptor again changes nothing; a new version does.
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    expect(view.serviceRevision).toBe(revision);
+    const newer = { ...echo, version: '1.1.0' };
+    const base = announcement('n2', [{ ...report('i2'), version: '1.1.0' }]);
+    view.onAnnounce({ ...base, node: { ...base.node, id: 'n2' }, services: [newer] });
+    expect(view.serviceRevision).toBeGreaterThan(revision);
+    const decision = router.route({ service: 'echo@^1' });
+    // Both versions are candidates now, each named by its version.
+    expect(decision.candidates.map((c) => (c as { service?: string }).service).sort()).toEqual([
+      'echo@1.0.0',
+      'echo@1.1.0',
+    ]);
+    expect(router.route({ service: 'echo@1.0.0' }).instance.id).toBe('i1');
+  });
 });

@@ -60,6 +60,7 @@ export class CatalogView {
   private readonly nodes = new Map<string, NodeState>();
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly services = new Map<string, ServiceDescriptor>();
+  private descriptorRevision = 0;
   private peersBySite = new Map<string, string>();
   private readonly heartbeatDelays = new SampleWindow(20_000);
   private deadMarks = 0;
@@ -85,6 +86,7 @@ export class CatalogView {
   /** Starts from a stored copy; nodes that were alive get a fresh grace period (silence while we were away is not theirs). */
   restoreFrom(snapshot: CatalogSnapshot, now = Date.now()): void {
     for (const service of snapshot.services) this.services.set(serviceRef(service), service);
+    this.descriptorRevision++;
     for (const record of snapshot.nodes) this.nodes.set(record.id, { record, lastSeen: now });
     for (const instance of snapshot.instances) this.instances.set(instance.id, instance);
   }
@@ -116,6 +118,7 @@ export class CatalogView {
       const ref = serviceRef(service);
       if (JSON.stringify(this.services.get(ref)) !== JSON.stringify(service)) {
         this.services.set(ref, service);
+        this.descriptorRevision++;
         this.serviceChanged(service);
       }
     }
@@ -362,6 +365,11 @@ export class CatalogView {
 
   serviceDescriptor(ref: string): ServiceDescriptor | undefined {
     return this.services.get(ref);
+  }
+
+  /** Changes whenever a service descriptor is added or replaced (what is derived from them can be kept until then). */
+  get serviceRevision(): number {
+    return this.descriptorRevision;
   }
 
   serviceVersions(name: string): ServiceDescriptor[] {
