@@ -42,8 +42,6 @@ import { RegistryView } from './registry-view';
 
 /** The orchestrator's default run retention (YUNBIAN_RUN_RETENTION_MS), used when no run store exists yet. */
 const DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000;
-/** The longest a timer waits (Node's limit): "until the run ends". */
-const FOREVER_MS = 2_147_483_647;
 
 export interface ClientOptions {
   /** NATS server(s); default NATS_URL, else nats://127.0.0.1:4222. Ignored when `transport` is given. */
@@ -268,7 +266,7 @@ export class YunbianClient {
     return new Promise<RunRecord>((resolve, reject) => {
       this.waiting.add(reject);
       const done = () => this.waiting.delete(reject);
-      this.executor.waitFor(id, options.timeoutMs ?? FOREVER_MS).then(
+      this.executor.waitFor(id, options.timeoutMs ?? Infinity).then(
         (finished) => {
           done();
           resolve(finished);

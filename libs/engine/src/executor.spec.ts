@@ -271,9 +271,18 @@ describe('Executor over in-memory ports', () => {
       definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 1_500, retry: { maxAttempts: 1 } }]),
       input: {},
     });
-    await w.clock.advance(1_499);
+    // A wait with a limit resolves at it with the run as it is; one without waits for the end.
+    const limited = ex.waitFor(run.id, 1_000);
+    let unlimited: RunRecord | undefined;
+    void ex.waitFor(run.id, Infinity).then((r) => (unlimited = r));
+    await w.clock.advance(1_000);
+    expect((await limited).status).toBe('running');
+    await w.clock.advance(499);
     expect(run.status).toBe('running');
+    expect(unlimited).toBeUndefined();
     await w.clock.advance(1);
+    await settle();
+    expect(unlimited?.status).toBe('failed');
     expect(run.status).toBe('failed');
     expect(run.error?.code).toBe('TIMEOUT');
     expect(run.error?.message).toContain('step s got no reply from instance a1 within 1500 ms');

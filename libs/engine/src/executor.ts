@@ -253,15 +253,16 @@ export class Executor {
     return n;
   }
 
-  /** Resolves with the run once finished, or after `timeoutMs` with it as it is. */
+  /** Resolves with the run once finished, or after `timeoutMs` (Infinity: no limit) with it as it is. */
   waitFor(id: string, timeoutMs: number): Promise<RunRecord> {
     const run = this.get(id);
     if (isTerminalRun(run.status) || timeoutMs <= 0) return Promise.resolve(run);
     return new Promise((resolve) => {
-      const timer = this.clock.setTimer(() => resolve(this.get(id)), timeoutMs);
+      // No timer for a wait without a limit (an embedded caller's `run`): one less per run.
+      const timer = timeoutMs === Infinity ? undefined : this.clock.setTimer(() => resolve(this.get(id)), timeoutMs);
       const list = this.waiters.get(id) ?? [];
       list.push((finished) => {
-        this.clock.clearTimer(timer);
+        if (timer !== undefined) this.clock.clearTimer(timer);
         resolve(finished);
       });
       this.waiters.set(id, list);
