@@ -6,7 +6,8 @@
  * Every accepted run completes during the cut; those in flight at the kill finish after the
  * restart; a cloud-only workflow started at the site during the cut is refused saying the
  * uplink is down; after the link returns, the cloud's GET /runs lists every run exactly once
- * with its site and trace, and the site's node is alive again with the same instances.
+ * with its site and trace, the site's node is alive again with the same instances, and what
+ * changed in the cloud meanwhile (a new and a deleted workflow, a new instance) reaches the site.
  *
  * Figures: a 20 s cut at 5 runs/s (100 runs), the kill 7 s into the cut; the issue's 60 s at
  * 10 runs/s is the same test with AUTONOMY_CUT_SECONDS=60 AUTONOMY_RUNS_PER_SECOND=10.
@@ -68,6 +69,9 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
   const accepted = new Map<string, { n: number; at: number }>();
   let killedAt = 0;
   let refusedStarts = 0;
+  const deferredRuns = new Set<number>();
+  let firstAcceptedAfterKill = 0;
+  let cloudInstance = '';
   let instancesBefore: InstanceRecord[] = [];
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown, timeoutMs = 60_000) => {
@@ -108,6 +112,7 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     for (const [name, cloudOnly] of [
       ['auto-edge', false],
       ['auto-cloud', true],
+      ['auto-old', false],
     ] as const) {
       const created = await call(bed.api, 'POST', '/workflows', {
         name,
@@ -127,14 +132,16 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     }
     await waitFor(
       async () => {
-        const [wf, cloudWf, seen] = await Promise.all([
+        const [wf, cloudWf, oldWf, seen] = await Promise.all([
           call(edge, 'GET', '/workflows/auto-edge'),
           call(edge, 'GET', '/workflows/auto-cloud'),
+          call(edge, 'GET', '/workflows/auto-old'),
           call<InstanceRecord[]>(edge, 'GET', '/instances'),
         ]);
         return (
           wf.status === 200 &&
           cloudWf.status === 200 &&
+          oldWf.status === 200 &&
           instances.every((id) => seen.body.some((i) => i.id === id && i.status === 'ready'))
         );
       },
@@ -171,6 +178,7 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
           );
           if (status >= 200 && status < 300 && body?.id) {
             accepted.set(body.id, { n, at: Date.now() });
+            if (killedAt && !firstAcceptedAfterKill && deferredRuns.has(n)) firstAcceptedAfterKill = Date.now();
             return;
           }
           last = `${status} ${body?.message ?? ''}`;
@@ -178,6 +186,7 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
           last = (err as Error).message;
         }
         refusedStarts++;
+        deferredRuns.add(n);
         await sleep(250);
       }
       throw new Error(`run ${n} could not be started at the site within 120 s: ${last}`);
@@ -218,7 +227,7 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     );
     expect(resumed.length).toBeGreaterThan(0);
     process.stdout.write(
-      `[autonomy] ${total} runs started in ${((Date.now() - startedAt) / 1000).toFixed(1)} s, ${refusedStarts} start attempts refused while the engine was down, ${resumed.length} runs resumed after the restart\n`,
+      `[autonomy] ${total} runs started in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; ${deferredRuns.size} starts waited for the restarted engine (${refusedStarts} attempts refused; first accepted ${((firstAcceptedAfterKill - killedAt) / 1000).toFixed(1)} s after the kill); ${resumed.length} runs in flight at the kill finished after the restart\n`,
     );
     expect(bed.processes().find((p) => p.name === ENGINE)).toMatchObject({ running: true, restarts: 1 });
   });
@@ -234,6 +243,21 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     expect(body.code).toBe('UNAVAILABLE');
     expect(body.message).toMatch(/uplink of site factory-sz to the cloud is down/);
     expect(body.message).toMatch(/step b/);
+  });
+
+  it('changes made in the cloud during the cut (a new workflow, a deleted one, a new instance) wait for the link', async () => {
+    const created = await call(bed.api, 'POST', '/workflows', {
+      name: 'auto-later',
+      placement: { site: SITE },
+      steps: [{ id: 'a', service: 'json-transform@^1', input: { expression: '$ * 2', data: '=$input.n' } }],
+    });
+    expect(created.status).toBe(201);
+    expect((await call(bed.api, 'DELETE', '/workflows/auto-old')).status).toBeLessThan(300);
+    cloudInstance = await deploy('echo@^1', 'cloud-1');
+    await sleep(2_000);
+    // The site still executes from its own copy: the old workflow is there, the new one not yet.
+    expect((await call(edge, 'GET', '/workflows/auto-old')).status).toBe(200);
+    expect((await call(edge, 'GET', '/workflows/auto-later')).status).toBe(404);
   });
 
   it('after the link returns, the cloud lists every run once with its site and trace; the node is alive with the same instances', async () => {
@@ -277,6 +301,32 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
       'edge-box to be alive with its instances ready in the cloud',
     );
     expect(after.map((i) => i.id).sort()).toEqual(instancesBefore.map((i) => i.id).sort());
+
+    // What changed in the cloud meanwhile reached the site engine: definitions and the new instance.
+    await waitFor(
+      async () => {
+        const [later, old, instances] = await Promise.all([
+          call(edge, 'GET', '/workflows/auto-later'),
+          call(edge, 'GET', '/workflows/auto-old'),
+          call<InstanceRecord[]>(edge, 'GET', '/instances'),
+        ]);
+        return (
+          later.status === 200 &&
+          old.status === 404 &&
+          instances.body.some((i) => i.id === cloudInstance && i.status === 'ready')
+        );
+      },
+      30_000,
+      'the site engine to have the new workflow, not the deleted one, and the instance started in the cloud',
+    );
+    const later = await call<RunView & { output?: { a?: { result: number } } }>(
+      edge,
+      'POST',
+      '/workflows/auto-later/runs?wait=30000',
+      { input: { n: 21 } },
+    );
+    expect(later.body).toMatchObject({ status: 'succeeded', output: { a: { result: 42 } } });
+    expect(later.body.executedBy).toMatchObject({ kind: 'site', site: SITE });
     for (const instance of after) {
       expect(instance.restarts).toBe(instancesBefore.find((i) => i.id === instance.id)?.restarts);
     }

@@ -83,7 +83,11 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
       versions: this.keys().size,
       domain: this.engine.runDomain,
     });
-    await this.resync();
+    // With definitions at hand the engine starts on them and catches up in the background
+    // (a restart with the uplink cut is not held up by the hub's deadline); an empty copy
+    // (the first start at this site) waits for the hub once.
+    const first = this.resync();
+    if (!this.keys().size) await first;
     this.resyncTimer = setInterval(() => void this.resync(), SITE_RESYNC_MS).unref();
   }
 
