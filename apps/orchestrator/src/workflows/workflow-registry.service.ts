@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
-import { JsonLogger } from '@yunbian/common';
+import { JsonLogger, withDeadline } from '@yunbian/common';
 import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
 import {
   checkDefinition,
@@ -293,13 +293,4 @@ async function listKeys(kv: KV): Promise<string[]> {
   const keys: string[] = [];
   for await (const key of await kv.keys()) keys.push(key);
   return keys;
-}
-
-/** `promise`, or a rejection saying `what` after `ms` (the promise itself is left to settle). */
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
