@@ -156,6 +156,11 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   /** Follows the cloud's changes (a site engine's registry is a read-only copy of the hub's). */
   private async watch(kv: KV): Promise<void> {
     const watcher = await kv.watch({ key: 'wf.>', include: 'updates' });
+    // A resync that outlived its deadline may have started one meanwhile: one watch is enough.
+    if (this.watching || this.stopped) {
+      watcher.stop();
+      return;
+    }
     this.watching = watcher;
     void (async () => {
       try {
