@@ -242,7 +242,11 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
         { input: { n: 1 } },
       );
       expect(mixed.status).toBeGreaterThanOrEqual(500);
-      expect(mixed.body.message).toMatch(/was to execute on the cloud engine/);
+      // Just after the cut the cloud engine may still count as live (its announcements stop
+      // mattering after 3 intervals): then the forward's own failure; later, the uplink named.
+      expect(mixed.body.message).toMatch(
+        /uplink of site factory-sz to the cloud is down|was to execute on the cloud engine/,
+      );
     } finally {
       await bed.restore('factory-sz');
     }

@@ -11,3 +11,15 @@ export function formatDuration(ms: number): string {
   }
   return `${ms} ms`;
 }
+
+/**
+ * `promise`, or a rejection `<what> within <ms> ms` once `ms` have passed (the promise itself
+ * is left to settle; for calls that are optional or retried later, e.g. across a cut uplink).
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -8,3 +8,4 @@ export * from './run';
 export * from './retry';
 export * from './decide';
 export * from './stored';
+export * from './registry-sync';

@@ -7,6 +7,12 @@ import { validateDefinition, type ValidationContext } from './validate';
 /** JetStream KV bucket of the workflow registry: one key `wf.<name>.<version>` per stored version. */
 export const WORKFLOW_BUCKET = 'yb-workflows';
 
+/**
+ * A site engine's copy of the registry, in its site's JetStream domain (same keys): what it
+ * executes from when it starts while the uplink is cut.
+ */
+export const SITE_WORKFLOW_BUCKET = 'yb-workflows-site';
+
 /** A stored version of a workflow, as the registry keeps it (and engines outside the orchestrator read it). */
 export interface StoredWorkflow {
   name: string;

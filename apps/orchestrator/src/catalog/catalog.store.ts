@@ -1,10 +1,12 @@
 import { Kvm, type KV } from '@nats-io/kv';
-import type { JsonLogger } from '@yunbian/common';
+import { withDeadline, type JsonLogger } from '@yunbian/common';
 import { versionToken, type InstanceRecord, type NodeRecord, type ServiceDescriptor } from '@yunbian/contracts';
 import { createKv, type NatsTransport } from '@yunbian/transport';
 import type { CatalogSnapshot } from '@yunbian/catalog';
 
 export const CATALOG_BUCKET = 'yb-catalog';
+/** How long a site engine waits for the cloud's catalogue snapshot before starting from announcements. */
+const SNAPSHOT_DEADLINE_MS = 2_000;
 
 export type { CatalogSnapshot };
 
@@ -35,8 +37,16 @@ export class CatalogStore {
    */
   static async openReadOnly(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
     try {
-      const kv = await new Kvm(transport.jetstream()).open(CATALOG_BUCKET);
-      await kv.status();
+      // Bounded: with the uplink just cut the leaf may not know yet, and each JetStream call would wait 5 s.
+      const kv = await withDeadline(
+        (async () => {
+          const kv = await new Kvm(transport.jetstream()).open(CATALOG_BUCKET);
+          await kv.status();
+          return kv;
+        })(),
+        SNAPSHOT_DEADLINE_MS,
+        'the cloud catalogue did not answer',
+      );
       return new CatalogStore(kv, logger, true);
     } catch (err) {
       logger.warn('cloud catalogue unreachable; starting from announcements', { error: (err as Error).message });

@@ -43,17 +43,21 @@ export class DurabilityService implements OnApplicationBootstrap {
     return durabilityReport(this.transport, ORCHESTRATOR_STREAMS, { monitorUrl: this.monitorUrl });
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    try {
-      const report = await this.report();
-      this.logger.info('durability', {
-        replicas: report.replicas.setting,
-        clusterSize: report.server.clusterSize,
-        sync: report.sync.interval,
-        summary: report.summary,
-      });
-    } catch (err) {
-      this.logger.warn('durability: cannot read the buckets’ streams', { error: (err as Error).message });
-    }
+  /**
+   * Logged in the background: the report reads the hub's streams, which a site engine
+   * starting with its uplink cut cannot reach (its JetStream requests would hold the start
+   * for their 5 s deadline).
+   */
+  onApplicationBootstrap(): void {
+    this.report().then(
+      (report) =>
+        this.logger.info('durability', {
+          replicas: report.replicas.setting,
+          clusterSize: report.server.clusterSize,
+          sync: report.sync.interval,
+          summary: report.summary,
+        }),
+      (err: Error) => this.logger.warn('durability: cannot read the buckets’ streams', { error: err.message }),
+    );
   }
 }

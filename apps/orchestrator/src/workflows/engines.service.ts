@@ -4,6 +4,7 @@ import { JsonLogger, round } from '@yunbian/common';
 import { Subjects, type EngineAnnouncement, type EngineLeaving } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
+import type { UplinkEvidence } from './uplink';
 
 /** An engine this orchestrator knows is alive: its last announcement and when it came. */
 export interface LiveEngine extends EngineAnnouncement {
@@ -41,7 +42,8 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
   /** Engines lost since this process started, as last heard (the reason a forward to one cannot be made). */
   private readonly gone = new Map<string, { announcement: EngineAnnouncement; lastSeen: number; reason: string }>();
   private readonly lostListeners: ((engine: EngineAnnouncement, reason: string) => void)[] = [];
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAtMs = Date.now();
+  private readonly startedAt = new Date(this.startedAtMs).toISOString();
   private subscriptions: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private running: () => number = () => 0;
@@ -135,6 +137,25 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
   /** Live engines other than this one. */
   others(): EngineAnnouncement[] {
     return [...this.engines.values()].map((e) => e.announcement).filter((a) => a.id !== this.config.id);
+  }
+
+  /**
+   * What a site engine knows of the cloud engine for `uplinkState`: live, or its last
+   * announcement's id and silence (nothing when none was heard since this process started);
+   * and since when, and how long, silence needs to count.
+   */
+  cloudEvidence(now = Date.now()): Pick<UplinkEvidence, 'cloudEngine' | 'startedAt' | 'graceMs'> {
+    const live = this.cloudEngine();
+    const graceMs = this.lostAfterIntervals * this.intervalMs;
+    if (live) return { cloudEngine: { live: true, id: live.id }, startedAt: this.startedAtMs, graceMs };
+    const gone = [...this.gone.values()].find((g) => g.announcement.kind === 'cloud');
+    return {
+      cloudEngine: gone
+        ? { live: false, id: gone.announcement.id, silentMs: now - gone.lastSeen, reason: gone.reason }
+        : { live: false },
+      startedAt: this.startedAtMs,
+      graceMs,
+    };
   }
 
   /** The cloud engine, when one is live (a site engine forwards runs there). */

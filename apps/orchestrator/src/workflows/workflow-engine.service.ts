@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
-import type { RunEngineChoice, RunWorkflowCommand } from '@yunbian/contracts';
+import { Subjects, type RunEngineChoice, type RunWorkflowCommand } from '@yunbian/contracts';
 import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
 import { chooseExecutionSite, type ExecutionStep } from '@yunbian/placement';
 import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
@@ -19,6 +19,7 @@ import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
 import { EngineTakeover } from './engine-takeover';
 import { EnginesService } from './engines.service';
 import { routeRun, type RunRoute } from './run-routing';
+import { uplinkState } from './uplink';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -179,6 +180,9 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.inputs.check(stored.definition, input);
     const route = this.route(stored.definition, options);
     if (route.where === 'here') return this.startHere(stored.definition, input, options, route.reason);
+    const needsCloud = this.config.mode === 'site' && route.subject === Subjects.workflowRun;
+    // Cut off from the cloud: refused at once, saying so, instead of waiting out the forward's deadline.
+    if (needsCloud) this.assertUplink(stored, route.reason);
     const command: RunWorkflowCommand = {
       workflow: stored.name,
       input,
@@ -198,6 +202,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       return reply.record;
     } catch (err) {
       const error = YunbianError.from(err);
+      // The forward itself is evidence: with the cloud silent, its failure is the uplink's.
+      if (needsCloud && (error.code === 'NO_RESPONDERS' || error.code === 'TIMEOUT')) {
+        this.assertUplink(stored, route.reason, 0);
+      }
       // Nobody listens (the engine just stopped): nothing started there, so the cloud runs it.
       if (error.code === 'NO_RESPONDERS' && this.config.mode === 'cloud') {
         return this.startHere(
@@ -213,6 +221,30 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         { engine: route.to },
       );
     }
+  }
+
+  /**
+   * A site engine's start that needs the cloud: `UNAVAILABLE` naming the site's uplink when
+   * `uplinkState` says it is down (`graceMs` 0 when a forward has just failed).
+   */
+  private assertUplink(stored: { name: string; version: number }, reason: string, graceMs?: number): void {
+    const evidence = this.engines.cloudEvidence();
+    const state = uplinkState({
+      site: this.config.site,
+      now: Date.now(),
+      ...evidence,
+      graceMs: graceMs ?? evidence.graceMs,
+      cloudNodes: this.catalog
+        .listNodes()
+        .filter((n) => n.tier === 'cloud')
+        .map((n) => ({ id: n.id, status: n.status, statusReason: n.statusReason })),
+    });
+    if (!state.down) return;
+    throw new YunbianError(
+      'UNAVAILABLE',
+      `run of ${stored.name}@${stored.version} needs the cloud (${reason}), but the uplink of site ${this.config.site} to the cloud is down: ${state.because}; start it again once the link is back, or start a workflow whose steps all place at ${this.config.site}`,
+      { uplink: 'down', site: this.config.site },
+    );
   }
 
   /**

@@ -1,26 +1,49 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
-import { JsonLogger } from '@yunbian/common';
+import { JsonLogger, withDeadline } from '@yunbian/common';
 import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
-import { checkDefinition, pickVersion, WORKFLOW_BUCKET, workflowKey, type StoredWorkflow } from '@yunbian/workflow';
+import {
+  checkDefinition,
+  pickVersion,
+  registrySyncPlan,
+  SITE_WORKFLOW_BUCKET,
+  WORKFLOW_BUCKET,
+  workflowKey,
+  type StoredWorkflow,
+} from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 
+/** How often a site engine compares its copy of the registry with the hub's (and retries when it is cut off). */
+const SITE_RESYNC_MS = 10_000;
+/** How long one comparison with the hub's registry may take before it counts as unreachable. */
+const HUB_DEADLINE_MS = 10_000;
+
 /**
  * Versioned workflow definitions in JetStream KV (`wf.<name>.<version>`, in the hub's
- * domain), cached in memory. A site engine reads the cloud's registry: it watches the
- * bucket, so definitions created or deleted in the cloud reach it (and its change
- * listeners) while the uplink is up, and it keeps executing the ones it has while the
- * uplink is down. It creates none.
+ * domain), cached in memory. A site engine keeps a copy of the cloud's registry in its
+ * site's JetStream domain (`SITE_WORKFLOW_BUCKET`): it starts from that copy, so it comes up
+ * and executes the definitions it has while the uplink is cut, then brings it level with the
+ * hub's (new versions fetched, deleted ones dropped: `registrySyncPlan`) and watches the hub's
+ * bucket, comparing again every `SITE_RESYNC_MS` so what changed in the cloud during a cut
+ * reaches it when the link returns. It creates none.
  */
 @Injectable()
 export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new JsonLogger('registry');
-  private kv!: KV;
+  /** The hub's bucket; a site engine opens it once the hub answers. */
+  private kv?: KV;
+  /** A site engine's copy in its own domain. */
+  private copy?: KV;
   private readonly workflows = new Map<string, StoredWorkflow[]>();
   private readonly changeListeners: ((name: string) => void)[] = [];
   private watching?: { stop(): void };
+  private resyncTimer?: NodeJS.Timeout;
+  private syncing?: Promise<void>;
+  private hubReachable?: boolean;
+  private stopped = false;
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -29,38 +52,131 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.kv = await createKv(new Kvm(this.transport.jetstream()), WORKFLOW_BUCKET, { history: 1 });
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
-    for (const key of keys) {
-      const entry = await this.kv.get(key);
+    if (this.engine.mode === 'site') return this.startSite();
+    const kv = await createKv(new Kvm(this.transport.jetstream()), WORKFLOW_BUCKET, { history: 1 });
+    this.kv = kv;
+    for (const key of await listKeys(kv)) {
+      const entry = await kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
     }
-    if (this.engine.mode === 'site') await this.watch();
   }
 
   onApplicationShutdown(): void {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
     this.watching?.stop();
   }
 
+  /** A site engine: the site's copy first (no hub needed), then the hub's registry when it answers. */
+  private async startSite(): Promise<void> {
+    const copy = await createKv(
+      new Kvm(jetstream(this.transport.connection, { domain: this.engine.runDomain })),
+      SITE_WORKFLOW_BUCKET,
+      { history: 1 },
+    );
+    this.copy = copy;
+    for (const key of await listKeys(copy)) {
+      const entry = await copy.get(key);
+      if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
+    }
+    this.logger.info('workflow definitions from the site copy', {
+      versions: this.keys().size,
+      domain: this.engine.runDomain,
+    });
+    // With definitions at hand the engine starts on them and catches up in the background
+    // (a restart with the uplink cut is not held up by the hub's deadline); an empty copy
+    // (the first start at this site) waits for the hub once.
+    const first = this.resync();
+    if (!this.keys().size) await first;
+    this.resyncTimer = setInterval(() => void this.resync(), SITE_RESYNC_MS).unref();
+  }
+
+  /** Brings the site's copy level with the hub's registry; logs when the hub stops or starts answering. */
+  private resync(): Promise<void> {
+    this.syncing ??= withDeadline(this.syncFromHub(), HUB_DEADLINE_MS, 'the hub did not answer')
+      .then(
+        () => {
+          if (this.hubReachable !== true) this.logger.info('cloud registry reachable; site copy in step with it');
+          this.hubReachable = true;
+        },
+        (err: Error) => {
+          if (this.hubReachable !== false) {
+            this.logger.warn('cloud registry unreachable; executing the definitions copied at the site', {
+              versions: this.keys().size,
+              error: err.message,
+            });
+          }
+          this.hubReachable = false;
+        },
+      )
+      .finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async syncFromHub(): Promise<void> {
+    const kv = (this.kv ??= await createKv(new Kvm(this.transport.jetstream()), WORKFLOW_BUCKET, { history: 1 }));
+    // Planned against what was known before the listing: a version the watch adds meanwhile is not dropped.
+    const known = this.keys();
+    const plan = registrySyncPlan(known, await listKeys(kv));
+    for (const key of plan.fetch) {
+      const entry = await kv.get(key);
+      if (entry?.operation === 'PUT') await this.apply(entry.json<StoredWorkflow>());
+    }
+    for (const key of plan.drop) await this.applyDelete(key);
+    if (plan.fetch.length || plan.drop.length) {
+      this.logger.info('site copy of the registry updated from the cloud', {
+        fetched: plan.fetch.length,
+        dropped: plan.drop.length,
+      });
+    }
+    if (!this.watching && !this.stopped) await this.watch(kv);
+  }
+
+  /** A version the cloud stored: remembered, written to the site's copy, listeners told. */
+  private async apply(stored: StoredWorkflow): Promise<void> {
+    this.remember(stored);
+    await this.copy?.put(workflowKey(stored.name, stored.version), JSON.stringify(stored));
+    this.changed(stored.name);
+  }
+
+  /** A version the cloud deleted. */
+  private async applyDelete(key: string): Promise<void> {
+    const name = this.forget(key);
+    await this.copy?.purge(key);
+    if (name) this.changed(name);
+  }
+
+  /** The keys of every version held in memory. */
+  private keys(): Set<string> {
+    const keys = new Set<string>();
+    for (const list of this.workflows.values()) for (const w of list) keys.add(workflowKey(w.name, w.version));
+    return keys;
+  }
+
   /** Follows the cloud's changes (a site engine's registry is a read-only copy of the hub's). */
-  private async watch(): Promise<void> {
-    const watcher = await this.kv.watch({ key: 'wf.>', include: 'updates' });
+  private async watch(kv: KV): Promise<void> {
+    const watcher = await kv.watch({ key: 'wf.>', include: 'updates' });
+    // A resync that outlived its deadline may have started one meanwhile: one watch is enough.
+    if (this.watching || this.stopped) {
+      watcher.stop();
+      return;
+    }
     this.watching = watcher;
     void (async () => {
-      for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
-        try {
-          if (entry.operation === 'PUT') {
-            const stored = entry.json<StoredWorkflow>();
-            this.remember(stored);
-            this.changed(stored.name);
-          } else {
-            const name = this.forget(entry.key);
-            if (name) this.changed(name);
+      try {
+        for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
+          try {
+            if (entry.operation === 'PUT') await this.apply(entry.json<StoredWorkflow>());
+            else await this.applyDelete(entry.key);
+          } catch (err) {
+            this.logger.warn('bad workflow entry', { key: entry.key, error: (err as Error).message });
           }
-        } catch (err) {
-          this.logger.warn('bad workflow entry', { key: entry.key, error: (err as Error).message });
         }
+      } catch (err) {
+        this.logger.warn('watch of the cloud registry ended', { error: (err as Error).message });
+      } finally {
+        // The next resync compares the keys and watches again.
+        if (this.watching === watcher) this.watching = undefined;
       }
     })();
   }
@@ -73,6 +189,12 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
     if (list.length) this.workflows.set(match[1], list);
     else this.workflows.delete(match[1]);
     return match[1];
+  }
+
+  /** The hub's bucket (the cloud opens it at start; only the cloud writes). */
+  private hub(): KV {
+    if (!this.kv) throw new YunbianError('UNAVAILABLE', 'the workflow registry is not open yet');
+    return this.kv;
   }
 
   private assertWritable(): void {
@@ -130,7 +252,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
       createdAt: new Date().toISOString(),
       definition: { ...rest, version },
     };
-    await this.kv.put(workflowKey(stored.name, version), JSON.stringify(stored));
+    await this.hub().put(workflowKey(stored.name, version), JSON.stringify(stored));
     this.remember(stored);
     this.changed(stored.name);
     return { workflow: stored, created: true };
@@ -153,7 +275,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
     this.assertWritable();
     const versions = this.versions(name);
     if (versions.length === 0) this.get(name);
-    for (const w of versions) await this.kv.purge(workflowKey(name, w.version));
+    for (const w of versions) await this.hub().purge(workflowKey(name, w.version));
     this.workflows.delete(name);
     this.changed(name);
     return versions.length;
@@ -170,4 +292,10 @@ function canonical(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+async function listKeys(kv: KV): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  return keys;
 }
