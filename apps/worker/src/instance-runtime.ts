@@ -1,7 +1,8 @@
 import { NestFactory } from '@nestjs/core';
-import type { JsonLogger } from '@yunbian/common';
+import { envInt, type JsonLogger } from '@yunbian/common';
 import { serviceRef, type StartInstanceCommand } from '@yunbian/contracts';
 import {
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
   loadServiceFile,
   loadServiceLibrary,
   ServiceHost,
@@ -60,6 +61,8 @@ export async function startInstance(options: {
       config,
       payloads: options.payloads,
       onLoad: options.onLoad,
+      // Repeated requests of one attempt (its engine re-requests after a reconnect or a restart) run once.
+      idempotencyWindowMs: envInt('YUNBIAN_IDEMPOTENCY_WINDOW_MS', DEFAULT_IDEMPOTENCY_WINDOW_MS),
     });
     await host.start();
     return {

@@ -1,6 +1,6 @@
 import { LocalNatsServer } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
-import { NatsTransport } from '@yunbian/transport';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { IDEMPOTENCY_HEADER, ServiceHost } from './service-host';
 import { serviceDescriptorOf, YunbianService, type CallContext } from './service.decorator';
 
@@ -87,6 +87,70 @@ describe('ServiceHost (real nats-server)', () => {
     expect(Math.max(...loads)).toBe(2);
     // Request times count the queue wait: two calls of 300 ms, one that waited 300 ms for a slot.
     expect(host.load.latencyMs).toBeGreaterThanOrEqual(390);
+    await host.drain(1_000);
+  });
+
+  it('answers a repeated idempotency key with the first reply, without running the handler again', async () => {
+    const service = new SleepyService();
+    const host = new ServiceHost(hostSide, descriptor, service, { instanceId: 'sleepy-5', nodeId: 'n1' });
+    await host.start();
+    const ask = (key: string, ms: number) =>
+      client.request<{ slept: number }>(
+        Subjects.instance('sleepy-5'),
+        { ms },
+        { timeoutMs: 5_000, headers: { [IDEMPOTENCY_HEADER]: key } },
+      );
+    // Three requests with one key while the first runs, and one after it ended: one execution.
+    const running = [ask('run1:a:1', 300), ask('run1:a:1', 300), ask('run1:a:1', 300)];
+    await expect(Promise.all(running)).resolves.toEqual([
+      expect.objectContaining({ slept: 300 }),
+      expect.objectContaining({ slept: 300 }),
+      expect.objectContaining({ slept: 300 }),
+    ]);
+    // The repeat gets the first reply even with another input (the key names the attempt).
+    await expect(ask('run1:a:1', 1)).resolves.toMatchObject({ slept: 300 });
+    expect(service.started).toBe(1);
+    expect(host.repeatsAnswered).toBe(3);
+    // Another key runs; requests without a key always run.
+    await expect(ask('run1:a:2', 1)).resolves.toMatchObject({ slept: 1 });
+    await client.request(Subjects.instance('sleepy-5'), { ms: 1 });
+    await client.request(Subjects.instance('sleepy-5'), { ms: 1 });
+    expect(service.started).toBe(4);
+    await host.drain(1_000);
+  });
+
+  it('answers a repeated key whose handler failed with the same error', async () => {
+    let runs = 0;
+    const failing = {
+      handle: () => {
+        runs++;
+        throw new YunbianError('INTERNAL', `failed on run ${runs}`);
+      },
+    };
+    const host = new ServiceHost(hostSide, descriptor, failing, { instanceId: 'sleepy-6', nodeId: 'n1' });
+    await host.start();
+    const ask = () =>
+      client.request(Subjects.instance('sleepy-6'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run2:a:1' } });
+    await expect(ask()).rejects.toMatchObject({ code: 'INTERNAL', message: 'failed on run 1' });
+    await expect(ask()).rejects.toMatchObject({ code: 'INTERNAL', message: 'failed on run 1' });
+    expect(runs).toBe(1);
+    await host.drain(1_000);
+  });
+
+  it('keeps a key only for its window', async () => {
+    const service = new SleepyService();
+    const host = new ServiceHost(hostSide, descriptor, service, {
+      instanceId: 'sleepy-7',
+      nodeId: 'n1',
+      idempotencyWindowMs: 50,
+    });
+    await host.start();
+    const ask = () =>
+      client.request(Subjects.instance('sleepy-7'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run3:a:1' } });
+    await ask();
+    await new Promise((r) => setTimeout(r, 120));
+    await ask();
+    expect(service.started).toBe(2);
     await host.drain(1_000);
   });
 

@@ -3,6 +3,7 @@ import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues, WindowedMean } from '@yunbian/common';
 import { PAYLOAD_DOMAIN_HEADER, serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
 import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
+import { ResultCache } from './result-cache';
 import type { CallContext, ServiceHandler } from './service.decorator';
 
 export const IDEMPOTENCY_HEADER = 'Yb-Idempotency-Key';
@@ -17,6 +18,14 @@ export interface HostOptions {
   payloads?: PayloadStore;
   /** Called whenever in-flight or queued counts change (`load` has the request times too). */
   onLoad?: (load: { inFlight: number; queued: number }) => void;
+  /**
+   * How long the outcome of each idempotency key is kept, ms (`YUNBIAN_IDEMPOTENCY_WINDOW_MS`,
+   * default 10 min): a request repeating a key within it gets the same reply (value or error)
+   * without the handler running again; one arriving while the first runs waits for it.
+   */
+  idempotencyWindowMs?: number;
+  /** Keys kept at most (the oldest finished ones go first beyond it; default 10,000). */
+  idempotencyEntries?: number;
 }
 
 /** What an instance reports of its load (the agent passes it on in heartbeats). */
@@ -43,6 +52,9 @@ export class ServiceHost {
   private readonly validateInput: ValidateFunction;
   private readonly maxQueue: number;
   private readonly latency = new WindowedMean(LATENCY_WINDOW_MS);
+  private readonly results: ResultCache;
+  /** Requests answered from `results` without running the handler (a repeated key). */
+  repeatsAnswered = 0;
 
   constructor(
     private readonly transport: NatsTransport,
@@ -52,6 +64,7 @@ export class ServiceHost {
   ) {
     this.validateInput = createAjv().compile(descriptor.input);
     this.maxQueue = options.maxQueue ?? descriptor.concurrency * 64;
+    this.results = new ResultCache(options.idempotencyWindowMs, options.idempotencyEntries);
   }
 
   get load(): InstanceLoad {
@@ -95,7 +108,27 @@ export class ServiceHost {
     return result;
   }
 
-  private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+  /**
+   * A request with an idempotency key runs once within the window: the engine re-requests
+   * an attempt whose reply it did not get (a NATS reconnect, its own restart) with the same
+   * key, and gets the first execution's reply. A refusal before the handler ran (OVERLOADED)
+   * is not kept: the same key may run once there is room.
+   */
+  private call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+    const key = request.headers?.get(IDEMPOTENCY_HEADER) || undefined;
+    if (key === undefined) return this.execute(raw, request);
+    const { outcome, executed } = this.results.run(key, () => this.execute(raw, request));
+    if (!executed) {
+      this.repeatsAnswered++;
+      return outcome;
+    }
+    return outcome.catch((err: unknown) => {
+      if (err instanceof YunbianError && err.code === 'OVERLOADED') this.results.forget(key);
+      throw err;
+    });
+  }
+
+  private async execute(raw: unknown, request: IncomingRequest): Promise<unknown> {
     const arrived = performance.now();
     const payloads = this.options.payloads;
     const input = payloads ? await payloads.resolveDeep(raw) : raw;
