@@ -157,6 +157,8 @@ export class YunbianClient {
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
+    // Replies lost while NATS was away: what is out is asked again (same attempt, same key).
+    transport.onReconnect(() => this.executor.reconnected());
     this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
     this.closing.catch(() => undefined);
   }

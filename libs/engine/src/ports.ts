@@ -115,6 +115,12 @@ export interface StepRouter {
   settled(instanceId: string, durationMs?: number, exchange?: ExchangeTiming): void;
   /** The site of a node, or undefined when it is not known (any more). */
   siteOf(nodeId: string): string | undefined;
+  /**
+   * The instance while it is there to answer (known and not failed), else undefined: an
+   * attempt whose reply did not come is asked again on it only while it is. Without this
+   * method the executor takes every instance to be there (the step's timeout still bounds it).
+   */
+  instance?(instanceId: string): InstanceRecord | undefined;
 }
 
 export type TimerHandle = unknown;

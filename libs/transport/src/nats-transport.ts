@@ -147,6 +147,16 @@ export class NatsTransport {
     return transport;
   }
 
+  /**
+   * Calls `listener` each time the connection is back after a disconnect: replies sent to
+   * this process meanwhile are lost, so a caller waiting for some asks again.
+   */
+  onReconnect(listener: () => void): void {
+    void (async () => {
+      for await (const status of this.connection.status()) if (status.type === 'reconnect') listener();
+    })();
+  }
+
   /** Largest message the server accepts, from its INFO. */
   get maxPayload(): number {
     return this.connection.info?.max_payload ?? 1024 * 1024;

@@ -127,6 +127,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
+    // Replies lost while NATS was away: what is out is asked again (same attempt, same key).
+    this.transport.onReconnect(() => this.executor.reconnected());
     this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
     // takeover's, once it is gone), not this one's to resume.
