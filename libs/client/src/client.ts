@@ -157,8 +157,17 @@ export class YunbianClient {
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
-    // Replies lost while NATS was away: what is out is asked again (same attempt, same key).
-    transport.onReconnect(() => this.executor.reconnected());
+    // While NATS is away no node is judged by its silence, nor an attempt by its missing reply;
+    // once it is back, what is out is asked again (same attempt, same key).
+    transport.onConnection((state) => {
+      if (state === 'lost') {
+        this.executor.disconnected();
+        this.view.connectionLost();
+      } else {
+        this.view.connectionBack();
+        this.executor.reconnected();
+      }
+    });
     this.closing = new Promise<never>((_, reject) => (this.rejectClosing = reject));
     this.closing.catch(() => undefined);
   }

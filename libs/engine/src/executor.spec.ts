@@ -605,6 +605,51 @@ describe('Executor under faults: the same attempt is asked again, not started an
     expect(w.router.totalInFlight()).toBe(0);
   });
 
+  it('does not count time the connection was away against the step timeout', async () => {
+    const w = world();
+    let answering = false;
+    w.dispatcher.handlers = { upper: () => (answering ? 'after the outage' : new Promise(() => undefined)) };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 8_000, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(1_000);
+    ex.disconnected();
+    // Thirty seconds away: far past the step's 8 s, and the attempt is still out.
+    await w.clock.advance(30_000);
+    expect(run.status).toBe('running');
+    expect(run.steps.s.tasks[0].attempts).toHaveLength(1);
+    answering = true;
+    ex.reconnected();
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(key(w).size).toBe(1);
+    // Asked at 0 s and 5 s (3 s left), then nothing while away past the deadline, then once back
+    // (the deadline moved on by the 30 s away: 7 s left, so its usual 5 s wait).
+    expect(w.dispatcher.calls.map((c) => c.timeoutMs)).toEqual([5_000, 3_000, 5_000]);
+  });
+
+  it('still fails an attempt at its moved-on deadline when the reply never comes after a reconnect', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 8_000, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(1_000);
+    ex.disconnected();
+    await w.clock.advance(10_000);
+    ex.reconnected();
+    // 8 s of the step's time, 10 s of it away: the deadline is at 18 s.
+    await w.clock.advance(6_999);
+    expect(run.status).toBe('running');
+    await w.clock.advance(1);
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('TIMEOUT');
+  });
+
   it('keeps asking until the step timeout, then fails the attempt naming the step timeout', async () => {
     const w = world();
     w.dispatcher.handlers = { upper: hang };

@@ -168,6 +168,8 @@ export class Executor {
   private readonly unaccepted = new Set<string>();
   private readonly reRequestMs: number;
   private readonly noRespondersGraceMs: number;
+  /** Since when the connection to the services is away (`disconnected`), if it is. */
+  private disconnectedAt?: number;
   private stopped = false;
 
   constructor(ports: ExecutorPorts, options: ExecutorOptions = {}) {
@@ -209,15 +211,27 @@ export class Executor {
   }
 
   /**
+   * The connection to the services is lost (NATS is away): no attempt out fails for want of
+   * a reply until it is back — the time away does not count against the steps' timeouts.
+   */
+  disconnected(): void {
+    this.disconnectedAt ??= this.clock.now();
+  }
+
+  /**
    * The connection to the services came back (a NATS reconnect): a reply sent while it was
    * down is lost, so every attempt out is requested again now — the same attempt, with its
-   * key, on its instance (which answers from its result cache if it ran it already).
+   * key, on its instance (which answers from its result cache if it ran it already) — with
+   * its deadline moved on by the time the connection was away.
    */
   reconnected(): void {
+    const away = this.disconnectedAt === undefined ? 0 : this.clock.now() - this.disconnectedAt;
+    this.disconnectedAt = undefined;
     if (this.stopped) return;
     for (const out of this.outstanding.values()) {
       if (out.timer !== undefined) this.clock.clearTimer(out.timer);
       out.timer = undefined;
+      out.deadline += away;
       this.request(out);
     }
   }
@@ -687,7 +701,11 @@ export class Executor {
     if (out.done || this.stopped) return;
     const { sent, instance, input } = out;
     const remaining = out.deadline - this.clock.now();
-    if (remaining <= 0) return this.noReply(out);
+    if (remaining <= 0) {
+      // Away: `reconnected` asks again with the deadline moved on.
+      if (this.disconnectedAt !== undefined) return;
+      return this.noReply(out);
+    }
     const n = ++out.request;
     const timeoutMs = Math.min(this.reRequestMs, remaining);
     const attempt = sent.attempt;
@@ -724,14 +742,14 @@ export class Executor {
       !(err instanceof RemoteError) &&
       (error.code === 'TIMEOUT' || error.code === 'NO_RESPONDERS' || error.code === 'UNAVAILABLE');
     if (!delivery || !this.stillOut(out)) return this.conclude(out, { ok: false, error: error.toBody() }, error);
-    if (out.deadline - now <= 0) return this.noReply(out);
+    if (out.deadline - now <= 0) return this.request(out); // fails it, unless the connection is away
     if (error.code === 'TIMEOUT') {
       // It waited its full time already: ask again at once.
       out.failures = 0;
       out.noRespondersSince = undefined;
       return this.request(out);
     }
-    if (error.code === 'NO_RESPONDERS') {
+    if (error.code === 'NO_RESPONDERS' && this.disconnectedAt === undefined) {
       out.noRespondersSince ??= now;
       if (now - out.noRespondersSince >= this.noRespondersGraceMs)
         return this.conclude(out, { ok: false, error: error.toBody() }, error);

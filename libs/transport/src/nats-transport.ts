@@ -148,12 +148,16 @@ export class NatsTransport {
   }
 
   /**
-   * Calls `listener` each time the connection is back after a disconnect: replies sent to
-   * this process meanwhile are lost, so a caller waiting for some asks again.
+   * Calls `listener` when the connection to NATS is lost ('lost') and each time it is back
+   * ('back'): replies sent to this process meanwhile are lost, so a caller waiting for some
+   * asks again, and silence from others while it was away says nothing about them.
    */
-  onReconnect(listener: () => void): void {
+  onConnection(listener: (state: 'lost' | 'back') => void): void {
     void (async () => {
-      for await (const status of this.connection.status()) if (status.type === 'reconnect') listener();
+      for await (const status of this.connection.status()) {
+        if (status.type === 'disconnect') listener('lost');
+        else if (status.type === 'reconnect') listener('back');
+      }
     })();
   }
 

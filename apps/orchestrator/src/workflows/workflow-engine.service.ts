@@ -127,8 +127,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
-    // Replies lost while NATS was away: what is out is asked again (same attempt, same key).
-    this.transport.onReconnect(() => this.executor.reconnected());
+    // While NATS is away no attempt fails for want of a reply; once it is back, what is out is
+    // asked again (same attempt, same key).
+    this.transport.onConnection((state) => {
+      if (state === 'lost') this.executor.disconnected();
+      else this.executor.reconnected();
+    });
     this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
     // takeover's, once it is gone), not this one's to resume.
