@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer } from '@yunbian/common';
+import type { InstanceRecord } from '@yunbian/contracts';
 import { TestCluster } from './support/cluster';
 
 jest.setTimeout(240_000);
@@ -28,6 +29,7 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
   let nats: LocalNatsServer;
   let cluster: TestCluster;
   let countedLog: string;
+  let durableInstance: InstanceRecord;
 
   /** Executions per `run:step` (the key's attempt number dropped). */
   const executions = (): Map<string, number> => {
@@ -73,13 +75,13 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
         });
   };
 
-  const define = async (name: string) => {
+  const define = async (name: string, service = 'counted') => {
     const { status, body } = await cluster.call('POST', '/workflows', {
       name,
       durability: 'durable',
       steps: [
-        { id: 'a', service: 'counted@^1', input: { value: '=$input.i', delayMs: STEP_MS } },
-        { id: 'b', service: 'counted@^1', input: { value: '=$steps.a.output.value', delayMs: STEP_MS } },
+        { id: 'a', service: `${service}@^1`, input: { value: '=$input.i', delayMs: STEP_MS } },
+        { id: 'b', service: `${service}@^1`, input: { value: '=$steps.a.output.value', delayMs: STEP_MS } },
       ],
       output: '$steps.b.output.value',
     });
@@ -100,6 +102,7 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
     );
     await cluster.waitFor(async () => (await cluster.node('edge-o'))?.status === 'alive', 30_000, 'agent');
     await cluster.deploy('counted@1.0.0', 'edge-o');
+    durableInstance = await cluster.deploy('counted-durable@1.0.0', 'edge-o');
   });
 
   afterAll(async () => {
@@ -156,5 +159,34 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
     expect(executedWhileAway).toBeGreaterThan(0);
     expect(runs.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
     expectEachStepOnce(ids);
+  });
+
+  it('kill -9 the orchestrator and then the worker: steps that finished meanwhile are answered from yb-outcomes', async () => {
+    await define('outage-worker', 'counted-durable');
+    writeFileSync(countedLog, '');
+    const workerPid = durableInstance.pid!;
+    expect(workerPid).toBeGreaterThan(0);
+    const ids = await startRuns('outage-worker');
+    await new Promise((r) => setTimeout(r, STEP_MS / 2));
+    const orchestrator = cluster.orchestrator!.child;
+    const exited = new Promise((resolve) => orchestrator.once('exit', resolve));
+    orchestrator.kill('SIGKILL');
+    await exited;
+    // The steps in flight finish; then their worker dies, and its memory with it (its agent restarts it).
+    await new Promise((r) => setTimeout(r, 1_000));
+    const finishedWhileAway = [...executions().values()].reduce((a, b) => a + b, 0);
+    process.kill(workerPid, 'SIGKILL');
+    await cluster.startOrchestrator();
+
+    const runs = await allEnded('outage-worker', ids, 90_000);
+    process.stdout.write(
+      `orchestrator and worker kill -9: ${runs.length} runs ended; ${finishedWhileAway} of ${2 * RUNS} steps had run before both were killed\n`,
+    );
+    expect(finishedWhileAway).toBeGreaterThan(0);
+    expect(runs.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
+    expectEachStepOnce(ids);
+    // The worker was restarted (a new process), and answered or ran the rest.
+    const instance = await cluster.get<InstanceRecord>(`/instances/${durableInstance.id}`);
+    expect(instance.pid).not.toBe(workerPid);
   });
 });

@@ -9,7 +9,7 @@ import {
   type LibraryEntry,
   type ServiceHandler,
 } from '@yunbian/service-sdk';
-import type { NatsTransport, PayloadStore } from '@yunbian/transport';
+import { OutcomeStore, type NatsTransport, type PayloadStore } from '@yunbian/transport';
 import { SERVICE_HANDLER, WorkerModule } from './worker.module';
 
 /**
@@ -55,6 +55,11 @@ export async function startInstance(options: {
   );
   try {
     const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
+    const idempotencyWindowMs = envInt('YUNBIAN_IDEMPOTENCY_WINDOW_MS', DEFAULT_IDEMPOTENCY_WINDOW_MS);
+    // Only services that declare it pay a KV write per request.
+    const outcomes = entry.descriptor.durableResults
+      ? await OutcomeStore.open(transport, idempotencyWindowMs)
+      : undefined;
     const host = new ServiceHost(transport, entry.descriptor, handler, {
       instanceId: command.instanceId,
       nodeId: options.nodeId,
@@ -62,7 +67,8 @@ export async function startInstance(options: {
       payloads: options.payloads,
       onLoad: options.onLoad,
       // Repeated requests of one attempt (its engine re-requests after a reconnect or a restart) run once.
-      idempotencyWindowMs: envInt('YUNBIAN_IDEMPOTENCY_WINDOW_MS', DEFAULT_IDEMPOTENCY_WINDOW_MS),
+      idempotencyWindowMs,
+      outcomes,
     });
     await host.start();
     return {

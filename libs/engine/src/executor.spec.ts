@@ -750,6 +750,41 @@ describe('Executor under faults: the same attempt is asked again, not started an
     expect(key(w).size).toBe(1);
   });
 
+  it('after a restart, applies the outcomes workers kept instead of sending those attempts again', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const first = w.executor();
+    const run = await first.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1' },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: {},
+    });
+    await settle();
+    first.stop();
+    const key = w.dispatcher.calls[0].idempotencyKey;
+    // a finished while no engine listened; its worker kept the outcome.
+    const kept = new Map([[key, { ok: true as const, output: 'kept' }]]);
+    w.dispatcher.handlers = { upper: (input) => ({ seen: input }) };
+    const second = new Executor({
+      store: w.store,
+      payloads: w.payloads,
+      router: w.router,
+      dispatcher: w.dispatcher,
+      clock: w.clock,
+      outcomes: { get: async (k) => kept.get(k) },
+    });
+    await second.restore();
+    await second.resume(run.id);
+    await settle();
+    const after = second.get(run.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.output).toEqual({ a: 'kept', b: { seen: 'kept' } });
+    // Only b was sent: a was not asked again.
+    expect(w.dispatcher.calls.map((c) => c.idempotencyKey)).toEqual([key, `${run.id}:b:1`]);
+  });
+
   it('keeps trying a state write that failed until it lands, then goes on (the run is not wedged)', async () => {
     const w = world();
     const problems: string[] = [];

@@ -36,6 +36,7 @@ import type {
   Clock,
   ExchangeTiming,
   ExecutorPorts,
+  OutcomeSource,
   PayloadStore,
   RouteDecision,
   RunListener,
@@ -134,6 +135,7 @@ export class Executor {
   private readonly payloads: PayloadStore;
   private readonly router: StepRouter;
   private readonly clock: Clock;
+  private readonly outcomes?: OutcomeSource;
   private readonly listeners: RunListener[];
   private readonly finishedRunsKept: number;
   private readonly unknownRunMessage: (id: string) => string;
@@ -178,6 +180,7 @@ export class Executor {
     this.payloads = ports.payloads;
     this.router = ports.router;
     this.clock = ports.clock;
+    this.outcomes = ports.outcomes;
     this.listeners = ports.listeners ?? [];
     this.finishedRunsKept = options.finishedRunsKept ?? 10_000;
     this.unknownRunMessage = options.unknownRunMessage ?? ((id) => `unknown run "${id}"`);
@@ -451,14 +454,47 @@ export class Executor {
           if (child && isTerminalRun(child.status)) this.finished(child);
         }
       const decision = resumeDecision(run);
+      // Attempts whose worker kept an outcome finished while no engine listened: applied, not sent again.
+      const kept = await this.keptOutcomes(decision.actions as DispatchAction[]);
       const now = this.clock.now();
       const sends: (() => void)[] = [];
       for (const action of decision.actions) apply(run, action, now);
-      for (const action of decision.actions) sends.push(this.prepare(run, action as DispatchAction, now));
+      for (const action of decision.actions) {
+        const dispatch = action as DispatchAction;
+        if (!kept.has(dispatch)) sends.push(this.prepare(run, dispatch, now));
+      }
       await this.persist(run);
       for (const send of sends) send();
-      await this.step(id);
+      let changed = false;
+      for (const [dispatch, outcome] of kept)
+        if (applyResult(run, this.outcomeOf(dispatch, outcome), this.clock.now())) changed = true;
+      await this.step(id, changed);
     });
+  }
+
+  /** The kept outcomes of service attempts about to be sent again (none without an outcome source, or when it fails). */
+  private async keptOutcomes(dispatches: DispatchAction[]): Promise<Map<DispatchAction, Outcome>> {
+    const kept = new Map<DispatchAction, Outcome>();
+    const source = this.outcomes;
+    if (!source) return kept;
+    await Promise.all(
+      dispatches
+        .filter((d) => d.kind === 'service')
+        .map(async (dispatch) => {
+          try {
+            const outcome = await source.get(dispatch.attempt.idempotencyKey);
+            if (outcome) kept.set(dispatch, outcome);
+          } catch (err) {
+            // The worker's own cache still answers the resend.
+            this.problem(
+              'kept outcome could not be read; sending the attempt again',
+              { key: dispatch.attempt.idempotencyKey, error: (err as Error).message },
+              'warn',
+            );
+          }
+        }),
+    );
+    return kept;
   }
 
   /**

@@ -1,7 +1,13 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues, WindowedMean } from '@yunbian/common';
-import { PAYLOAD_DOMAIN_HEADER, serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
+import {
+  PAYLOAD_DOMAIN_HEADER,
+  serviceRef,
+  Subjects,
+  type ServiceDescriptor,
+  type StoredOutcome,
+} from '@yunbian/contracts';
 import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
 import { ResultCache } from './result-cache';
 import type { CallContext, ServiceHandler } from './service.decorator';
@@ -26,6 +32,17 @@ export interface HostOptions {
   idempotencyWindowMs?: number;
   /** Keys kept at most (the oldest finished ones go first beyond it; default 10,000). */
   idempotencyEntries?: number;
+  /**
+   * Where outcomes are kept beyond this process (the `yb-outcomes` bucket), for a service
+   * that declares `durableResults`; ignored for the others.
+   */
+  outcomes?: OutcomeKeeper;
+}
+
+/** The durable side of the result cache (`OutcomeStore` in @yunbian/transport). */
+export interface OutcomeKeeper {
+  get(idempotencyKey: string): Promise<StoredOutcome | undefined>;
+  put(idempotencyKey: string, outcome: StoredOutcome): Promise<unknown>;
 }
 
 /** What an instance reports of its load (the agent passes it on in heartbeats). */
@@ -117,7 +134,10 @@ export class ServiceHost {
   private call(raw: unknown, request: IncomingRequest): Promise<unknown> {
     const key = request.headers?.get(IDEMPOTENCY_HEADER) || undefined;
     if (key === undefined) return this.execute(raw, request);
-    const { outcome, executed } = this.results.run(key, () => this.execute(raw, request));
+    const outcomes = this.descriptor.durableResults ? this.options.outcomes : undefined;
+    const { outcome, executed } = this.results.run(key, () =>
+      outcomes ? this.executeDurably(key, outcomes, raw, request) : this.execute(raw, request),
+    );
     if (!executed) {
       this.repeatsAnswered++;
       return outcome;
@@ -126,6 +146,39 @@ export class ServiceHost {
       if (err instanceof YunbianError && err.code === 'OVERLOADED') this.results.forget(key);
       throw err;
     });
+  }
+
+  /**
+   * `execute`, for a service that declares `durableResults`: a key kept in the bucket (run
+   * by an earlier worker, or another instance) is answered from it; otherwise the outcome is
+   * written there before the reply goes. A store that cannot be reached does not stop the
+   * request: it runs, and its outcome is kept in memory only.
+   */
+  private async executeDurably(
+    key: string,
+    outcomes: OutcomeKeeper,
+    raw: unknown,
+    request: IncomingRequest,
+  ): Promise<unknown> {
+    const kept = await outcomes.get(key).catch(() => undefined);
+    if (kept) {
+      this.repeatsAnswered++;
+      if (kept.ok) return kept.output;
+      throw new YunbianError(kept.error.code, kept.error.message, kept.error.details);
+    }
+    let stored: StoredOutcome;
+    let failure: unknown;
+    try {
+      stored = { ok: true, output: await this.execute(raw, request) };
+    } catch (err) {
+      const error = YunbianError.from(err);
+      if (error.code === 'OVERLOADED') throw err; // refused before it ran: nothing to keep
+      stored = { ok: false, error: error.toBody() };
+      failure = err;
+    }
+    await outcomes.put(key, stored).catch(() => undefined);
+    if (stored.ok) return stored.output;
+    throw failure;
   }
 
   private async execute(raw: unknown, request: IncomingRequest): Promise<unknown> {

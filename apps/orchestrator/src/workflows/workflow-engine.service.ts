@@ -3,7 +3,8 @@ import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
 import type { RunEngineChoice, RunWorkflowCommand } from '@yunbian/contracts';
 import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
 import { chooseExecutionSite, type ExecutionStep } from '@yunbian/placement';
-import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
+import { DEFAULT_IDEMPOTENCY_WINDOW_MS } from '@yunbian/service-sdk';
+import { NatsTransport, OutcomeStore, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
 import {
   parseRef,
   RunInputValidator,
@@ -96,6 +97,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.executor = new Executor(
       {
         store,
+        // Outcomes workers of `durableResults` services kept (in the hub's domain): read before
+        // resending after a restart. Created here with the workers' default window when no worker
+        // created it first. Not at a site engine: it must start with its uplink cut, and its
+        // workers' own caches answer its resends.
+        outcomes:
+          this.config.mode === 'cloud'
+            ? await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS)
+            : undefined,
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
         dispatcher: natsDispatcher(
           this.transport,
