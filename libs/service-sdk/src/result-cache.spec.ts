@@ -6,7 +6,7 @@ describe('ResultCache', () => {
   beforeEach(() => (now = 1_000));
 
   it('runs a key once and answers repeats with the same value or the same error', async () => {
-    const cache = new ResultCache(60_000, 100, clock);
+    const cache = new ResultCache({ windowMs: 60_000, maxEntries: 100, now: clock });
     let runs = 0;
     const first = cache.run('k1', async () => ++runs);
     expect(first.executed).toBe(true);
@@ -24,7 +24,7 @@ describe('ResultCache', () => {
   });
 
   it('makes a repeat that arrives while the first runs wait for it', async () => {
-    const cache = new ResultCache(60_000, 100, clock);
+    const cache = new ResultCache({ windowMs: 60_000, maxEntries: 100, now: clock });
     let finish!: (v: string) => void;
     let runs = 0;
     const first = cache.run('k', () => {
@@ -43,7 +43,7 @@ describe('ResultCache', () => {
   });
 
   it('forgets an outcome once the window has passed since it settled', async () => {
-    const cache = new ResultCache(5_000, 100, clock);
+    const cache = new ResultCache({ windowMs: 5_000, maxEntries: 100, now: clock });
     await cache.run('k', async () => 'old').outcome;
     now += 5_000;
     expect(cache.has('k')).toBe(true);
@@ -55,7 +55,7 @@ describe('ResultCache', () => {
   });
 
   it('keeps at most maxEntries, dropping the oldest finished ones but never a running one', async () => {
-    const cache = new ResultCache(60_000, 2, clock);
+    const cache = new ResultCache({ windowMs: 60_000, maxEntries: 2, now: clock });
     const running = cache.run('running', () => new Promise(() => undefined));
     await cache.run('a', async () => 'a').outcome;
     await cache.run('b', async () => 'b').outcome;
@@ -65,5 +65,16 @@ describe('ResultCache', () => {
     expect(cache.has('b')).toBe(true);
     expect(cache.run('running', async () => 'second').executed).toBe(false);
     void running;
+  });
+
+  it('keeps at most maxBytes of replies, dropping the oldest first', async () => {
+    const cache = new ResultCache({ windowMs: 60_000, maxBytes: 2_500, now: clock });
+    for (const key of ['a', 'b', 'c']) await cache.run(key, async () => 'x'.repeat(1_000)).outcome;
+    expect(cache.has('a')).toBe(false);
+    expect(cache.has('b')).toBe(true);
+    expect(cache.has('c')).toBe(true);
+    expect(cache.keptBytes).toBe(2 * 1_002);
+    cache.forget('b');
+    expect(cache.keptBytes).toBe(1_002);
   });
 });

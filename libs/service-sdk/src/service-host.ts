@@ -32,6 +32,8 @@ export interface HostOptions {
   idempotencyWindowMs?: number;
   /** Keys kept at most (the oldest finished ones go first beyond it; default 10,000). */
   idempotencyEntries?: number;
+  /** Bytes of kept replies (their JSON) at most, likewise (default 32 MiB). */
+  idempotencyBytes?: number;
   /**
    * Where outcomes are kept beyond this process (the `yb-outcomes` bucket), for a service
    * that declares `durableResults`; ignored for the others.
@@ -81,7 +83,11 @@ export class ServiceHost {
   ) {
     this.validateInput = createAjv().compile(descriptor.input);
     this.maxQueue = options.maxQueue ?? descriptor.concurrency * 64;
-    this.results = new ResultCache(options.idempotencyWindowMs, options.idempotencyEntries);
+    this.results = new ResultCache({
+      windowMs: options.idempotencyWindowMs,
+      maxEntries: options.idempotencyEntries,
+      maxBytes: options.idempotencyBytes,
+    });
   }
 
   get load(): InstanceLoad {
