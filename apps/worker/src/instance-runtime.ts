@@ -1,14 +1,15 @@
 import { NestFactory } from '@nestjs/core';
-import type { JsonLogger } from '@yunbian/common';
+import { envInt, type JsonLogger } from '@yunbian/common';
 import { serviceRef, type StartInstanceCommand } from '@yunbian/contracts';
 import {
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
   loadServiceFile,
   loadServiceLibrary,
   ServiceHost,
   type LibraryEntry,
   type ServiceHandler,
 } from '@yunbian/service-sdk';
-import type { NatsTransport, PayloadStore } from '@yunbian/transport';
+import { OutcomeStore, type NatsTransport, type PayloadStore } from '@yunbian/transport';
 import { SERVICE_HANDLER, WorkerModule } from './worker.module';
 
 /**
@@ -54,12 +55,20 @@ export async function startInstance(options: {
   );
   try {
     const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
+    const idempotencyWindowMs = envInt('YUNBIAN_IDEMPOTENCY_WINDOW_MS', DEFAULT_IDEMPOTENCY_WINDOW_MS);
+    // Only services that declare it pay a KV write per request.
+    const outcomes = entry.descriptor.durableResults
+      ? await OutcomeStore.open(transport, idempotencyWindowMs)
+      : undefined;
     const host = new ServiceHost(transport, entry.descriptor, handler, {
       instanceId: command.instanceId,
       nodeId: options.nodeId,
       config,
       payloads: options.payloads,
       onLoad: options.onLoad,
+      // Repeated requests of one attempt (its engine re-requests after a reconnect or a restart) run once.
+      idempotencyWindowMs,
+      outcomes,
     });
     await host.start();
     return {

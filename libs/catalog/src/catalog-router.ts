@@ -243,6 +243,15 @@ export class CatalogRouter implements StepRouter {
     }
   }
 
+  instance(instanceId: string): InstanceRecord | undefined {
+    try {
+      const instance = this.catalog.instance(instanceId);
+      return instance.status === 'failed' ? undefined : instance;
+    } catch {
+      return undefined;
+    }
+  }
+
   sent(instanceId: string): void {
     this.pending.set(instanceId, (this.pending.get(instanceId) ?? 0) + 1);
   }

@@ -90,6 +90,34 @@ describe('CatalogView', () => {
     expect(view.stats().deadMarks).toBe(1);
   });
 
+  it('judges no node while its own connection is away, and gives every node its full time once it is back', () => {
+    const view = new CatalogView({ liveness: { suspectAfterIntervals: 1.5, deadAfterIntervals: 3 } });
+    const lost: string[] = [];
+    view.onInstanceLost((instance) => lost.push(instance.id));
+    const t0 = Date.now();
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    view.connectionLost();
+    view.sweep(t0 + 30_000);
+    expect(view.node('n1').status).toBe('alive');
+    view.connectionBack(t0 + 30_000);
+    view.sweep(t0 + 31_000);
+    expect(view.node('n1').status).toBe('alive');
+    // Still silent a dead-time after the connection came back: dead, as ever.
+    view.sweep(t0 + 33_500);
+    expect(view.node('n1').status).toBe('dead');
+    expect(lost).toEqual(['i1']);
+  });
+
+  it('tells the executor an instance is there while it is known and not failed', () => {
+    const view = new CatalogView();
+    const router = new CatalogRouter(view);
+    view.onAnnounce(announcement('n1', [report('i1')]));
+    expect(router.instance('i1')?.id).toBe('i1');
+    expect(router.instance('nope')).toBeUndefined();
+    view.markInstance('i1', 'failed', 'crashed');
+    expect(router.instance('i1')).toBeUndefined();
+  });
+
   it('gives the router what it places on: a ready instance, and no candidates once its node left', () => {
     const view = new CatalogView();
     const router = new CatalogRouter(view);

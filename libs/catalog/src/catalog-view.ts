@@ -64,6 +64,8 @@ export class CatalogView {
   private peersBySite = new Map<string, string>();
   private readonly heartbeatDelays = new SampleWindow(20_000);
   private deadMarks = 0;
+  /** This process's NATS connection is lost (see `connectionLost`). */
+  private away = false;
   /** Figures of the link to this process timed from its own step requests, per node. */
   private readonly passiveBandwidth = new Map<string, MeasuredBandwidth>();
   private readonly lostListeners: ((instance: InstanceRecord, reason: string) => void)[] = [];
@@ -263,8 +265,23 @@ export class CatalogView {
 
   // ---- liveness -----------------------------------------------------------
 
+  /**
+   * This process lost its NATS connection: the silence of nodes says nothing about them now,
+   * so none is judged until `connectionBack`.
+   */
+  connectionLost(): void {
+    this.away = true;
+  }
+
+  /** The connection is back: every node not dead gets its full time to be heard from again. */
+  connectionBack(now = Date.now()): void {
+    this.away = false;
+    for (const state of this.nodes.values()) if (state.record.status !== 'dead') state.lastSeen = now;
+  }
+
   /** Judges every node by the time since it was last heard from (run on a timer). */
   sweep(now = Date.now()): void {
+    if (this.away) return;
     for (const state of this.nodes.values()) {
       if (state.record.status === 'dead') continue;
       const silentMs = now - state.lastSeen;

@@ -159,6 +159,17 @@ export class YunbianClient {
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
+    // While NATS is away no node is judged by its silence, nor an attempt by its missing reply;
+    // once it is back, what is out is asked again (same attempt, same key).
+    transport.onConnection((state) => {
+      if (state === 'lost') {
+        this.executor.disconnected();
+        this.view.connectionLost();
+      } else {
+        this.view.connectionBack();
+        this.executor.reconnected();
+      }
+    });
   }
 
   /** Connects, fills the catalogue view (nodes are asked to announce themselves) and starts announcing this engine. */

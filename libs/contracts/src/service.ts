@@ -1,3 +1,4 @@
+import type { ErrorBody } from './errors';
 import type { NodeTier } from './node';
 
 export const SERVICE_KINDS = ['inference', 'data'] as const;
@@ -37,6 +38,18 @@ export interface ServiceDescriptor {
   computeProfile?: { defaultMs?: number; byTagMs?: Record<string, number> };
   /** Where instances run on a node (`process` when absent, as agents before this field did). */
   isolation?: ServiceIsolation;
+  /**
+   * Each finished request's outcome is also kept in the JetStream KV bucket `yb-outcomes`
+   * (by idempotency key, for the idempotency window), not only in the instance's memory: a
+   * repeated key is answered from it by any instance, after a worker restart too.
+   */
+  durableResults?: boolean;
 }
+
+/** The KV bucket of outcomes kept by idempotency key (services that declare `durableResults`). */
+export const OUTCOME_BUCKET = 'yb-outcomes';
+
+/** One request's outcome as a worker keeps it: the reply's value, or its error. */
+export type StoredOutcome = { ok: true; output: unknown } | { ok: false; error: ErrorBody };
 
 export const serviceRef = (s: { name: string; version: string }) => `${s.name}@${s.version}`;

@@ -1,13 +1,14 @@
 import {
   isPayloadRef,
   PAYLOAD_BUCKET,
+  RemoteError,
   YunbianError,
   type InstanceRecord,
   type NodeRecord,
   type PayloadRef,
 } from '@yunbian/contracts';
 import type { RunRecord, WorkflowDefinition } from '@yunbian/workflow';
-import { Executor } from './executor';
+import { Executor, type ExecutorOptions } from './executor';
 import type {
   Clock,
   PayloadStore,
@@ -25,7 +26,13 @@ import type {
 class MemoryRunStore implements RunStore {
   readonly records = new Map<string, string>();
   saves = 0;
+  /** Saves that fail next (the store gave up on its own retries: NATS away too long). */
+  failing = 0;
   async save(run: RunRecord): Promise<void> {
+    if (this.failing > 0) {
+      this.failing--;
+      throw new YunbianError('UNAVAILABLE', 'run state not stored: JetStream did not answer within 60 s');
+    }
     this.saves++;
     this.records.set(run.id, JSON.stringify(run));
   }
@@ -107,11 +114,16 @@ const instance = (id: string, service: string): InstanceRecord =>
 class FakeRouter implements StepRouter {
   readonly inFlight = new Map<string, number>();
   readonly requests: RouteRequest[] = [];
-  constructor(readonly instances: InstanceRecord[]) {}
+  /** Instances no longer in the catalogue. */
+  readonly gone = new Set<string>();
+  constructor(public instances: InstanceRecord[]) {}
+  instance(id: string): InstanceRecord | undefined {
+    return this.gone.has(id) ? undefined : this.instances.find((i) => i.id === id);
+  }
   route(request: RouteRequest) {
     this.requests.push(request);
     const name = request.service.split('@')[0];
-    const all = this.instances.filter((i) => i.service === name);
+    const all = this.instances.filter((i) => i.service === name && !this.gone.has(i.id));
     const fresh = all.filter((i) => !request.avoid?.includes(i.id));
     const chosen = (fresh.length > 0 ? fresh : all)[0];
     if (!chosen) throw new YunbianError('UNSATISFIABLE', `no instance of ${request.service}`);
@@ -138,10 +150,20 @@ class FakeRouter implements StepRouter {
 }
 
 type Handler = (input: unknown, call: ServiceCall) => unknown;
+
+/** Thrown by a handler to fail the request before it reaches the service (no responders, a dropped connection). */
+class Undelivered extends Error {
+  constructor(readonly code: 'NO_RESPONDERS' | 'UNAVAILABLE') {
+    super(code);
+  }
+}
 /** Never replies. */
 const hang: Handler = () => new Promise(() => undefined);
 
-/** Service calls answered by handlers, with the deadline kept on the fake clock. */
+/**
+ * Service calls answered by handlers, with the deadline kept on the fake clock. What a
+ * handler throws arrives as a RemoteError (the service's own error), as over NATS.
+ */
 class FakeDispatcher implements StepDispatcher {
   readonly calls: ServiceCall[] = [];
   handlers: Record<string, Handler> = {};
@@ -164,14 +186,18 @@ class FakeDispatcher implements StepDispatcher {
           },
           (err: unknown) => {
             this.clock.clearTimer(timer);
-            reject(err instanceof Error ? err : new Error(String(err)));
+            reject(
+              err instanceof Undelivered
+                ? new YunbianError(err.code, `request to ${request.instance.subject} not delivered`)
+                : new RemoteError(YunbianError.from(err).toBody(), request.instance.subject),
+            );
           },
         );
     });
   }
 }
 
-function world(options: { instances?: InstanceRecord[] } = {}) {
+function world(options: { instances?: InstanceRecord[]; executor?: ExecutorOptions } = {}) {
   const clock = new FakeClock();
   const store = new MemoryRunStore();
   const payloads = new MemoryPayloads();
@@ -181,7 +207,7 @@ function world(options: { instances?: InstanceRecord[] } = {}) {
   const listener: RunListener = { runFinished: (run) => finished.push(run) };
   const definitions = new Map<string, WorkflowDefinition & { version: number }>();
   const executor = () => {
-    const ex = new Executor({ store, payloads, router, dispatcher, clock, listeners: [listener] });
+    const ex = new Executor({ store, payloads, router, dispatcher, clock, listeners: [listener] }, options.executor);
     dispatcher.startWorkflow = async (request) => ({
       id: (
         await ex.start({
@@ -297,6 +323,8 @@ describe('Executor over in-memory ports', () => {
     await settle();
     ex.instanceLost('a1', 'instance a1 was lost mid-request (heartbeat)');
     await settle();
+    // The request to the lost instance still counts in the router (the one count) until it settles.
+    expect(w.router.inFlight.get('a1')).toBe(1);
     expect(run.steps.s.tasks[0].attempts[0].error).toEqual({
       code: 'UNAVAILABLE',
       message: 'instance a1 was lost mid-request (heartbeat)',
@@ -304,15 +332,16 @@ describe('Executor over in-memory ports', () => {
     await w.clock.advance(10_000);
     expect(run.status).toBe('succeeded');
     expect(run.output).toEqual({ s: 'from a2' });
-    // The request to the lost instance still counts in the router (the one count) until it settles.
-    expect(w.router.inFlight.get('a1')).toBe(1);
-    await w.clock.advance(30_000);
+    // It settled when its wait ended, and was not asked again: the attempt is no longer out.
     expect(w.router.inFlight.get('a1')).toBe(0);
+    await w.clock.advance(30_000);
+    expect(w.dispatcher.calls.filter((c) => c.instance.id === 'a1')).toHaveLength(1);
     expect(run.status).toBe('succeeded');
   });
 
   it('resumes after a crash: a second executor over the same store resends the same attempt with its step timeout', async () => {
-    const w = world();
+    // Re-requests later than the step's timeout: the resend waits the step's own time.
+    const w = world({ executor: { reRequestMs: 60_000 } });
     w.dispatcher.handlers = { upper: hang };
     const first = w.executor();
     const run = await first.start({
@@ -344,7 +373,7 @@ describe('Executor over in-memory ports', () => {
   });
 
   it('takes over a run another engine was executing: restores only its own runs, adopts the other one under its name', async () => {
-    const w = world();
+    const w = world({ executor: { reRequestMs: 60_000 } });
     w.dispatcher.handlers = { upper: hang };
     const embedded = { kind: 'embedded' as const, id: 'embedded-1', reason: 'started in the caller' };
     const other = w.executor();
@@ -548,5 +577,269 @@ describe('Executor over in-memory ports', () => {
       ex.stop();
       await expect(ex.start({ definition: pipeline, input: {} })).rejects.toThrow(/engine is stopping/);
     });
+  });
+});
+
+describe('Executor under faults: the same attempt is asked again, not started anew', () => {
+  const key = (w: ReturnType<typeof world>) => new Set(w.dispatcher.calls.map((c) => c.idempotencyKey));
+  const targets = (w: ReturnType<typeof world>) => w.dispatcher.calls.map((c) => c.instance.id);
+
+  it('asks again for a reply that did not come (lost in a NATS blip), with the same key on the same instance', async () => {
+    const w = world();
+    let requests = 0;
+    // The first request's reply is lost; the repeat is answered (the worker's result cache would).
+    w.dispatcher.handlers = { upper: () => (++requests === 1 ? new Promise(() => undefined) : 'done') };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 30_000 }]), input: {} });
+    await w.clock.advance(4_999);
+    expect(w.dispatcher.calls).toHaveLength(1);
+    await w.clock.advance(1);
+    expect(run.status).toBe('succeeded');
+    expect(w.dispatcher.calls.map((c) => c.timeoutMs)).toEqual([5_000, 5_000]);
+    expect(key(w).size).toBe(1);
+    expect(targets(w)).toEqual(['a1', 'a1']);
+    expect(run.steps.s.tasks[0].attempts).toHaveLength(1);
+    expect(w.router.totalInFlight()).toBe(0);
+  });
+
+  it('asks again at once after a reconnect, and takes whichever request of the attempt is answered', async () => {
+    const w = world();
+    let requests = 0;
+    w.dispatcher.handlers = { upper: () => (++requests === 1 ? new Promise(() => undefined) : 'after reconnect') };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await w.clock.advance(1_000);
+    ex.reconnected();
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ s: 'after reconnect' });
+    expect(key(w).size).toBe(1);
+    expect(targets(w)).toEqual(['a1', 'a1']);
+    // The first request's wait ending later changes nothing.
+    await w.clock.advance(10_000);
+    expect(run.steps.s.tasks[0].attempts).toHaveLength(1);
+    expect(w.router.totalInFlight()).toBe(0);
+  });
+
+  it('does not count time the connection was away against the step timeout', async () => {
+    const w = world();
+    let answering = false;
+    w.dispatcher.handlers = { upper: () => (answering ? 'after the outage' : new Promise(() => undefined)) };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 8_000, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(1_000);
+    ex.disconnected();
+    // Thirty seconds away: far past the step's 8 s, and the attempt is still out.
+    await w.clock.advance(30_000);
+    expect(run.status).toBe('running');
+    expect(run.steps.s.tasks[0].attempts).toHaveLength(1);
+    answering = true;
+    ex.reconnected();
+    await settle();
+    expect(run.status).toBe('succeeded');
+    expect(key(w).size).toBe(1);
+    // Asked at 0 s and 5 s (3 s left), then nothing while away past the deadline, then once back
+    // (the deadline moved on by the 30 s away: 7 s left, so its usual 5 s wait).
+    expect(w.dispatcher.calls.map((c) => c.timeoutMs)).toEqual([5_000, 3_000, 5_000]);
+  });
+
+  it('still fails an attempt at its moved-on deadline when the reply never comes after a reconnect', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 8_000, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(1_000);
+    ex.disconnected();
+    await w.clock.advance(10_000);
+    ex.reconnected();
+    // 8 s of the step's time, 10 s of it away: the deadline is at 18 s.
+    await w.clock.advance(6_999);
+    expect(run.status).toBe('running');
+    await w.clock.advance(1);
+    expect(run.status).toBe('failed');
+    expect(run.error?.code).toBe('TIMEOUT');
+  });
+
+  it('keeps asking until the step timeout, then fails the attempt naming the step timeout', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([{ id: 's', service: 'upper@^1', timeoutMs: 12_000, retry: { maxAttempts: 1 } }]),
+      input: {},
+    });
+    await w.clock.advance(11_999);
+    expect(run.status).toBe('running');
+    await w.clock.advance(1);
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toContain('step s got no reply from instance a1 within 12000 ms');
+    expect(w.dispatcher.calls.map((c) => c.timeoutMs)).toEqual([5_000, 5_000, 2_000]);
+    expect(key(w).size).toBe(1);
+    expect(w.router.totalInFlight()).toBe(0);
+  });
+
+  it('asks again while the worker has no responders (reconnecting), with backoff, within a grace', async () => {
+    const w = world();
+    let requests = 0;
+    w.dispatcher.handlers = {
+      upper: () => {
+        if (++requests <= 3) throw new Undelivered('NO_RESPONDERS');
+        return 'back';
+      },
+    };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await w.clock.advance(2_000);
+    expect(run.status).toBe('succeeded');
+    expect(targets(w)).toEqual(['a1', 'a1', 'a1', 'a1']);
+    expect(run.steps.s.tasks[0].attempts).toHaveLength(1);
+  });
+
+  it('starts a new attempt elsewhere when no responders outlast the grace', async () => {
+    const w = world({ executor: { noRespondersGraceMs: 3_000 } });
+    w.dispatcher.handlers = {
+      upper: (_input, call) => {
+        if (call.instance.id === 'a1') throw new Undelivered('NO_RESPONDERS');
+        return 'from a2';
+      },
+    };
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await w.clock.advance(20_000);
+    expect(run.status).toBe('succeeded');
+    const attempts = run.steps.s.tasks[0].attempts;
+    expect(attempts.map((a) => a.instanceId)).toEqual(['a1', 'a2']);
+    expect(attempts[0].error?.code).toBe('NO_RESPONDERS');
+    // 0, 250, 750, 1750, 3750 ms: asked five times before giving up on a1.
+    expect(targets(w).filter((t) => t === 'a1')).toHaveLength(5);
+  });
+
+  it('starts a new attempt when the instance is gone from the catalogue, or when the handler failed', async () => {
+    const w = world();
+    let failed = false;
+    w.dispatcher.handlers = {
+      upper: (_input, call) => {
+        if (call.instance.id === 'a1') return new Promise(() => undefined);
+        if (!failed) {
+          failed = true;
+          throw new YunbianError('INTERNAL', 'the handler failed');
+        }
+        return 'third attempt';
+      },
+    };
+    w.router.instances.push(instance('a3', 'upper'));
+    const ex = w.executor();
+    const run = await ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await settle();
+    w.router.gone.add('a1');
+    // a1's wait ends and it is not there: a new attempt (a2), whose handler fails: another (a3).
+    await w.clock.advance(20_000);
+    expect(run.status).toBe('succeeded');
+    const attempts = run.steps.s.tasks[0].attempts;
+    expect(attempts.map((a) => a.instanceId)).toEqual(['a1', 'a2', 'a3']);
+    expect(attempts.map((a) => a.error?.code)).toEqual(['TIMEOUT', 'INTERNAL', undefined]);
+    expect(targets(w)).toEqual(['a1', 'a2', 'a3']);
+  });
+
+  it('resends after a restart to the instance the attempt was out on, while it is there', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const first = w.executor();
+    const run = await first.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} });
+    await settle();
+    first.stop();
+    // Placement would now choose a2; the resend goes to a1, which may have run it already.
+    w.router.instances = [instance('a2', 'upper'), instance('a1', 'upper')];
+    w.dispatcher.handlers = { upper: (_input, call) => `cached on ${call.instance.id}` };
+    const second = w.executor();
+    await second.restore();
+    await second.resume(run.id);
+    await settle();
+    expect(second.get(run.id).output).toEqual({ s: 'cached on a1' });
+    expect(targets(w)).toEqual(['a1', 'a1']);
+    expect(key(w).size).toBe(1);
+  });
+
+  it('after a restart, applies the outcomes workers kept instead of sending those attempts again', async () => {
+    const w = world();
+    w.dispatcher.handlers = { upper: hang };
+    const first = w.executor();
+    const run = await first.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1' },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: {},
+    });
+    await settle();
+    first.stop();
+    const key = w.dispatcher.calls[0].idempotencyKey;
+    // a finished while no engine listened; its worker kept the outcome.
+    const kept = new Map([[key, { ok: true as const, output: 'kept' }]]);
+    w.dispatcher.handlers = { upper: (input) => ({ seen: input }) };
+    const second = new Executor({
+      store: w.store,
+      payloads: w.payloads,
+      router: w.router,
+      dispatcher: w.dispatcher,
+      clock: w.clock,
+      outcomes: { get: async (k) => kept.get(k) },
+    });
+    await second.restore();
+    await second.resume(run.id);
+    await settle();
+    const after = second.get(run.id);
+    expect(after.status).toBe('succeeded');
+    expect(after.output).toEqual({ a: 'kept', b: { seen: 'kept' } });
+    // Only b was sent: a was not asked again.
+    expect(w.dispatcher.calls.map((c) => c.idempotencyKey)).toEqual([key, `${run.id}:b:1`]);
+  });
+
+  it('keeps trying a state write that failed until it lands, then goes on (the run is not wedged)', async () => {
+    const w = world();
+    const problems: string[] = [];
+    w.dispatcher.handlers = { upper: () => 'ok' };
+    const ex = new Executor(
+      {
+        store: w.store,
+        payloads: w.payloads,
+        router: w.router,
+        dispatcher: w.dispatcher,
+        clock: w.clock,
+        listeners: [{ problem: (message) => problems.push(message) }],
+      },
+      {},
+    );
+    const run = await ex.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1' },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: {},
+    });
+    // The first write landed; the ones after a's reply fail three times.
+    w.store.failing = 3;
+    await settle();
+    expect(run.status).toBe('running');
+    expect(w.dispatcher.calls).toHaveLength(1); // b is not sent before its round is stored
+    await w.clock.advance(60_000);
+    expect(run.status).toBe('succeeded');
+    expect(w.store.stored(run.id).status).toBe('succeeded');
+    expect(problems.filter((p) => p === 'run state could not be stored; trying again')).toHaveLength(3);
+  });
+
+  it('refuses a durable run whose first write fails, instead of retrying it', async () => {
+    const w = world();
+    w.store.failing = 1;
+    const ex = w.executor();
+    await expect(ex.start({ definition: def([{ id: 's', service: 'upper@^1' }]), input: {} })).rejects.toThrow(
+      /not stored/,
+    );
   });
 });

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type ErrorBody, type PayloadRef } from '@yunbian/contracts';
+import {
+  isPayloadRef,
+  PAYLOAD_BUCKET,
+  RemoteError,
+  YunbianError,
+  type ErrorBody,
+  type InstanceRecord,
+  type PayloadRef,
+} from '@yunbian/contracts';
 import {
   abandonedChildRuns,
   apply,
@@ -28,6 +36,7 @@ import type {
   Clock,
   ExchangeTiming,
   ExecutorPorts,
+  OutcomeSource,
   PayloadStore,
   RouteDecision,
   RunListener,
@@ -65,6 +74,52 @@ export interface ExecutorOptions {
   unknownRunMessage?: (id: string) => string;
   /** Run ids (random UUIDs unless given). */
   newId?: () => string;
+  /**
+   * How long one request of an attempt waits for its reply before the same attempt is asked
+   * again — same idempotency key, same instance — ms (default 5 s). The step's timeout bounds
+   * the attempt; the worker answers a repeated key with the first execution's reply.
+   */
+  reRequestMs?: number;
+  /**
+   * How long an attempt's instance may have no responders (its worker reconnecting to NATS)
+   * before the attempt fails and a new one goes elsewhere, ms (default 5 s).
+   */
+  noRespondersGraceMs?: number;
+}
+
+/** Defaults of the re-request policy and of the backoff between failed state writes. */
+export const RE_REQUEST_MS = 5_000;
+export const NO_RESPONDERS_GRACE_MS = 5_000;
+const RESEND_BACKOFF_MS = { first: 250, max: 2_000 };
+const SAVE_BACKOFF_MS = { first: 500, max: 10_000 };
+
+/** Where an attempt goes: placement's decision, or the instance it was out on (a resend). */
+type Target = Pick<RouteDecision, 'instance' | 'strategy' | 'reason'>;
+
+/** One attempt out on an instance, requested once or more (same key, same instance). */
+interface OutstandingAttempt {
+  run: RunRecord;
+  dispatch: DispatchAction;
+  sent: SentAttempt;
+  instance: InstanceRecord;
+  /** What every request of the attempt carries… */
+  input: unknown;
+  /** …and its JSON when the size check made it. */
+  inputJson?: string;
+  /** When the step's timeout for this attempt ends (clock ms). */
+  deadline: number;
+  /** `performance.now()` at the first request. */
+  started: number;
+  scopes?: AttemptScope[];
+  /** The latest request's number: only its failure counts (an older one's success does). */
+  request: number;
+  exchange?: ExchangeTiming;
+  /** A re-request waiting out its backoff. */
+  timer?: TimerHandle;
+  /** Consecutive failed deliveries (backoff), and since when the instance had no responders. */
+  failures: number;
+  noRespondersSince?: number;
+  done: boolean;
 }
 
 type Outcome = { ok: true; output: unknown } | { ok: false; error: ErrorBody };
@@ -82,6 +137,7 @@ export class Executor {
   private readonly payloads: PayloadStore;
   private readonly router: StepRouter;
   private readonly clock: Clock;
+  private readonly outcomes?: OutcomeSource;
   private readonly listeners: RunListener[];
   private readonly finishedRunsKept: number;
   private readonly unknownRunMessage: (id: string) => string;
@@ -112,6 +168,14 @@ export class Executor {
   private readonly expanded = new WeakMap<object, object>();
   /** Runs whose end was already announced (listeners, waiters, parent), so it happens once per ending. */
   private readonly announced = new WeakSet<RunRecord>();
+  /** Attempts out on instances, by idempotency key (re-requested after a reconnect or a lost reply). */
+  private readonly outstanding = new Map<string, OutstandingAttempt>();
+  /** Durable runs whose first write has not landed: a failure there refuses the run instead of retrying. */
+  private readonly unaccepted = new Set<string>();
+  private readonly reRequestMs: number;
+  private readonly noRespondersGraceMs: number;
+  /** Since when the connection to the services is away (`disconnected`), if it is. */
+  private disconnectedAt?: number;
   private stopped = false;
 
   constructor(ports: ExecutorPorts, options: ExecutorOptions = {}) {
@@ -120,10 +184,13 @@ export class Executor {
     this.payloads = ports.payloads;
     this.router = ports.router;
     this.clock = ports.clock;
+    this.outcomes = ports.outcomes;
     this.listeners = ports.listeners ?? [];
     this.finishedRunsKept = options.finishedRunsKept ?? 10_000;
     this.unknownRunMessage = options.unknownRunMessage ?? ((id) => `unknown run "${id}"`);
     this.newId = options.newId ?? randomUUID;
+    this.reRequestMs = options.reRequestMs ?? RE_REQUEST_MS;
+    this.noRespondersGraceMs = options.noRespondersGraceMs ?? NO_RESPONDERS_GRACE_MS;
   }
 
   /**
@@ -147,6 +214,33 @@ export class Executor {
     this.stopped = true;
     for (const timer of this.timers.values()) this.clock.clearTimer(timer);
     this.timers.clear();
+    for (const out of this.outstanding.values()) if (out.timer !== undefined) this.clock.clearTimer(out.timer);
+  }
+
+  /**
+   * The connection to the services is lost (NATS is away): no attempt out fails for want of
+   * a reply until it is back — the time away does not count against the steps' timeouts.
+   */
+  disconnected(): void {
+    this.disconnectedAt ??= this.clock.now();
+  }
+
+  /**
+   * The connection to the services came back (a NATS reconnect): a reply sent while it was
+   * down is lost, so every attempt out is requested again now — the same attempt, with its
+   * key, on its instance (which answers from its result cache if it ran it already) — with
+   * its deadline moved on by the time the connection was away.
+   */
+  reconnected(): void {
+    const away = this.disconnectedAt === undefined ? 0 : this.clock.now() - this.disconnectedAt;
+    this.disconnectedAt = undefined;
+    if (this.stopped) return;
+    for (const out of this.outstanding.values()) {
+      if (out.timer !== undefined) this.clock.clearTimer(out.timer);
+      out.timer = undefined;
+      out.deadline += away;
+      this.request(out);
+    }
   }
 
   // ---- public API ---------------------------------------------------------
@@ -208,11 +302,13 @@ export class Executor {
       if (annotations) Object.assign(run, annotations);
     }
     this.runs.set(run.id, run);
+    if (run.durability === 'durable') this.unaccepted.add(run.id);
     // The first round stores the run together with its first dispatches (one write, not two)
     // before anything is sent; a run that cannot be stored is not accepted.
     try {
       await this.locked(run.id, () => this.step(run.id, true));
     } catch (err) {
+      this.unaccepted.delete(run.id);
       // A durable run never stored was not accepted: forgotten, so a caller trying again with
       // the same id (a redelivered message) starts it anew instead of finding a run no store holds.
       if (run.durability === 'durable' && this.runs.get(run.id) === run) {
@@ -363,14 +459,47 @@ export class Executor {
           if (child && isTerminalRun(child.status)) this.finished(child);
         }
       const decision = resumeDecision(run);
+      // Attempts whose worker kept an outcome finished while no engine listened: applied, not sent again.
+      const kept = await this.keptOutcomes(decision.actions as DispatchAction[]);
       const now = this.clock.now();
       const sends: (() => void)[] = [];
       for (const action of decision.actions) apply(run, action, now);
-      for (const action of decision.actions) sends.push(this.prepare(run, action as DispatchAction, now));
+      for (const action of decision.actions) {
+        const dispatch = action as DispatchAction;
+        if (!kept.has(dispatch)) sends.push(this.prepare(run, dispatch, now));
+      }
       await this.persist(run);
       for (const send of sends) send();
-      await this.step(id);
+      let changed = false;
+      for (const [dispatch, outcome] of kept)
+        if (applyResult(run, this.outcomeOf(dispatch, outcome), this.clock.now())) changed = true;
+      await this.step(id, changed);
     });
+  }
+
+  /** The kept outcomes of service attempts about to be sent again (none without an outcome source, or when it fails). */
+  private async keptOutcomes(dispatches: DispatchAction[]): Promise<Map<DispatchAction, Outcome>> {
+    const kept = new Map<DispatchAction, Outcome>();
+    const source = this.outcomes;
+    if (!source) return kept;
+    await Promise.all(
+      dispatches
+        .filter((d) => d.kind === 'service')
+        .map(async (dispatch) => {
+          try {
+            const outcome = await source.get(dispatch.attempt.idempotencyKey);
+            if (outcome) kept.set(dispatch, outcome);
+          } catch (err) {
+            // The worker's own cache still answers the resend.
+            this.problem(
+              'kept outcome could not be read; sending the attempt again',
+              { key: dispatch.attempt.idempotencyKey, error: (err as Error).message },
+              'warn',
+            );
+          }
+        }),
+    );
+    return kept;
   }
 
   /**
@@ -506,6 +635,14 @@ export class Executor {
   private prepare(run: RunRecord, dispatch: DispatchAction, now: number): () => void {
     if (dispatch.kind === 'workflow') return () => void this.startChild(run, dispatch);
     const task = run.steps[dispatch.stepId].tasks[dispatch.task];
+    // A resend goes to the instance the attempt was out on while it is there (its worker may
+    // have run it already and answers from its result cache); elsewhere only when it is gone.
+    const pinnedId = dispatch.type === 'resend' ? outstandingAttempt(task)?.instanceId : undefined;
+    const pinned = pinnedId === undefined ? undefined : this.router.instance?.(pinnedId);
+    if (pinned) {
+      const reason = `resent to instance ${pinned.id}, which the attempt was out on`;
+      return () => this.send(run, dispatch, { instance: pinned, strategy: 'pinned', reason });
+    }
     let decision: RouteDecision;
     try {
       const avoid = task.attempts.filter((a) => a.error && a.instanceId).map((a) => a.instanceId!);
@@ -558,15 +695,13 @@ export class Executor {
     return site === undefined ? run.origin : { nodeId: latest.nodeId, site };
   }
 
-  private send(run: RunRecord, dispatch: DispatchAction, decision: RouteDecision): void {
+  private send(run: RunRecord, dispatch: DispatchAction, target: Target): void {
     const task = run.steps[dispatch.stepId].tasks[dispatch.task];
     const attempt = outstandingAttempt(task);
     if (attempt?.n !== dispatch.attempt.n) return;
-    const instance = decision.instance;
-    const timeoutMs = dispatch.timeoutMs;
+    const instance = target.instance;
     apply(run, startAttempt(dispatch), this.clock.now());
     this.router.sent(instance.id);
-    const started = performance.now();
     const sent: SentAttempt = {
       run,
       stepId: dispatch.stepId,
@@ -574,47 +709,138 @@ export class Executor {
       attempt,
       service: attempt.service!,
       instance,
-      placement: { strategy: decision.strategy, reason: decision.reason },
+      placement: { strategy: target.strategy, reason: target.reason },
     };
     let scopes: AttemptScope[] | undefined;
     for (const listener of this.listeners) {
       const scope = listener.attemptSent?.(sent);
       if (scope) (scopes ??= []).push(scope);
     }
-    let exchange: ExchangeTiming | undefined;
     const input = attempt.input ?? task.input;
-    // The JSON of the size check, when it is of the very value sent (not of one since offloaded).
-    const inputJson = input === dispatch.input ? this.inputJson.get(dispatch) : undefined;
+    const out: OutstandingAttempt = {
+      run,
+      dispatch,
+      sent,
+      instance,
+      input,
+      // The JSON of the size check, when it is of the very value sent (not of one since offloaded).
+      inputJson: input === dispatch.input ? this.inputJson.get(dispatch) : undefined,
+      deadline: this.clock.now() + dispatch.timeoutMs,
+      started: performance.now(),
+      scopes,
+      request: 0,
+      failures: 0,
+      done: false,
+    };
+    // A resend after a restart replaces what an earlier send of the attempt left here.
+    const key = attempt.idempotencyKey;
+    const earlier = this.outstanding.get(key);
+    if (earlier) this.conclude(earlier, undefined);
+    this.outstanding.set(key, out);
+    this.request(out);
+  }
+
+  /** Sends one request of an outstanding attempt, waiting at most `reRequestMs` for its reply. */
+  private request(out: OutstandingAttempt): void {
+    if (out.done || this.stopped) return;
+    const { sent, instance, input, inputJson } = out;
+    const remaining = out.deadline - this.clock.now();
+    if (remaining <= 0) {
+      // Away: `reconnected` asks again with the deadline moved on.
+      if (this.disconnectedAt !== undefined) return;
+      return this.noReply(out);
+    }
+    const n = ++out.request;
+    const timeoutMs = Math.min(this.reRequestMs, remaining);
+    const attempt = sent.attempt;
     let call = () =>
       this.dispatcher
         .call({ instance, input, timeoutMs, idempotencyKey: attempt.idempotencyKey, inputJson })
         .then((reply) => {
-          exchange = reply.exchange;
+          out.exchange = reply.exchange;
           return reply.value;
         });
-    for (const scope of scopes ?? []) {
+    for (const scope of out.scopes ?? []) {
       if (!scope.around) continue;
       const inner = call;
       call = () => scope.around!(inner);
     }
-    call()
-      .then(
-        (output) => {
-          this.settled(sent, 'ok', started);
-          for (const scope of scopes ?? []) scope.end();
-          void this.report(run.id, this.outcomeOf(dispatch, { ok: true, output }));
-        },
-        (err: unknown) => {
-          const error = YunbianError.from(err);
-          const body = error.toBody();
-          if (error.code === 'TIMEOUT')
-            body.message = `step ${dispatch.stepId} got no reply from instance ${instance.id} within ${timeoutMs} ms`;
-          this.settled(sent, error.code, started);
-          for (const scope of scopes ?? []) scope.end(error);
-          void this.report(run.id, this.outcomeOf(dispatch, { ok: false, error: body }));
-        },
-      )
-      .finally(() => this.router.settled(instance.id, performance.now() - started, exchange));
+    call().then(
+      // Any request's reply is the attempt's (a repeated key gets the first execution's reply).
+      (output) => this.conclude(out, { ok: true, output }),
+      (err: unknown) => {
+        if (out.done || n !== out.request) return; // a later request of the attempt is out
+        this.undelivered(out, err);
+      },
+    );
+  }
+
+  /**
+   * A request failed. When the reply may just not have reached us — no reply in time, no
+   * responders (the worker is reconnecting), the connection failed — and the attempt is still
+   * the one out, its instance still there and its step's time not over, the same attempt is
+   * requested again; anything else (the handler's own error, the instance gone) ends it.
+   */
+  private undelivered(out: OutstandingAttempt, err: unknown): void {
+    const error = YunbianError.from(err);
+    const now = this.clock.now();
+    const delivery =
+      !(err instanceof RemoteError) &&
+      (error.code === 'TIMEOUT' || error.code === 'NO_RESPONDERS' || error.code === 'UNAVAILABLE');
+    if (!delivery || !this.stillOut(out)) return this.conclude(out, { ok: false, error: error.toBody() }, error);
+    if (out.deadline - now <= 0) return this.request(out); // fails it, unless the connection is away
+    if (error.code === 'TIMEOUT') {
+      // It waited its full time already: ask again at once.
+      out.failures = 0;
+      out.noRespondersSince = undefined;
+      return this.request(out);
+    }
+    if (error.code === 'NO_RESPONDERS' && this.disconnectedAt === undefined) {
+      out.noRespondersSince ??= now;
+      if (now - out.noRespondersSince >= this.noRespondersGraceMs)
+        return this.conclude(out, { ok: false, error: error.toBody() }, error);
+    }
+    const delay = Math.min(RESEND_BACKOFF_MS.max, RESEND_BACKOFF_MS.first * 2 ** out.failures++, out.deadline - now);
+    out.timer = this.clock.setTimer(() => {
+      out.timer = undefined;
+      this.request(out);
+    }, delay);
+  }
+
+  /** Whether the attempt is still the one its task waits for, on an instance the router still knows. */
+  private stillOut(out: OutstandingAttempt): boolean {
+    const { run, dispatch } = out;
+    if (run.status !== 'running' || this.runs.get(run.id) !== run) return false;
+    const current = outstandingAttempt(run.steps[dispatch.stepId].tasks[dispatch.task]);
+    if (current?.n !== dispatch.attempt.n) return false;
+    // A router that cannot say (no `instance`) is taken to still know it.
+    return this.router.instance ? this.router.instance(out.instance.id) !== undefined : true;
+  }
+
+  /** The step's time for the attempt ran out without a reply. */
+  private noReply(out: OutstandingAttempt): void {
+    const timeoutMs = out.dispatch.timeoutMs;
+    const error = new YunbianError(
+      'TIMEOUT',
+      `step ${out.dispatch.stepId} got no reply from instance ${out.instance.id} within ${timeoutMs} ms`,
+      { timeoutMs },
+    );
+    this.conclude(out, { ok: false, error: error.toBody() }, error);
+  }
+
+  /** The attempt's outcome (once): listeners, scopes and the router hear of it, and the run gets it. */
+  private conclude(out: OutstandingAttempt, outcome: Outcome | undefined, error?: YunbianError): void {
+    if (out.done) return;
+    out.done = true;
+    if (out.timer !== undefined) this.clock.clearTimer(out.timer);
+    const key = out.sent.attempt.idempotencyKey;
+    if (this.outstanding.get(key) === out) this.outstanding.delete(key);
+    if (outcome) this.settled(out.sent, outcome.ok ? 'ok' : outcome.error.code, out.started);
+    for (const scope of out.scopes ?? []) scope.end(outcome?.ok === false ? error : undefined);
+    // A request left without an outcome (replaced by a resend) says nothing of the instance's speed.
+    const durationMs = outcome ? performance.now() - out.started : undefined;
+    this.router.settled(out.instance.id, durationMs, outcome?.ok ? out.exchange : undefined);
+    if (outcome) void this.report(out.run.id, this.outcomeOf(out.dispatch, outcome));
   }
 
   private settled(
@@ -806,9 +1032,35 @@ export class Executor {
     while (this.finishedOrder.length > this.finishedRunsKept) this.runs.delete(this.finishedOrder.shift()!);
   }
 
-  /** Stores a durable run; an ephemeral one has nothing to wait for (no promise made for it). */
+  /**
+   * Stores a durable run; an ephemeral one has nothing to wait for (no promise made for it).
+   * A write that fails (the store gave up: NATS away longer than its own retries) is tried
+   * again with backoff until it lands — the run waits, holding its results, instead of being
+   * wedged with sends never made — unless it is the run's first write: a run never stored
+   * is refused to its caller instead.
+   */
   private persist(run: RunRecord): Promise<void> | undefined {
-    return run.durability === 'durable' ? this.store.save(run) : undefined;
+    if (run.durability !== 'durable') return undefined;
+    if (this.unaccepted.has(run.id)) return this.store.save(run).then(() => void this.unaccepted.delete(run.id));
+    return this.store.save(run).catch((err: unknown) => this.saveAgain(run, err));
+  }
+
+  private async saveAgain(run: RunRecord, err: unknown): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      if (this.stopped) throw err;
+      const delay = Math.min(SAVE_BACKOFF_MS.max, SAVE_BACKOFF_MS.first * 2 ** failures);
+      this.problem(
+        'run state could not be stored; trying again',
+        { run_id: run.id, error: (err as Error).message, failures: failures + 1, retry_in_ms: delay },
+        'warn',
+      );
+      await new Promise<void>((resolve) => this.clock.setTimer(resolve, delay));
+      try {
+        return await this.store.save(run);
+      } catch (again) {
+        err = again;
+      }
+    }
   }
 
   private problem(message: string, fields: Record<string, unknown>, level: 'warn' | 'error'): void {

@@ -117,6 +117,12 @@ export interface StepRouter {
   settled(instanceId: string, durationMs?: number, exchange?: ExchangeTiming): void;
   /** The site of a node, or undefined when it is not known (any more). */
   siteOf(nodeId: string): string | undefined;
+  /**
+   * The instance while it is there to answer (known and not failed), else undefined: an
+   * attempt whose reply did not come is asked again on it only while it is. Without this
+   * method the executor takes every instance to be there (the step's timeout still bounds it).
+   */
+  instance?(instanceId: string): InstanceRecord | undefined;
 }
 
 export type TimerHandle = unknown;
@@ -166,9 +172,21 @@ export interface RunListener {
   problem?(message: string, fields: Record<string, unknown>, level: 'warn' | 'error'): void;
 }
 
+/**
+ * Outcomes workers kept by idempotency key (`OutcomeStore`, the `yb-outcomes` bucket): an
+ * engine that restarts reads those of its outstanding attempts before sending them again,
+ * so a step that finished while it was down is not run again.
+ */
+export interface OutcomeSource {
+  /** The kept outcome of the attempt with this key, or undefined. */
+  get(idempotencyKey: string): Promise<{ ok: true; output: unknown } | { ok: false; error: ErrorBody } | undefined>;
+}
+
 /** The ports an executor runs over. */
 export interface ExecutorPorts {
   store: RunStore;
+  /** Optional: without it, a resend after a restart relies on the worker's own result cache. */
+  outcomes?: OutcomeSource;
   dispatcher: StepDispatcher;
   payloads: PayloadStore;
   router: StepRouter;

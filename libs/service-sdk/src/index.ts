@@ -1,3 +1,4 @@
 export * from './service.decorator';
 export * from './service-library';
 export * from './service-host';
+export * from './result-cache';

@@ -1,6 +1,6 @@
 import { LocalNatsServer } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
-import { NatsTransport } from '@yunbian/transport';
+import { NatsTransport, OutcomeStore, YunbianError } from '@yunbian/transport';
 import { IDEMPOTENCY_HEADER, ServiceHost } from './service-host';
 import { serviceDescriptorOf, YunbianService, type CallContext } from './service.decorator';
 
@@ -17,6 +17,23 @@ class SleepyService {
     this.started++;
     await new Promise((r) => setTimeout(r, input.ms));
     return { slept: input.ms, key: context.idempotencyKey ?? null, instance: context.instanceId };
+  }
+}
+
+/** Like SleepyService, with its outcomes kept in the `yb-outcomes` bucket too. */
+@YunbianService({
+  name: 'careful',
+  version: '1.0.0',
+  kind: 'data',
+  input: { type: 'object', properties: { fail: { type: 'boolean' } } },
+  durableResults: true,
+})
+class CarefulService {
+  static started = 0;
+  handle(input: { fail?: boolean }, context: CallContext) {
+    CarefulService.started++;
+    if (input.fail) throw new YunbianError('INTERNAL', `failed once on ${context.instanceId}`);
+    return { ranOn: context.instanceId };
   }
 }
 
@@ -88,6 +105,111 @@ describe('ServiceHost (real nats-server)', () => {
     // Request times count the queue wait: two calls of 300 ms, one that waited 300 ms for a slot.
     expect(host.load.latencyMs).toBeGreaterThanOrEqual(390);
     await host.drain(1_000);
+  });
+
+  it('answers a repeated idempotency key with the first reply, without running the handler again', async () => {
+    const service = new SleepyService();
+    const host = new ServiceHost(hostSide, descriptor, service, { instanceId: 'sleepy-5', nodeId: 'n1' });
+    await host.start();
+    const ask = (key: string, ms: number) =>
+      client.request<{ slept: number }>(
+        Subjects.instance('sleepy-5'),
+        { ms },
+        { timeoutMs: 5_000, headers: { [IDEMPOTENCY_HEADER]: key } },
+      );
+    // Three requests with one key while the first runs, and one after it ended: one execution.
+    const running = [ask('run1:a:1', 300), ask('run1:a:1', 300), ask('run1:a:1', 300)];
+    await expect(Promise.all(running)).resolves.toEqual([
+      expect.objectContaining({ slept: 300 }),
+      expect.objectContaining({ slept: 300 }),
+      expect.objectContaining({ slept: 300 }),
+    ]);
+    // The repeat gets the first reply even with another input (the key names the attempt).
+    await expect(ask('run1:a:1', 1)).resolves.toMatchObject({ slept: 300 });
+    expect(service.started).toBe(1);
+    expect(host.repeatsAnswered).toBe(3);
+    // Another key runs; requests without a key always run.
+    await expect(ask('run1:a:2', 1)).resolves.toMatchObject({ slept: 1 });
+    await client.request(Subjects.instance('sleepy-5'), { ms: 1 });
+    await client.request(Subjects.instance('sleepy-5'), { ms: 1 });
+    expect(service.started).toBe(4);
+    await host.drain(1_000);
+  });
+
+  it('answers a repeated key whose handler failed with the same error', async () => {
+    let runs = 0;
+    const failing = {
+      handle: () => {
+        runs++;
+        throw new YunbianError('INTERNAL', `failed on run ${runs}`);
+      },
+    };
+    const host = new ServiceHost(hostSide, descriptor, failing, { instanceId: 'sleepy-6', nodeId: 'n1' });
+    await host.start();
+    const ask = () =>
+      client.request(Subjects.instance('sleepy-6'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run2:a:1' } });
+    await expect(ask()).rejects.toMatchObject({ code: 'INTERNAL', message: 'failed on run 1' });
+    await expect(ask()).rejects.toMatchObject({ code: 'INTERNAL', message: 'failed on run 1' });
+    expect(runs).toBe(1);
+    await host.drain(1_000);
+  });
+
+  it('keeps a key only for its window', async () => {
+    const service = new SleepyService();
+    const host = new ServiceHost(hostSide, descriptor, service, {
+      instanceId: 'sleepy-7',
+      nodeId: 'n1',
+      idempotencyWindowMs: 50,
+    });
+    await host.start();
+    const ask = () =>
+      client.request(Subjects.instance('sleepy-7'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run3:a:1' } });
+    await ask();
+    await new Promise((r) => setTimeout(r, 120));
+    await ask();
+    expect(service.started).toBe(2);
+    await host.drain(1_000);
+  });
+
+  it('keeps outcomes of a durableResults service in the bucket: another instance (a restarted worker) answers the key', async () => {
+    const careful = serviceDescriptorOf(CarefulService)!;
+    expect(careful.durableResults).toBe(true);
+    const outcomes = await OutcomeStore.open(hostSide, 60_000);
+    const first = new ServiceHost(hostSide, careful, new CarefulService(), {
+      instanceId: 'careful-1',
+      nodeId: 'n1',
+      outcomes,
+    });
+    await first.start();
+    const ask = (instance: string, key: string, fail = false) =>
+      client.request(Subjects.instance(instance), { fail }, { headers: { [IDEMPOTENCY_HEADER]: key } });
+    await expect(ask('careful-1', 'run4:a:1')).resolves.toEqual({ ranOn: 'careful-1' });
+    await expect(ask('careful-1', 'run4:b:1', true)).rejects.toMatchObject({ message: 'failed once on careful-1' });
+    await first.drain(1_000);
+    await expect(outcomes.get('run4:a:1')).resolves.toEqual({ ok: true, output: { ranOn: 'careful-1' } });
+
+    // A new worker, nothing in its memory: the bucket answers both keys.
+    const second = new ServiceHost(hostSide, careful, new CarefulService(), {
+      instanceId: 'careful-2',
+      nodeId: 'n1',
+      outcomes,
+    });
+    await second.start();
+    await expect(ask('careful-2', 'run4:a:1')).resolves.toEqual({ ranOn: 'careful-1' });
+    await expect(ask('careful-2', 'run4:b:1', true)).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'failed once on careful-1',
+    });
+    expect(CarefulService.started).toBe(2);
+    expect(second.repeatsAnswered).toBe(2);
+    // A service that does not declare durableResults ignores the store.
+    const plain = new SleepyService();
+    const third = new ServiceHost(hostSide, descriptor, plain, { instanceId: 'sleepy-8', nodeId: 'n1', outcomes });
+    await third.start();
+    await client.request(Subjects.instance('sleepy-8'), { ms: 1 }, { headers: { [IDEMPOTENCY_HEADER]: 'run4:c:1' } });
+    await expect(outcomes.get('run4:c:1')).resolves.toBeUndefined();
+    await second.drain(1_000);
+    await third.drain(1_000);
   });
 
   it('drains: running requests finish, new ones go elsewhere', async () => {

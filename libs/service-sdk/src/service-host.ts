@@ -1,8 +1,15 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues, WindowedMean } from '@yunbian/common';
-import { PAYLOAD_DOMAIN_HEADER, serviceRef, Subjects, type ServiceDescriptor } from '@yunbian/contracts';
+import {
+  PAYLOAD_DOMAIN_HEADER,
+  serviceRef,
+  Subjects,
+  type ServiceDescriptor,
+  type StoredOutcome,
+} from '@yunbian/contracts';
 import { NatsTransport, YunbianError, type IncomingRequest, type PayloadStore } from '@yunbian/transport';
+import { ResultCache } from './result-cache';
 import type { CallContext, ServiceHandler } from './service.decorator';
 
 export const IDEMPOTENCY_HEADER = 'Yb-Idempotency-Key';
@@ -17,6 +24,27 @@ export interface HostOptions {
   payloads?: PayloadStore;
   /** Called whenever in-flight or queued counts change (`load` has the request times too). */
   onLoad?: (load: { inFlight: number; queued: number }) => void;
+  /**
+   * How long the outcome of each idempotency key is kept, ms (`YUNBIAN_IDEMPOTENCY_WINDOW_MS`,
+   * default 10 min): a request repeating a key within it gets the same reply (value or error)
+   * without the handler running again; one arriving while the first runs waits for it.
+   */
+  idempotencyWindowMs?: number;
+  /** Keys kept at most (the oldest finished ones go first beyond it; default 10,000). */
+  idempotencyEntries?: number;
+  /** Bytes of kept replies (their JSON) at most, likewise (default 32 MiB). */
+  idempotencyBytes?: number;
+  /**
+   * Where outcomes are kept beyond this process (the `yb-outcomes` bucket), for a service
+   * that declares `durableResults`; ignored for the others.
+   */
+  outcomes?: OutcomeKeeper;
+}
+
+/** The durable side of the result cache (`OutcomeStore` in @yunbian/transport). */
+export interface OutcomeKeeper {
+  get(idempotencyKey: string): Promise<StoredOutcome | undefined>;
+  put(idempotencyKey: string, outcome: StoredOutcome): Promise<unknown>;
 }
 
 /** What an instance reports of its load (the agent passes it on in heartbeats). */
@@ -43,6 +71,9 @@ export class ServiceHost {
   private readonly validateInput: ValidateFunction;
   private readonly maxQueue: number;
   private readonly latency = new WindowedMean(LATENCY_WINDOW_MS);
+  private readonly results: ResultCache;
+  /** Requests answered from `results` without running the handler (a repeated key). */
+  repeatsAnswered = 0;
 
   constructor(
     private readonly transport: NatsTransport,
@@ -52,6 +83,11 @@ export class ServiceHost {
   ) {
     this.validateInput = createAjv().compile(descriptor.input);
     this.maxQueue = options.maxQueue ?? descriptor.concurrency * 64;
+    this.results = new ResultCache({
+      windowMs: options.idempotencyWindowMs,
+      maxEntries: options.idempotencyEntries,
+      maxBytes: options.idempotencyBytes,
+    });
   }
 
   get load(): InstanceLoad {
@@ -95,7 +131,63 @@ export class ServiceHost {
     return result;
   }
 
-  private async call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+  /**
+   * A request with an idempotency key runs once within the window: the engine re-requests
+   * an attempt whose reply it did not get (a NATS reconnect, its own restart) with the same
+   * key, and gets the first execution's reply. A refusal before the handler ran (OVERLOADED)
+   * is not kept: the same key may run once there is room.
+   */
+  private call(raw: unknown, request: IncomingRequest): Promise<unknown> {
+    const key = request.headers?.get(IDEMPOTENCY_HEADER) || undefined;
+    if (key === undefined) return this.execute(raw, request);
+    const outcomes = this.descriptor.durableResults ? this.options.outcomes : undefined;
+    const { outcome, executed } = this.results.run(key, () =>
+      outcomes ? this.executeDurably(key, outcomes, raw, request) : this.execute(raw, request),
+    );
+    if (!executed) {
+      this.repeatsAnswered++;
+      return outcome;
+    }
+    return outcome.catch((err: unknown) => {
+      if (err instanceof YunbianError && err.code === 'OVERLOADED') this.results.forget(key);
+      throw err;
+    });
+  }
+
+  /**
+   * `execute`, for a service that declares `durableResults`: a key kept in the bucket (run
+   * by an earlier worker, or another instance) is answered from it; otherwise the outcome is
+   * written there before the reply goes. A store that cannot be reached does not stop the
+   * request: it runs, and its outcome is kept in memory only.
+   */
+  private async executeDurably(
+    key: string,
+    outcomes: OutcomeKeeper,
+    raw: unknown,
+    request: IncomingRequest,
+  ): Promise<unknown> {
+    const kept = await outcomes.get(key).catch(() => undefined);
+    if (kept) {
+      this.repeatsAnswered++;
+      if (kept.ok) return kept.output;
+      throw new YunbianError(kept.error.code, kept.error.message, kept.error.details);
+    }
+    let stored: StoredOutcome;
+    let failure: unknown;
+    try {
+      stored = { ok: true, output: await this.execute(raw, request) };
+    } catch (err) {
+      const error = YunbianError.from(err);
+      if (error.code === 'OVERLOADED') throw err; // refused before it ran: nothing to keep
+      stored = { ok: false, error: error.toBody() };
+      failure = err;
+    }
+    await outcomes.put(key, stored).catch(() => undefined);
+    if (stored.ok) return stored.output;
+    throw failure;
+  }
+
+  private async execute(raw: unknown, request: IncomingRequest): Promise<unknown> {
     const arrived = performance.now();
     const payloads = this.options.payloads;
     const input = payloads ? await payloads.resolveDeep(raw) : raw;

@@ -26,6 +26,12 @@ export interface ServiceDefinition {
    * of them hits every instance in that process.
    */
   isolation?: ServiceIsolation;
+  /**
+   * Keep each request's outcome in the JetStream bucket `yb-outcomes` too (for the
+   * idempotency window), so a repeated key is answered from it after a worker restart or by
+   * another instance. Costs one KV write per request; for steps that must not run twice.
+   */
+  durableResults?: boolean;
 }
 
 /** Passed to every call: who is serving it and how to make it idempotent. */
@@ -67,6 +73,7 @@ export function YunbianService(definition: ServiceDefinition): ClassDecorator {
     // only the author knows whether the service can be trusted beside others.
     isolation: definition.isolation ?? 'process',
     ...(definition.computeProfile ? { computeProfile: definition.computeProfile } : {}),
+    ...(definition.durableResults ? { durableResults: true } : {}),
   };
   return (target) => {
     Injectable()(target);

@@ -4,3 +4,4 @@ export * from './trace-headers';
 export * from './payload-store';
 export * from './run-store';
 export * from './durability';
+export * from './outcome-store';

@@ -153,6 +153,20 @@ export class NatsTransport {
     return transport;
   }
 
+  /**
+   * Calls `listener` when the connection to NATS is lost ('lost') and each time it is back
+   * ('back'): replies sent to this process meanwhile are lost, so a caller waiting for some
+   * asks again, and silence from others while it was away says nothing about them.
+   */
+  onConnection(listener: (state: 'lost' | 'back') => void): void {
+    void (async () => {
+      for await (const status of this.connection.status()) {
+        if (status.type === 'disconnect') listener('lost');
+        else if (status.type === 'reconnect') listener('back');
+      }
+    })();
+  }
+
   /** Largest message the server accepts, from its INFO. */
   get maxPayload(): number {
     return this.connection.info?.max_payload ?? 1024 * 1024;

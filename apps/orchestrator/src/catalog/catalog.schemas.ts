@@ -172,6 +172,10 @@ export const SERVICE_RECORD: SchemaObject = {
     },
     concurrency: { type: 'number' },
     isolation: { enum: ['process', 'shared'] },
+    durableResults: {
+      type: 'boolean',
+      description: 'outcomes kept in the yb-outcomes bucket by idempotency key, beyond the worker’s memory',
+    },
     nodes: { type: 'array', items: { type: 'string' } },
     instances: { type: 'object', properties: { total: { type: 'number' }, ready: { type: 'number' } } },
   },

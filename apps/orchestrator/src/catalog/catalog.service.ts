@@ -82,6 +82,8 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
         logger.warn('bad catalogue event', { subject, error: (err as Error).message }),
       )),
     );
+    // Nodes are not judged by a silence that was this process's own (NATS away from it).
+    t.onConnection((state) => (state === 'lost' ? this.connectionLost() : this.connectionBack()));
     this.sweepTimer = setInterval(() => this.sweep(), envInt('YUNBIAN_LIVENESS_SWEEP_MS', 200));
   }
 

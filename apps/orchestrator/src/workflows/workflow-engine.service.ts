@@ -3,7 +3,8 @@ import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
 import { Subjects, type RunEngineChoice, type RunWorkflowCommand } from '@yunbian/contracts';
 import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
 import { chooseExecutionSite, type ExecutionStep } from '@yunbian/placement';
-import { NatsTransport, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
+import { DEFAULT_IDEMPOTENCY_WINDOW_MS } from '@yunbian/service-sdk';
+import { NatsTransport, OutcomeStore, PayloadStore, RunStore, YunbianError } from '@yunbian/transport';
 import {
   parseRef,
   RunInputValidator,
@@ -97,6 +98,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.executor = new Executor(
       {
         store,
+        // Outcomes workers of `durableResults` services kept (in the hub's domain): read before
+        // resending after a restart. Created here with the workers' default window when no worker
+        // created it first. Not at a site engine: it must start with its uplink cut, and its
+        // workers' own caches answer its resends.
+        outcomes:
+          this.config.mode === 'cloud'
+            ? await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS)
+            : undefined,
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
         dispatcher: natsDispatcher(
           this.transport,
@@ -128,6 +137,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         `instance ${instance.id} on node ${instance.nodeId} was lost mid-request (${reason})`,
       ),
     );
+    // While NATS is away no attempt fails for want of a reply; once it is back, what is out is
+    // asked again (same attempt, same key).
+    this.transport.onConnection((state) => {
+      if (state === 'lost') this.executor.disconnected();
+      else this.executor.reconnected();
+    });
     this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
     // takeover's, once it is gone), not this one's to resume.
