@@ -107,7 +107,7 @@ describe('deployments: declared replicas, reconciled across agent restarts and n
   it('lists every start of a dry run and changes nothing', async () => {
     const spec = { name: 'echoes', service: 'echo@^1', replicas: { count: 2 }, placement: { maxPerNode: 1 } };
     const { status, body } = await cluster.call('POST', '/deployments?dryRun=true', spec);
-    expect(status).toBe(201);
+    expect(status).toBe(200);
     const change = body as unknown as Change;
     expect(change.dryRun).toBe(true);
     expect(change.actions.map((a) => a.action)).toEqual(['start', 'start']);

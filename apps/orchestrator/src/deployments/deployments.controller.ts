@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { DeploymentAction, DeploymentRecord, DeploymentSpec, DeploymentView } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
@@ -47,14 +48,19 @@ export class DeploymentsController {
   })
   @ApiBody({ schema: DEPLOYMENT_SPEC_SCHEMA as unknown as SchemaObject })
   @ApiQuery(DRY_RUN)
-  @ApiResponse({ status: 201, schema: DEPLOYMENT_CHANGE })
+  @ApiResponse({ status: 201, schema: DEPLOYMENT_CHANGE, description: 'declared' })
+  @ApiResponse({ status: 200, schema: DEPLOYMENT_CHANGE, description: 'dry run: what would change; nothing created' })
   @ApiResponse({ status: 400, schema: ERROR_BODY, description: 'invalid spec: every problem with its JSON pointer' })
   @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the deployment exists (PUT changes it)' })
   create(
     @Body(new JsonSchemaPipe(DEPLOYMENT_SPEC_SCHEMA as unknown as Record<string, unknown>)) spec: DeploymentSpec,
+    @Res({ passthrough: true }) response: Response,
     @Query('dryRun') dryRun?: string,
   ): Promise<DeploymentChange> {
-    return this.change(this.deployments.prepare(spec, 'create'), dryRunFlag(dryRun));
+    const dry = dryRunFlag(dryRun);
+    // A dry run creates nothing: 200, not 201.
+    response.status(dry ? 200 : 201);
+    return this.change(this.deployments.prepare(spec, 'create'), dry);
   }
 
   @Get()
