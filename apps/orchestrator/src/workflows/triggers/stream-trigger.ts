@@ -51,15 +51,19 @@ export class RunningStreamTrigger extends RunningTrigger {
 
   async start(): Promise<void> {
     this.adoptRunning(`${this.workflow.name}.${this.id}.`);
-    let ready = false;
+    this.loop = this.run(await this.connect());
+  }
+
+  /** Ensures the consumer; says whether the trigger is active, or why not. */
+  private async connect(): Promise<boolean> {
     try {
       await this.ensureConsumer();
-      ready = true;
       this.active();
+      return true;
     } catch (err) {
       this.notRunning((err as Error).message);
+      return false;
     }
-    this.loop = this.run(ready);
   }
 
   /** The streams of this engine's own domain (a site engine: its site's, on its leaf). */
@@ -112,14 +116,8 @@ export class RunningStreamTrigger extends RunningTrigger {
       if (!ready) {
         await this.pause(STREAM_RETRY_MS);
         if (this.stopped) break;
-        try {
-          await this.ensureConsumer();
-          ready = true;
-          this.active();
-        } catch (err) {
-          this.notRunning((err as Error).message);
-          continue;
-        }
+        ready = await this.connect();
+        if (!ready) continue;
       }
       try {
         await this.waitForSlot();
