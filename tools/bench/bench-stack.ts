@@ -1,6 +1,8 @@
 import path from 'node:path';
+import { createInbox, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, LocalNatsCluster, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
 import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
+import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 
 const DIST = path.resolve(__dirname, '../..');
@@ -107,5 +109,35 @@ export async function startBenchStack(
       );
     },
     stop,
+  };
+}
+
+/**
+ * The benchmarks' baseline: the 3-step echo pipeline as three sequential calls straight to
+ * `subject`, over one multiplexed reply subscription on `nc`.
+ */
+export function directPipeline(nc: NatsConnection, subject: string, payload: { value: string }): () => Promise<void> {
+  const prefix = createInbox();
+  const pending = new Map<string, (data: Uint8Array) => void>();
+  nc.subscribe(`${prefix}.*`, {
+    callback: (_err, msg) => {
+      const id = msg.subject.slice(prefix.length + 1);
+      pending.get(id)?.(msg.data);
+      pending.delete(id);
+    },
+  });
+  let seq = 0;
+  const call = (body: unknown, key: string) =>
+    new Promise<{ value: string }>((resolve) => {
+      const id = String(++seq);
+      pending.set(id, (data) => resolve(JSON.parse(new TextDecoder().decode(data)) as { value: string }));
+      const h = natsHeaders();
+      h.set(IDEMPOTENCY_HEADER, key);
+      nc.publish(subject, JSON.stringify(body), { reply: `${prefix}.${id}`, headers: h });
+    });
+  return async () => {
+    const a = await call(payload, 'b:a:1');
+    const b = await call({ value: a.value }, 'b:b:1');
+    await call({ value: b.value }, 'b:c:1');
   };
 }

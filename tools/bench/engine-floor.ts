@@ -9,11 +9,9 @@
  *   npm run bench:engine-floor   # BENCH_SECONDS per figure (default 5), BENCH_CONCURRENCY (64)
  */
 import path from 'node:path';
-import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
 import { envInt, percentile, round, spawnNode, stopChild } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
-import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
-import { startBenchStack } from './bench-stack';
+import { directPipeline, startBenchStack } from './bench-stack';
 import { processUsage } from './os';
 import { RELAY_SUBJECT } from './relay';
 
@@ -64,30 +62,7 @@ async function main(): Promise<void> {
       relay.once('exit', (code) => reject(new Error(`relay exited (${code})`)));
     });
     // The baseline of bench:engine: three calls over one multiplexed reply subscription.
-    const nc = stack.transport.connection;
-    const prefix = createInbox();
-    const pending = new Map<string, (data: Uint8Array) => void>();
-    nc.subscribe(`${prefix}.*`, {
-      callback: (_err, msg) => {
-        const id = msg.subject.slice(prefix.length + 1);
-        pending.get(id)?.(msg.data);
-        pending.delete(id);
-      },
-    });
-    let seq = 0;
-    const call = (body: unknown, key: string) =>
-      new Promise<{ value: string }>((resolve) => {
-        const id = String(++seq);
-        pending.set(id, (data) => resolve(JSON.parse(new TextDecoder().decode(data)) as { value: string }));
-        const h = natsHeaders();
-        h.set(IDEMPOTENCY_HEADER, key);
-        nc.publish(subject, JSON.stringify(body), { reply: `${prefix}.${id}`, headers: h });
-      });
-    const direct = async () => {
-      const a = await call(PAYLOAD, 'b:a:1');
-      const b = await call({ value: a.value }, 'b:b:1');
-      await call({ value: b.value }, 'b:c:1');
-    };
+    const direct = directPipeline(stack.transport.connection, subject, PAYLOAD);
     const viaRelay = async () => {
       const run = await stack.transport.request<{ status: string }>(RELAY_SUBJECT, PAYLOAD, { timeoutMs: 30_000 });
       if (run.status !== 'succeeded') throw new Error(`relay answered ${run.status}`);

@@ -11,13 +11,11 @@
  *                               # BENCH_CLUSTER=3 runs it on a 3-server JetStream cluster with R3 buckets
  */
 import path from 'node:path';
-import { createInbox, headers as natsHeaders } from '@nats-io/transport-node';
 import { YunbianClient } from '@yunbian/client';
 import { envInt, percentile, round } from '@yunbian/common';
 import { Subjects } from '@yunbian/contracts';
-import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import { createKv } from '@yunbian/transport';
-import { startBenchStack } from './bench-stack';
+import { directPipeline, startBenchStack } from './bench-stack';
 import { processUsage } from './os';
 
 const DIST = path.resolve(__dirname, '../..');
@@ -86,32 +84,9 @@ async function main(): Promise<void> {
     ];
     await post('/workflows', { name: 'bench3', steps, output: '$steps.c.output.value' });
 
-    // Baseline: three sequential calls over one multiplexed reply subscription.
     const nc = transport.connection;
-    const prefix = createInbox();
-    const pending = new Map<string, (data: Uint8Array) => void>();
-    nc.subscribe(`${prefix}.*`, {
-      callback: (_err, msg) => {
-        const id = msg.subject.slice(prefix.length + 1);
-        pending.get(id)?.(msg.data);
-        pending.delete(id);
-      },
-    });
-    let seq = 0;
-    const subject = Subjects.service('echo', '1.0.0');
-    const call = (body: unknown, key: string) =>
-      new Promise<{ value: string }>((resolve) => {
-        const id = String(++seq);
-        pending.set(id, (data) => resolve(JSON.parse(new TextDecoder().decode(data)) as { value: string }));
-        const h = natsHeaders();
-        h.set(IDEMPOTENCY_HEADER, key);
-        nc.publish(subject, JSON.stringify(body), { reply: `${prefix}.${id}`, headers: h });
-      });
-    const direct: Pipeline = async () => {
-      const a = await call(PAYLOAD, 'b:a:1');
-      const b = await call({ value: a.value }, 'b:b:1');
-      await call({ value: b.value }, 'b:c:1');
-    };
+    // Baseline: three sequential calls over one multiplexed reply subscription.
+    const direct: Pipeline = directPipeline(nc, Subjects.service('echo', '1.0.0'), PAYLOAD);
     const viaEngine =
       (durability: 'none' | 'durable'): Pipeline =>
       async () => {
