@@ -1,0 +1,281 @@
+import * as tf from '@tensorflow/tfjs';
+import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { seededRandom } from '@yunbian/common';
+import { DIGIT_CLASSES, DIGIT_PIXELS, DIGIT_SIDE, shuffle, type Digits } from './digits';
+
+/**
+ * A small convolutional classifier of 28×28 digits: `conv` 3×3 valid convolutions (ReLU, then
+ * 2×2 max-pooling) with that many filters each, `dense` hidden layers (ReLU), a 10-way softmax.
+ * Written with slices, concat and matMul (im2col) because tfjs's wasm backend has no gradient
+ * for its own conv2d kernel; every op used here has one.
+ */
+export interface CnnSpec {
+  conv: number[];
+  dense: number[];
+}
+
+/** The three digit classifiers of the tiers: device (≈2.3 K parameters), edge (≈5.3 K), cloud (≈225 K). */
+export const DIGIT_MODELS = {
+  device: { conv: [4, 8], dense: [] },
+  edge: { conv: [8, 16], dense: [] },
+  cloud: { conv: [32, 64], dense: [128] },
+} as const satisfies Record<string, CnnSpec>;
+
+export interface WeightTensor {
+  shape: number[];
+  values: Float32Array;
+}
+
+/** Trained weights in tfjs layout: conv kernels `[3, 3, C, F]`, dense kernels `[K, M]` (rows in (h, w, c) order). */
+export interface CnnWeights {
+  spec: CnnSpec;
+  convs: { kernel: WeightTensor; bias: WeightTensor }[];
+  dense: { kernel: WeightTensor; bias: WeightTensor }[];
+}
+
+export interface EpochReport {
+  epoch: number;
+  /** Mean cross-entropy over the epoch's batches. */
+  loss: number;
+  /** Share of the epoch's training samples classified right (as the batches went). */
+  accuracy: number;
+  learningRate: number;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Extra epochs at a lower learning rate after `epochs`. */
+  tail?: { epochs: number; learningRate: number };
+  /** Seeds the initial weights and the order of the batches. */
+  seed: number;
+  onEpoch?: (report: EpochReport) => void;
+}
+
+let backend: Promise<void> | undefined;
+
+/** tfjs on its wasm backend, one thread (the .wasm files ship in the npm package). */
+export function ensureBackend(): Promise<void> {
+  backend ??= (async () => {
+    setThreadsCount(1);
+    await tf.setBackend('wasm');
+    await tf.ready();
+  })();
+  return backend;
+}
+
+/** Height/width and channels after the convolution stack, and the parameter count. */
+export function cnnShape(spec: CnnSpec): { side: number; channels: number; features: number; parameters: number } {
+  let side = DIGIT_SIDE;
+  let channels = 1;
+  let parameters = 0;
+  for (const filters of spec.conv) {
+    parameters += 9 * channels * filters + filters;
+    side = Math.floor((side - 2) / 2);
+    channels = filters;
+  }
+  let width = side * side * channels;
+  const features = width;
+  for (const units of [...spec.dense, DIGIT_CLASSES]) {
+    parameters += width * units + units;
+    width = units;
+  }
+  return { side, channels, features, parameters };
+}
+
+interface Variables {
+  convs: { kernel: tf.Variable; bias: tf.Variable }[];
+  dense: { kernel: tf.Variable; bias: tf.Variable }[];
+}
+
+function variables(spec: CnnSpec, seed: number, initial?: CnnWeights): Variables {
+  let s = seed;
+  const glorot = (shape: number[], fanIn: number, fanOut: number) =>
+    tf.variable(
+      tf.randomUniform(shape, -Math.sqrt(6 / (fanIn + fanOut)), Math.sqrt(6 / (fanIn + fanOut)), 'float32', s++),
+    );
+  const from = (w: WeightTensor) => tf.variable(tf.tensor(w.values, w.shape, 'float32'));
+  const convs: Variables['convs'] = [];
+  let channels = 1;
+  spec.conv.forEach((filters, i) => {
+    const given = initial?.convs[i];
+    convs.push({
+      kernel: given ? from(given.kernel) : glorot([3, 3, channels, filters], 9 * channels, 9 * filters),
+      bias: given ? from(given.bias) : tf.variable(tf.zeros([filters])),
+    });
+    channels = filters;
+  });
+  const dense: Variables['dense'] = [];
+  let width = cnnShape(spec).features;
+  [...spec.dense, DIGIT_CLASSES].forEach((units, i) => {
+    const given = initial?.dense[i];
+    dense.push({
+      kernel: given ? from(given.kernel) : glorot([width, units], width, units),
+      bias: given ? from(given.bias) : tf.variable(tf.zeros([units])),
+    });
+    width = units;
+  });
+  return { convs, dense };
+}
+
+function conv3x3(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const filters = kernel.shape[3]!;
+  const oh = h - 2;
+  const ow = w - 2;
+  const patches: tf.Tensor4D[] = [];
+  // Column order (dy, dx, c) is the row order of the kernel reshaped from [3, 3, C, F].
+  for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) patches.push(x.slice([0, dy, dx, 0], [n, oh, ow, c]));
+  const columns = tf.concat(patches, 3).reshape([n * oh * ow, 9 * c]);
+  return columns
+    .matMul(kernel.reshape([9 * c, filters]))
+    .add(bias)
+    .reshape([n, oh, ow, filters]);
+}
+
+function maxPool2(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const h2 = Math.floor(h / 2);
+  const w2 = Math.floor(w / 2);
+  // Odd sides drop their last row/column, as ONNX MaxPool does (floor mode).
+  const even = h % 2 || w % 2 ? x.slice([0, 0, 0, 0], [n, 2 * h2, 2 * w2, c]) : x;
+  return even.reshape([n, h2, 2, w2, 2, c]).max([2, 4]) as tf.Tensor4D;
+}
+
+function logits(v: Variables, images: tf.Tensor2D): tf.Tensor2D {
+  let x = images.reshape([images.shape[0], DIGIT_SIDE, DIGIT_SIDE, 1]) as tf.Tensor4D;
+  for (const { kernel, bias } of v.convs) x = maxPool2(conv3x3(x, kernel, bias).relu());
+  let y = x.reshape([x.shape[0], x.shape[1] * x.shape[2] * x.shape[3]]) as tf.Tensor2D;
+  v.dense.forEach(({ kernel, bias }, i) => {
+    y = y.matMul(kernel).add(bias) as tf.Tensor2D;
+    if (i < v.dense.length - 1) y = y.relu();
+  });
+  return y;
+}
+
+function snapshot(spec: CnnSpec, v: Variables): CnnWeights {
+  const read = (t: tf.Variable): WeightTensor => ({ shape: [...t.shape], values: t.dataSync() as Float32Array });
+  return {
+    spec: { conv: [...spec.conv], dense: [...spec.dense] },
+    convs: v.convs.map((l) => ({ kernel: read(l.kernel), bias: read(l.bias) })),
+    dense: v.dense.map((l) => ({ kernel: read(l.kernel), bias: read(l.bias) })),
+  };
+}
+
+function dispose(v: Variables): void {
+  for (const l of [...v.convs, ...v.dense]) {
+    l.kernel.dispose();
+    l.bias.dispose();
+  }
+}
+
+/**
+ * Trains a classifier on `data` with Adam and softmax cross-entropy, from `initial` weights
+ * when given (fine-tuning) or from a seeded Glorot initialisation. Deterministic for a seed.
+ */
+export async function trainCnn(
+  spec: CnnSpec,
+  data: Digits,
+  options: TrainOptions,
+  initial?: CnnWeights,
+): Promise<CnnWeights> {
+  await ensureBackend();
+  const batchSize = options.batchSize ?? 64;
+  const random = seededRandom(options.seed);
+  const v = variables(spec, options.seed, initial);
+  const trainable = [...v.convs, ...v.dense].flatMap((l) => [l.kernel, l.bias]);
+  const phases = [{ epochs: options.epochs, learningRate: options.learningRate ?? 1e-3 }];
+  if (options.tail) phases.push(options.tail);
+  const order = Array.from({ length: data.count }, (_, i) => i);
+  let epoch = 0;
+  try {
+    for (const phase of phases) {
+      const optimizer = tf.train.adam(phase.learningRate);
+      for (let e = 0; e < phase.epochs; e++) {
+        shuffle(order, random);
+        let lossSum = 0;
+        let right = 0;
+        let batches = 0;
+        for (let start = 0; start < data.count; start += batchSize) {
+          const ids = order.slice(start, start + batchSize);
+          const { images, labels } = batch(data, ids);
+          const x = tf.tensor2d(images, [ids.length, DIGIT_PIXELS]);
+          const y = tf.oneHot(tf.tensor1d(labels, 'int32'), DIGIT_CLASSES);
+          let predicted: tf.Tensor | undefined;
+          const loss = optimizer.minimize(
+            () => {
+              const out = logits(v, x);
+              predicted = tf.keep(out.argMax(1));
+              return tf.losses.softmaxCrossEntropy(y, out) as tf.Scalar;
+            },
+            true,
+            trainable,
+          );
+          lossSum += (await loss!.data())[0];
+          const p = await predicted!.data();
+          for (let i = 0; i < ids.length; i++) if (p[i] === labels[i]) right++;
+          batches++;
+          tf.dispose([x, y, loss!, predicted!]);
+        }
+        options.onEpoch?.({
+          epoch: ++epoch,
+          loss: lossSum / batches,
+          accuracy: right / data.count,
+          learningRate: phase.learningRate,
+        });
+      }
+      optimizer.dispose();
+    }
+    return snapshot(spec, v);
+  } finally {
+    dispose(v);
+  }
+}
+
+/** Class probabilities of every image (`count × 10`), computed by tfjs from the weights. */
+export async function predictCnn(weights: CnnWeights, data: Digits, batchSize = 256): Promise<Float32Array> {
+  await ensureBackend();
+  const v = variables(weights.spec, 0, weights);
+  const out = new Float32Array(data.count * DIGIT_CLASSES);
+  try {
+    for (let start = 0; start < data.count; start += batchSize) {
+      const n = Math.min(batchSize, data.count - start);
+      const probabilities = tf.tidy(() =>
+        tf.softmax(
+          logits(
+            v,
+            tf.tensor2d(data.images.subarray(start * DIGIT_PIXELS, (start + n) * DIGIT_PIXELS), [n, DIGIT_PIXELS]),
+          ),
+        ),
+      );
+      out.set(await probabilities.data(), start * DIGIT_CLASSES);
+      probabilities.dispose();
+    }
+    return out;
+  } finally {
+    dispose(v);
+  }
+}
+
+function batch(data: Digits, ids: number[]): { images: Float32Array; labels: Int32Array } {
+  const images = new Float32Array(ids.length * DIGIT_PIXELS);
+  const labels = new Int32Array(ids.length);
+  ids.forEach((id, i) => {
+    images.set(data.images.subarray(id * DIGIT_PIXELS, (id + 1) * DIGIT_PIXELS), i * DIGIT_PIXELS);
+    labels[i] = data.labels[id];
+  });
+  return { images, labels };
+}
+
+/** Share of `data` whose most probable class (in `probabilities`, `count × 10`) is its label. */
+export function accuracyOf(probabilities: Float32Array, data: Digits): number {
+  let right = 0;
+  for (let i = 0; i < data.count; i++) {
+    let best = 0;
+    for (let k = 1; k < DIGIT_CLASSES; k++)
+      if (probabilities[i * DIGIT_CLASSES + k] > probabilities[i * DIGIT_CLASSES + best]) best = k;
+    if (best === data.labels[i]) right++;
+  }
+  return right / data.count;
+}

@@ -1,0 +1,3 @@
+export * from './digits';
+export * from './cnn';
+export * from './onnx-export';

@@ -1,0 +1,129 @@
+/**
+ * `npm run train:digits`: trains the three digit classifiers of the inference tiers on the
+ * public pool of the project's split (digits 0–5,999), seeded, exports each to ONNX and checks
+ * it with onnxruntime on the held-out digits (8,000–9,999), then writes the files and a
+ * manifest to `models/digits/` (committed, so tests and the demo never retrain the big one).
+ *
+ *   npm run train:digits                   # all three
+ *   npm run train:digits -- --only device  # some of them (comma-separated)
+ *   npm run train:digits -- --out /tmp/d   # elsewhere
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import {
+  DIGITS_INPUT,
+  DIGITS_OUTPUT,
+  DIGITS_SPLIT,
+  DIGIT_MODELS,
+  accuracyOf,
+  cnnShape,
+  cnnToOnnx,
+  digitsPart,
+  predictCnn,
+  trainCnn,
+  type CnnSpec,
+  type TrainOptions,
+} from '@yunbian/learning';
+
+type Tier = keyof typeof DIGIT_MODELS;
+
+/** How each tier trains (measured on this split: see models/digits/manifest.json). */
+const RECIPES: Record<Tier, Omit<TrainOptions, 'onEpoch'>> = {
+  device: { epochs: 8, seed: 101 },
+  edge: { epochs: 8, seed: 202 },
+  cloud: { epochs: 6, tail: { epochs: 2, learningRate: 3e-4 }, seed: 303 },
+};
+
+export interface ManifestEntry {
+  file: string;
+  sha256: string;
+  bytes: number;
+  parameters: number;
+  architecture: CnnSpec;
+  training: Omit<TrainOptions, 'onEpoch'> & { batchSize: number; learningRate: number; samples: string };
+  /** Accuracy on the held-out digits, computed by onnxruntime from the written file. */
+  heldOutAccuracy: number;
+  /** Largest difference between tfjs's and onnxruntime's probabilities on the held-out digits. */
+  maxAbsDiff: number;
+  trainSeconds: number;
+}
+
+function args(argv: string[]): { only: Tier[]; out: string } {
+  let only = Object.keys(DIGIT_MODELS) as Tier[];
+  let out = resolve(__dirname, '../../../models/digits');
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--only') {
+      const wanted = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = wanted.filter((t) => !(t in DIGIT_MODELS));
+      if (bad.length || wanted.length === 0)
+        throw new Error(`--only takes tiers from ${Object.keys(DIGIT_MODELS).join(', ')} (got "${argv[i] ?? ''}")`);
+      only = wanted as Tier[];
+    } else if (argv[i] === '--out') out = resolve(argv[++i] ?? '.');
+    else throw new Error(`unknown argument "${argv[i]}": accepted are --only <tiers> and --out <dir>`);
+  }
+  return { only, out };
+}
+
+async function main(): Promise<void> {
+  const { only, out } = args(process.argv.slice(2));
+  mkdirSync(out, { recursive: true });
+  const manifestPath = join(out, 'manifest.json');
+  const manifest: Record<string, ManifestEntry> = existsSync(manifestPath)
+    ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, ManifestEntry>)
+    : {};
+  const train = digitsPart('public');
+  const heldOut = digitsPart('heldOut');
+  for (const tier of only) {
+    const spec = DIGIT_MODELS[tier];
+    const recipe = RECIPES[tier];
+    const started = process.cpuUsage();
+    const weights = await trainCnn(spec, train, {
+      ...recipe,
+      onEpoch: (r) =>
+        process.stdout.write(
+          `${tier} epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, train accuracy ${(100 * r.accuracy).toFixed(2)} %, lr ${r.learningRate}\n`,
+        ),
+    });
+    const cpu = process.cpuUsage(started);
+    const bytes = cnnToOnnx(weights, `digits-${tier}`);
+    const file = `digits-${tier}.onnx`;
+    writeFileSync(join(out, file), bytes);
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    const result = await session.run({
+      [DIGITS_INPUT]: new ort.Tensor('float32', Float32Array.from(heldOut.images), [heldOut.count, 1, 28, 28]),
+    });
+    const onnx = result[DIGITS_OUTPUT].data as Float32Array;
+    await session.release();
+    const tfjs = await predictCnn(weights, heldOut);
+    let maxAbsDiff = 0;
+    for (let i = 0; i < onnx.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(onnx[i] - tfjs[i]));
+    manifest[tier] = {
+      file,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      bytes: bytes.length,
+      parameters: cnnShape(spec).parameters,
+      architecture: { conv: [...spec.conv], dense: [...spec.dense] },
+      training: {
+        ...recipe,
+        batchSize: recipe.batchSize ?? 64,
+        learningRate: recipe.learningRate ?? 1e-3,
+        samples: `digits ${DIGITS_SPLIT.public.from}–${DIGITS_SPLIT.public.to - 1} (public pool)`,
+      },
+      heldOutAccuracy: Number(accuracyOf(onnx, heldOut).toFixed(4)),
+      maxAbsDiff: Number(maxAbsDiff.toExponential(2)),
+      trainSeconds: Math.round((cpu.user + cpu.system) / 1e6),
+    };
+    process.stdout.write(
+      `${tier}: ${manifest[tier].parameters} parameters, ${bytes.length} bytes, held-out accuracy ${(100 * manifest[tier].heldOutAccuracy).toFixed(2)} %, ` +
+        `max |onnx − tfjs| ${manifest[tier].maxAbsDiff}, ${manifest[tier].trainSeconds} CPU s\n`,
+    );
+    writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`train:digits failed: ${err.message}\n`);
+  process.exit(1);
+});
