@@ -8,6 +8,10 @@
  * uplink is down; after the link returns, the cloud's GET /runs lists every run exactly once
  * with its site and trace, the site's node is alive again with the same instances, and what
  * changed in the cloud meanwhile (a new and a deleted workflow, a new instance) reaches the site.
+ * A run that started at the site but whose escalation needs a service only the cloud runs fails
+ * during the cut naming the uplink; a run with an edge-private step started during the cut is
+ * listed by the cloud afterwards with `$ybSiteRef`s in place of its private values, while the
+ * site engine's REST shows them whole.
  *
  * Figures: a 20 s cut at 5 runs/s (100 runs), the kill 7 s into the cut; the issue's 60 s at
  * 10 runs/s is the same test with AUTONOMY_CUT_SECONDS=60 AUTONOMY_RUNS_PER_SECOND=10.
@@ -60,8 +64,15 @@ interface RunView {
   traceId?: string;
   output?: { b?: { result: number } };
   executedBy?: { kind: string; id: string; site?: string; reason: string };
-  error?: unknown;
+  error?: { code?: string; message?: string };
+  input?: unknown;
+  steps?: { id: string; state: string; output?: unknown; history?: { error?: { message?: string } }[] }[];
 }
+
+/** The reference a private value of a site run is replaced by when the record leaves the site. */
+const siteRef = (run: string, path: string) => ({
+  $ybSiteRef: { site: SITE, run, path, tier: 'edge-private', bytes: expect.any(Number) },
+});
 
 describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${RUNS_PER_SECOND} runs/s)`, () => {
   let bed: Testbed;
@@ -73,6 +84,8 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
   let firstAcceptedAfterKill = 0;
   let cloudInstance = '';
   let instancesBefore: InstanceRecord[] = [];
+  let privateRun = '';
+  const SECRET = 'frame-of-camera-7';
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown, timeoutMs = 60_000) => {
     const response = await fetch(`${base}${route}`, {
@@ -108,6 +121,9 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
       await deploy('echo@^1', 'edge-box'),
       await deploy('json-transform@^1', 'edge-box'),
       await deploy('json-transform@^1', 'cloud-1'),
+      // Tiered inference: the small model at the edge, the big one only in the cloud.
+      await deploy('classify-small@^1', 'edge-box'),
+      await deploy('classify-big@^1', 'cloud-1'),
     ];
     for (const [name, cloudOnly] of [
       ['auto-edge', false],
@@ -130,18 +146,50 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
       });
       expect(created.status).toBe(201);
     }
+    // Escalates to the cloud's big model when the small one is unsure: only the primary places at the site.
+    const escalating = await call(bed.api, 'POST', '/workflows', {
+      name: 'auto-escalate',
+      steps: [
+        {
+          id: 'classify',
+          service: 'classify-small@^1',
+          input: { x: '=$input.x' },
+          escalate: { when: '$output.confidence < 0.5', service: 'classify-big@^1' },
+        },
+      ],
+    });
+    expect(escalating.status).toBe(201);
+    // Step a's data is edge-private (it stays at the site); step b is public.
+    const privateWorkflow = await call(bed.api, 'POST', '/workflows', {
+      name: 'auto-private',
+      placement: { site: SITE },
+      steps: [
+        {
+          id: 'a',
+          service: 'echo@^1',
+          input: { value: '=$input.secret' },
+          placement: { site: SITE, dataTier: 'edge-private' },
+        },
+        { id: 'b', service: 'json-transform@^1', input: { expression: '$ + 1', data: '=$input.n' } },
+      ],
+    });
+    expect(privateWorkflow.status).toBe(201);
     await waitFor(
       async () => {
-        const [wf, cloudWf, oldWf, seen] = await Promise.all([
+        const [wf, cloudWf, oldWf, escalateWf, privateWf, seen] = await Promise.all([
           call(edge, 'GET', '/workflows/auto-edge'),
           call(edge, 'GET', '/workflows/auto-cloud'),
           call(edge, 'GET', '/workflows/auto-old'),
+          call(edge, 'GET', '/workflows/auto-escalate'),
+          call(edge, 'GET', '/workflows/auto-private'),
           call<InstanceRecord[]>(edge, 'GET', '/instances'),
         ]);
         return (
           wf.status === 200 &&
           cloudWf.status === 200 &&
           oldWf.status === 200 &&
+          escalateWf.status === 200 &&
+          privateWf.status === 200 &&
           instances.every((id) => seen.body.some((i) => i.id === id && i.status === 'ready'))
         );
       },
@@ -151,6 +199,18 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     // A run before the cut: the site engine executes the edge workflow.
     const first = await call<RunView>(edge, 'POST', '/workflows/auto-edge/runs?wait=30000', { input: { n: 1 } });
     expect(first.body).toMatchObject({ status: 'succeeded', executedBy: { kind: 'site', site: SITE } });
+    // With the link up, the site's run escalates to the cloud's big model.
+    const escalated = await call<RunView & { output?: { classify?: { model?: string } } }>(
+      edge,
+      'POST',
+      '/workflows/auto-escalate/runs?wait=30000',
+      { input: { x: 0.2 } },
+    );
+    expect(escalated.body).toMatchObject({
+      status: 'succeeded',
+      executedBy: { kind: 'site', site: SITE },
+      output: { classify: { model: 'big' } },
+    });
     instancesBefore = (await call<InstanceRecord[]>(bed.api, 'GET', '/instances?node=edge-box')).body;
   });
 
@@ -245,6 +305,31 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     expect(body.message).toMatch(/step b/);
   });
 
+  it('a site run whose escalation needs the cloud during the cut fails naming the uplink', async () => {
+    const { body } = await call<RunView>(edge, 'POST', '/workflows/auto-escalate/runs?wait=30000', {
+      input: { x: 0.2 },
+    });
+    expect(body).toMatchObject({ status: 'failed', executedBy: { kind: 'site', site: SITE } });
+    expect(body.error?.code).toBe('UNAVAILABLE');
+    expect(body.error?.message).toMatch(
+      /classify-big@\^1 has no instance at site factory-sz: .*the uplink of site factory-sz to the cloud is down/,
+    );
+    // The small model at the edge did answer: only the call across the uplink failed.
+    expect(
+      (await call<RunView>(edge, 'POST', '/workflows/auto-escalate/runs?wait=30000', { input: { x: 0.9 } })).body,
+    ).toMatchObject({ status: 'succeeded', output: { classify: { model: 'small' } } });
+  });
+
+  it('a run with an edge-private step completes at the site during the cut', async () => {
+    const { body } = await call<RunView>(edge, 'POST', '/workflows/auto-private/runs?wait=30000', {
+      input: { n: 41, secret: SECRET },
+      origin: { nodeId: 'edge-box' },
+      durability: 'durable',
+    });
+    expect(body).toMatchObject({ status: 'succeeded', executedBy: { kind: 'site', site: SITE } });
+    privateRun = body.id;
+  });
+
   it('changes made in the cloud during the cut (a new workflow, a deleted one, a new instance) wait for the link', async () => {
     const created = await call(bed.api, 'POST', '/workflows', {
       name: 'auto-later',
@@ -330,5 +415,34 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
     for (const instance of after) {
       expect(instance.restarts).toBe(instancesBefore.find((i) => i.id === instance.id)?.restarts);
     }
+  });
+
+  it('the cloud gets the edge-private run with references in place of its private values; the site shows them whole', async () => {
+    expect(privateRun).not.toBe('');
+    const listed = await waitFor(
+      async () => {
+        const { body } = await call<RunView[]>(bed.api, 'GET', '/runs?workflow=auto-private', undefined, 20_000);
+        return body.some((r) => r.id === privateRun) ? body : undefined;
+      },
+      30_000,
+      'the cloud to list the edge-private run',
+    );
+    expect(listed.filter((r) => r.id === privateRun)).toHaveLength(1);
+
+    const fromCloud = await call<RunView>(bed.api, 'GET', `/runs/${privateRun}`);
+    expect(fromCloud.status).toBe(200);
+    expect(fromCloud.body).toMatchObject({ status: 'succeeded', executedBy: { kind: 'site', site: SITE } });
+    expect(fromCloud.body.input).toEqual(siteRef(privateRun, '/input'));
+    const a = fromCloud.body.steps?.find((step) => step.id === 'a');
+    const b = fromCloud.body.steps?.find((step) => step.id === 'b');
+    expect(a?.output).toEqual(siteRef(privateRun, '/steps/a/output'));
+    // The public step's output leaves the site as it is.
+    expect(b?.output).toEqual({ result: 42 });
+    expect(JSON.stringify(fromCloud.body)).not.toContain(SECRET);
+
+    // The site engine's own REST shows the record whole.
+    const atSite = await call<RunView>(edge, 'GET', `/runs/${privateRun}`);
+    expect(atSite.body.input).toEqual({ n: 41, secret: SECRET });
+    expect(atSite.body.steps?.find((step) => step.id === 'a')?.output).toMatchObject({ value: SECRET });
   });
 });

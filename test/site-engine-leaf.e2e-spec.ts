@@ -250,6 +250,9 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
       input: { v: 'orphan', delayMs: 20_000 },
     });
     expect(started.body.executedBy?.kind).toBe('site');
+    // The cloud reads the run from the site engine (it never reads the site's store): from then
+    // on it knows which engine executes it, also once that engine is gone.
+    expect((await call<RunView>(cluster.api, 'GET', `/runs/${started.body.id}`)).body.executedBy?.kind).toBe('site');
     siteEngine.child.kill('SIGKILL');
     await new Promise((resolve) => siteEngine.child.once('exit', resolve));
     await waitUntil(

@@ -47,3 +47,38 @@ export interface RunControlCommand {
   /** Engines the command already went through (it is never forwarded back to one of them). */
   via?: string[];
 }
+
+/** Where a page of a run listing ends: the last run sent (newest first, by `createdAt`, then id). */
+export interface RunsCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** Request on `Subjects.engineRunsList(id)`. */
+export interface EngineRunsListRequest {
+  workflow?: string;
+  status?: string;
+  /** Runs in all, over every page (at most 1,000). */
+  limit?: number;
+  /** The cursor of the previous page: only runs after it (older). */
+  after?: RunsCursor;
+}
+
+/**
+ * Reply on `Subjects.engineRunsList(id)`: run summaries (what `GET /runs` shows — no input,
+ * output or steps), as many as fit in one message; `next` when more are left.
+ */
+export interface EngineRunsListReply<Summary = unknown> {
+  runs: Summary[];
+  next?: RunsCursor;
+}
+
+/** Request on `Subjects.engineRunsGet(id)`. */
+export interface EngineRunGetRequest {
+  id: string;
+}
+
+/** Reply on `Subjects.engineRunsGet(id)`: the run as it may leave the site (`run` absent: not held there). */
+export interface EngineRunGetReply<Run = unknown> {
+  run?: Run;
+}

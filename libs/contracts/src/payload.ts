@@ -26,3 +26,29 @@ export function isPayloadRef(value: unknown): value is PayloadRef {
     Object.keys(value).length === 1
   );
 }
+
+/**
+ * What a run record that leaves an edge site holds in place of a value above the `public`
+ * tier (or one too large for a message): where the value is — the site, the run and the JSON
+ * pointer into its record — its tier and its size in bytes. Only the site resolves it: its
+ * site engine's `GET /runs/{run}` shows the record whole.
+ */
+export interface SiteRef {
+  $ybSiteRef: {
+    site: string;
+    run: string;
+    path: string;
+    tier: 'public' | 'edge-private' | 'user-private';
+    bytes: number;
+  };
+}
+
+export function isSiteRef(value: unknown): value is SiteRef {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    typeof (value as SiteRef).$ybSiteRef?.path === 'string' &&
+    Object.keys(value).length === 1
+  );
+}

@@ -68,6 +68,17 @@ export const Subjects = {
    */
   engineRunControl: (engineId: string) =>
     `${SUBJECT_ROOT}.cmd.engine.${assertToken(engineId, 'engine id')}.runs.control`,
+  /**
+   * A site engine's runs as they may leave its site (request/reply, `EngineRunsListRequest` →
+   * `EngineRunsListReply`): summaries, newest first, a page at a time. The cloud lists a site's
+   * runs through this, never by reading the site's run store.
+   */
+  engineRunsList: (engineId: string) => `${SUBJECT_ROOT}.cmd.engine.${assertToken(engineId, 'engine id')}.runs.list`,
+  /**
+   * One run of a site engine as it may leave its site (`EngineRunGetRequest` → `EngineRunGetReply`):
+   * every value above the `public` tier replaced by a `SiteRef`.
+   */
+  engineRunsGet: (engineId: string) => `${SUBJECT_ROOT}.cmd.engine.${assertToken(engineId, 'engine id')}.runs.get`,
 
   /** Calls to a service type: every instance of name@version listens in one queue group. */
   service: (name: string, version: string) =>

@@ -255,8 +255,9 @@ export class RunStore {
 const READ_CONCURRENCY = 32;
 
 /**
- * Read-only access to another engine's run store (a site engine's, in its site's JetStream
- * domain, read from the cloud across the WAN): the records as stored, never a copy. It
+ * Read-only access to a run store other engines write (the cloud reads the records embedded
+ * engines keep in its own store; a site's runs it asks of the site engine instead, which
+ * decides what leaves the site): the records as stored, never a copy. It
  * creates nothing and writes nothing; the keys are listed once and the records fetched in
  * parallel, so listing N runs costs a few round trips rather than N.
  */

@@ -7,14 +7,18 @@ import { EnginesService } from './engines.service';
 function fakeTransport() {
   const published: { subject: string; value: unknown }[] = [];
   const handlers = new Map<string, (value: unknown) => void>();
+  const connection: ((state: 'lost' | 'back') => void)[] = [];
   const transport = {
     publish: (subject: string, value: unknown) => published.push({ subject, value }),
     subscribe: (subject: string, handler: (value: unknown) => void) => {
       handlers.set(subject, handler);
       return { unsubscribe: () => handlers.delete(subject) };
     },
+    onConnection: (listener: (state: 'lost' | 'back') => void) => connection.push(listener),
   } as unknown as NatsTransport;
-  return { transport, published, handlers };
+  /** This process's own NATS connection going away or coming back. */
+  const connectionIs = (state: 'lost' | 'back') => connection.forEach((listener) => listener(state));
+  return { transport, published, handlers, connectionIs };
 }
 
 const site = (id: string, extra: Partial<EngineAnnouncement> = {}): EngineAnnouncement => ({
@@ -85,6 +89,45 @@ describe('EnginesService', () => {
     service.onAnnouncement(site('site-factory-sz'));
     expect(service.live('site-factory-sz')).toMatchObject({ id: 'site-factory-sz' });
     expect(service.silent('site-factory-sz')).toEqual({ id: 'site-factory-sz' });
+  });
+
+  it('counts no engine lost while its own NATS connection is down, and gives each a fresh interval once it is back', () => {
+    const lost: string[] = [];
+    service.onEngineLost((engine) => lost.push(engine.id));
+    const t0 = Date.now();
+    service.onAnnouncement(site('site-a'));
+    service.onAnnouncement(site('site-b'));
+    fake.connectionIs('lost');
+    // 60 s of silence while this process was cut off from NATS: nobody is lost for it.
+    service.sweep(t0 + 60_000);
+    expect(lost).toEqual([]);
+    expect(service.others().map((e) => e.id)).toEqual(['site-a', 'site-b']);
+    // Back at t0 + 60 s: each gets a fresh 3 intervals (3 s) before its silence counts again.
+    fake.connectionIs('back');
+    service.connectionBack(t0 + 60_000);
+    service.sweep(t0 + 62_500);
+    expect(lost).toEqual([]);
+    service.sweep(t0 + 63_500);
+    expect(lost).toEqual(['site-a', 'site-b']);
+    expect(service.others()).toEqual([]);
+  });
+
+  it('still loses an engine that leaves while the connection is down (its leaving was heard)', () => {
+    const lost: string[] = [];
+    service.onEngineLost((engine) => lost.push(engine.id));
+    service.onAnnouncement(site('site-a'));
+    service.connectionLost();
+    service.onLeaving({ id: 'site-a', at: '' });
+    expect(lost).toEqual(['site-a']);
+  });
+
+  it('without an outage, silence counts as before', () => {
+    const lost: string[] = [];
+    service.onEngineLost((engine) => lost.push(engine.id));
+    service.onAnnouncement(site('site-a'));
+    service.connectionBack(Date.now());
+    service.sweep(Date.now() + 60_000);
+    expect(lost).toEqual(['site-a']);
   });
 
   it('loses an engine that leaves at once, and says goodbye itself on shutdown', () => {

@@ -47,6 +47,8 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
   private subscriptions: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private running: () => number = () => 0;
+  /** This process's own NATS connection is down: others' silence is ours, not theirs. */
+  private away = false;
 
   private readonly intervalMs: number;
   private readonly lostAfterIntervals: number;
@@ -66,6 +68,8 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
       this.transport.subscribe<EngineAnnouncement>(Subjects.engineHeartbeatAll, (a) => this.onAnnouncement(a), onError),
       this.transport.subscribe<EngineLeaving>(Subjects.engineLeavingAll, (e) => this.onLeaving(e), onError),
     );
+    // Engines are not judged by a silence that was this process's own (NATS away from it).
+    this.transport.onConnection((state) => (state === 'lost' ? this.connectionLost() : this.connectionBack()));
     this.announce();
     this.timers.push(
       setInterval(() => this.announce(), this.intervalMs).unref(),
@@ -201,8 +205,24 @@ export class EnginesService implements OnApplicationBootstrap, OnApplicationShut
     this.lose(e.id, 'it left (clean shutdown)');
   }
 
+  /**
+   * This process lost its NATS connection: no other engine is counted lost for its silence
+   * until `connectionBack` (a leaving heard before still counts).
+   */
+  connectionLost(): void {
+    if (!this.away) this.logger.warn('NATS connection lost: engine silence is not counted until it is back');
+    this.away = true;
+  }
+
+  /** The connection is back: every engine known live gets a fresh interval before its silence counts again. */
+  connectionBack(now = Date.now()): void {
+    this.away = false;
+    for (const known of this.engines.values()) known.lastSeen = Math.max(known.lastSeen, now);
+  }
+
   /** Drops the engines silent for longer than `lostAfterIntervals` of their own interval allows. */
   sweep(now: number): void {
+    if (this.away) return;
     for (const [id, { announcement, lastSeen }] of this.engines) {
       if (id === this.config.id) continue;
       const silentMs = now - lastSeen;

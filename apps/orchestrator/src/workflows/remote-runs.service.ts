@@ -1,36 +1,50 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { JsonLogger } from '@yunbian/common';
-import { NatsTransport, RunStoreReader } from '@yunbian/transport';
-import type { RunRecord } from '@yunbian/workflow';
+import {
+  Subjects,
+  type EngineAnnouncement,
+  type EngineRunGetReply,
+  type EngineRunsListReply,
+  type EngineRunsListRequest,
+} from '@yunbian/contracts';
+import { NatsTransport, RunStoreReader, YunbianError } from '@yunbian/transport';
+import type { RunEngine, RunRecord } from '@yunbian/workflow';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { EnginesService } from './engines.service';
+import type { RunFilter } from './run-listing';
+import type { RunSummary } from './run-view';
 
-/** A listing of one store is reused this long (a dashboard polling GET /runs does not multiply WAN reads). */
+/** A listing of one source is reused this long (a dashboard polling GET /runs does not multiply WAN requests). */
 export const REMOTE_LIST_CACHE_MS = 1_000;
-/** A store that does not answer within this is left out of the answer (its engine is likely cut off). */
+/** A source that does not answer within this is left out of the answer (its engine is likely cut off). */
 const REMOTE_READ_TIMEOUT_MS = 3_000;
+/** Runs whose executing site engine is remembered from listings and reads (for a read or control when it is gone). */
+const KNOWN_RUNS = 50_000;
 
-interface Source {
-  /** JetStream domain of the store; undefined: this engine's own (the hub's). */
-  domain: string | undefined;
-  /** Only records of other engines count (this engine's own store also holds its own runs). */
-  own: boolean;
+/** A site whose runs could not be read, and why. */
+export interface UnavailableSite {
+  site: string;
+  engine: string;
+  reason: string;
 }
 
 /**
- * The runs the cloud lists but does not execute: those in each live site engine's run store
- * (its site's JetStream domain) and those in the cloud's own store that another engine
- * (an embedded one) executes. Read through from the store the executing engine writes — the
- * record as stored, never a copy kept here that could drift — with listings cached for
- * `REMOTE_LIST_CACHE_MS` (a listing costs a few round trips over the WAN: keys, then the
- * records in parallel) and single records read uncached. A store that does not answer in
- * time (its uplink cut) is left out and logged; its engine is dropped once it stops announcing.
+ * The runs the cloud lists but does not execute: those site engines execute (asked of each
+ * live site engine on its own subjects, `Subjects.engineRunsList` / `engineRunsGet`: the site
+ * answers with what may leave it — summaries, and single records with every value above the
+ * `public` tier replaced by a `$ybSiteRef`) and those in the cloud's own store that another
+ * engine of the hub (an embedded one) executes, read from that store as stored. Listings are
+ * cached for `REMOTE_LIST_CACHE_MS` (a site's listing costs one round trip a page over the
+ * WAN); single records are read uncached. The cloud never reads a site's run store: a site
+ * engine that does not answer in time (its uplink cut) is left out and named, with why.
  */
 @Injectable()
 export class RemoteRuns {
   private readonly logger = new JsonLogger('remote-runs');
-  private readonly readers = new Map<string, Promise<RunStoreReader>>();
-  private readonly listings = new Map<string, { at: number; runs: Promise<RunRecord[]> }>();
+  private reader?: Promise<RunStoreReader>;
+  private readonly listings = new Map<string, { at: number; runs: Promise<RunSummary[]> }>();
+  /** Run id → the site engine that answered for it last (insertion order: oldest first). */
+  private readonly known = new Map<string, RunEngine>();
 
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
@@ -38,67 +52,155 @@ export class RemoteRuns {
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
   ) {}
 
-  /**
-   * The stores to read: only the cloud lists other engines' runs. Its own store is always
-   * one (embedded engines' durable runs stay listed after their engine is gone); a site
-   * engine's while it is live (for a single run, also once it is lost).
-   */
-  private sources(options: { lostToo?: boolean } = {}): Source[] {
-    if (this.config.mode !== 'cloud') return [];
-    const sources = new Map<string, Source>([
-      [this.config.runDomain ?? '', { domain: this.config.runDomain, own: true }],
-    ]);
+  private siteEngines(options: { lostToo?: boolean } = {}): EngineAnnouncement[] {
     const engines = [...this.engines.others(), ...(options.lostToo ? this.engines.lost() : [])];
-    for (const engine of engines) {
-      const own = (engine.domain ?? undefined) === this.config.runDomain;
-      const key = engine.domain ?? '';
-      if (!sources.has(key)) sources.set(key, { domain: own ? this.config.runDomain : engine.domain, own });
-    }
-    return [...sources.values()];
+    const byId = new Map(engines.filter((e) => e.kind === 'site').map((e) => [e.id, e]));
+    return [...byId.values()];
   }
 
-  /** Runs held by other engines, newest record of each. */
-  async list(): Promise<RunRecord[]> {
-    const lists = await Promise.all(
-      this.sources().map(async (source) => {
-        const runs = await this.listing(source);
-        return source.own ? runs.filter((r) => r.executedBy && r.executedBy.id !== this.config.id) : runs;
+  /**
+   * Runs held by other engines (only the cloud lists them), newest first per source, and the
+   * sites whose runs could not be listed.
+   */
+  async list(filter: RunFilter = {}): Promise<{ runs: RunSummary[]; unavailable: UnavailableSite[] }> {
+    if (this.config.mode !== 'cloud') return { runs: [], unavailable: [] };
+    const unavailable: UnavailableSite[] = [];
+    const own = this.cached('', () =>
+      this.timed(() => this.ownStore().then((reader) => reader.list())).then((runs) =>
+        // Runs of the hub's other engines (embedded ones) this store holds; site runs come from their sites.
+        runs.filter((r) => r.executedBy && r.executedBy.id !== this.config.id && r.executedBy.kind !== 'site'),
+      ),
+    ).catch((err: Error) => {
+      this.logger.warn('run store unreadable', { domain: this.config.runDomain, error: err.message });
+      return [] as RunSummary[];
+    });
+    const sites = this.siteEngines().map((engine) =>
+      this.cached(`${engine.id}|${filter.workflow ?? ''}|${filter.status ?? ''}|${filter.limit ?? ''}`, () =>
+        this.timed((deadline) => this.listSite(engine, filter, deadline)),
+      ).catch((err: Error) => {
+        const site = engine.site ?? engine.id;
+        this.logger.warn('site runs unavailable', { site, engine_id: engine.id, error: err.message });
+        unavailable.push({ site, engine: engine.id, reason: err.message });
+        return [] as RunSummary[];
       }),
     );
-    return lists.flat();
+    const lists = await Promise.all([own, ...sites]);
+    return { runs: lists.flat(), unavailable };
   }
 
-  /** One run held by another engine, read from its store now; undefined when none has it. */
-  async find(id: string): Promise<RunRecord | undefined> {
-    const found = await Promise.all(
-      // A lost engine's store may still answer (the engine died, its site's JetStream did not):
-      // a cancel then hears that the engine is gone rather than that the run does not exist.
-      this.sources({ lostToo: true })
-        .filter((source) => !source.own)
-        .map((source) =>
-          this.timed(source, async (reader) => reader.load(id)).catch((err: Error) => {
-            this.logger.warn('remote run store unreadable', { domain: source.domain, error: err.message });
-            return undefined;
-          }),
-        ),
-    );
-    return found.find((run) => run !== undefined);
-  }
-
-  private listing(source: Source): Promise<RunRecord[]> {
-    const key = source.domain ?? '';
-    const cached = this.listings.get(key);
-    if (cached && Date.now() - cached.at < REMOTE_LIST_CACHE_MS) return cached.runs;
-    const runs = this.timed(source, (reader) => reader.list()).catch((err: Error) => {
-      this.logger.warn('remote run store unreadable', { domain: source.domain, error: err.message });
-      this.listings.delete(key);
-      return [] as RunRecord[];
-    });
-    this.listings.set(key, { at: Date.now(), runs });
+  /** A site engine's listing: its pages in turn, until it says there are no more. */
+  private async listSite(engine: EngineAnnouncement, filter: RunFilter, deadline: number): Promise<RunSummary[]> {
+    const limit = Math.min(filter.limit ?? 100, 1_000);
+    const runs: RunSummary[] = [];
+    let after: EngineRunsListRequest['after'];
+    do {
+      const page = await this.transport.request<EngineRunsListReply<RunSummary>>(
+        Subjects.engineRunsList(engine.id),
+        {
+          workflow: filter.workflow,
+          status: filter.status,
+          limit: limit - runs.length,
+          after,
+        } satisfies EngineRunsListRequest,
+        { timeoutMs: Math.max(1, deadline - Date.now()) },
+      );
+      for (const run of page.runs) {
+        runs.push(run);
+        this.remember(run);
+      }
+      after = page.runs.length > 0 ? page.next : undefined;
+    } while (after && runs.length < limit);
     return runs;
   }
 
-  private async timed<T>(source: Source, read: (reader: RunStoreReader) => Promise<T>): Promise<T> {
+  /**
+   * One run a site engine executes, as its site lets it leave (asked of every site engine,
+   * live or lost: a lost one may answer again); undefined when none has it. UNAVAILABLE when
+   * it cannot be told: the engine known to execute it, or a live site engine, did not answer.
+   */
+  async find(id: string): Promise<RunRecord | undefined> {
+    if (this.config.mode !== 'cloud') return undefined;
+    const engines = this.siteEngines({ lostToo: true });
+    const answers = await Promise.all(
+      engines.map(async (engine) => {
+        try {
+          const reply = await this.timed((deadline) =>
+            this.transport.request<EngineRunGetReply<RunRecord>>(
+              Subjects.engineRunsGet(engine.id),
+              { id },
+              { timeoutMs: Math.max(1, deadline - Date.now()) },
+            ),
+          );
+          return { engine, run: reply.run };
+        } catch (err) {
+          return { engine, failure: (err as Error).message };
+        }
+      }),
+    );
+    const found = answers.find((a) => a.run !== undefined)?.run;
+    if (found) {
+      this.remember(found);
+      return found;
+    }
+    const knownBy = this.known.get(id);
+    const failures = answers.filter((a) => a.failure !== undefined);
+    const ofKnown = knownBy && failures.find((a) => a.engine.id === knownBy.id);
+    if (ofKnown) {
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `run ${id} is executed by site engine ${knownBy.id}${knownBy.site ? ` at site ${knownBy.site}` : ''}, which did not answer (${ofKnown.failure}); its record stays at the site: try again once the site is reachable`,
+        { engine: knownBy.id, site: knownBy.site },
+      );
+    }
+    // The engine that had it answered without it: it has expired there.
+    if (knownBy && answers.some((a) => a.engine.id === knownBy.id)) this.known.delete(id);
+    const live = new Set(this.engines.others().map((e) => e.id));
+    const silentLive = failures.filter((a) => live.has(a.engine.id));
+    if (silentLive.length > 0) {
+      const sites = silentLive.map((a) => `site ${a.engine.site ?? '?'} (engine ${a.engine.id}: ${a.failure})`);
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `run ${id} is not in the cloud, nor at the sites that answered; the runs of ${sites.join(', ')} cannot be read now, so it may be there: try again once the site is reachable`,
+        { sites: silentLive.map((a) => a.engine.site) },
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * What run control needs of a run another engine executes: its record when its engine
+   * answers; when that engine is silent, the engine last known to execute it (so the refusal
+   * names it). Undefined when nobody has it.
+   */
+  async locate(id: string): Promise<Pick<RunRecord, 'id' | 'executedBy'> | undefined> {
+    try {
+      return await this.find(id);
+    } catch (err) {
+      const knownBy = this.known.get(id);
+      if (knownBy) return { id, executedBy: knownBy };
+      throw err;
+    }
+  }
+
+  private remember(run: RunSummary): void {
+    if (run.executedBy?.kind !== 'site') return;
+    this.known.delete(run.id);
+    this.known.set(run.id, run.executedBy);
+    if (this.known.size > KNOWN_RUNS) this.known.delete(this.known.keys().next().value!);
+  }
+
+  private cached(key: string, read: () => Promise<RunSummary[]>): Promise<RunSummary[]> {
+    const cached = this.listings.get(key);
+    if (cached && Date.now() - cached.at < REMOTE_LIST_CACHE_MS) return cached.runs;
+    const runs = read();
+    // A failed listing is not kept: the next call asks again.
+    runs.catch(() => this.listings.get(key)?.runs === runs && this.listings.delete(key));
+    this.listings.set(key, { at: Date.now(), runs });
+    if (this.listings.size > 1_000) this.listings.delete(this.listings.keys().next().value!);
+    return runs;
+  }
+
+  private async timed<T>(read: (deadline: number) => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -107,21 +209,20 @@ export class RemoteRuns {
       );
     });
     try {
-      return await Promise.race([this.reader(source).then(read), deadline]);
+      return await Promise.race([read(Date.now() + REMOTE_READ_TIMEOUT_MS), deadline]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private reader(source: Source): Promise<RunStoreReader> {
-    const key = source.domain ?? '';
-    let reader = this.readers.get(key);
-    if (!reader) {
-      reader = RunStoreReader.open(this.transport, { domain: source.domain });
-      // A failed open (the domain was unreachable) is tried again next time.
-      reader.catch(() => this.readers.delete(key));
-      this.readers.set(key, reader);
+  /** The cloud's own run store, read-only (the records embedded engines write there). */
+  private ownStore(): Promise<RunStoreReader> {
+    if (!this.reader) {
+      const reader = RunStoreReader.open(this.transport, { domain: this.config.runDomain });
+      // A failed open is tried again next time.
+      reader.catch(() => (this.reader = undefined));
+      this.reader = reader;
     }
-    return reader;
+    return this.reader;
   }
 }

@@ -7,6 +7,7 @@ import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { EnginesService } from './engines.service';
 import { RemoteRuns } from './remote-runs.service';
 import { routeControl, unansweredMessage } from './run-control';
+import { forCloud } from './run-redaction';
 import { WorkflowEngine } from './workflow-engine.service';
 
 /** How long a forwarded cancel or retry may take (one WAN round trip and a store write). */
@@ -42,7 +43,9 @@ export class RunControl implements OnApplicationBootstrap, OnApplicationShutdown
           );
         }
         const via = Array.isArray(command.via) ? command.via.filter((v) => typeof v === 'string') : [];
-        return { record: await this.apply(command.action, command.runId, { reason: command.reason, via }) };
+        const record = await this.apply(command.action, command.runId, { reason: command.reason, via });
+        // Another engine asked (the cloud): a site's record leaves it as the tier rules let it.
+        return { record: this.config.mode === 'site' ? forCloud(record, this.config, this.transport) : record };
       },
       { queue: Subjects.engineRunControl(this.config.id) },
     );
@@ -107,13 +110,16 @@ export class RunControl implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
-  /** The run's record where this engine can read it: its own store, or (the cloud) another engine's. */
-  private async locate(runId: string): Promise<RunRecord | undefined> {
+  /**
+   * Who executes the run, as this engine can tell: its own store's record, or (the cloud) the
+   * record a site engine answers with, else the site engine last known to execute it.
+   */
+  private async locate(runId: string): Promise<Pick<RunRecord, 'id' | 'executedBy'> | undefined> {
     try {
       return await this.engine.find(runId);
     } catch (err) {
       if (!(err instanceof YunbianError) || err.code !== 'NOT_FOUND') throw err;
     }
-    return this.remote.find(runId);
+    return this.remote.locate(runId);
   }
 }

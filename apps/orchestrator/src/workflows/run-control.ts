@@ -16,8 +16,8 @@ export interface ControlRouteInput {
   self: { id: string; mode: 'cloud' | 'site' };
   /** This engine holds the run (in memory): it carries the action out. */
   held: boolean;
-  /** The run's record as found here (this engine's store, or another engine's the cloud reads). */
-  record?: RunRecord;
+  /** Who executes the run, as found here (this engine's store, or what another engine answers). */
+  record?: Pick<RunRecord, 'id' | 'executedBy'>;
   /** Engines the command already went through (never forwarded back to one). */
   via: string[];
   live: (engineId: string) => boolean;

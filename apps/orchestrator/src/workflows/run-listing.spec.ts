@@ -1,5 +1,5 @@
 import type { RunRecord } from '@yunbian/workflow';
-import { mergeRunLists } from './run-listing';
+import { mergeRunLists, pageOfRuns } from './run-listing';
 
 const run = (id: string, createdAt: string, extra: Partial<RunRecord> = {}) =>
   ({ id, createdAt, status: 'succeeded', workflow: { name: 'w', version: 1 }, ...extra }) as RunRecord;
@@ -34,5 +34,30 @@ describe('mergeRunLists', () => {
       { workflow: 'w', status: 'succeeded', limit: 1 },
     );
     expect(merged.map((r) => r.id)).toEqual(['z']);
+  });
+});
+
+describe('pageOfRuns', () => {
+  const runs = ['a', 'b', 'c', 'd', 'e'].map((id, i) => run(id, `2026-01-0${i + 1}`));
+
+  it('pages newest first until the limit, each page within its budget, the cursor moving on', () => {
+    const one = JSON.stringify(runs[0]).length + 1;
+    const first = pageOfRuns(runs, { limit: 4, budgetBytes: 2 + 2 * one });
+    expect(first.runs.map((r) => r.id)).toEqual(['e', 'd']);
+    expect(first.next).toEqual({ createdAt: '2026-01-04', id: 'd' });
+    const second = pageOfRuns(runs, { limit: 2, after: first.next, budgetBytes: 2 + 2 * one });
+    expect(second.runs.map((r) => r.id)).toEqual(['c', 'b']);
+    // The limit is reached: no cursor, although older runs are left.
+    expect(second.next).toBeUndefined();
+    expect(pageOfRuns(runs, { limit: 10, after: { createdAt: '2026-01-02', id: 'b' }, budgetBytes: 1e6 })).toEqual({
+      runs: [runs[0]],
+    });
+  });
+
+  it('always sends one run, even larger than the budget; ties in time are ordered by id', () => {
+    const tied = [run('x', '2026-01-01'), run('y', '2026-01-01')];
+    const page = pageOfRuns(tied, { limit: 10, budgetBytes: 1 });
+    expect(page.runs.map((r) => r.id)).toEqual(['y']);
+    expect(pageOfRuns(tied, { limit: 10, after: page.next, budgetBytes: 1 }).runs.map((r) => r.id)).toEqual(['x']);
   });
 });

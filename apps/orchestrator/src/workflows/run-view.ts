@@ -1,8 +1,23 @@
 import type { RunRecord } from '@yunbian/workflow';
 
-/** What GET /runs/{id} shows: the run without its stored definition, steps in order, attempts flat. */
-export function runView(run: RunRecord, options: { detail: boolean } = { detail: true }) {
-  const base = {
+/** What GET /runs shows of a run (and what a site engine's listing carries): no input, output or steps. */
+export type RunSummary = Pick<
+  RunRecord,
+  | 'id'
+  | 'workflow'
+  | 'status'
+  | 'durability'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'finishedAt'
+  | 'traceId'
+  | 'parent'
+  | 'executedBy'
+  | 'error'
+>;
+
+export function runSummary(run: RunSummary): RunSummary {
+  return {
     id: run.id,
     workflow: run.workflow,
     status: run.status,
@@ -15,7 +30,17 @@ export function runView(run: RunRecord, options: { detail: boolean } = { detail:
     executedBy: run.executedBy,
     error: run.error,
   };
-  if (!options.detail) return base;
+}
+
+/** What GET /runs/{id} shows: the run without its stored definition, steps in order, attempts flat. */
+export function runView(run: RunSummary, options: { detail: false }): RunSummary;
+export function runView(run: RunRecord, options?: { detail: boolean }): ReturnType<typeof runDetail>;
+export function runView(run: RunRecord | RunSummary, options: { detail: boolean } = { detail: true }) {
+  return options.detail ? runDetail(run as RunRecord) : runSummary(run);
+}
+
+function runDetail(run: RunRecord) {
+  const base = runSummary(run);
   return {
     ...base,
     input: run.input,

@@ -20,7 +20,7 @@ import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
 import { EngineTakeover } from './engine-takeover';
 import { EnginesService } from './engines.service';
 import { routeRun, type RunRoute } from './run-routing';
-import { uplinkState } from './uplink';
+import { siteUplinkState } from './uplink';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -243,16 +243,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
    * `uplinkState` says it is down (`graceMs` 0 when a forward has just failed).
    */
   private assertUplink(stored: { name: string; version: number }, reason: string, graceMs?: number): void {
-    const evidence = this.engines.cloudEvidence();
-    const state = uplinkState({
+    const state = siteUplinkState({
       site: this.config.site,
       now: Date.now(),
-      ...evidence,
-      graceMs: graceMs ?? evidence.graceMs,
-      cloudNodes: this.catalog
-        .listNodes()
-        .filter((n) => n.tier === 'cloud')
-        .map((n) => ({ id: n.id, status: n.status, statusReason: n.statusReason })),
+      cloud: this.engines.cloudEvidence(),
+      nodes: this.catalog.listNodes(),
+      graceMs,
     });
     if (!state.down) return;
     throw new YunbianError(

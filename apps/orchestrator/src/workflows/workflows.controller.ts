@@ -6,10 +6,10 @@ import { RUN_ENGINE_CHOICES, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
-import { RemoteRuns } from './remote-runs.service';
+import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
 import { RunControl } from './run-control.service';
 import { mergeRunLists } from './run-listing';
-import { runView } from './run-view';
+import { runView, type RunSummary } from './run-view';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
 import { WorkflowEngine } from './workflow-engine.service';
@@ -24,6 +24,18 @@ function parseBody(body: unknown): unknown {
   } catch (err) {
     throw new YunbianError('BAD_REQUEST', `body is not valid YAML/JSON: ${(err as Error).message}`);
   }
+}
+
+/** Header of a GET /runs answer that lacks some site's runs: `<site>: <why>`, `; `-separated. */
+const UNAVAILABLE_HEADER = 'Yb-Unavailable-Sites';
+
+function unavailableHeader(sites: UnavailableSite[]): string {
+  // A header value is one line of printable ASCII.
+  return sites
+    .map((s) => `${s.site}: ${s.reason}`)
+    .join('; ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 2_000);
 }
 
 function positiveInt(raw: string | undefined, name: string): number | undefined {
@@ -200,14 +212,27 @@ export class WorkflowsController {
   @ApiQuery({ name: 'workflow', required: false })
   @ApiQuery({ name: 'status', required: false, enum: RUN_STATUSES })
   @ApiQuery({ name: 'limit', required: false })
-  async runs(@Query('workflow') workflow?: string, @Query('status') status?: string, @Query('limit') limit?: string) {
+  @ApiResponse({
+    status: 200,
+    description: `the runs; header ${UNAVAILABLE_HEADER} names the sites whose runs could not be read now, and why`,
+  })
+  async runs(
+    @Res({ passthrough: true }) response: Response,
+    @Query('workflow') workflow?: string,
+    @Query('status') status?: string,
+    @Query('limit') limit?: string,
+  ) {
     if (status !== undefined && !RUN_STATUSES.includes(status as RunStatus)) {
       throw new YunbianError('BAD_REQUEST', `status must be one of ${RUN_STATUSES.join(', ')} (got "${status}")`);
     }
     const filter = { workflow, status: status as RunStatus | undefined, limit: positiveInt(limit, 'limit') };
+    const listed = await this.remote.list(filter);
+    if (listed.unavailable.length > 0) response.setHeader(UNAVAILABLE_HEADER, unavailableHeader(listed.unavailable));
     // Runs this engine holds but left out of `local` by the limit must not come back from a store listing.
-    const remote = (await this.remote.list()).filter((r) => !this.engine.holds(r.id));
-    return mergeRunLists(this.engine.list(filter), remote, filter).map((r) => runView(r, { detail: false }));
+    const remote = listed.runs.filter((r) => !this.engine.holds(r.id));
+    return mergeRunLists<RunSummary>(this.engine.list(filter), remote, filter).map((r) =>
+      runView(r, { detail: false }),
+    );
   }
 
   @Get('runs/:id')

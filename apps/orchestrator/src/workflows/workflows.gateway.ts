@@ -3,6 +3,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { RUN_ENGINE_CHOICES, Subjects, type RunWorkflowCommand } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
+import { forCloud } from './run-redaction';
 import { runView } from './run-view';
 import { WorkflowEngine } from './workflow-engine.service';
 
@@ -51,7 +52,10 @@ export class WorkflowsGateway implements OnApplicationBootstrap, OnApplicationSh
           waitMs,
         });
         const run = this.engine.holds(started.id) ? await this.engine.waitFor(started.id, waitMs) : started;
-        if (command.reply === 'record') return { record: run };
+        // The whole record is for the engine that forwarded the start; a site's leaves it as the tier rules let it.
+        if (command.reply === 'record') {
+          return { record: this.config.mode === 'site' ? forCloud(run, this.config, this.transport) : run };
+        }
         // The view is this call's own object: given its output in place, not spread into a copy.
         return Object.assign(runView(run, { detail: false }), { output: run.output });
       },

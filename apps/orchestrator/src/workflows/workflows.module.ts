@@ -9,6 +9,7 @@ import { EnginesController } from './engines.controller';
 import { EnginesService } from './engines.service';
 import { RemoteRuns } from './remote-runs.service';
 import { RunControl } from './run-control.service';
+import { SiteRuns } from './site-runs.service';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
@@ -22,6 +23,7 @@ import { TriggerRunner } from './triggers/trigger-runner.service';
     EnginesService,
     RemoteRuns,
     RunControl,
+    SiteRuns,
     WorkflowRegistry,
     WorkflowEngine,
     WorkflowsGateway,
