@@ -414,9 +414,11 @@ export class Executor {
       const now = this.clock.now();
       for (const result of batch) if (applyResult(run, result, now)) changed = true;
       if (changed) await this.step(runId, true);
-    }).catch((err: Error) =>
-      this.problem('result could not be applied', { run_id: runId, error: err.message }, 'error'),
-    );
+    }).catch((err: Error) => {
+      // Released meanwhile (taken over elsewhere): the release said so, once for every run.
+      if (!this.runs.has(runId)) return;
+      this.problem('result could not be applied', { run_id: runId, error: err.message }, 'error');
+    });
   }
 
   /**
@@ -585,9 +587,10 @@ export class Executor {
   }
 
   private advance(id: string): Promise<void> {
-    return this.locked(id, () => this.step(id)).catch((err: Error) =>
-      this.problem('run could not advance', { run_id: id, error: err.stack ?? err.message }, 'error'),
-    );
+    return this.locked(id, () => this.step(id)).catch((err: Error) => {
+      if (!this.runs.has(id)) return;
+      this.problem('run could not advance', { run_id: id, error: err.stack ?? err.message }, 'error');
+    });
   }
 
   /**

@@ -47,6 +47,11 @@ describe('lease expiry and validity (pure)', () => {
       how: 'update',
       revision: 7,
     });
+    // A holder that left (clean shutdown) is claimed at once.
+    expect(claimOf({ revision: 8, deleted: false, changedAt: 0, value: { left: true, at: '' } }, 1, 1_000)).toEqual({
+      how: 'update',
+      revision: 8,
+    });
   });
 
   it('validates YUNBIAN_LEASE_MS, saying what is accepted', () => {
@@ -130,7 +135,7 @@ describe('LeaseBucket and HeldLease (real nats-server with JetStream)', () => {
     expect(observer.observation('engine.r')!.revision).toBeGreaterThan(revision);
     expect(observer.expired('engine.r')).toBe(false);
     await held.whenFresh();
-    await held.stop(true);
+    await held.stop('delete');
     await waitFor(() => observer.observation('engine.r')?.deleted === true);
     expect(await observer.claim('engine.r', { holder: 's', at: 'now' })).toBeGreaterThan(0);
     holder.close();

@@ -18,6 +18,8 @@ export interface LeaseValue {
   pid?: number;
   host?: string;
   startedAt?: string;
+  /** The holder left (a clean shutdown): the lease may be claimed at once, its runs taken over. */
+  left?: boolean;
   /** A takeover marker: the engine that claimed the expired lease of `from`, and why. */
   takenOverBy?: string;
   from?: string;
@@ -84,10 +86,14 @@ export function holderValidUntil(sentAt: number, leaseMs: number): number {
 /** How a lease that is not held may be claimed by compare-and-set, if it may be now. */
 export type LeaseClaim = { how: 'create' } | { how: 'update'; revision: number } | { how: 'wait' };
 
-/** A lease is claimed by creating it when absent, or by updating its expired revision; else it is waited for. */
+/**
+ * A lease is claimed by creating it when absent, or by updating its revision when it expired
+ * or its holder left; else it is waited for.
+ */
 export function claimOf(observation: LeaseObservation | undefined, now: number, leaseMs: number): LeaseClaim {
   if (!observation || observation.deleted) return { how: 'create' };
-  if (observedExpired(observation, now, leaseMs)) return { how: 'update', revision: observation.revision };
+  if (observation.value?.left || observedExpired(observation, now, leaseMs))
+    return { how: 'update', revision: observation.revision };
   return { how: 'wait' };
 }
 
@@ -198,6 +204,11 @@ export class LeaseBucket {
   /** Whether the key's lease has expired as this process observes it. */
   expired(key: string): boolean {
     return observedExpired(this.observations.get(key), this.now(), this.leaseMs);
+  }
+
+  /** Whether the key may be claimed now (absent, expired, or its holder left). */
+  claimable(key: string): boolean {
+    return claimOf(this.observations.get(key), this.now(), this.leaseMs).how !== 'wait';
   }
 
   /** How long since this process saw the key's revision change (ms), when it saw it. */
@@ -369,12 +380,17 @@ export class HeldLease {
     }
   }
 
-  /** Stops renewing; with `release`, deletes the key (a clean shutdown: nobody waits for it to expire). */
-  async stop(release = false): Promise<void> {
+  /**
+   * Stops renewing. `release: 'delete'` deletes the key; `'left'` marks it left (claimable at
+   * once by whoever takes over what the holder held): nobody waits for it to expire.
+   */
+  async stop(release?: 'delete' | 'left'): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     for (const w of this.waiters.splice(0)) w.reject(new LeaseLost(`lease ${this.options.key} is released`));
-    if (release && !this.lostError)
-      await this.options.bucket.remove(this.options.key, this.revision).catch(() => false);
+    if (!release || this.lostError) return;
+    const { bucket, key, value } = this.options;
+    if (release === 'delete') await bucket.remove(key, this.revision).catch(() => false);
+    else await bucket.update(key, { ...value, left: true, at: new Date().toISOString() }, this.revision).catch(() => 0);
   }
 }
