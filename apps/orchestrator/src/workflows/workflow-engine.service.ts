@@ -150,7 +150,10 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       },
       {
         unknownRunMessage: (id) =>
-          `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)`,
+          `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)` +
+          (this.replicas.enabled
+            ? `; a run that is not durable is known only to the orchestrator replica executing it (GET /engines lists the replicas; ask the one its start answered from)`
+            : ''),
       },
     );
     this.catalog.onInstanceLost((instance, reason) =>
