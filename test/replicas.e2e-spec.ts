@@ -186,7 +186,8 @@ describe('orchestrator replicas: leases, takeover, fencing', () => {
   it('SIGSTOP one replica: its runs move when its lease expires; after SIGCONT it drops them and acts on none', async () => {
     // cloud-c comes back under its id (its lease was deleted after the takeover: taken at once).
     await startReplica('cloud-c');
-    await define('replicas-stop', STEP_MS);
+    // Longer steps here: on a loaded machine starting 100 runs takes a while, and cloud-b must still have runs in flight when stopped.
+    await define('replicas-stop', 3 * STEP_MS);
     writeFileSync(countedLog, '');
     const owners = await startRuns('replicas-stop', ['cloud-a', 'cloud-b', 'cloud-c']);
     const ids = [...owners.keys()];
