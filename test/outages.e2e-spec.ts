@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { TestCluster } from './support/cluster';
+import { countedExecutions, defineCounted } from './support/counted';
 
 jest.setTimeout(240_000);
 
@@ -32,14 +33,7 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
   let durableInstance: InstanceRecord;
 
   /** Executions per `run:step` (the key's attempt number dropped). */
-  const executions = (): Map<string, number> => {
-    const counts = new Map<string, number>();
-    for (const line of readFileSync(countedLog, 'utf8').split('\n').filter(Boolean)) {
-      const runStep = line.split(' ')[0].replace(/:\d+$/, '');
-      counts.set(runStep, (counts.get(runStep) ?? 0) + 1);
-    }
-    return counts;
-  };
+  const executions = (): Map<string, number> => countedExecutions(countedLog);
 
   /** Starts the runs all at once, so they are in flight together. */
   const startRuns = async (workflow: string): Promise<string[]> => {
@@ -75,18 +69,7 @@ describe('outages: kill -9 of nats-server (2 s, 30 s) and of the orchestrator wi
         });
   };
 
-  const define = async (name: string, service = 'counted') => {
-    const { status, body } = await cluster.call('POST', '/workflows', {
-      name,
-      durability: 'durable',
-      steps: [
-        { id: 'a', service: `${service}@^1`, input: { value: '=$input.i', delayMs: STEP_MS } },
-        { id: 'b', service: `${service}@^1`, input: { value: '=$steps.a.output.value', delayMs: STEP_MS } },
-      ],
-      output: '$steps.b.output.value',
-    });
-    expect({ status, body }).toMatchObject({ status: 201 });
-  };
+  const define = (name: string, service = 'counted') => defineCounted(cluster, name, STEP_MS, service);
 
   beforeAll(async () => {
     port = await freePort();

@@ -8,6 +8,7 @@ import { EngineConfigModule } from './engine-config.module';
 import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
 import { ModelsModule } from './models/models.module';
+import { ReplicasModule } from './replicas/replicas.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
@@ -28,6 +29,8 @@ export class AppModule {
           propagator: new NatsTracePropagator(),
           jetStreamDomain: engine.hubDomain,
         }),
+        // Leases of cloud replicas: taken before anything executes or decides.
+        ReplicasModule,
         CatalogModule,
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,

@@ -8,6 +8,7 @@ describe('loadEngineConfig', () => {
       id: 'cloud-cloud',
       announceMs: 2_000,
       lostAfterIntervals: 3,
+      leaseMs: 10_000,
     });
   });
 
@@ -20,6 +21,7 @@ describe('loadEngineConfig', () => {
       hubDomain: 'hub',
       announceMs: 2_000,
       lostAfterIntervals: 3,
+      leaseMs: 10_000,
     });
     expect(
       loadEngineConfig({
@@ -37,5 +39,12 @@ describe('loadEngineConfig', () => {
       /YUNBIAN_ENGINE_MODE="edge" must be cloud or site[\s\S]*YUNBIAN_ENGINE_ANNOUNCE_MS="x" must be a positive integer/,
     );
     expect(() => loadEngineConfig({ YUNBIAN_ENGINE_MODE: 'site' })).toThrow(/needs YUNBIAN_SITE/);
+    expect(() => loadEngineConfig({ YUNBIAN_LEASE_MS: '3s' })).toThrow(
+      /YUNBIAN_LEASE_MS="3s" must be a whole number of milliseconds from 300 to 600000/,
+    );
+    expect(loadEngineConfig({ YUNBIAN_LEASE_MS: '3000', YUNBIAN_ENGINE_ID: 'cloud-b' })).toMatchObject({
+      id: 'cloud-b',
+      leaseMs: 3_000,
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { envInt, envString } from '@yunbian/common';
+import { parseLeaseMs } from '@yunbian/transport';
 
 /**
  * Where this orchestrator's engine executes runs: `cloud` (the default: the hub, every
@@ -29,12 +30,19 @@ export interface EngineConfig {
    * counts as gone (`YUNBIAN_ENGINE_LOST_AFTER_MISSED`; `loadEngineConfig` sets it, default 3).
    */
   lostAfterIntervals?: number;
+  /**
+   * How long a cloud replica's lease lasts without a renewal (`YUNBIAN_LEASE_MS`, default
+   * 10000): a dead or hung replica's runs move to another replica this long after its last
+   * renewal, and leadership (what is decided once) moves after it too.
+   */
+  leaseMs?: number;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
   default cloud, required in site mode), YUNBIAN_ENGINE_ID (default <mode>-<site>), YUNBIAN_RUN_DOMAIN (site mode: the
   JetStream domain of its run store, default the site's name), YUNBIAN_HUB_DOMAIN (site mode: the hub's JetStream
-  domain, default hub), YUNBIAN_ENGINE_ANNOUNCE_MS (default 2000), YUNBIAN_ENGINE_LOST_AFTER_MISSED (default 3)`;
+  domain, default hub), YUNBIAN_ENGINE_ANNOUNCE_MS (default 2000), YUNBIAN_ENGINE_LOST_AFTER_MISSED (default 3),
+  YUNBIAN_LEASE_MS (cloud replicas' lease, default 10000)`;
 
 /** Reads the engine's settings; throws naming every bad variable and what is accepted. */
 export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -57,6 +65,12 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
   } catch (err) {
     problems.push((err as Error).message);
   }
+  let leaseMs: number | undefined;
+  try {
+    leaseMs = parseLeaseMs(env.YUNBIAN_LEASE_MS);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length) throw new Error(`invalid orchestrator environment:\n  ${problems.join('\n  ')}`);
   const kind = mode as EngineConfig['mode'];
   const config: EngineConfig = {
@@ -65,6 +79,7 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
     id: env.YUNBIAN_ENGINE_ID?.trim() || `${kind}-${site}`,
     announceMs,
     lostAfterIntervals,
+    leaseMs,
   };
   if (kind === 'site') {
     config.runDomain = env.YUNBIAN_RUN_DOMAIN?.trim() || site;

@@ -287,9 +287,25 @@ export class CatalogView {
       const silentMs = now - state.lastSeen;
       const status = nodeLiveness(silentMs, state.record.heartbeatIntervalMs, this.liveness);
       if (status !== state.record.status) {
-        this.setNodeStatus(state, status, `no heartbeat for ${round(silentMs / 1000, 1)} s`);
+        const reason = `no heartbeat for ${round(silentMs / 1000, 1)} s`;
+        this.setNodeStatus(state, status, reason);
+        this.livenessDecided(state.record, reason);
       }
     }
+  }
+
+  /** A status the sweep decided (orchestrator replicas publish it for the ones that do not sweep). */
+  protected livenessDecided(_record: NodeRecord, _reason: string): void {}
+
+  /**
+   * Applies a liveness decision made elsewhere (the leading orchestrator replica's sweep), as
+   * this view's own sweep would have: a dead node's instances fail. Nothing is applied to an
+   * unknown node; a node heard from again is alive again, as after its own sweep.
+   */
+  applyLiveness(nodeId: string, status: NodeStatus, reason?: string): void {
+    const state = this.nodes.get(nodeId);
+    if (!state || state.record.status === status) return;
+    this.setNodeStatus(state, status, reason);
   }
 
   private setNodeStatus(state: NodeState, status: NodeStatus, reason?: string): void {

@@ -9,6 +9,16 @@ export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 export const NODE_STATUSES = ['alive', 'suspect', 'dead'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 
+/** A node's liveness as the leading orchestrator replica judged it (`Subjects.catalogLiveness`). */
+export interface LivenessDecision {
+  nodeId: string;
+  status: NodeStatus;
+  reason?: string;
+  /** The replica (engine id) that decided. */
+  by: string;
+  at: string;
+}
+
 /** One instance as its agent reports it. */
 export interface InstanceReport {
   id: string;

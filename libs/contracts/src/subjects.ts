@@ -36,6 +36,11 @@ export const Subjects = {
   /** Agent → all: the agent is shutting down cleanly. */
   nodeLeaving: (nodeId: string) => `${SUBJECT_ROOT}.evt.node.${assertToken(nodeId, 'node id')}.leaving`,
   nodeLeavingAll: `${SUBJECT_ROOT}.evt.node.*.leaving`,
+  /**
+   * Leading orchestrator replica → the others: a node's liveness as the leader decided it
+   * (`LivenessDecision`; liveness is decided once, by the replica holding the `leader` lease).
+   */
+  catalogLiveness: `${SUBJECT_ROOT}.evt.catalog.liveness`,
   /** Orchestrator → all agents: the orchestrator (re)started; agents announce again. */
   orchestratorOnline: `${SUBJECT_ROOT}.evt.orchestrator.online`,
 

@@ -409,6 +409,35 @@ describe('Executor over in-memory ports', () => {
     await expect(cloud.adopt(after, cloudEngine)).rejects.toThrow(/only running runs can be taken over/);
   });
 
+  it('releases every run it holds when another engine took them over: no write, no send, no outcome after', async () => {
+    const w = world({ executor: { reRequestMs: 1_000 } });
+    let reply: ((value: unknown) => void) | undefined;
+    w.dispatcher.handlers = { upper: () => new Promise((resolve) => (reply = resolve)) };
+    const ex = w.executor();
+    const run = await ex.start({
+      definition: def([
+        { id: 'a', service: 'upper@^1', input: '=$input', timeoutMs: 9_000 },
+        { id: 'b', service: 'upper@^1', input: '=$steps.a.output' },
+      ]),
+      input: { x: 1 },
+    });
+    await settle();
+    const waiting = ex.waitFor(run.id, Infinity);
+    expect(w.dispatcher.calls).toHaveLength(1);
+    const saves = w.store.saves;
+    expect(ex.release()).toBe(1);
+    // Its waiter gets the run as it was; the run is no longer this executor's.
+    await expect(waiting).resolves.toMatchObject({ id: run.id, status: 'running' });
+    expect(() => ex.get(run.id)).toThrow(/unknown run/);
+    // The reply that still arrives, and the re-request timer, change nothing and send nothing.
+    reply!({ late: true });
+    await w.clock.advance(20_000);
+    expect(w.store.saves).toBe(saves);
+    expect(w.dispatcher.calls).toHaveLength(1);
+    expect(w.router.totalInFlight()).toBe(0);
+    expect(w.store.stored(run.id).steps.b.tasks).toHaveLength(0);
+  });
+
   it('keeps large values out of the run record and the messages, passes them on by reference and deletes them after', async () => {
     const w = world({ instances: [instance('a1', 'upper'), instance('c1', 'count')] });
     const seen: unknown[] = [];

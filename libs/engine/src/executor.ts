@@ -414,9 +414,11 @@ export class Executor {
       const now = this.clock.now();
       for (const result of batch) if (applyResult(run, result, now)) changed = true;
       if (changed) await this.step(runId, true);
-    }).catch((err: Error) =>
-      this.problem('result could not be applied', { run_id: runId, error: err.message }, 'error'),
-    );
+    }).catch((err: Error) => {
+      // Released meanwhile (taken over elsewhere): the release said so, once for every run.
+      if (!this.runs.has(runId)) return;
+      this.problem('result could not be applied', { run_id: runId, error: err.message }, 'error');
+    });
   }
 
   /**
@@ -524,10 +526,40 @@ export class Executor {
   }
 
   /**
-   * Forgets finished runs that ended before `cutoff` (epoch ms) from memory, and drops large
-   * final outputs stored before it; the store's own housekeeping runs after.
+   * Forgets every run this executor holds, without a write, a send or an outcome: another
+   * engine took them over (this one's lease was lost while it was hung), so they are no
+   * longer this one's to act on. Attempts out are left to their new owner (it resends them
+   * with the same keys); callers waiting for a run get it as it was; a round still in flight
+   * finds its run no longer held and stores nothing. Returns how many were running.
    */
-  async sweep(cutoff: number): Promise<void> {
+  release(): number {
+    let running = 0;
+    for (const run of this.runs.values()) if (run.status === 'running') running++;
+    for (const timer of this.timers.values()) this.clock.clearTimer(timer);
+    this.timers.clear();
+    for (const out of [...this.outstanding.values()]) this.conclude(out, undefined);
+    this.outstanding.clear();
+    const held = [...this.runs.values()];
+    this.runs.clear();
+    this.finishedOrder.length = 0;
+    this.pendingResults.clear();
+    this.resolved.clear();
+    this.withPayloads.clear();
+    this.unaccepted.clear();
+    for (const run of held) {
+      for (const resolve of this.waiters.get(run.id) ?? []) resolve(run);
+    }
+    this.waiters.clear();
+    return running;
+  }
+
+  /**
+   * Forgets finished runs that ended before `cutoff` (epoch ms) from memory, and drops large
+   * final outputs stored before it; the store's own housekeeping runs after. With
+   * `housekeeping: false` only memory is swept (replicas sharing a store leave the shared
+   * part to one of them).
+   */
+  async sweep(cutoff: number, options: { housekeeping?: boolean } = {}): Promise<void> {
     while (this.finishedOrder.length > 0) {
       const run = this.runs.get(this.finishedOrder[0]);
       const ended = run && isTerminalRun(run.status) ? Date.parse(run.finishedAt ?? run.updatedAt) : undefined;
@@ -536,6 +568,7 @@ export class Executor {
       // A run retried since it was listed here is running again and listed anew when it ends.
       if (ended !== undefined) this.runs.delete(run!.id);
     }
+    if (options.housekeeping === false) return;
     await this.payloads.deleteOlderThan(cutoff, (name) => name.endsWith('-result'));
     await this.store.compact();
   }
@@ -554,9 +587,10 @@ export class Executor {
   }
 
   private advance(id: string): Promise<void> {
-    return this.locked(id, () => this.step(id)).catch((err: Error) =>
-      this.problem('run could not advance', { run_id: id, error: err.stack ?? err.message }, 'error'),
-    );
+    return this.locked(id, () => this.step(id)).catch((err: Error) => {
+      if (!this.runs.has(id)) return;
+      this.problem('run could not advance', { run_id: id, error: err.stack ?? err.message }, 'error');
+    });
   }
 
   /**
@@ -696,6 +730,7 @@ export class Executor {
   }
 
   private send(run: RunRecord, dispatch: DispatchAction, target: Target): void {
+    if (this.runs.get(run.id) !== run) return;
     const task = run.steps[dispatch.stepId].tasks[dispatch.task];
     const attempt = outstandingAttempt(task);
     if (attempt?.n !== dispatch.attempt.n) return;
@@ -1041,6 +1076,8 @@ export class Executor {
    */
   private persist(run: RunRecord): Promise<void> | undefined {
     if (run.durability !== 'durable') return undefined;
+    // Released meanwhile (taken over by another engine): nothing of it is written any more.
+    if (this.runs.get(run.id) !== run) return Promise.reject(notHeld(run.id));
     if (this.unaccepted.has(run.id)) return this.store.save(run).then(() => void this.unaccepted.delete(run.id));
     return this.store.save(run).catch((err: unknown) => this.saveAgain(run, err));
   }
@@ -1048,6 +1085,7 @@ export class Executor {
   private async saveAgain(run: RunRecord, err: unknown): Promise<void> {
     for (let failures = 0; ; failures++) {
       if (this.stopped) throw err;
+      if (this.runs.get(run.id) !== run) throw notHeld(run.id);
       const delay = Math.min(SAVE_BACKOFF_MS.max, SAVE_BACKOFF_MS.first * 2 ** failures);
       this.problem(
         'run state could not be stored; trying again',
@@ -1055,6 +1093,7 @@ export class Executor {
         'warn',
       );
       await new Promise<void>((resolve) => this.clock.setTimer(resolve, delay));
+      if (this.runs.get(run.id) !== run) throw notHeld(run.id);
       try {
         return await this.store.save(run);
       } catch (again) {
@@ -1066,6 +1105,10 @@ export class Executor {
   private problem(message: string, fields: Record<string, unknown>, level: 'warn' | 'error'): void {
     for (const listener of this.listeners) listener.problem?.(message, fields, level);
   }
+}
+
+function notHeld(runId: string): YunbianError {
+  return new YunbianError('CONFLICT', `run ${runId} is no longer executed by this engine (it was released)`);
 }
 
 /** Adds the references in `value`: itself, or its fields or elements (forEach outputs, objects whose large fields moved out). */

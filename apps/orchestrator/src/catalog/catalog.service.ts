@@ -8,15 +8,18 @@ import {
   type BandwidthProbeAck,
   type BandwidthProbeChunk,
   type InstanceRecord,
+  type LivenessDecision,
   type MeasuredBandwidth,
   type NodeHeartbeat,
   type NodeRecord,
+  type NodeStatus,
   type OrchestratorPingReply,
   type PingRequest,
   type ServiceDescriptor,
 } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
+import { ReplicaService } from '../replicas/replicas.service';
 import { CatalogStore } from './catalog.store';
 
 export type { CatalogStats } from '@yunbian/catalog';
@@ -44,6 +47,7 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
   constructor(
     @Inject(NatsTransport) private readonly transport: NatsTransport,
     @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
+    @Inject(ReplicaService) private readonly replicas: ReplicaService,
   ) {
     super({
       logger: new JsonLogger('catalog'),
@@ -82,6 +86,20 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
         logger.warn('bad catalogue event', { subject, error: (err as Error).message }),
       )),
     );
+    if (this.authority) {
+      // Liveness is decided once, by the leading replica: the others apply its decisions, with
+      // what follows from them here too (a dead node's instances fail; their attempts retry).
+      this.subscriptions.push(
+        t.subscribe<LivenessDecision>(
+          Subjects.catalogLiveness,
+          (d) => {
+            if (d && d.by !== this.engine.id && typeof d.nodeId === 'string')
+              this.applyLiveness(d.nodeId, d.status, d.reason);
+          },
+          (err) => logger.warn('bad liveness decision', { error: (err as Error).message }),
+        ),
+      );
+    }
     // Nodes are not judged by a silence that was this process's own (NATS away from it).
     t.onConnection((state) => (state === 'lost' ? this.connectionLost() : this.connectionBack()));
     this.sweepTimer = setInterval(() => this.sweep(), envInt('YUNBIAN_LIVENESS_SWEEP_MS', 200));
@@ -91,6 +109,27 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
     clearInterval(this.sweepTimer);
     for (const s of this.subscriptions) s.unsubscribe();
     await this.store?.flush();
+  }
+
+  /** Only the leading replica judges silence (a site engine judges for its own routing). */
+  override sweep(now = Date.now()): void {
+    if (this.authority && !this.replicas.decides()) return;
+    super.sweep(now);
+  }
+
+  protected override livenessDecided(record: NodeRecord, reason: string): void {
+    if (!this.authority) return;
+    try {
+      this.transport.publish(Subjects.catalogLiveness, {
+        nodeId: record.id,
+        status: record.status as NodeStatus,
+        reason,
+        by: this.engine.id,
+        at: new Date().toISOString(),
+      } satisfies LivenessDecision);
+    } catch (err) {
+      this.logger?.warn('liveness decision not published', { node_id: record.id, error: (err as Error).message });
+    }
   }
 
   // ---- written through to the store ----------------------------------------

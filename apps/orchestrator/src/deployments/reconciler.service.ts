@@ -10,6 +10,7 @@ import {
 } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
+import { ReplicaService } from '../replicas/replicas.service';
 import { DeploymentService } from '../catalog/deployment.service';
 import { loadDeploymentsConfig, type DeploymentsConfig } from './deployments-config';
 import { DeploymentsService } from './deployments.service';
@@ -43,6 +44,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
     @Inject(DeploymentService) private readonly instances: DeploymentService,
     @Inject(DeploymentsService) private readonly deployments: DeploymentsService,
     @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ReplicaService) private readonly replicas: ReplicaService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -112,6 +114,8 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async pass(): Promise<DeploymentAction[]> {
+    // Reconciliation is decided once: by the leading orchestrator replica.
+    if (!this.replicas.decides()) return [];
     let plan: ReconcilePlan;
     try {
       plan = this.plan();

@@ -3,11 +3,16 @@ import type { EngineAnnouncement } from '@yunbian/contracts';
 import type { Executor } from '@yunbian/engine';
 import type { RunStore } from '@yunbian/transport';
 import type { RunEngine, RunRecord } from '@yunbian/workflow';
+import { executedByReplica } from '../replicas/replica-rules';
 
-/** Which of the stored running runs were executed by the embedded engine `engineId`. */
-export function runsOf(runs: RunRecord[], engineId: string): RunRecord[] {
+/** Which of the stored running runs were executed by engine `engineId` (embedded, or a cloud replica). */
+export function runsOf(runs: RunRecord[], engineId: string, kind: 'embedded' | 'cloud' = 'embedded'): RunRecord[] {
   return runs.filter(
-    (r) => r.status === 'running' && r.executedBy?.kind === 'embedded' && r.executedBy.id === engineId,
+    (r) =>
+      r.status === 'running' &&
+      (kind === 'cloud'
+        ? executedByReplica(r, engineId)
+        : r.executedBy?.kind === 'embedded' && r.executedBy.id === engineId),
   );
 }
 
@@ -41,6 +46,11 @@ export interface EngineTakeoverOptions {
    * (their engine may have died while no orchestrator ran); default 6 s (3 × 2 s).
    */
   startupGraceMs?: number;
+  /**
+   * Whether this orchestrator decides takeovers of embedded engines now (the leading replica;
+   * always, without replicas): the others leave them to it.
+   */
+  decides?: () => boolean;
 }
 
 /**
@@ -51,7 +61,8 @@ export interface EngineTakeoverOptions {
  * attempts that were out are sent again with the same idempotency keys), `executedBy` now
  * naming this orchestrator and the engine it took over from.
  *
- * One orchestrator does this (replicas would each take the runs over). An engine that was
+ * With orchestrator replicas the leading one does this (`decides`); the same adoption takes
+ * over the runs of a replica whose lease expired (`adoptRunsOf(id, why, 'cloud')`). An engine that was
  * only cut off, not dead, would go on executing its runs too: `EnginesService` logs its
  * announcements resuming after a loss as a warning.
  */
@@ -69,7 +80,7 @@ export class EngineTakeover {
 
   start(): void {
     this.options.engines.onEngineLost((engine, reason) => {
-      if (engine.kind !== 'embedded' || this.stopped) return;
+      if (engine.kind !== 'embedded' || this.stopped || this.options.decides?.() === false) return;
       void this.takeOver(engine.id, reason);
     });
     this.timer = setTimeout(() => void this.orphans(), this.options.startupGraceMs ?? 6_000).unref();
@@ -82,6 +93,7 @@ export class EngineTakeover {
 
   /** Runs of embedded engines that were not live when the grace after this orchestrator's start ended. */
   async orphans(): Promise<void> {
+    if (this.stopped || this.options.decides?.() === false) return;
     try {
       const live = new Set(this.options.engines.list().map((e) => e.id));
       const running = await this.options.store.loadRunning();
@@ -102,26 +114,34 @@ export class EngineTakeover {
     }
   }
 
-  private async adoptRunsOf(engineId: string, why: string): Promise<void> {
+  /**
+   * Adopts the running runs of engine `engineId` (an embedded engine, or — `kind: 'cloud'` —
+   * an orchestrator replica whose lease this one claimed); resolves with how many. A failed
+   * load throws for a replica (its lease marker stays and is claimed again), and is logged
+   * for an embedded engine (tried again at the next start or loss).
+   */
+  async adoptRunsOf(engineId: string, why: string, kind: 'embedded' | 'cloud' = 'embedded'): Promise<number> {
     const { store, executor, self, logger } = this.options;
     let candidates: RunRecord[];
     try {
-      candidates = runsOf(await store.loadRunning(), engineId);
+      candidates = runsOf(await store.loadRunning(), engineId, kind);
     } catch (err) {
+      if (kind === 'cloud') throw err;
       // Tried again at the next start (or when the engine is lost again).
       logger.error('could not load the runs of a lost embedded engine', {
         engine: engineId,
         error: (err as Error).message,
       });
-      return;
+      return 0;
     }
-    const executedBy: RunEngine = { ...self, reason: `took over from embedded engine ${engineId}: ${why}` };
+    const what = kind === 'cloud' ? 'orchestrator replica' : 'embedded engine';
+    const executedBy: RunEngine = { ...self, reason: `took over from ${what} ${engineId}: ${why}` };
     let adopted = 0;
     for (const candidate of candidates) {
       try {
         // The running bucket may hold a copy a crash left behind: the newest record decides.
         const run = await store.load(candidate.id);
-        if (!run || runsOf([run], engineId).length === 0) continue;
+        if (!run || runsOf([run], engineId, kind).length === 0) continue;
         await executor.adopt(run, executedBy);
         adopted++;
       } catch (err) {
@@ -132,10 +152,12 @@ export class EngineTakeover {
         });
       }
     }
-    logger[adopted > 0 ? 'warn' : 'info']('embedded engine lost', {
-      engine: engineId,
-      reason: why,
-      runs_taken_over: adopted,
-    });
+    if (kind === 'embedded')
+      logger[adopted > 0 ? 'warn' : 'info']('embedded engine lost', {
+        engine: engineId,
+        reason: why,
+        runs_taken_over: adopted,
+      });
+    return adopted;
   }
 }

@@ -2,6 +2,7 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ENGINE_KINDS } from '@yunbian/contracts';
 import type { SchemaObject } from '../catalog/catalog.schemas';
+import { ReplicaService } from '../replicas/replicas.service';
 import { EnginesService } from './engines.service';
 
 export const LIVE_ENGINE: SchemaObject = {
@@ -22,13 +23,27 @@ export const LIVE_ENGINE: SchemaObject = {
     intervalMs: { type: 'integer', description: 'how often it announces' },
     lastSeenAt: { type: 'string', format: 'date-time', description: 'when its last announcement arrived here' },
     self: { type: 'boolean', description: 'this process’s own engine' },
+    replica: {
+      type: 'object',
+      description:
+        'cloud orchestrator replicas only: its lease in yb-leases as this process sees it, and whether it is the leader (decides catalogue liveness, reconciliation, schedule triggers, takeovers of embedded engines)',
+      required: ['leader'],
+      properties: {
+        leader: { type: 'boolean' },
+        leaseAgeMs: { type: 'integer', description: 'time since this process saw its lease renewed' },
+        takenOverBy: { type: 'string', description: 'set while another replica takes its runs over' },
+      },
+    },
   },
 };
 
 @ApiTags('workflows')
 @Controller()
 export class EnginesController {
-  constructor(@Inject(EnginesService) private readonly engines: EnginesService) {}
+  constructor(
+    @Inject(EnginesService) private readonly engines: EnginesService,
+    @Inject(ReplicaService) private readonly replicas: ReplicaService,
+  ) {}
 
   @Get('engines')
   @ApiOperation({
@@ -37,6 +52,20 @@ export class EnginesController {
   })
   @ApiResponse({ status: 200, schema: { type: 'array', items: LIVE_ENGINE } })
   list() {
-    return this.engines.list();
+    if (!this.replicas.enabled) return this.engines.list();
+    const leader = this.replicas.leaderId();
+    const leases = new Map(this.replicas.leases().map((l) => [l.engineId, l]));
+    return this.engines.list().map((engine) => {
+      if (engine.kind !== 'cloud') return engine;
+      const lease = leases.get(engine.id);
+      return {
+        ...engine,
+        replica: {
+          leader: engine.id === leader,
+          ...(lease?.ageMs !== undefined ? { leaseAgeMs: lease.ageMs } : {}),
+          ...(lease?.takenOverBy ? { takenOverBy: lease.takenOverBy } : {}),
+        },
+      };
+    });
   }
 }

@@ -17,6 +17,8 @@ import {
 import { CatalogService } from '../catalog/catalog.service';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
+import { executedByReplica, executingReplicas } from '../replicas/replica-rules';
+import { ReplicaService } from '../replicas/replicas.service';
 import { EngineTakeover } from './engine-takeover';
 import { EnginesService } from './engines.service';
 import { routeRun, type RunRoute } from './run-routing';
@@ -84,6 +86,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(STEP_ROUTER) private readonly router: StepRouter,
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
     @Inject(EnginesService) private readonly engines: EnginesService,
+    @Inject(ReplicaService) private readonly replicas: ReplicaService,
   ) {}
 
   /** This engine, as run records name it. */
@@ -95,9 +98,36 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     // A site engine's runs and payloads stay in its site's JetStream domain (on the leaf).
     const domain = this.config.runDomain;
     const store = await RunStore.open(this.transport, this.retentionMs, { domain });
+    const dispatcher = natsDispatcher(
+      this.transport,
+      async (request) => {
+        const { name, range } = parseRef(request.target);
+        return this.start(name, request.input, {
+          version: range === '*' ? undefined : Number(range),
+          durability: request.durability,
+          parent: request.parent,
+          depth: request.depth,
+          reason: `sub-workflow of run ${request.parent.runId}, which this engine executes`,
+        });
+      },
+      // Workers store large outputs of this engine's runs where its payloads are (a site's domain).
+      { payloadDomain: domain },
+    );
+    // Fencing: a replica writes run state and sends attempts only while its lease is valid
+    // (right after a SIGCONT it waits for a renewal, and one that finds the lease taken over
+    // releases every run here first, so the write or send never happens).
+    const fence = this.replicas;
     this.executor = new Executor(
       {
-        store,
+        store: {
+          save: (run) => {
+            const waiting = fence.whenFresh();
+            return waiting ? waiting.then(() => store.save(run)) : store.save(run);
+          },
+          load: (id) => store.load(id),
+          loadAll: () => store.loadAll(),
+          compact: () => store.compact(),
+        },
         // Outcomes workers of `durableResults` services kept (in the hub's domain): read before
         // resending after a restart. Created here with the workers' default window when no worker
         // created it first. Not at a site engine: it must start with its uplink cut, and its
@@ -107,28 +137,23 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
             ? await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS)
             : undefined,
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
-        dispatcher: natsDispatcher(
-          this.transport,
-          async (request) => {
-            const { name, range } = parseRef(request.target);
-            return this.start(name, request.input, {
-              version: range === '*' ? undefined : Number(range),
-              durability: request.durability,
-              parent: request.parent,
-              depth: request.depth,
-              reason: `sub-workflow of run ${request.parent.runId}, which this engine executes`,
-            });
+        dispatcher: {
+          call: (request) => {
+            const waiting = fence.whenFresh();
+            return waiting ? waiting.then(() => dispatcher.call(request)) : dispatcher.call(request);
           },
-          // Workers store large outputs of this engine's runs where its payloads are (a site's domain).
-          { payloadDomain: domain },
-        ),
+          startWorkflow: (request) => dispatcher.startWorkflow(request),
+        },
         router: this.router,
         clock: systemClock,
         listeners: [metricsListener(), tracingListener(), logListener(this.logger)],
       },
       {
         unknownRunMessage: (id) =>
-          `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)`,
+          `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)` +
+          (this.replicas.enabled
+            ? `; a run that is not durable is known only to the orchestrator replica executing it (GET /engines lists the replicas; ask the one its start answered from)`
+            : ''),
       },
     );
     this.catalog.onInstanceLost((instance, reason) =>
@@ -145,12 +170,17 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     });
     this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
-    // takeover's, once it is gone), not this one's to resume.
-    const { restored, running: active } = await this.executor.restore((run) => run.executedBy?.kind !== 'embedded');
+    // takeover's, once it is gone), not this one's to resume. In the cloud, the runs of other
+    // replicas are theirs too (read from the store when asked for, taken over when their
+    // lease expires): a replica restores only the runs its `executedBy` names.
+    const { restored, running: active } = await this.executor.restore((run) =>
+      this.config.mode === 'cloud' ? executedByReplica(run, this.config.id) : run.executedBy?.kind !== 'embedded',
+    );
     this.sweepTimer = setInterval(
       () =>
         void this.executor
-          .sweep(Date.now() - this.retentionMs)
+          // The shared store's housekeeping is the leader's; each replica forgets its own finished runs.
+          .sweep(Date.now() - this.retentionMs, { housekeeping: this.replicas.decides() })
           .catch((err: Error) => this.logger.warn('run sweep failed', { error: err.message })),
       Math.max(1_000, Math.min(this.retentionMs / 2, 10 * 60_000)),
     ).unref();
@@ -164,8 +194,19 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         self: this.identity,
         logger: this.logger,
         startupGraceMs: (this.config.lostAfterIntervals ?? 3) * 2_000,
+        decides: () => this.replicas.decides(),
       });
       this.takeover.start();
+      const takeover = this.takeover;
+      // A replica that becomes the leader looks for embedded engines' orphans as a start does.
+      this.replicas.onLeadership((leading) => {
+        if (leading) void takeover.orphans();
+      });
+      this.replicas.start({
+        adopt: (engineId, why) => takeover.adoptRunsOf(engineId, why, 'cloud'),
+        release: () => this.executor.release(),
+        executingEngines: async () => executingReplicas(await store.loadRunning()),
+      });
     }
     this.markReady();
     // Give agents a moment to re-announce their instances before routing resumed work.
@@ -177,10 +218,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     }, 500).unref();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
     this.takeover?.stop();
     this.executor?.stop();
+    // Stopped first: the lease is marked left only once nothing here acts on a run.
+    await this.replicas.leave();
   }
 
   // ---- public API ---------------------------------------------------------

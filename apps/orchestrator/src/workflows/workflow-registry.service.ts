@@ -59,6 +59,8 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
       const entry = await kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
     }
+    // Orchestrator replicas share the bucket: each follows the versions the others store.
+    await this.watch(kv);
   }
 
   onApplicationShutdown(): void {
@@ -153,7 +155,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
     return keys;
   }
 
-  /** Follows the cloud's changes (a site engine's registry is a read-only copy of the hub's). */
+  /** Follows the cloud's changes (a site engine's registry is a read-only copy of the hub's; a cloud replica's follows the others'). */
   private async watch(kv: KV): Promise<void> {
     const watcher = await kv.watch({ key: 'wf.>', include: 'updates' });
     // A resync that outlived its deadline may have started one meanwhile: one watch is enough.

@@ -28,6 +28,11 @@ export interface TriggerContext {
    * undefined in the cloud (the hub's JetStream).
    */
   streamDomain?: string;
+  /**
+   * Whether this engine fires schedule triggers now: with orchestrator replicas only the
+   * leading one does (each tick once); always without replicas.
+   */
+  decides?: () => boolean;
 }
 
 /**

@@ -9,6 +9,7 @@ const MAX_TIMER_MS = 3_600_000;
  * A cron schedule. Fires missed while no engine ran it are skipped, not caught up: after a
  * start the next fire is the schedule's next time. A fire while `concurrency` runs are still
  * in flight is dropped and counted. Each fire's run id is derived from the scheduled time.
+ * With orchestrator replicas every replica keeps the schedule and only the leader fires.
  */
 export class RunningScheduleTrigger extends RunningTrigger {
   private timer?: NodeJS.Timeout;
@@ -47,7 +48,9 @@ export class RunningScheduleTrigger extends RunningTrigger {
   }
 
   private fireAt(scheduled: Date): void {
-    if (this.stopped || !this.tryAcquire()) return;
+    // Replicas: the leader fires the tick (its run id is the tick's, so a leader that changes
+    // mid-tick finds the run the previous one started instead of starting a second).
+    if (this.stopped || this.context.decides?.() === false || !this.tryAcquire()) return;
     void this.fire(
       {
         kind: 'schedule',

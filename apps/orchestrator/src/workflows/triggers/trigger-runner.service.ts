@@ -11,6 +11,7 @@ import {
   type TriggerDefinition,
 } from '@yunbian/workflow';
 import { ENGINE_CONFIG, type EngineConfig } from '../../engine-config';
+import { ReplicaService } from '../../replicas/replicas.service';
 import { WorkflowEngine } from '../workflow-engine.service';
 import { WorkflowRegistry } from '../workflow-registry.service';
 import type { RunningTrigger, TriggerContext } from './running-trigger';
@@ -47,6 +48,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(WorkflowRegistry) private readonly registry: WorkflowRegistry,
     @Inject(WorkflowEngine) private readonly engine: WorkflowEngine,
     @Inject(ENGINE_CONFIG) private readonly engineConfig: EngineConfig,
+    @Inject(ReplicaService) private readonly replicas: ReplicaService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -60,6 +62,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
       logger: this.logger,
       site: this.engineConfig.site,
       streamDomain: this.engineConfig.runDomain,
+      decides: () => this.replicas.decides(),
     };
     await Promise.all(this.registry.list().map((w) => this.sync(w.name)));
   }
