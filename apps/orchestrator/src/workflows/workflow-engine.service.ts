@@ -19,6 +19,7 @@ import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
 import { EngineTakeover } from './engine-takeover';
 import { EnginesService } from './engines.service';
+import { SiteFactPublisher } from './site-facts/site-fact-publisher';
 import { routeRun, type RunRoute } from './run-routing';
 import { uplinkState } from './uplink';
 import { WorkflowRegistry } from './workflow-registry.service';
@@ -84,6 +85,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(STEP_ROUTER) private readonly router: StepRouter,
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
     @Inject(EnginesService) private readonly engines: EnginesService,
+    @Inject(SiteFactPublisher) private readonly siteFacts: SiteFactPublisher,
   ) {}
 
   /** This engine, as run records name it. */
@@ -98,14 +100,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.executor = new Executor(
       {
         store,
-        // Outcomes workers of `durableResults` services kept (in the hub's domain): read before
-        // resending after a restart. Created here with the workers' default window when no worker
-        // created it first. Not at a site engine: it must start with its uplink cut, and its
-        // workers' own caches answer its resends.
-        outcomes:
-          this.config.mode === 'cloud'
-            ? await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS)
-            : undefined,
+        // Outcomes workers of `durableResults` services kept, read before resending after a
+        // restart: in this engine's domain (a site engine's, on its leaf, so it starts with its
+        // uplink cut; workers keep them where the request's Yb-Payload-Domain says). Created
+        // here with the workers' default window when no worker created it first.
+        outcomes: await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS, { domain }),
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
         dispatcher: natsDispatcher(
           this.transport,
@@ -124,7 +123,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         ),
         router: this.router,
         clock: systemClock,
-        listeners: [metricsListener(), tracingListener(), logListener(this.logger)],
+        // A site engine's run facts also go to its site's stream, for the cloud's /metrics.
+        listeners: [metricsListener(), tracingListener(), logListener(this.logger), ...this.siteFacts.listeners()],
       },
       {
         unknownRunMessage: (id) =>
@@ -146,7 +146,12 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     this.engines.countRunningWith(() => this.executor.runningCount());
     // Runs an embedded engine executes share this store; they are that engine's (and the
     // takeover's, once it is gone), not this one's to resume.
-    const { restored, running: active } = await this.executor.restore((run) => run.executedBy?.kind !== 'embedded');
+    const {
+      restored,
+      running: active,
+      runs,
+    } = await this.executor.restore((run) => run.executedBy?.kind !== 'embedded');
+    this.siteFacts.resend(runs);
     this.sweepTimer = setInterval(
       () =>
         void this.executor
