@@ -5,3 +5,4 @@ export * from './payload-store';
 export * from './run-store';
 export * from './durability';
 export * from './outcome-store';
+export * from './site-copy';

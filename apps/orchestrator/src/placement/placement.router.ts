@@ -1,11 +1,66 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CatalogRouter } from '@yunbian/catalog';
+import { JsonLogger } from '@yunbian/common';
+import type { ComputeObservation } from '@yunbian/placement';
+import { NatsTransport, SiteCopy } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
+import { observationsByService } from './placement-figures';
 
-/** The placement router of `@yunbian/catalog` over the orchestrator's catalogue, for Nest. */
+/** A site engine's copy of its learnt placement figures (compute times), in its site's domain. */
+export const SITE_PLACEMENT_BUCKET = 'yb-placement-site';
+/** How often a site engine writes what it learnt to the copy. */
+const COPY_MS = 5_000;
+
+/**
+ * The placement router of `@yunbian/catalog` over the orchestrator's catalogue, for Nest. A
+ * site engine keeps the compute times it learnt in its site's domain and starts from them,
+ * so after a restart (the uplink cut or not) it places steps with the figures it had.
+ */
 @Injectable()
-export class PlacementRouter extends CatalogRouter {
-  constructor(@Inject(CatalogService) catalog: CatalogService) {
+export class PlacementRouter extends CatalogRouter implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new JsonLogger('placement');
+  private copy?: SiteCopy;
+  private timer?: NodeJS.Timeout;
+  private copying?: Promise<void>;
+
+  constructor(
+    @Inject(CatalogService) catalog: CatalogService,
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
+  ) {
     super(catalog);
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (this.engine.mode !== 'site') return;
+    this.copy = await SiteCopy.open(this.transport, SITE_PLACEMENT_BUCKET, this.engine.runDomain);
+    const copied: ComputeObservation[] = [];
+    for (const [key, list] of await this.copy.entries<ComputeObservation[]>()) {
+      if (key.startsWith('compute.') && Array.isArray(list)) copied.push(...list);
+    }
+    const restored = this.computeProfiles().restore(copied);
+    this.logger.info('learnt compute times from the site copy', { observations: restored });
+    this.timer = setInterval(() => void this.save(), COPY_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.copying;
+    await this.save();
+  }
+
+  private save(): Promise<void> {
+    const copy = this.copy;
+    if (!copy || this.copying) return this.copying ?? Promise.resolve();
+    this.copying = copy
+      .replace(observationsByService(this.computeProfiles().observations()))
+      .then(
+        () => undefined,
+        (err: Error) => this.logger.warn('site copy of the compute times not written', { error: err.message }),
+      )
+      .finally(() => (this.copying = undefined));
+    return this.copying;
   }
 }
