@@ -23,6 +23,7 @@ import { NatsTransport, outcomeKey } from '@yunbian/transport';
 import { Testbed } from '../tools/testbed/testbed';
 import { PORTS } from '../tools/testbed/plan';
 import type { Topology } from '../tools/testbed/topology';
+import { describeOnTestbed, jsonCall } from './support/testbed-suite';
 
 const SITE = 'factory-sz';
 const ENGINE = `engine-${SITE}`;
@@ -47,12 +48,7 @@ const TOPOLOGY: Topology = {
   ],
 };
 
-const isRoot = process.getuid?.() === 0;
-const inCi = process.env.CI === 'true';
-if (!isRoot && !inCi) {
-  process.stdout.write('site caches e2e skipped: the testbed needs root (network namespaces, tc, iptables)\n');
-}
-const describeTestbed = isRoot || inCi ? describe : describe.skip;
+const describeTestbed = describeOnTestbed('site caches');
 
 jest.setTimeout(300_000);
 
@@ -88,16 +84,7 @@ describeTestbed('site caches and site metrics on the testbed', () => {
   let edge: string;
   let hub: NatsTransport;
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown, timeoutMs = 60_000) => {
-    const response = await fetch(`${base}${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = jsonCall;
   const waitFor = <T>(check: () => Promise<T | undefined | false>, ms: number, what: string) =>
     waitUntil(
       async () => {

@@ -88,4 +88,32 @@ export class SiteCopy {
     for (const key of changes.purge) await this.purge(key);
     return { put: changes.put.length, purged: changes.purge.length };
   }
+
+  /**
+   * Writes `values()` (see `replace`) every `intervalMs`, one write at a time; `stop` ends
+   * the timer and writes once more. A failed write is passed to `onError` and tried again at
+   * the next tick.
+   */
+  keepWriting(
+    values: () => ReadonlyMap<string, unknown>,
+    intervalMs: number,
+    onError: (err: Error) => void,
+  ): { stop(): Promise<void> } {
+    let writing: Promise<void> | undefined;
+    const write = (): Promise<void> => {
+      writing ??= this.replace(values())
+        .then(() => undefined, onError)
+        .finally(() => (writing = undefined));
+      return writing;
+    };
+    const timer = setInterval(() => void write(), intervalMs);
+    timer.unref();
+    return {
+      async stop() {
+        clearInterval(timer);
+        await writing;
+        await write();
+      },
+    };
+  }
 }

@@ -40,10 +40,9 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
   private subscriptions: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private store!: CatalogStore;
-  /** A site engine's copy of its view in its site's domain (`SITE_CATALOG_BUCKET`). */
+  /** A site engine's copy of its view in its site's domain (`SITE_CATALOG_BUCKET`), written every few seconds. */
   private siteCopy?: SiteCopy;
-  private copyTimer?: NodeJS.Timeout;
-  private copying?: Promise<void>;
+  private copyWriter?: { stop(): Promise<void> };
   /**
    * A site engine keeps a view, not the catalogue: it hears the same agent events (the leaf
    * carries the whole fleet's while the uplink is up) and sweeps liveness for its own routing,
@@ -109,33 +108,19 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
     // Nodes are not judged by a silence that was this process's own (NATS away from it).
     t.onConnection((state) => (state === 'lost' ? this.connectionLost() : this.connectionBack()));
     this.sweepTimer = setInterval(() => this.sweep(), envInt('YUNBIAN_LIVENESS_SWEEP_MS', 200));
-    if (this.siteCopy) {
-      this.copyTimer = setInterval(() => void this.copyView(), SITE_CATALOG_COPY_MS);
-      this.copyTimer.unref();
-    }
+    // On the leaf's JetStream: written with the uplink cut too.
+    this.copyWriter = this.siteCopy?.keepWriting(
+      () => catalogCopyEntries(this.view()),
+      SITE_CATALOG_COPY_MS,
+      (err) => logger.warn('site copy of the catalogue not written', { error: err.message }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
-    clearInterval(this.copyTimer);
     for (const s of this.subscriptions) s.unsubscribe();
     await this.store?.flush();
-    await this.copying;
-    await this.copyView();
-  }
-
-  /** Writes what changed in a site engine's view to the site's copy (its leaf's JetStream: the uplink is not needed). */
-  private copyView(): Promise<void> {
-    const copy = this.siteCopy;
-    if (!copy || this.copying) return this.copying ?? Promise.resolve();
-    this.copying = copy
-      .replace(catalogCopyEntries(this.view()))
-      .then(
-        () => undefined,
-        (err: Error) => this.logger?.warn('site copy of the catalogue not written', { error: err.message }),
-      )
-      .finally(() => (this.copying = undefined));
-    return this.copying;
+    await this.copyWriter?.stop();
   }
 
   // ---- written through to the store ----------------------------------------

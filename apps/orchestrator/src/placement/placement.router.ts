@@ -20,9 +20,7 @@ const COPY_MS = 5_000;
 @Injectable()
 export class PlacementRouter extends CatalogRouter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new JsonLogger('placement');
-  private copy?: SiteCopy;
-  private timer?: NodeJS.Timeout;
-  private copying?: Promise<void>;
+  private copyWriter?: { stop(): Promise<void> };
 
   constructor(
     @Inject(CatalogService) catalog: CatalogService,
@@ -34,33 +32,21 @@ export class PlacementRouter extends CatalogRouter implements OnModuleInit, OnAp
 
   async onModuleInit(): Promise<void> {
     if (this.engine.mode !== 'site') return;
-    this.copy = await SiteCopy.open(this.transport, SITE_PLACEMENT_BUCKET, this.engine.runDomain);
+    const copy = await SiteCopy.open(this.transport, SITE_PLACEMENT_BUCKET, this.engine.runDomain);
     const copied: ComputeObservation[] = [];
-    for (const [key, list] of await this.copy.entries<ComputeObservation[]>()) {
+    for (const [key, list] of await copy.entries<ComputeObservation[]>()) {
       if (key.startsWith('compute.') && Array.isArray(list)) copied.push(...list);
     }
     const restored = this.computeProfiles().restore(copied);
     this.logger.info('learnt compute times from the site copy', { observations: restored });
-    this.timer = setInterval(() => void this.save(), COPY_MS);
-    this.timer.unref();
+    this.copyWriter = copy.keepWriting(
+      () => observationsByService(this.computeProfiles().observations()),
+      COPY_MS,
+      (err) => this.logger.warn('site copy of the compute times not written', { error: err.message }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.copying;
-    await this.save();
-  }
-
-  private save(): Promise<void> {
-    const copy = this.copy;
-    if (!copy || this.copying) return this.copying ?? Promise.resolve();
-    this.copying = copy
-      .replace(observationsByService(this.computeProfiles().observations()))
-      .then(
-        () => undefined,
-        (err: Error) => this.logger.warn('site copy of the compute times not written', { error: err.message }),
-      )
-      .finally(() => (this.copying = undefined));
-    return this.copying;
+    await this.copyWriter?.stop();
   }
 }
