@@ -23,6 +23,7 @@ import { waitUntil } from '@yunbian/common';
 import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
 import { Testbed } from '../tools/testbed/testbed';
 import type { Topology } from '../tools/testbed/topology';
+import { describeOnTestbed, jsonCall } from './support/testbed-suite';
 
 const CUT_SECONDS = Number(process.env.AUTONOMY_CUT_SECONDS ?? 20);
 const RUNS_PER_SECOND = Number(process.env.AUTONOMY_RUNS_PER_SECOND ?? 5);
@@ -47,12 +48,7 @@ const TOPOLOGY: Topology = {
   ],
 };
 
-const isRoot = process.getuid?.() === 0;
-const inCi = process.env.CI === 'true';
-if (!isRoot && !inCi) {
-  process.stdout.write('autonomy e2e skipped: the testbed needs root (network namespaces, tc, iptables)\n');
-}
-const describeTestbed = isRoot || inCi ? describe : describe.skip;
+const describeTestbed = describeOnTestbed('autonomy');
 
 jest.setTimeout(240_000 + CUT_SECONDS * 3_000);
 
@@ -87,16 +83,7 @@ describeTestbed(`edge autonomy on the testbed (uplink cut ${CUT_SECONDS} s at ${
   let privateRun = '';
   const SECRET = 'frame-of-camera-7';
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown, timeoutMs = 60_000) => {
-    const response = await fetch(`${base}${route}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = jsonCall;
   const waitFor = <T>(check: () => Promise<T | undefined | false>, ms: number, what: string) =>
     waitUntil(check, ms, `${what} (testbed logs in ${bed.logDir})`, 250);
 

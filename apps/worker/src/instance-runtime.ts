@@ -9,7 +9,7 @@ import {
   type LibraryEntry,
   type ServiceHandler,
 } from '@yunbian/service-sdk';
-import { OutcomeStore, type NatsTransport, type PayloadStore } from '@yunbian/transport';
+import { DomainOutcomeStores, type NatsTransport, type PayloadStore } from '@yunbian/transport';
 import { SERVICE_HANDLER, WorkerModule } from './worker.module';
 
 /**
@@ -57,8 +57,10 @@ export async function startInstance(options: {
     const handler = app.get<ServiceHandler>(SERVICE_HANDLER);
     const idempotencyWindowMs = envInt('YUNBIAN_IDEMPOTENCY_WINDOW_MS', DEFAULT_IDEMPOTENCY_WINDOW_MS);
     // Only services that declare it pay a KV write per request.
+    // Opened per domain on first use (a site engine's requests keep theirs at the site), so an
+    // instance starts with its uplink cut.
     const outcomes = entry.descriptor.durableResults
-      ? await OutcomeStore.open(transport, idempotencyWindowMs)
+      ? new DomainOutcomeStores(transport, idempotencyWindowMs)
       : undefined;
     const host = new ServiceHost(transport, entry.descriptor, handler, {
       instanceId: command.instanceId,

@@ -106,6 +106,9 @@ export class CatalogRouter implements StepRouter {
       // Which version, when the step's range matched several (each is judged by its own).
       service: several ? c.service : undefined,
       latencyMs: c.estimate ? Math.round(c.estimate.latencyMs * 100) / 100 : undefined,
+      // The compute figure behind the latency (learnt from replies, declared or the default).
+      computeMs: c.estimate ? Math.round(c.estimate.computeMs * 100) / 100 : undefined,
+      computeSource: c.estimate?.computeSource,
       cost: c.estimate?.costPerCall,
       bandwidthMbps:
         c.estimate && Number.isFinite(c.estimate.bandwidthMbps)

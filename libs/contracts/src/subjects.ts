@@ -84,6 +84,11 @@ export const Subjects = {
    * every value above the `public` tier replaced by a `SiteRef`.
    */
   engineRunsGet: (engineId: string) => `${SUBJECT_ROOT}.cmd.engine.${assertToken(engineId, 'engine id')}.runs.get`,
+  /**
+   * A site engine's run facts (`SiteRunFact`), appended to the stream `SITE_FACTS_STREAM` in
+   * its site's JetStream domain; the cloud consumes each site's stream through the leaf.
+   */
+  siteRunFacts: (site: string) => `${SUBJECT_ROOT}.evt.site.${assertToken(site, 'site name')}.run-facts`,
 
   /** Calls to a service type: every instance of name@version listens in one queue group. */
   service: (name: string, version: string) =>

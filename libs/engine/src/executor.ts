@@ -195,10 +195,12 @@ export class Executor {
 
   /**
    * Loads every stored run (or those `owned` accepts: a store shared with other engines holds
-   * theirs too, and those are theirs to execute); returns how many, and the running ones (for
-   * `resume` once instances are known again).
+   * theirs too, and those are theirs to execute); returns how many, the running ones (for
+   * `resume` once instances are known again), and all of them.
    */
-  async restore(owned: (run: RunRecord) => boolean = () => true): Promise<{ restored: number; running: RunRecord[] }> {
+  async restore(
+    owned: (run: RunRecord) => boolean = () => true,
+  ): Promise<{ restored: number; running: RunRecord[]; runs: RunRecord[] }> {
     const stored = (await this.store.loadAll()).filter(owned);
     // Oldest first, so the retention sweep can stop at the first run still within it.
     stored.sort((a, b) => (a.finishedAt ?? a.updatedAt).localeCompare(b.finishedAt ?? b.updatedAt));
@@ -206,7 +208,7 @@ export class Executor {
       this.runs.set(run.id, run);
       if (isTerminalRun(run.status)) this.finishedOrder.push(run.id);
     }
-    return { restored: stored.length, running: stored.filter((r) => r.status === 'running') };
+    return { restored: stored.length, running: stored.filter((r) => r.status === 'running'), runs: stored };
   }
 
   /** Stops deciding and clears timers; replies that still arrive change nothing. */

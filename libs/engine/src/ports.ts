@@ -87,6 +87,9 @@ export interface RouteCandidate {
   /** Estimated latency (ms) and cost of running the step there. */
   latencyMs?: number;
   cost?: number;
+  /** The execution time within that latency (ms) and where it came from: observed, declared-tag, declared-service or default. */
+  computeMs?: number;
+  computeSource?: string;
   /** The link bandwidth the estimate used (absent on the same node: nothing moves), Mbit/s… */
   bandwidthMbps?: number;
   /** …where that figure came from: measured, declared, default, lan or same-node… */

@@ -1,8 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { YunbianError } from '@yunbian/transport';
 import { sha256Hex } from './fetch-model';
-import { ModelCache } from './model-cache';
+import { keptVersion, ModelCache } from './model-cache';
 import type { ModelMeta } from './model-meta';
 
 function model(name: string, size: number): { meta: ModelMeta; bytes: Uint8Array } {
@@ -43,6 +44,9 @@ describe('ModelCache', () => {
     models.set(m.meta.sha256, m.bytes);
     return m;
   };
+
+  /** The model files (the folder of kept registry records aside). */
+  const files = () => readdirSync(directory).filter((f) => f !== 'meta');
 
   beforeEach(() => {
     directory = mkdtempSync(path.join(os.tmpdir(), 'yb-model-cache-'));
@@ -86,7 +90,7 @@ describe('ModelCache', () => {
     const { meta } = add('det', 1000);
     const models = cache(1_000_000, async () => Buffer.alloc(1000, 'y'));
     await expect(models.ensure(meta)).rejects.toThrow(/failed its integrity check: expected sha256/);
-    expect(readdirSync(directory)).toEqual([]);
+    expect(files()).toEqual([]);
   });
 
   it('evicts the least recently used files beyond maxBytes, keeping the one just ensured', async () => {
@@ -101,12 +105,50 @@ describe('ModelCache', () => {
     await models.ensure(a.meta); // a is now more recent than b
     clock += 1000;
     await models.ensure(c.meta);
-    expect(readdirSync(directory).sort()).toEqual([a.meta.sha256, c.meta.sha256].sort());
+    expect(files().sort()).toEqual([a.meta.sha256, c.meta.sha256].sort());
     expect(models.stats().evicted).toBe(1);
 
     clock += 1000;
     const big = add('big', 300); // larger than the whole cache: kept alone
     await models.ensure(big.meta);
-    expect(readdirSync(directory)).toEqual([big.meta.sha256]);
+    expect(files()).toEqual([big.meta.sha256]);
+  });
+
+  it('with the registry unreachable, resolves a model it served before from the record it kept, without fetching', async () => {
+    const m = add('ocr-det', 50);
+    const first = cache();
+    await first.ensure(await first.resolve('ocr-det', undefined, async () => m.meta));
+    expect(fetched).toEqual(['ocr-det']);
+
+    // A restarted instance (a new process: a new cache over the same folder), the uplink cut.
+    const cut = () => Promise.reject(new Error('TIMEOUT: JetStream did not answer'));
+    const again = cache();
+    const meta = await again.resolve('ocr-det', undefined, cut);
+    expect(meta).toEqual(m.meta);
+    expect(await again.resolve('ocr-det', 1, cut)).toEqual(m.meta);
+    expect(readFileSync(await again.ensure(meta))).toEqual(Buffer.from(m.bytes));
+    expect(fetched).toEqual(['ocr-det']);
+    expect(again.stats()).toMatchObject({ hits: 1, misses: 0 });
+
+    // What the registry answered stands; what the node never served cannot start offline.
+    await expect(
+      again.resolve('ocr-det', 9, () =>
+        Promise.reject(new YunbianError('NOT_FOUND', 'model ocr-det has no version 9')),
+      ),
+    ).rejects.toThrow('has no version 9');
+    await expect(again.resolve('ocr-det', 2, cut)).rejects.toThrow(
+      /the model registry did not answer \(TIMEOUT: JetStream did not answer\) and this node has no copy of model ocr-det v2 it served before/,
+    );
+    // A kept record whose file was evicted is no copy.
+    rmSync(path.join(directory, m.meta.sha256));
+    await expect(again.resolve('ocr-det', undefined, cut)).rejects.toThrow('has no copy of model ocr-det');
+  });
+
+  it('picks the newest kept version, or the one asked for', () => {
+    const kept = ['det.1.json', 'det.12.json', 'det.3.json', 'det-v2.7.json', 'det.x.json', 'det.2.json.part'];
+    expect(keptVersion('det', kept)).toBe(12);
+    expect(keptVersion('det', kept, 3)).toBe(3);
+    expect(keptVersion('det', kept, 4)).toBeUndefined();
+    expect(keptVersion('rec', kept)).toBeUndefined();
   });
 });

@@ -1,10 +1,34 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { NatsTransport } from '@yunbian/transport';
+import { YunbianError, type NatsTransport } from '@yunbian/transport';
 import { fetchModelBytes, verifyModelBytes } from './fetch-model';
-import type { ModelMeta } from './model-meta';
+import { modelMetaKey, type ModelMeta } from './model-meta';
+
+/** Beside the files: the registry record of each version this cache handed out (`<name>.<version>.json`). */
+const META_FOLDER = 'meta';
+
+/**
+ * The newest version of `name` among kept record files (`<name>.<version>.json`), or the
+ * one asked for when it is there.
+ */
+export function keptVersion(name: string, files: readonly string[], version?: number): number | undefined {
+  let best: number | undefined;
+  for (const file of files) {
+    if (!file.startsWith(`${name}.`) || !file.endsWith('.json')) continue;
+    const text = file.slice(name.length + 1, -'.json'.length);
+    if (!/^\d+$/.test(text)) continue;
+    const v = Number(text);
+    if (version !== undefined ? v === version : best === undefined || v > best) best = v;
+  }
+  return best;
+}
+
+/** The registry answered (the model or version does not exist, the name is bad): no kept record overrides that. */
+function registryAnswered(err: unknown): boolean {
+  return err instanceof YunbianError && (err.code === 'NOT_FOUND' || err.code === 'BAD_REQUEST');
+}
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -71,11 +95,59 @@ export class ModelCache {
     return pending;
   }
 
+  /**
+   * The registry record of `name` (`version`, else the latest) from `readRegistry`; when the
+   * registry cannot be reached (a site's uplink is cut), the record this cache kept when it
+   * last handed out that version (the newest kept one for the latest) — so an instance of a
+   * model the node already served starts again without the cloud. `ensure` then checks the
+   * bytes against it as always.
+   */
+  async resolve(name: string, version: number | undefined, readRegistry: () => Promise<ModelMeta>): Promise<ModelMeta> {
+    try {
+      return await readRegistry();
+    } catch (err) {
+      if (registryAnswered(err)) throw err;
+      const kept = await this.keptMeta(name, version);
+      if (kept) return kept;
+      const what = version === undefined ? `model ${name}` : `model ${name} v${version}`;
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `the model registry did not answer (${(err as Error).message}) and this node has no copy of ${what} it served before (cache ${this.options.directory}); start the instance again once the registry is reachable, or give it "modelPath", a file on the node`,
+        { model: name, ...(version === undefined ? {} : { version }) },
+      );
+    }
+  }
+
+  /** A kept record whose bytes are still in the cache (an evicted file cannot start anything offline). */
+  private async keptMeta(name: string, version: number | undefined): Promise<ModelMeta | undefined> {
+    const folder = path.join(this.options.directory, META_FOLDER);
+    const files = await readdir(folder).catch(() => [] as string[]);
+    const v = keptVersion(name, files, version);
+    if (v === undefined) return undefined;
+    try {
+      const meta = JSON.parse(await readFile(path.join(folder, `${modelMetaKey(name, v)}.json`), 'utf8')) as ModelMeta;
+      if (!SHA256_HEX.test(meta.sha256)) return undefined;
+      return (await stat(path.join(this.options.directory, meta.sha256)).catch(() => undefined)) ? meta : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async keepMeta(meta: ModelMeta): Promise<void> {
+    const folder = path.join(this.options.directory, META_FOLDER);
+    await mkdir(folder, { recursive: true });
+    const file = path.join(folder, `${modelMetaKey(meta.name, meta.version)}.json`);
+    const partial = `${file}.${process.pid}.${randomUUID()}.part`;
+    await writeFile(partial, JSON.stringify(meta));
+    await rename(partial, file);
+  }
+
   private async load(meta: ModelMeta): Promise<string> {
     const file = path.join(this.options.directory, meta.sha256);
     if (await this.isIntact(file, meta)) {
       this.counters.hits++;
       await this.touch(file);
+      await this.keepMeta(meta);
       return file;
     }
     this.counters.misses++;
@@ -87,6 +159,7 @@ export class ModelCache {
     await writeFile(partial, bytes);
     await rename(partial, file);
     await this.touch(file);
+    await this.keepMeta(meta);
     await this.evict(meta.sha256);
     return file;
   }

@@ -39,6 +39,12 @@ export class YunbianMetrics {
   readonly heartbeatLag: Histogram<'node'>;
   /** Events of workflow triggers; outcome `started`, `duplicate`, `dropped` or `failed`. */
   readonly triggerFires: Counter<'workflow' | 'trigger' | 'kind' | 'outcome'>;
+  /** Runs site engines started, as the cloud learnt from their facts (once each, also after an uplink cut). */
+  readonly siteRunsStarted: Counter<'site' | 'workflow'>;
+  /** Runs site engines finished, likewise. */
+  readonly siteRuns: Counter<'site' | 'workflow' | 'status'>;
+  /** Step attempts of runs site engines finished, likewise. */
+  readonly siteStepDuration: Histogram<'site' | 'service' | 'node' | 'outcome'>;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -95,6 +101,25 @@ export class YunbianMetrics {
       name: 'yunbian_workflow_trigger_fires_total',
       help: 'Events of workflow triggers (messages, schedule fires), by workflow, trigger, kind and outcome: started (a run), duplicate (its run existed: a redelivery), dropped (concurrency bound reached) or failed.',
       labelNames: ['workflow', 'trigger', 'kind', 'outcome'],
+      registers,
+    });
+    this.siteRunsStarted = new Counter({
+      name: 'yunbian_site_workflow_runs_started_total',
+      help: "Workflow runs site engines started, by site and workflow (from the sites' run facts, each counted once).",
+      labelNames: ['site', 'workflow'],
+      registers,
+    });
+    this.siteRuns = new Counter({
+      name: 'yunbian_site_workflow_runs_total',
+      help: "Workflow runs site engines finished, by site, workflow and status (from the sites' run facts, each counted once).",
+      labelNames: ['site', 'workflow', 'status'],
+      registers,
+    });
+    this.siteStepDuration = new Histogram({
+      name: 'yunbian_site_step_duration_seconds',
+      help: "Step attempts of runs site engines finished, by site, service, node and outcome (from the sites' run facts).",
+      labelNames: ['site', 'service', 'node', 'outcome'],
+      buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     });
   }

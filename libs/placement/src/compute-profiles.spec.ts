@@ -49,6 +49,19 @@ describe('ComputeProfiles', () => {
     expect(p.estimate('ocr@1.0.0', 'n', ['gpu'])).toMatchObject({ ms: 20, source: 'declared-tag' });
   });
 
+  it('hands its learnt times to another process, which estimates the same from them', () => {
+    const p = profiles();
+    p.record('ocr@1.0.0', 'edge-a', 100);
+    p.record('ocr@1.0.0', 'edge-a', 200);
+    const copy = JSON.parse(JSON.stringify(p.observations()));
+    const q = profiles();
+    q.record('ocr@1.0.0', 'edge-b', 60); // its own observation is kept
+    expect(q.restore([...copy, { service: 'ocr@1.0.0', nodeClass: 'x', ms: -1, count: 1 }, null])).toBe(1);
+    expect(q.estimate('ocr@1.0.0', 'edge-a', [])).toEqual(p.estimate('ocr@1.0.0', 'edge-a', []));
+    expect(q.observationCount('ocr@1.0.0', 'edge-a')).toBe(2);
+    expect(q.estimate('ocr@1.0.0', 'edge-b', [])).toMatchObject({ ms: 60, source: 'observed' });
+  });
+
   it('rejects times that are not usable, naming the field', () => {
     expect(() => profiles().record('ocr@1.0.0', 'n', NaN)).toThrow(PlacementInputError);
     expect(() => profiles().declare('x', { byTagMs: { gpu: 0 } })).toThrow(

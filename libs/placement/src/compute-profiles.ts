@@ -29,6 +29,16 @@ export interface ComputeProfilesOptions {
   smoothing?: number;
 }
 
+/** One learnt execution time, as `ComputeProfiles.observations` exports it. */
+export interface ComputeObservation {
+  service: string;
+  nodeClass: string;
+  /** The smoothed time. */
+  ms: number;
+  /** Replies it was learnt from. */
+  count: number;
+}
+
 interface Observed {
   ms: number;
   count: number;
@@ -149,6 +159,33 @@ export class ComputeProfiles {
     seen.ms = this.smoothing * durationMs + (1 - this.smoothing) * seen.ms;
     seen.count++;
     return seen.ms;
+  }
+
+  /** Everything observed, for a copy that outlives the process (`restore`). */
+  observations(): ComputeObservation[] {
+    const all: ComputeObservation[] = [];
+    for (const [service, byClass] of this.observed) {
+      for (const [nodeClass, seen] of byClass) all.push({ service, nodeClass, ms: seen.ms, count: seen.count });
+    }
+    return all;
+  }
+
+  /**
+   * Takes back what `observations` returned (a restarted engine's learnt times). What this
+   * process has observed itself is kept; malformed entries are skipped.
+   */
+  restore(observations: readonly ComputeObservation[]): number {
+    let restored = 0;
+    for (const o of observations) {
+      if (!o || typeof o.service !== 'string' || typeof o.nodeClass !== 'string') continue;
+      if (!Number.isFinite(o.ms) || o.ms < 0 || !Number.isInteger(o.count) || o.count < 1) continue;
+      let byClass = this.observed.get(o.service);
+      if (!byClass) this.observed.set(o.service, (byClass = new Map()));
+      if (byClass.has(o.nodeClass)) continue;
+      byClass.set(o.nodeClass, { ms: o.ms, count: o.count });
+      restored++;
+    }
+    return restored;
   }
 
   /** Drops what was observed on a node class. */

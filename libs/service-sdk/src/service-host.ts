@@ -41,10 +41,14 @@ export interface HostOptions {
   outcomes?: OutcomeKeeper;
 }
 
-/** The durable side of the result cache (`OutcomeStore` in @yunbian/transport). */
+/**
+ * The durable side of the result cache (`DomainOutcomeStores` in @yunbian/transport):
+ * `domain` is the calling engine's JetStream domain (its `Yb-Payload-Domain` header; a site
+ * engine's), where its outcomes are kept; absent, the worker's own.
+ */
 export interface OutcomeKeeper {
-  get(idempotencyKey: string): Promise<StoredOutcome | undefined>;
-  put(idempotencyKey: string, outcome: StoredOutcome): Promise<unknown>;
+  get(idempotencyKey: string, domain?: string): Promise<StoredOutcome | undefined>;
+  put(idempotencyKey: string, outcome: StoredOutcome, domain?: string): Promise<unknown>;
 }
 
 /** What an instance reports of its load (the agent passes it on in heartbeats). */
@@ -166,7 +170,9 @@ export class ServiceHost {
     raw: unknown,
     request: IncomingRequest,
   ): Promise<unknown> {
-    const kept = await outcomes.get(key).catch(() => undefined);
+    // Where the calling engine reads them after a restart: its own domain (a site engine's is at the site).
+    const domain = request.headers?.get(PAYLOAD_DOMAIN_HEADER) || undefined;
+    const kept = await outcomes.get(key, domain).catch(() => undefined);
     if (kept) {
       this.repeatsAnswered++;
       if (kept.ok) return kept.output;
@@ -182,7 +188,7 @@ export class ServiceHost {
       stored = { ok: false, error: error.toBody() };
       failure = err;
     }
-    await outcomes.put(key, stored).catch(() => undefined);
+    await outcomes.put(key, stored, domain).catch(() => undefined);
     if (stored.ok) return stored.output;
     throw failure;
   }

@@ -126,14 +126,16 @@ export abstract class OnnxModelService implements OnModuleInit {
         'onnx-inference needs instance config "model" (a registered name[@version]) or "modelPath"',
       );
     }
-    const [name, version] = model.split('@');
-    const meta = await readModelMeta(this.transport, name, version ? Number(version) : undefined);
+    const [name, versionText] = model.split('@');
+    const version = versionText ? Number(versionText) : undefined;
     const cache = ModelCache.overNats(this.transport, {
       directory:
         process.env.YUNBIAN_MODEL_CACHE_DIR ??
         path.join(os.tmpdir(), 'yunbian-models', process.env.YUNBIAN_NODE_ID ?? 'node'),
       maxBytes: Number(process.env.YUNBIAN_MODEL_CACHE_BYTES ?? 2 * 1024 ** 3),
     });
+    // With the registry unreachable (a site's uplink cut), the record kept when this node last served the model.
+    const meta = await cache.resolve(name, version, () => readModelMeta(this.transport, name, version));
     // The cache checks the sha256 against the registry before handing out the file.
     return { file: await cache.ensure(meta), modelName: `${meta.name}@${meta.version}` };
   }

@@ -6,3 +6,4 @@ export * from './run-store';
 export * from './durability';
 export * from './outcome-store';
 export * from './leases';
+export * from './site-copy';

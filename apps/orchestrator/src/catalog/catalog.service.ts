@@ -17,10 +17,17 @@ import {
   type PingRequest,
   type ServiceDescriptor,
 } from '@yunbian/contracts';
-import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { NatsTransport, SiteCopy, YunbianError } from '@yunbian/transport';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { ReplicaService } from '../replicas/replicas.service';
 import { CatalogStore } from './catalog.store';
+import {
+  catalogCopyEntries,
+  catalogFingerprint,
+  SITE_CATALOG_BUCKET,
+  SITE_CATALOG_COPY_MS,
+  snapshotFromCopy,
+} from './site-catalog-copy';
 
 export type { CatalogStats } from '@yunbian/catalog';
 
@@ -36,6 +43,9 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
   private subscriptions: Subscription[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private store!: CatalogStore;
+  /** A site engine's copy of its view in its site's domain (`SITE_CATALOG_BUCKET`), written every few seconds. */
+  private siteCopy?: SiteCopy;
+  private copyWriter?: { stop(): Promise<void> };
   /**
    * A site engine keeps a view, not the catalogue: it hears the same agent events (the leaf
    * carries the whole fleet's while the uplink is up) and sweeps liveness for its own routing,
@@ -64,9 +74,22 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
     this.store = this.authority
       ? await CatalogStore.open(this.transport, logger)
       : await CatalogStore.openReadOnly(this.transport, logger);
-    const snapshot = await this.store.load();
+    let snapshot = await this.store.load();
+    let from = this.authority ? 'store' : 'cloud';
+    if (!this.authority) {
+      // The site's copy: what a restart with the uplink cut starts from (then agents announce again).
+      this.siteCopy = await SiteCopy.open(this.transport, SITE_CATALOG_BUCKET, this.engine.runDomain, {
+        fingerprint: catalogFingerprint,
+      });
+      const copied = snapshotFromCopy(await this.siteCopy.entries());
+      if (!this.store.loaded) {
+        snapshot = copied;
+        from = 'site copy';
+      }
+    }
     this.restoreFrom(snapshot);
     logger.info('catalogue restored', {
+      from,
       nodes: snapshot.nodes.length,
       instances: snapshot.instances.length,
       services: snapshot.services.length,
@@ -103,12 +126,19 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
     // Nodes are not judged by a silence that was this process's own (NATS away from it).
     t.onConnection((state) => (state === 'lost' ? this.connectionLost() : this.connectionBack()));
     this.sweepTimer = setInterval(() => this.sweep(), envInt('YUNBIAN_LIVENESS_SWEEP_MS', 200));
+    // On the leaf's JetStream: written with the uplink cut too.
+    this.copyWriter = this.siteCopy?.keepWriting(
+      () => catalogCopyEntries(this.view()),
+      SITE_CATALOG_COPY_MS,
+      (err) => logger.warn('site copy of the catalogue not written', { error: err.message }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
     for (const s of this.subscriptions) s.unsubscribe();
     await this.store?.flush();
+    await this.copyWriter?.stop();
   }
 
   /** Only the leading replica judges silence (a site engine judges for its own routing). */

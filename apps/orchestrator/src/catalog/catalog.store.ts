@@ -16,6 +16,8 @@ export type { CatalogSnapshot };
  */
 export class CatalogStore {
   private readonly pending = new Map<string, Promise<void>>();
+  /** The last `load` read the bucket (false: the cloud's bucket did not answer). */
+  loaded = false;
 
   private constructor(
     private readonly kv: KV | undefined,
@@ -33,7 +35,7 @@ export class CatalogStore {
   /**
    * The cloud's bucket, read once for a starting view and never written (a site engine is
    * not the catalogue's authority). Unreachable (the uplink is down, the cloud never ran):
-   * an empty snapshot, and the view fills from the agents' announcements.
+   * an empty snapshot and `loaded` false (the site engine starts from its site's copy).
    */
   static async openReadOnly(transport: NatsTransport, logger: JsonLogger): Promise<CatalogStore> {
     try {
@@ -49,7 +51,7 @@ export class CatalogStore {
       );
       return new CatalogStore(kv, logger, true);
     } catch (err) {
-      logger.warn('cloud catalogue unreachable; starting from announcements', { error: (err as Error).message });
+      logger.warn('cloud catalogue unreachable', { error: (err as Error).message });
       return new CatalogStore(undefined, logger, true);
     }
   }
@@ -63,7 +65,7 @@ export class CatalogStore {
       for await (const key of await kv.keys()) keys.push(key);
     } catch (err) {
       if (!this.readOnly) throw err;
-      this.logger.warn('cloud catalogue unreadable; starting from announcements', { error: (err as Error).message });
+      this.logger.warn('cloud catalogue unreadable', { error: (err as Error).message });
       return snapshot;
     }
     for (const key of keys) {
@@ -74,6 +76,7 @@ export class CatalogStore {
       else if (key.startsWith('instance.')) snapshot.instances.push(value);
       else if (key.startsWith('service.')) snapshot.services.push(value);
     }
+    this.loaded = true;
     return snapshot;
   }
 

@@ -21,6 +21,7 @@ import { executedByReplica, executingReplicas } from '../replicas/replica-rules'
 import { ReplicaService } from '../replicas/replicas.service';
 import { EngineTakeover } from './engine-takeover';
 import { EnginesService } from './engines.service';
+import { SiteFactPublisher } from './site-facts/site-fact-publisher';
 import { routeRun, type RunRoute } from './run-routing';
 import { siteUplinkState } from './uplink';
 import { WorkflowRegistry } from './workflow-registry.service';
@@ -87,6 +88,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
     @Inject(EnginesService) private readonly engines: EnginesService,
     @Inject(ReplicaService) private readonly replicas: ReplicaService,
+    @Inject(SiteFactPublisher) private readonly siteFacts: SiteFactPublisher,
   ) {}
 
   /** This engine, as run records name it. */
@@ -128,14 +130,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
           loadAll: () => store.loadAll(),
           compact: () => store.compact(),
         },
-        // Outcomes workers of `durableResults` services kept (in the hub's domain): read before
-        // resending after a restart. Created here with the workers' default window when no worker
-        // created it first. Not at a site engine: it must start with its uplink cut, and its
-        // workers' own caches answer its resends.
-        outcomes:
-          this.config.mode === 'cloud'
-            ? await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS)
-            : undefined,
+        // Outcomes workers of `durableResults` services kept, read before resending after a
+        // restart: in this engine's domain (a site engine's, on its leaf, so it starts with its
+        // uplink cut; workers keep them where the request's Yb-Payload-Domain says). Created
+        // here with the workers' default window when no worker created it first.
+        outcomes: await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS, { domain }),
         payloads: await PayloadStore.open(this.transport, undefined, { domain }),
         dispatcher: {
           call: (request) => {
@@ -146,7 +145,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         },
         router: this.router,
         clock: systemClock,
-        listeners: [metricsListener(), tracingListener(), logListener(this.logger)],
+        // A site engine's run facts also go to its site's stream, for the cloud's /metrics.
+        listeners: [metricsListener(), tracingListener(), logListener(this.logger), ...this.siteFacts.listeners()],
       },
       {
         unknownRunMessage: (id) =>
@@ -173,9 +173,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     // takeover's, once it is gone), not this one's to resume. In the cloud, the runs of other
     // replicas are theirs too (read from the store when asked for, taken over when their
     // lease expires): a replica restores only the runs its `executedBy` names.
-    const { restored, running: active } = await this.executor.restore((run) =>
+    const {
+      restored,
+      running: active,
+      runs,
+    } = await this.executor.restore((run) =>
       this.config.mode === 'cloud' ? executedByReplica(run, this.config.id) : run.executedBy?.kind !== 'embedded',
     );
+    this.siteFacts.resend(runs);
     this.sweepTimer = setInterval(
       () =>
         void this.executor

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { JsonLogger, withDeadline } from '@yunbian/common';
-import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
+import { createKv, NatsTransport, SiteCopy, YunbianError } from '@yunbian/transport';
 import {
   checkDefinition,
   pickVersion,
@@ -36,7 +35,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   /** The hub's bucket; a site engine opens it once the hub answers. */
   private kv?: KV;
   /** A site engine's copy in its own domain. */
-  private copy?: KV;
+  private copy?: SiteCopy;
   private readonly workflows = new Map<string, StoredWorkflow[]>();
   private readonly changeListeners: ((name: string) => void)[] = [];
   private watching?: { stop(): void };
@@ -71,16 +70,9 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
 
   /** A site engine: the site's copy first (no hub needed), then the hub's registry when it answers. */
   private async startSite(): Promise<void> {
-    const copy = await createKv(
-      new Kvm(jetstream(this.transport.connection, { domain: this.engine.runDomain })),
-      SITE_WORKFLOW_BUCKET,
-      { history: 1 },
-    );
+    const copy = await SiteCopy.open(this.transport, SITE_WORKFLOW_BUCKET, this.engine.runDomain);
     this.copy = copy;
-    for (const key of await listKeys(copy)) {
-      const entry = await copy.get(key);
-      if (entry?.operation === 'PUT') this.remember(entry.json<StoredWorkflow>());
-    }
+    for (const stored of (await copy.entries<StoredWorkflow>()).values()) this.remember(stored);
     this.logger.info('workflow definitions from the site copy', {
       versions: this.keys().size,
       domain: this.engine.runDomain,
@@ -137,7 +129,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
   /** A version the cloud stored: remembered, written to the site's copy, listeners told. */
   private async apply(stored: StoredWorkflow): Promise<void> {
     this.remember(stored);
-    await this.copy?.put(workflowKey(stored.name, stored.version), JSON.stringify(stored));
+    await this.copy?.put(workflowKey(stored.name, stored.version), stored);
     this.changed(stored.name);
   }
 

@@ -15,6 +15,8 @@ import { WorkflowRegistry } from './workflow-registry.service';
 import { WorkflowsController } from './workflows.controller';
 import { WorkflowsGateway } from './workflows.gateway';
 import { TriggerRunner } from './triggers/trigger-runner.service';
+import { SiteFactCollector } from './site-facts/site-fact-collector.service';
+import { SiteFactPublisher } from './site-facts/site-fact-publisher';
 
 @Module({
   imports: [CatalogModule],
@@ -31,6 +33,8 @@ import { TriggerRunner } from './triggers/trigger-runner.service';
     PlacementRouter,
     { provide: STEP_ROUTER, useExisting: PlacementRouter },
     PlacementsService,
+    SiteFactPublisher,
+    SiteFactCollector,
   ],
   exports: [WorkflowEngine, WorkflowRegistry, EnginesService],
 })

@@ -1,0 +1,31 @@
+/**
+ * What testbed specs share: they need root (network namespaces, tc, iptables), and talk JSON
+ * to the orchestrators' REST through the testbed's forwarded ports.
+ */
+
+/** `describe` where the testbed can run (root, or CI), else `describe.skip` with the reason printed. */
+export function describeOnTestbed(spec: string): jest.Describe {
+  const isRoot = process.getuid?.() === 0;
+  const inCi = process.env.CI === 'true';
+  if (isRoot || inCi) return describe;
+  process.stdout.write(`${spec} e2e skipped: the testbed needs root (network namespaces, tc, iptables)\n`);
+  return describe.skip;
+}
+
+/** One JSON request; the status and the parsed body (undefined when empty). */
+export async function jsonCall<T>(
+  base: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  timeoutMs = 60_000,
+): Promise<{ status: number; body: T }> {
+  const response = await fetch(`${base}${route}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
