@@ -7,6 +7,7 @@ import { DeploymentsModule } from './deployments/deployments.module';
 import { EngineConfigModule } from './engine-config.module';
 import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
+import { ModelAliasesModule } from './models/model-aliases.module';
 import { ModelsModule } from './models/models.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
@@ -28,6 +29,7 @@ export class AppModule {
           propagator: new NatsTracePropagator(),
           jetStreamDomain: engine.hubDomain,
         }),
+        ModelAliasesModule,
         CatalogModule,
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,

@@ -30,6 +30,7 @@ export function runView(run: RunRecord, options: { detail: boolean } = { detail:
           service: a.service ?? a.target,
           node: a.nodeId,
           instance: a.instanceId,
+          model: a.model,
           childRun: a.childRunId,
           idempotencyKey: a.idempotencyKey,
           queuedAt: a.queuedAt,
