@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import type { InstanceRecord, ModelAlias } from '@yunbian/contracts';
 import { fromWire, toWire, type WireTensor } from '@yunbian/inference';
+import { canaryDraw } from '@yunbian/workflow';
 import { addBiasModel, MODEL_ALIAS_BUCKET, modelAliasKey, type ModelMeta } from '@yunbian/models';
 import { TestCluster } from './support/cluster';
 
@@ -61,7 +62,7 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
   };
   /** `CALLS` runs, ten at a time; each with the instance and model that answered and the bias it added. */
   const runMany = async (name: string) => {
-    const answers: { instance?: string; model?: string; bias: number; status: string }[] = [];
+    const answers: { run: string; instance?: string; model?: string; bias: number; status: string }[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: 10 }, async () => {
@@ -71,6 +72,7 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
           const [attempt] = view.steps[0].history;
           const y = view.output?.classify ? fromWire('y', view.output.classify.outputs.y).data : undefined;
           answers.push({
+            run: view.id,
             instance: attempt?.instance,
             model: attempt?.model,
             bias: y ? y[1] : NaN,
@@ -200,6 +202,9 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
     expect(canary.length).toBeLessThanOrEqual(CALLS * 0.3);
     expect(new Set(canary.map((a) => a.bias))).toEqual(new Set([101]));
     expect(new Set(stable.map((a) => a.bias))).toEqual(new Set([1]));
+    // Exactly the runs whose draw fell below the share: the split is the documented one.
+    const drawn = answers.filter((a) => canaryDraw(`${a.run}:classify:`) < 0.2).map((a) => a.run);
+    expect(canary.map((a) => a.run).sort()).toEqual(drawn.sort());
     process.stdout.write(`digits@stable, canary share 0.2: ${canary.length}/${CALLS} calls reached the canary\n`);
   });
 
@@ -209,9 +214,26 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
     expect(view.status).toBe('failed');
     expect(view.error?.code).toBe('UNAVAILABLE');
     expect(view.error?.message).toContain('no instance serves model digits@7');
-    expect(view.error?.message).toContain(`digits@1: ${byVersion[1].map((id) => `${id} on edge-a`).join(', ')}`);
+    expect(view.error?.message).toContain(
+      `digits@1: ${[...byVersion[1]]
+        .sort()
+        .map((id) => `${id} on edge-a`)
+        .join(', ')}`,
+    );
     expect(view.error?.message).toContain(`digits@2: ${byVersion[2][0]} on edge-a`);
     expect(view.error?.message).toContain('no deployment serves model digits');
+
+    // A deployment serving the model (no replicas yet) is named.
+    const pool = await cluster.call('POST', '/deployments', {
+      name: 'digits-pool',
+      service: 'onnx-inference',
+      config: { model: 'digits@2' },
+      replicas: { count: 0 },
+    });
+    expect(pool.status).toBe(201);
+    const named = await run('digits-seven', 1);
+    expect(named.error?.message).toContain('deployment digits-pool serves model digits');
+    expect((await cluster.call('DELETE', '/deployments/digits-pool')).status).toBe(200);
 
     expect((await workflow('digits-prod', 'digits@prod')).status).toBe(201);
     const alias = await run('digits-prod', 0);

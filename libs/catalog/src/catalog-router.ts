@@ -167,7 +167,7 @@ export class CatalogRouter implements StepRouter {
       strategy: decision.strategy,
       reason: model ? `model ${model.description}; ${decision.reason}` : decision.reason,
       candidates: summary,
-      ...(model && instance.model ? { model: servedModelRef(instance.model) } : {}),
+      model: model && instance.model ? servedModelRef(instance.model) : undefined,
     };
   }
 
@@ -198,7 +198,8 @@ export class CatalogRouter implements StepRouter {
    */
   private noInstanceServing(request: RouteRequest, model: ModelTarget, instances: InstanceRecord[]): YunbianError {
     const byModel = new Map<string, string[]>();
-    for (const i of instances) {
+    // By instance id, so the sentence is the same whatever order the catalogue holds them in.
+    for (const i of [...instances].sort((a, b) => a.id.localeCompare(b.id))) {
       const key = i.model ? servedModelRef(i.model) : 'no registered model';
       byModel.set(key, [
         ...(byModel.get(key) ?? []),

@@ -649,9 +649,9 @@ export class Executor {
       const input = dispatch.input;
       decision = this.router.route({
         service: dispatch.attempt.target,
-        ...(dispatch.model === undefined
-          ? {}
-          : { model: dispatch.model, splitKey: `${run.id}:${dispatch.stepId}:${task.index ?? ''}` }),
+        // One literal shape for every request (no spread on this path, see placeStep's call).
+        model: dispatch.model,
+        splitKey: dispatch.model === undefined ? undefined : `${run.id}:${dispatch.stepId}:${task.index ?? ''}`,
         hints: dispatch.placement,
         avoid,
         inputBytes:
@@ -674,7 +674,7 @@ export class Executor {
         instanceId: decision.instance.id,
         nodeId: decision.node.id,
         placement: { strategy: decision.strategy, reason: decision.reason, candidates: decision.candidates },
-        ...(decision.model === undefined ? {} : { model: decision.model }),
+        model: decision.model,
       }),
       now,
     );

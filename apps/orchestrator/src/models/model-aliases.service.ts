@@ -14,6 +14,8 @@ export class ModelAliasesService implements ModelAliasSource, OnModuleInit, OnAp
   private readonly logger = new JsonLogger('model-aliases');
   private store?: ModelAliasStore;
   private opening?: Promise<ModelAliasStore>;
+  /** After a failed open, routing lookups try again from this time on (epoch ms), not on every call. */
+  private retryAt = 0;
 
   constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {}
 
@@ -26,6 +28,7 @@ export class ModelAliasesService implements ModelAliasSource, OnModuleInit, OnAp
       (store) => (this.store = store),
       (err: Error) => {
         this.opening = undefined;
+        this.retryAt = Date.now() + 5_000;
         this.logger.warn('model aliases unreadable; retried on next use', { error: err.message });
         throw err;
       },
@@ -43,7 +46,7 @@ export class ModelAliasesService implements ModelAliasSource, OnModuleInit, OnAp
   }
 
   alias(model: string, alias: string): ModelAlias | undefined {
-    if (!this.store) void this.open().catch(() => undefined);
+    if (!this.store && !this.opening && Date.now() >= this.retryAt) void this.open().catch(() => undefined);
     return this.store?.alias(model, alias);
   }
 
