@@ -218,7 +218,7 @@ export class CatalogRouter implements StepRouter {
       : `no deployment serves model ${model.name}`;
     return new YunbianError(
       'UNAVAILABLE',
-      `no instance serves model ${model.description}: ${what}; ${deployed}. Start one with POST /instances {"service": "${parseRef(request.service).name}", "config": {"model": "${model.name}@<version>"}} or a deployment`,
+      `no instance serves model ${model.description}: ${what}; ${deployed}. Start one with POST /instances {"service": "${parseRef(request.service).name}", "nodeId": …, "config": {"model": "${model.name}@<version>"}} or a deployment`,
       {
         model: request.model,
         resolved: { name: model.name, version: model.version, range: model.range, canary: model.canary },
