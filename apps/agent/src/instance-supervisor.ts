@@ -179,12 +179,20 @@ export class InstanceSupervisor {
 
     child.on('message', (message: WorkerToAgent) => {
       if (message.type === 'ready') {
+        // A restarted worker loads its model again: the report says what it serves now.
+        if (message.model) managed.report.model = message.model;
+        else delete managed.report.model;
         this.update(managed, 'ready');
         managed.stableTimer = setTimeout(() => (managed.attempt = 0), this.options.stableAfterMs ?? 10_000);
       } else if (message.type === 'load') {
         managed.report.inFlight = message.inFlight;
         managed.report.queued = message.queued;
         managed.report.latencyMs = message.latencyMs;
+      } else if (message.type === 'model') {
+        if (message.model) managed.report.model = message.model;
+        else delete managed.report.model;
+        // Announced at once (not at the next heartbeat): routing by model must follow a swap.
+        this.update(managed, managed.report.status);
       } else if (message.type === 'metrics') {
         managed.metrics = message.metrics;
       } else if (message.type === 'failed') {

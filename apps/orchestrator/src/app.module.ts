@@ -7,6 +7,7 @@ import { DeploymentsModule } from './deployments/deployments.module';
 import { EngineConfigModule } from './engine-config.module';
 import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
+import { ModelAliasesModule } from './models/model-aliases.module';
 import { ModelsModule } from './models/models.module';
 import { ReplicasModule } from './replicas/replicas.module';
 import { WorkflowsModule } from './workflows/workflows.module';
@@ -31,6 +32,7 @@ export class AppModule {
         }),
         // Leases of cloud replicas: taken before anything executes or decides.
         ReplicasModule,
+        ModelAliasesModule,
         CatalogModule,
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,

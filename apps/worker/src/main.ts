@@ -58,7 +58,8 @@ async function main(): Promise<void> {
       logger,
     });
     const host = instance.host;
-    send({ type: 'ready', subjects: host.subjects });
+    let servedModel = JSON.stringify(host.model ?? null);
+    send({ type: 'ready', subjects: host.subjects, ...(host.model ? { model: host.model } : {}) });
     logger.info('instance ready', { subjects: host.subjects });
 
     const metricsTimer = reportMetrics(send);
@@ -73,6 +74,12 @@ async function main(): Promise<void> {
         if (current !== reported) {
           reported = current;
           send({ type: 'load', ...load });
+        }
+        // A hot swap changes the model served: announced on the next tick.
+        const model = JSON.stringify(host.model ?? null);
+        if (model !== servedModel) {
+          servedModel = model;
+          send({ type: 'model', model: host.model });
         }
       },
       envInt('YUNBIAN_LOAD_REPORT_MS', 250),

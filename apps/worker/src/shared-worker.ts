@@ -21,6 +21,8 @@ interface Hosted {
   /** Set once the instance runs; its load is read on every report tick. */
   host?: RunningInstance['host'];
   reportedLoad: string;
+  /** The served model last announced (JSON), to announce a hot swap. */
+  reportedModel?: string;
 }
 
 /**
@@ -69,7 +71,9 @@ async function main(): Promise<void> {
         });
         entry.host = running.host;
         if (!entry.stopping) {
-          send({ type: 'ready', instanceId, subjects: running.host.subjects });
+          entry.reportedModel = JSON.stringify(running.host.model ?? null);
+          const model = running.host.model;
+          send({ type: 'ready', instanceId, subjects: running.host.subjects, ...(model ? { model } : {}) });
           logger.info('instance ready', { instance_id: instanceId, subjects: running.host.subjects });
         }
         return running;
@@ -109,6 +113,11 @@ async function main(): Promise<void> {
     () => {
       for (const [instanceId, entry] of hosted) {
         if (!entry.host) continue;
+        const model = JSON.stringify(entry.host.model ?? null);
+        if (entry.reportedModel !== undefined && model !== entry.reportedModel) {
+          entry.reportedModel = model;
+          send({ type: 'model', instanceId, model: entry.host.model });
+        }
         const load = entry.host.load;
         const current = JSON.stringify(load);
         if (current === entry.reportedLoad) continue;

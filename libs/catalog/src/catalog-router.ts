@@ -2,6 +2,7 @@ import { PassiveBandwidth, passiveBandwidthSample, type TimedExchange } from '@y
 import {
   serviceRef,
   YunbianError,
+  type ModelAliasSource,
   type InstanceRecord,
   type NodeRecord,
   type ServiceDescriptor,
@@ -22,7 +23,17 @@ import {
   type PlacementHints as PlacementEngineHints,
   type VersionRange,
 } from '@yunbian/placement';
-import { parseRef, type PlacementHints } from '@yunbian/workflow';
+import semver from 'semver';
+import {
+  parseModelRef,
+  parseRef,
+  resolveModelRef,
+  servedModelRef,
+  servesTarget,
+  type ModelRef,
+  type ModelTarget,
+  type PlacementHints,
+} from '@yunbian/workflow';
 import type { CatalogView } from './catalog-view';
 
 const NETWORK_REFRESH_MS = 1_000;
@@ -34,6 +45,14 @@ interface MatchedVersions {
   versions: ServiceDescriptor[];
   /** `versionedService(versions)`; undefined when nothing matched. */
   service: ReturnType<typeof versionedService> | undefined;
+}
+
+/** What routing by model reads besides the catalogue. */
+export interface ModelRoutingSources {
+  /** Model aliases (`name@stable`, `name@canary`); without them a step naming an alias fails saying so. */
+  aliases?: ModelAliasSource;
+  /** The deployments whose instances serve `model` (a name), for the error when none is up. */
+  deploymentsOf?(model: string): string[];
 }
 
 /**
@@ -52,12 +71,32 @@ export class CatalogRouter implements StepRouter {
   private readonly ranges = new Map<string, VersionRange>();
   private readonly matched = new Map<string, MatchedVersions>();
   private readonly passive = new PassiveBandwidth();
+  private readonly modelRefs = new Map<string, ModelRef>();
+  private readonly modelRanges = new Map<string, semver.Range>();
 
-  constructor(private readonly catalog: CatalogView) {}
+  constructor(
+    private readonly catalog: CatalogView,
+    private models: ModelRoutingSources = {},
+  ) {}
+
+  /** Where aliases (and the deployments serving a model) are read from; replaces what was given. */
+  useModelSources(models: ModelRoutingSources): void {
+    this.models = models;
+  }
 
   route(request: RouteRequest): RouteDecision {
     const { name, versions, service } = this.versionsOf(request.service);
-    const instances = this.catalog.instancesOfService(name);
+    let instances = this.catalog.instancesOfService(name);
+    // A step naming a model: only the instances serving a version it accepts are candidates.
+    let model: ModelTarget | undefined;
+    if (request.model !== undefined) {
+      model = resolveModelRef(this.modelRef(request.model), this.models.aliases, request.splitKey ?? request.service);
+      const range = model.range === undefined ? undefined : this.modelRange(model.range);
+      const target = model;
+      const serving = instances.filter((i) => servesTarget(i.model, target, range));
+      if (serving.length === 0) throw this.noInstanceServing(request, model, instances);
+      instances = serving;
+    }
     // Only the nodes that host an instance: this runs for every step attempt, whatever the fleet's size.
     const nodes = this.nodesOf(instances);
     let candidates: PlacementCandidate[] = [];
@@ -129,9 +168,72 @@ export class CatalogRouter implements StepRouter {
       instance,
       node: this.catalog.node(instance.nodeId),
       strategy: decision.strategy,
-      reason: decision.reason,
+      reason: model ? `model ${model.description}; ${decision.reason}` : decision.reason,
       candidates: summary,
+      model: model && instance.model ? servedModelRef(instance.model) : undefined,
     };
+  }
+
+  private modelRef(text: string): ModelRef {
+    let ref = this.modelRefs.get(text);
+    if (!ref) {
+      ref = parseModelRef(text);
+      if (this.modelRefs.size >= 1_000) this.modelRefs.clear();
+      this.modelRefs.set(text, ref);
+    }
+    return ref;
+  }
+
+  private modelRange(text: string): semver.Range {
+    let range = this.modelRanges.get(text);
+    if (!range) {
+      range = new semver.Range(text);
+      if (this.modelRanges.size >= 1_000) this.modelRanges.clear();
+      this.modelRanges.set(text, range);
+    }
+    return range;
+  }
+
+  /**
+   * No instance of the service serves the model version the step asks for: says so, which
+   * instances serve which model versions, and which deployments serve that model (their
+   * reconciler starts replicas; a step does not start instances itself).
+   */
+  private noInstanceServing(request: RouteRequest, model: ModelTarget, instances: InstanceRecord[]): YunbianError {
+    const byModel = new Map<string, string[]>();
+    // By instance id, so the sentence is the same whatever order the catalogue holds them in.
+    for (const i of [...instances].sort((a, b) => a.id.localeCompare(b.id))) {
+      const key = i.model ? servedModelRef(i.model) : 'no registered model';
+      byModel.set(key, [
+        ...(byModel.get(key) ?? []),
+        `${i.id} on ${i.nodeId}${i.status === 'ready' ? '' : ` (${i.status})`}`,
+      ]);
+    }
+    const serving = [...byModel.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([m, list]) => `${m}: ${list.join(', ')}`);
+    const deployments = this.models.deploymentsOf?.(model.name) ?? [];
+    const what = instances.length
+      ? `instances of ${request.service} serve ${serving.join('; ')}`
+      : `no instance of ${request.service} is running`;
+    const deployed = deployments.length
+      ? `deployment${deployments.length > 1 ? 's' : ''} ${deployments.join(', ')} serve${deployments.length > 1 ? '' : 's'} model ${model.name}: its replicas may still be starting, or serve another version`
+      : `no deployment serves model ${model.name}`;
+    return new YunbianError(
+      'UNAVAILABLE',
+      `no instance serves model ${model.description}: ${what}; ${deployed}. Start one with POST /instances {"service": "${parseRef(request.service).name}", "nodeId": …, "config": {"model": "${model.name}@<version>"}} or a deployment`,
+      {
+        model: request.model,
+        resolved: { name: model.name, version: model.version, range: model.range, canary: model.canary },
+        instances: instances.map((i) => ({
+          id: i.id,
+          nodeId: i.nodeId,
+          status: i.status,
+          model: i.model ? servedModelRef(i.model) : undefined,
+        })),
+        deployments,
+      },
+    );
   }
 
   private nodesOf(instances: InstanceRecord[]): NodeRecord[] {

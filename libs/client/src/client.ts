@@ -3,6 +3,7 @@ import os from 'node:os';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import { CatalogRouter, CatalogView, followCatalog } from '@yunbian/catalog';
+import { ModelAliasStore } from '@yunbian/models';
 import { DEFAULT_NATS_URL, JsonLogger } from '@yunbian/common';
 import {
   assertToken,
@@ -115,6 +116,8 @@ export class YunbianClient {
   private timers: NodeJS.Timeout[] = [];
   private runStore?: Promise<RunStore>;
   private closed = false;
+  /** Model aliases for steps naming `name@alias`, followed from the registry's bucket. */
+  private aliases?: ModelAliasStore;
 
   private constructor(
     private readonly transport: NatsTransport,
@@ -189,12 +192,18 @@ export class YunbianClient {
         propagator: new NatsTracePropagator(),
       }));
     try {
-      const [registry, payloads] = await Promise.all([RegistryView.open(transport), PayloadStore.open(transport)]);
+      const [registry, payloads, aliases] = await Promise.all([
+        RegistryView.open(transport),
+        PayloadStore.open(transport),
+        ModelAliasStore.open(transport),
+      ]);
       const client = new YunbianClient(transport, !options.transport, registry, payloads, {
         ...options,
         id,
         heartbeatMs,
       });
+      client.aliases = aliases;
+      client.router.useModelSources({ aliases });
       await client.begin(options.readyTimeoutMs ?? 2_000);
       return client;
     } catch (err) {
@@ -341,6 +350,7 @@ export class YunbianClient {
     this.waiting.clear();
     for (const s of this.subscriptions) s.unsubscribe();
     this.registry.close();
+    this.aliases?.close();
     const leaving: EngineLeaving = { id: this.options.id, at: new Date().toISOString() };
     this.transport.publish(Subjects.engineLeaving(this.options.id), leaving);
     if (this.ownsTransport) await this.transport.drain();

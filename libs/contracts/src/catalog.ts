@@ -1,4 +1,5 @@
 import type { InstanceOwner } from './deployment';
+import type { ServedModel } from './model';
 import type { MeasuredBandwidths } from './network';
 import type { InstanceResources, LimitsEnforcement, NodeDescriptor } from './node';
 import type { ServiceDescriptor, ServiceIsolation } from './service';
@@ -47,6 +48,8 @@ export interface InstanceReport {
   resources?: InstanceResources;
   /** The deployment or plan that started it; absent for a one-off instance. */
   owner?: InstanceOwner;
+  /** The registered model version it serves (model-serving services, once loaded; follows hot swaps). */
+  model?: ServedModel;
 }
 
 export interface NodeLoad {

@@ -13,3 +13,4 @@ export * from './trigger';
 export * from './deployment';
 export * from './durability';
 export * from './site-facts';
+export * from './model';

@@ -1,4 +1,5 @@
 import type { StartInstanceCommand } from './catalog';
+import type { ServedModel } from './model';
 
 /**
  * Messages between an agent and the worker processes it supervises (Node IPC channel).
@@ -8,7 +9,9 @@ import type { StartInstanceCommand } from './catalog';
  * instances with `add` and `remove`; `drain` asks the whole process to drain and exit.
  */
 export type WorkerToAgent =
-  | { type: 'ready'; instanceId?: string; subjects: { service: string; instance: string } }
+  | { type: 'ready'; instanceId?: string; subjects: { service: string; instance: string }; model?: ServedModel }
+  /** The model the instance serves changed (a hot swap); `model` absent: it serves none any more. */
+  | { type: 'model'; instanceId?: string; model?: ServedModel }
   /** `latencyMs`: mean request time of the last few seconds (absent when idle). */
   | { type: 'load'; instanceId?: string; inFlight: number; queued: number; latencyMs?: number }
   | { type: 'failed'; instanceId?: string; error: string }

@@ -685,6 +685,9 @@ export class Executor {
       const input = dispatch.input;
       decision = this.router.route({
         service: dispatch.attempt.target,
+        // One literal shape for every request (no spread on this path, see placeStep's call).
+        model: dispatch.model,
+        splitKey: dispatch.model === undefined ? undefined : `${run.id}:${dispatch.stepId}:${task.index ?? ''}`,
         hints: dispatch.placement,
         avoid,
         inputBytes:
@@ -707,6 +710,7 @@ export class Executor {
         instanceId: decision.instance.id,
         nodeId: decision.node.id,
         placement: { strategy: decision.strategy, reason: decision.reason, candidates: decision.candidates },
+        model: decision.model,
       }),
       now,
     );

@@ -72,6 +72,13 @@ export interface StepDispatcher {
 export interface RouteRequest {
   /** `name@range`. */
   service: string;
+  /** The step's `model` (`digits@3`, `digits@^3`, `digits@stable`, `digits@canary`): only instances serving it. */
+  model?: string;
+  /**
+   * Identifies the request for a canary split (the run, step and element: every attempt of a
+   * task draws the same side). Absent: the split is drawn on the service name alone.
+   */
+  splitKey?: string;
   hints?: PlacementHints;
   /** Instances that already failed this task: avoided while others exist. */
   avoid?: string[];
@@ -106,6 +113,8 @@ export interface RouteDecision {
   strategy: string;
   reason: string;
   candidates: RouteCandidate[];
+  /** `name@version` of the model the chosen instance serves, when the request named a model. */
+  model?: string;
 }
 
 /**

@@ -3,8 +3,7 @@ export const MODEL_BUCKET = 'yb-models';
 /** JetStream KV bucket holding one `ModelMeta` per version (key `<name>.<version>`). */
 export const MODEL_META_BUCKET = 'yb-model-meta';
 
-/** Model names are single KV/subject tokens: letters, digits, `_` and `-`. */
-export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export { MODEL_NAME_PATTERN } from '@yunbian/contracts';
 
 /** One input or output of an ONNX graph, as onnxruntime reports it. */
 export interface ModelValueInfo {

@@ -158,13 +158,16 @@ export function writeOnnxModel(graph: OnnxGraph): Buffer {
   return model.finish();
 }
 
-/** `y = x + bias` over `[batch, width]` float32: a real model of `4 × width` weight bytes. */
-export function addBiasModel(width = 4): Buffer {
+/**
+ * `y = x + bias` over `[batch, width]` float32, bias `offset + i` at position i: a real
+ * model of `4 × width` weight bytes; different offsets make versions whose answers differ.
+ */
+export function addBiasModel(width = 4, offset = 0): Buffer {
   return writeOnnxModel({
     name: 'add-bias',
     nodes: [{ op: 'Add', inputs: ['x', 'bias'], outputs: ['y'] }],
     initializers: [
-      { name: 'bias', type: 'float32', dims: [width], values: Array.from({ length: width }, (_, i) => i) },
+      { name: 'bias', type: 'float32', dims: [width], values: Array.from({ length: width }, (_, i) => offset + i) },
     ],
     inputs: [{ name: 'x', type: 'float32', shape: ['batch', width] }],
     outputs: [{ name: 'y', type: 'float32', shape: ['batch', width] }],

@@ -5,6 +5,7 @@ import {
   PAYLOAD_DOMAIN_HEADER,
   serviceRef,
   Subjects,
+  type ServedModel,
   type ServiceDescriptor,
   type StoredOutcome,
 } from '@yunbian/contracts';
@@ -99,6 +100,11 @@ export class ServiceHost {
     const load: InstanceLoad = { inFlight: this.inFlight, queued: this.waiting.length };
     if (latencyMs !== undefined) load.latencyMs = Math.round(latencyMs * 10) / 10;
     return load;
+  }
+
+  /** The registered model version the instance serves now (after a hot swap, the new one), if any. */
+  get model(): ServedModel | undefined {
+    return this.handler.servedModel?.();
   }
 
   get subjects(): { service: string; instance: string } {

@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import type { ServiceDescriptor, ServiceIsolation, ServiceKind, ServiceRequirements } from '@yunbian/contracts';
+import type {
+  ServedModel,
+  ServiceDescriptor,
+  ServiceIsolation,
+  ServiceKind,
+  ServiceRequirements,
+} from '@yunbian/contracts';
 import type { MsgHdrs } from '@nats-io/transport-node';
 
 export const SERVICE_METADATA = Symbol.for('yunbian.service');
@@ -50,6 +56,11 @@ export interface ServiceHandler<I = unknown, O = unknown> {
   handle(input: I, context: CallContext): Promise<O> | O;
   /** Applies new instance settings without dropping requests (e.g. swaps to another model version). */
   reconfigure?(config: Record<string, unknown>): Promise<unknown>;
+  /**
+   * The registered model version the instance serves (model-serving services): announced
+   * with the instance, so steps naming a model are routed only to instances serving it.
+   */
+  servedModel?(): ServedModel | undefined;
 }
 
 export type ServiceClass = (new (...args: never[]) => ServiceHandler) & { [SERVICE_METADATA]?: ServiceDescriptor };

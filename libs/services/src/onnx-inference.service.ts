@@ -12,6 +12,7 @@ import {
   type NamedTensors,
   type WireTensor,
 } from '@yunbian/inference';
+import type { ServedModel } from '@yunbian/contracts';
 import { ModelCache, readModelMeta } from '@yunbian/models';
 import { withSpan, yunbianMetrics } from '@yunbian/observability';
 import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
@@ -44,6 +45,8 @@ export abstract class OnnxModelService implements OnModuleInit {
   protected session!: InferenceSession;
   private batcher!: DynamicBatcher;
   protected modelName = 'model';
+  /** The registry version loaded; undefined for a `modelPath` file (not addressable by model). */
+  private served?: ServedModel;
   private ort!: typeof import('onnxruntime-node');
 
   constructor(
@@ -62,12 +65,18 @@ export abstract class OnnxModelService implements OnModuleInit {
     const loaded = await this.load(this.config);
     this.session = loaded.session;
     this.modelName = loaded.modelName;
+    this.served = loaded.served;
     const defaults = this.batchingDefaults();
     this.batcher = new DynamicBatcher((inputs) => this.executeBatch(inputs), {
       maxBatch: this.config.maxBatch ?? defaults.maxBatch,
       maxDelayMs: this.config.maxDelayMs ?? defaults.maxDelayMs,
       maxQueue: this.config.maxQueue ?? defaults.maxQueue,
     });
+  }
+
+  /** What the instance announces it serves (see `ServiceHandler.servedModel`). */
+  servedModel(): ServedModel | undefined {
+    return this.served;
   }
 
   /** Threads per execution unless the instance config says otherwise. */
@@ -91,6 +100,7 @@ export abstract class OnnxModelService implements OnModuleInit {
     const previous = { session: this.session, modelName: this.modelName };
     this.session = loaded.session;
     this.modelName = loaded.modelName;
+    this.served = loaded.served;
     Object.assign(this.config, next);
     // A batch may still be running on the old session; release it once that is surely over.
     setTimeout(() => void previous.session.release().catch(() => undefined), 60_000).unref();
@@ -98,8 +108,10 @@ export abstract class OnnxModelService implements OnModuleInit {
   }
 
   /** Pulls (through the node's cache), loads and warms up a model; nothing changes on failure. */
-  private async load(config: OnnxInferenceConfig): Promise<{ session: InferenceSession; modelName: string }> {
-    const { file, modelName } = await this.modelFile(config);
+  private async load(
+    config: OnnxInferenceConfig,
+  ): Promise<{ session: InferenceSession; modelName: string; served?: ServedModel }> {
+    const { file, modelName, served } = await this.modelFile(config);
     let session: InferenceSession;
     try {
       // The options the registry inspected the model with (MODEL_SESSION_OPTIONS).
@@ -114,10 +126,12 @@ export abstract class OnnxModelService implements OnModuleInit {
       );
     }
     await this.warmUp(session, modelName);
-    return { session, modelName };
+    return { session, modelName, served };
   }
 
-  private async modelFile(config: OnnxInferenceConfig): Promise<{ file: string; modelName: string }> {
+  private async modelFile(
+    config: OnnxInferenceConfig,
+  ): Promise<{ file: string; modelName: string; served?: ServedModel }> {
     if (config.modelPath) return { file: config.modelPath, modelName: path.basename(config.modelPath) };
     const model = config.model ?? this.defaultModel();
     if (!model) {
@@ -137,7 +151,11 @@ export abstract class OnnxModelService implements OnModuleInit {
     // With the registry unreachable (a site's uplink cut), the record kept when this node last served the model.
     const meta = await cache.resolve(name, version, () => readModelMeta(this.transport, name, version));
     // The cache checks the sha256 against the registry before handing out the file.
-    return { file: await cache.ensure(meta), modelName: `${meta.name}@${meta.version}` };
+    return {
+      file: await cache.ensure(meta),
+      modelName: `${meta.name}@${meta.version}`,
+      served: { name: meta.name, version: meta.version, sha256: meta.sha256 },
+    };
   }
 
   /** One run with small inputs of the model's shapes (dynamic dimensions as 1, or 32 for spatial ones). */

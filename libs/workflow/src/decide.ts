@@ -32,6 +32,8 @@ export interface AttemptSend {
   input: unknown;
   timeoutMs: number;
   placement?: PlacementHints;
+  /** The step's `model` for its own (primary) service calls; undefined otherwise. */
+  model: string | undefined;
 }
 
 export type Action =
@@ -53,6 +55,8 @@ export type Action =
       instanceId: string;
       nodeId: string;
       placement: unknown;
+      /** `name@version` of the model the instance serves, when the step named one. */
+      model?: string;
     }
   /** A dispatched attempt left: sent to its instance, or its sub-workflow run started. */
   | { type: 'start-attempt'; stepId: string; task: number; attempt: number; childRunId?: string }
@@ -291,6 +295,7 @@ async function dispatchTask(
     input,
     timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     placement: step.placement ?? run.definition.placement,
+    model: purpose === 'primary' ? step.model : undefined,
   };
 }
 
@@ -441,6 +446,7 @@ export function resumeDecision(run: RunRecord): Decision {
         input: attempt.input ?? task.input,
         timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         placement: step.placement ?? run.definition.placement,
+        model: attempt.purpose === 'primary' ? step.model : undefined,
       });
     }
   }
@@ -450,7 +456,7 @@ export function resumeDecision(run: RunRecord): Decision {
 /** Records where the router placed a dispatched attempt. */
 export function placeAttempt(
   dispatch: DispatchAction,
-  where: { service: string; instanceId: string; nodeId: string; placement: unknown },
+  where: { service: string; instanceId: string; nodeId: string; placement: unknown; model?: string },
 ): Extract<Action, { type: 'place-attempt' }> {
   return { type: 'place-attempt', stepId: dispatch.stepId, task: dispatch.task, attempt: dispatch.attempt.n, ...where };
 }
@@ -508,6 +514,7 @@ export function apply(run: RunRecord, action: Action, now: number): void {
       out.instanceId = action.instanceId;
       out.nodeId = action.nodeId;
       out.placement = action.placement;
+      if (action.model !== undefined) out.model = action.model;
       return;
     }
     case 'start-attempt': {

@@ -87,6 +87,13 @@ export interface StepDefinition {
   service?: string;
   /** …or `name` / `name@version` of another workflow (a sub-workflow). */
   workflow?: string;
+  /**
+   * With `service`: the model that must answer — `name`, `name@<version or semver range>`
+   * (`digits@3`, `digits@^3`) or `name@<alias>` (`digits@stable`, `digits@canary`). Only
+   * instances serving a matching version are candidates. Applies to the step's own calls,
+   * not to `escalate` or an `onError` fallback.
+   */
+  model?: string;
   input?: Mapping;
   /** Explicit dependencies besides those implied by `$steps.<id>` references. */
   after?: string[];

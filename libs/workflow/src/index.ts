@@ -9,3 +9,4 @@ export * from './retry';
 export * from './decide';
 export * from './stored';
 export * from './registry-sync';
+export * from './model-ref';

@@ -27,6 +27,8 @@ export interface Attempt {
   instanceId?: string;
   nodeId?: string;
   placement?: unknown;
+  /** `name@version` of the model that answered, when the step named one (`model`). */
+  model?: string;
   childRunId?: string;
   idempotencyKey: string;
   queuedAt: string;

@@ -30,6 +30,21 @@ describe('validateDefinition', () => {
     ]);
   });
 
+  it('accepts a step model as a version, range or alias, and says what is accepted otherwise', () => {
+    for (const model of ['digits', 'digits@3', 'digits@^3', 'digits@>=2', 'digits@stable', 'digits@canary']) {
+      expect(issuesOf({ name: 'wf', steps: [{ id: 'a', service: 'echo', model }] })).toEqual([]);
+    }
+    const [bad] = issuesOf({ name: 'wf', steps: [{ id: 'a', service: 'echo', model: 'digits@>=' }] });
+    expect(bad.pointer).toBe('/steps/0/model');
+    expect(bad.message).toContain('digits@^3');
+    expect(issuesOf({ name: 'wf', steps: [{ id: 'a', workflow: 'child', model: 'digits@3' }] })).toEqual([
+      {
+        pointer: '/steps/0/model',
+        message: 'a step naming a model calls a service serving it: add service (e.g. onnx-inference@^1)',
+      },
+    ]);
+  });
+
   it('names a cycle', () => {
     const def = {
       name: 'wf',

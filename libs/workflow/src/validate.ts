@@ -4,6 +4,7 @@ import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
 import { dependencies, findCycle, stepExpressions } from './graph';
 import { mappingExpressions, stepReferences } from './mapping';
+import { modelRefProblem } from './model-ref';
 import { triggerExpressions, triggerIssues } from './triggers';
 import { WORKFLOW_SCHEMA } from './workflow.schema';
 
@@ -74,6 +75,12 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
       checkService(step.onError.fallback.service, `${at}/onError/fallback/service`, context, issues);
     }
     if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
+    if (step.model !== undefined) {
+      const problem = step.service
+        ? modelRefProblem(step.model)
+        : 'a step naming a model calls a service serving it: add service (e.g. onnx-inference@^1)';
+      if (problem) issues.push({ pointer: `${at}/model`, message: problem });
+    }
     for (const [j, dep] of (step.after ?? []).entries()) {
       if (!ids.has(dep)) issues.push({ pointer: `${at}/after/${j}`, message: `unknown step "${dep}"${known(ids)}` });
       if (dep === step.id) issues.push({ pointer: `${at}/after/${j}`, message: 'a step cannot run after itself' });

@@ -94,6 +94,12 @@ export const WORKFLOW_SCHEMA = {
           id: { type: 'string', pattern: ID, description: 'letters, digits and _ (usable in expressions)' },
           service: { type: 'string', pattern: REF, description: 'name@semver-range' },
           workflow: { type: 'string', pattern: REF, description: 'name or name@version of a workflow' },
+          model: {
+            type: 'string',
+            pattern: REF,
+            description:
+              'with service: the model that answers — name, name@version or semver range (digits@3, digits@^3), or name@alias (digits@stable, digits@canary)',
+          },
           input: mapping,
           after: { type: 'array', items: { type: 'string', pattern: ID }, uniqueItems: true },
           when: { type: 'string', minLength: 1 },

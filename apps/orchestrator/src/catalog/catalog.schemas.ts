@@ -148,6 +148,16 @@ export const INSTANCE_RECORD: SchemaObject = {
         revision: { type: 'number', description: "the deployment's template revision" },
       },
     },
+    model: {
+      type: 'object',
+      description:
+        'the registered model version it serves (model-serving services, once loaded; follows hot swaps); steps naming a model route by it',
+      properties: {
+        name: { type: 'string', example: 'digits' },
+        version: { type: 'integer', example: 3 },
+        sha256: { type: 'string', description: 'lowercase hex SHA-256 of the bytes it loaded' },
+      },
+    },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
   },

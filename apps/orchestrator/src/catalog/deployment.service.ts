@@ -13,6 +13,7 @@ import {
   type StartInstanceCommand,
   type StopInstanceCommand,
 } from '@yunbian/contracts';
+import { assertInstanceModel } from '@yunbian/models';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from './catalog.service';
 import { checkAdmission, reservationOf } from './instance-admission';
@@ -76,6 +77,8 @@ export class DeploymentService {
   async start(request: StartInstanceRequest): Promise<InstanceRecord> {
     this.catalog.assertAuthority('start instances');
     const service = this.resolveService(request.service);
+    // Checked now: an unregistered model would only fail in the worker, restart after restart.
+    await assertInstanceModel(this.transport, request.config, '/config/model');
     const node = this.catalog.node(request.nodeId);
     const onNode = this.catalog.listInstances({ nodeId: node.id });
     const problems = checkAdmission(
@@ -133,6 +136,7 @@ export class DeploymentService {
         `instance ${instanceId} is ${instance.status}; only ready instances take new settings`,
       );
     }
+    await assertInstanceModel(this.transport, config, '/config/model');
     // Loading and warming up a model can take a while; the instance keeps serving meanwhile.
     const result = await this.transport.request(
       Subjects.instanceControl(instanceId),

@@ -130,6 +130,8 @@ export class DeploymentsController {
 
   private async change(record: DeploymentRecord, dryRun: boolean): Promise<DeploymentChange> {
     const name = record.spec.name;
+    // A model that is not registered would fail every replica later: refused now, saying what exists.
+    await this.deployments.checkModel(record.spec);
     if (dryRun) {
       const others = this.deployments.list().filter((r) => r.spec.name !== name);
       const plan = this.reconciler.plan([...others, record]).deployments.find((d) => d.name === name)!;

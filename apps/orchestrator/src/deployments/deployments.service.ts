@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { formatIssues, JsonLogger } from '@yunbian/common';
 import type { DeploymentRecord, DeploymentSpec } from '@yunbian/contracts';
+import { assertInstanceModel } from '@yunbian/models';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
@@ -71,6 +72,21 @@ export class DeploymentsService implements OnModuleInit {
     const issues = deploymentSpecIssues(spec);
     if (issues.length)
       throw new YunbianError('VALIDATION_FAILED', `request body is invalid: ${formatIssues(issues)}`, { issues });
+  }
+
+  /** 404/400 when the spec's `config.model` names no registered model version (listing those that exist). */
+  async checkModel(spec: DeploymentSpec): Promise<void> {
+    await assertInstanceModel(this.transport, spec.config, '/config/model');
+  }
+
+  /** Deployments whose instance config serves model `name` (`config.model` is `name` or `name@version`). */
+  servingModel(name: string): string[] {
+    return this.list()
+      .filter((r) => {
+        const model = r.spec.config?.model;
+        return typeof model === 'string' && model.split('@')[0] === name;
+      })
+      .map((r) => r.spec.name);
   }
 
   /** The record `spec` would be stored as (not stored): a new one, or the next of an existing one. */

@@ -1,11 +1,31 @@
-import { Controller, Delete, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, Inject, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOperation,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import type { ModelMeta } from '@yunbian/models';
+import { formatIssues } from '@yunbian/common';
+import type { ModelAlias, ModelAliasSpec } from '@yunbian/contracts';
+import { aliasSpecIssues, ANONYMOUS_ACTOR, type ModelMeta } from '@yunbian/models';
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
-import { MODEL_META } from './models.schemas';
+import { ModelAliasesService } from './model-aliases.service';
+import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_META } from './models.schemas';
 import { ModelsService } from './models.service';
+
+/** Who set an alias: the `X-Yunbian-Actor` header until requests carry a credential. */
+const ACTOR_HEADER = {
+  name: 'X-Yunbian-Actor',
+  required: false,
+  description: `who sets the alias, recorded as setBy (default "${ANONYMOUS_ACTOR}"; no authentication exists yet)`,
+};
+const ACTOR_PATTERN = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
 
 const list = (items: SchemaObject): SchemaObject => ({ type: 'array', items });
 const OCTET_STREAM = 'application/octet-stream';
@@ -13,7 +33,76 @@ const OCTET_STREAM = 'application/octet-stream';
 @ApiTags('models')
 @Controller('models')
 export class ModelsController {
-  constructor(@Inject(ModelsService) private readonly models: ModelsService) {}
+  constructor(
+    @Inject(ModelsService) private readonly models: ModelsService,
+    @Inject(ModelAliasesService) private readonly aliases: ModelAliasesService,
+  ) {}
+
+  @Get(':name/aliases')
+  @ApiOperation({ summary: 'The aliases of a model (stable, and any other), with who set them and when' })
+  @ApiResponse({ status: 200, schema: list(MODEL_ALIAS) })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'unknown model' })
+  aliasList(@Param('name') name: string): ModelAlias[] {
+    this.models.model(name);
+    return this.aliases.aliasesOf(name);
+  }
+
+  @Get(':name/aliases/:alias')
+  @ApiOperation({ summary: 'One alias of a model' })
+  @ApiResponse({ status: 200, schema: MODEL_ALIAS })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  aliasGet(@Param('name') name: string, @Param('alias') alias: string): ModelAlias {
+    this.models.model(name);
+    const held = this.aliases.alias(name, alias);
+    if (!held) {
+      const set = this.aliases.aliasesOf(name).map((a) => a.alias);
+      throw new YunbianError(
+        'NOT_FOUND',
+        `model ${name} has no alias "${alias}"; its aliases: ${set.join(', ') || 'none'}`,
+      );
+    }
+    return held;
+  }
+
+  @Put(':name/aliases/:alias')
+  @ApiOperation({
+    summary: 'Point an alias at a version, optionally with a canary share (name@canary names the canary of stable)',
+    description:
+      'Stored durably (JetStream KV yb-model-aliases) with who set it (X-Yunbian-Actor) and when. Steps naming name@alias route to instances serving its version; a share of them, drawn per run, step and element, to the canary version.',
+  })
+  @ApiHeader(ACTOR_HEADER)
+  @ApiBody({ schema: MODEL_ALIAS_SPEC })
+  @ApiResponse({ status: 200, schema: MODEL_ALIAS })
+  @ApiResponse({ status: 400, schema: ERROR_BODY, description: 'invalid alias or body; versions that do not exist' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'unknown model' })
+  aliasPut(
+    @Param('name') name: string,
+    @Param('alias') alias: string,
+    @Body() body: unknown,
+    @Headers('x-yunbian-actor') actor: string | undefined,
+  ): Promise<ModelAlias> {
+    const versions = this.models.model(name).map((m) => m.version);
+    const issues = aliasSpecIssues(name, alias, body, versions);
+    if (actor !== undefined && !ACTOR_PATTERN.test(actor)) {
+      issues.push({ pointer: 'X-Yunbian-Actor', message: 'must be 1-128 printable ASCII characters' });
+    }
+    if (issues.length) {
+      throw new YunbianError('VALIDATION_FAILED', `alias ${name}@${alias} was not set: ${formatIssues(issues)}`, {
+        issues,
+        versions,
+      });
+    }
+    return this.aliases.set(name, alias, body as ModelAliasSpec, actor ?? ANONYMOUS_ACTOR);
+  }
+
+  @Delete(':name/aliases/:alias')
+  @ApiOperation({ summary: 'Remove an alias (steps naming it then fail saying it is not set)' })
+  @ApiResponse({ status: 200, schema: MODEL_ALIAS, description: 'the alias as it was' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  aliasDelete(@Param('name') name: string, @Param('alias') alias: string): Promise<ModelAlias> {
+    this.models.model(name);
+    return this.aliases.delete(name, alias);
+  }
 
   @Post()
   @ApiOperation({

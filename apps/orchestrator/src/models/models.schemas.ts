@@ -33,3 +33,40 @@ export const MODEL_META: SchemaObject = {
     createdAt: { type: 'string', format: 'date-time' },
   },
 };
+
+const CANARY: SchemaObject = {
+  type: 'object',
+  required: ['version', 'share'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', minimum: 1, example: 4, description: "a registered version, not the alias's own" },
+    share: { type: 'number', minimum: 0, maximum: 1, example: 0.2, description: 'share of the requests sent to it' },
+  },
+};
+
+/** Body of PUT /models/{name}/aliases/{alias}. */
+export const MODEL_ALIAS_SPEC: SchemaObject = {
+  type: 'object',
+  required: ['version'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', minimum: 1, example: 3, description: 'a registered version' },
+    canary: CANARY,
+  },
+};
+
+export const MODEL_ALIAS: SchemaObject = {
+  type: 'object',
+  properties: {
+    model: { type: 'string', example: 'digits' },
+    alias: { type: 'string', example: 'stable' },
+    version: { type: 'integer', example: 3 },
+    canary: CANARY,
+    setBy: {
+      type: 'string',
+      example: 'anonymous',
+      description: 'the X-Yunbian-Actor header of the request that set it',
+    },
+    setAt: { type: 'string', format: 'date-time' },
+  },
+};

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { CatalogRouter } from '@yunbian/catalog';
 import { JsonLogger } from '@yunbian/common';
 import type { RouteDecision, RouteRequest } from '@yunbian/engine';
@@ -6,6 +7,8 @@ import type { ComputeObservation } from '@yunbian/placement';
 import { NatsTransport, SiteCopy, YunbianError } from '@yunbian/transport';
 import { parseRef } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { DeploymentsService } from '../deployments/deployments.service';
+import { ModelAliasesService } from '../models/model-aliases.service';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { EnginesService } from '../workflows/engines.service';
 import { siteUplinkState, uplinkPlacementError, type ServiceInstanceWhere } from '../workflows/uplink';
@@ -33,11 +36,21 @@ export class PlacementRouter extends CatalogRouter implements OnModuleInit, OnAp
     @Inject(ENGINE_CONFIG) private readonly config: EngineConfig,
     @Inject(EnginesService) private readonly engines: EnginesService,
     @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ModelAliasesService) aliases: ModelAliasesService,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
   ) {
-    super(catalogue);
+    super(catalogue, { aliases });
   }
 
   async onModuleInit(): Promise<void> {
+    // Looked up, not injected: the deployments module is not a dependency of the workflow
+    // modules, and is only consulted to say which deployment serves a model in an error.
+    const deployments = this.moduleRef.get(DeploymentsService, { strict: false });
+    const aliases = this.moduleRef.get(ModelAliasesService, { strict: false });
+    this.useModelSources({
+      aliases,
+      deploymentsOf: (model) => (deployments.engine.mode === 'cloud' ? deployments.servingModel(model) : []),
+    });
     if (this.config.mode !== 'site') return;
     const copy = await SiteCopy.open(this.transport, SITE_PLACEMENT_BUCKET, this.config.runDomain);
     const copied: ComputeObservation[] = [];

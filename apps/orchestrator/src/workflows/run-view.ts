@@ -55,6 +55,7 @@ function runDetail(run: RunRecord) {
           service: a.service ?? a.target,
           node: a.nodeId,
           instance: a.instanceId,
+          model: a.model,
           childRun: a.childRunId,
           idempotencyKey: a.idempotencyKey,
           queuedAt: a.queuedAt,
