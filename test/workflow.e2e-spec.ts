@@ -178,7 +178,12 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     const spans = steps.each.history.map((h) => [Date.parse(h.startedAt!), Date.parse(h.finishedAt!)]);
     const overlap = Math.max(...spans.map(([start]) => spans.filter(([s, f]) => s <= start && f > start).length));
     expect(overlap).toBeLessThanOrEqual(4);
-    expect(new Set(steps.each.history.map((h) => h.node))).toEqual(new Set(['edge-a', 'edge-b']));
+    // Every item ran on a node serving slow-echo. Whether both are used depends on which one
+    // measures faster at that moment (with 4 in flight neither queues): not asserted, so a
+    // loaded machine that makes one edge's round trips slower does not fail the test.
+    const eachNodes = steps.each.history.map((h) => h.node);
+    expect(eachNodes).toHaveLength(20);
+    for (const node of eachNodes) expect(['edge-a', 'edge-b']).toContain(node);
 
     // A confident small model is not escalated.
     const sure = await runAndWait('acceptance', { a: 0, items: [1], confidence: 0.95, loud: true });
