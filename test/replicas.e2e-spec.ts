@@ -140,6 +140,33 @@ describe('orchestrator replicas: leases, takeover, fencing', () => {
     );
   });
 
+  it('answers on every replica for a run that is not durable (held only in the memory of the replica executing it)', async () => {
+    await define('replicas-memory', 1_500, { durability: 'none' });
+    const { status, body } = await replica('cloud-a').rest.call('POST', '/workflows/replicas-memory/runs', {
+      input: { i: 1 },
+    });
+    expect(status).toBe(202);
+    const id = (body as unknown as RunRecord).id;
+    for (const via of ['cloud-b', 'cloud-c']) {
+      const run = await runOn(via, id);
+      expect(run.id).toBe(id);
+      expect(run.executedBy?.id).toBe('cloud-a');
+    }
+    const ended = await cluster.waitFor(
+      async () => {
+        const run = await runOn('cloud-b', id);
+        return run.status !== 'running' ? run : undefined;
+      },
+      30_000,
+      `run ${id} to end, read through cloud-b`,
+    );
+    expect(ended.status).toBe('succeeded');
+    // A run no replica holds is a 404 saying where such runs live.
+    const missing = await replica('cloud-b').rest.call('GET', '/runs/00000000-0000-4000-8000-000000000000');
+    expect(missing.status).toBe(404);
+    expect(JSON.stringify(missing.body)).toMatch(/no live replica holds it/);
+  });
+
   it('kill -9 one replica with its runs in flight: the others take them over within the lease, 100 complete, no step ran twice', async () => {
     await define('replicas-kill', STEP_MS);
     writeFileSync(countedLog, '');

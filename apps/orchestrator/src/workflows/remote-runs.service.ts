@@ -120,7 +120,9 @@ export class RemoteRuns {
    */
   async find(id: string): Promise<RunRecord | undefined> {
     if (this.config.mode !== 'cloud') return undefined;
-    const engines = this.siteEngines({ lostToo: true });
+    // Other cloud replicas too (live ones): a run that is not durable is only in its replica's memory.
+    const replicas = this.engines.others().filter((e) => e.kind === 'cloud');
+    const engines = [...this.siteEngines({ lostToo: true }), ...replicas];
     const answers = await Promise.all(
       engines.map(async (engine) => {
         try {
@@ -157,10 +159,14 @@ export class RemoteRuns {
     const live = new Set(this.engines.others().map((e) => e.id));
     const silentLive = failures.filter((a) => live.has(a.engine.id));
     if (silentLive.length > 0) {
-      const sites = silentLive.map((a) => `site ${a.engine.site ?? '?'} (engine ${a.engine.id}: ${a.failure})`);
+      const sites = silentLive.map((a) =>
+        a.engine.kind === 'cloud'
+          ? `orchestrator replica ${a.engine.id} (${a.failure})`
+          : `site ${a.engine.site ?? '?'} (engine ${a.engine.id}: ${a.failure})`,
+      );
       throw new YunbianError(
         'UNAVAILABLE',
-        `run ${id} is not in the cloud, nor at the sites that answered; the runs of ${sites.join(', ')} cannot be read now, so it may be there: try again once the site is reachable`,
+        `run ${id} is not in the cloud's store, nor held by the engines that answered; the runs of ${sites.join(', ')} cannot be read now, so it may be there: try again once it is reachable`,
         { sites: silentLive.map((a) => a.engine.site) },
       );
     }

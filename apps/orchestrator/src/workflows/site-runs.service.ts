@@ -24,8 +24,9 @@ const SUMMARY_ERROR_BYTES = 16 * 1024;
  * its own subjects (`Subjects.engineRunsList` / `engineRunsGet`) from the runs it holds —
  * summaries for a listing, a page per message; for one run its record with every value above
  * the `public` tier replaced by a `$ybSiteRef` (`redactForCloud`). The full values stay in the
- * site's store and memory; the site engine's own `GET /runs/{id}` shows them. Only site engines
- * answer: the cloud reads its own store (embedded engines' runs) directly.
+ * site's store and memory; the site engine's own `GET /runs/{id}` shows them. The cloud reads
+ * its own store (embedded engines' runs, other replicas' durable runs) directly; a cloud
+ * replica answers `engineRunsGet` only for the runs it holds, whole (for the other replicas).
  */
 @Injectable()
 export class SiteRuns implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -38,9 +39,18 @@ export class SiteRuns implements OnApplicationBootstrap, OnApplicationShutdown {
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.config.mode !== 'site') return;
-    const list = Subjects.engineRunsList(this.config.id);
     const get = Subjects.engineRunsGet(this.config.id);
+    if (this.config.mode === 'cloud') {
+      // A cloud replica answers the other replicas for the runs it holds: a run that is not
+      // durable is in no shared store, only in the memory of the replica executing it.
+      this.subscriptions.push(
+        this.transport.serve<EngineRunGetRequest, EngineRunGetReply<RunRecord>>(get, (r) => this.held(r), {
+          queue: get,
+        }),
+      );
+      return;
+    }
+    const list = Subjects.engineRunsList(this.config.id);
     this.subscriptions.push(
       this.transport.serve<EngineRunsListRequest, EngineRunsListReply<RunSummary>>(list, (r) => this.list(r), {
         queue: list,
@@ -67,6 +77,14 @@ export class SiteRuns implements OnApplicationBootstrap, OnApplicationShutdown {
       .list({ workflow: r.workflow, status: r.status as RunStatus | undefined, limit: 1_000 })
       .map((run) => boundedSummary(run));
     return pageOfRuns(runs, { after: r.after, limit, budgetBytes: replyBudget(this.transport) });
+  }
+
+  /** A cloud replica's answer: the run when this replica holds it (in memory), nothing otherwise. */
+  async held(request: EngineRunGetRequest): Promise<EngineRunGetReply<RunRecord>> {
+    if (typeof request?.id !== 'string') throw new YunbianError('BAD_REQUEST', 'expected { "id": "<run id>" }');
+    await this.engine.ready;
+    if (!this.engine.holds(request.id)) return {};
+    return { run: await this.engine.find(request.id) };
   }
 
   async get(request: EngineRunGetRequest): Promise<EngineRunGetReply<RunRecord>> {

@@ -152,7 +152,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         unknownRunMessage: (id) =>
           `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)` +
           (this.replicas.enabled
-            ? `; a run that is not durable is known only to the orchestrator replica executing it (GET /engines lists the replicas; ask the one its start answered from)`
+            ? `; a run that is not durable is known only to the orchestrator replica executing it, and no live replica holds it (GET /engines lists the replicas)`
             : ''),
       },
     );
