@@ -151,7 +151,8 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       {
         unknownRunMessage: (id) =>
           `unknown run "${id}": never started, or finished more than ${formatDuration(this.retentionMs)} ago (YUNBIAN_RUN_RETENTION_MS)` +
-          (this.replicas.enabled
+          // Said only where other replicas are live: a single orchestrator has no one else to ask.
+          (this.engines.others().some((e) => e.kind === 'cloud')
             ? `; a run that is not durable is known only to the orchestrator replica executing it, and no live replica holds it (GET /engines lists the replicas)`
             : ''),
       },
