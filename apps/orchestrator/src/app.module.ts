@@ -8,6 +8,7 @@ import { EngineConfigModule } from './engine-config.module';
 import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
 import { ModelsModule } from './models/models.module';
+import { CompressionModule } from './models/compression.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
@@ -32,7 +33,7 @@ export class AppModule {
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,
         WorkflowsModule,
-        ...(engine.mode === 'cloud' ? [ModelsModule] : []),
+        ...(engine.mode === 'cloud' ? [ModelsModule, CompressionModule] : []),
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],

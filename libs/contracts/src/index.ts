@@ -12,3 +12,4 @@ export * from './engine';
 export * from './trigger';
 export * from './deployment';
 export * from './durability';
+export * from './compression';

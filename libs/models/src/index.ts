@@ -2,3 +2,4 @@ export * from './model-meta';
 export * from './fetch-model';
 export * from './model-cache';
 export * from './onnx-writer';
+export * from './dataset-format';
