@@ -142,4 +142,74 @@ describe('compressing a registered model into a new version (real nats-server, o
       `compression e2e: ${report.parent.bytes} → ${report.compressed.bytes} bytes (${report.sizeRatio}×), accuracy ${report.parent.accuracy} → ${report.compressed.accuracy}, device (${onDevice.cpu} core, enforced ${onDevice.cpuEnforced}) ${JSON.stringify(onDevice.parent)} vs ${JSON.stringify(onDevice.compressed)}\n`,
     );
   });
+  it('writes derived versions with prune, structured pruning (fine-tuned) and distillation (teacher-labelled data)', async () => {
+    const run = async (recipe: string, datasets: Record<string, string>, options: Record<string, unknown>) => {
+      const started = await cluster.call('POST', '/models/digits-cloud/versions/1/compress', {
+        recipe,
+        datasets,
+        options: { ...options, nodeClasses: [] },
+      });
+      expect(started.status).toBe(202);
+      return cluster.waitFor(
+        async () => {
+          const j = await cluster.get<CompressionJob>(`/compressions/${started.body.id as string}`);
+          return j.status !== 'running' ? j : undefined;
+        },
+        60_000,
+        `the ${recipe} job`,
+      );
+    };
+    const unlabelled = await cluster.call('POST', '/datasets', {
+      source: 'digits',
+      part: 'edge',
+      labelled: false,
+    });
+    expect(unlabelled.body).toMatchObject({
+      name: 'digits-edge-unlabelled',
+      privacy: 'edge-private',
+      labelled: false,
+    });
+
+    const pruned = await run('prune', { validation: 'digits-heldOut' }, { sparsity: 0.8 });
+    expect(pruned.error).toBeUndefined();
+    expect(pruned.report!.compressed.gzipBytes).toBeLessThan(0.6 * pruned.report!.parent.gzipBytes);
+    expect(pruned.report!.latency).toEqual([]);
+
+    const structured = await run(
+      'structured',
+      { validation: 'digits-heldOut', training: 'digits-public-0-500' },
+      { keep: 0.5, epochs: 1 },
+    );
+    expect(structured.error).toBeUndefined();
+    expect(structured.report!.details).toMatchObject({ architecture: { conv: [16, 32], dense: [64] }, epochs: 1 });
+    expect(structured.report!.compressed.parameters).toBeLessThan(structured.report!.parent.parameters / 3);
+    // Chance is 10 %; one epoch on 500 digits brings the pruned CNN back far above it.
+    expect(structured.report!.compressed.accuracy).toBeGreaterThan(0.8);
+
+    const distilled = await run(
+      'distill',
+      { validation: 'digits-heldOut', training: 'digits-edge-unlabelled' },
+      { student: { conv: [4, 8], dense: [] }, epochs: 3 },
+    );
+    expect(distilled.error).toBeUndefined();
+    expect(distilled.report!.datasets.training).toEqual({
+      name: 'digits-edge-unlabelled',
+      privacy: 'edge-private',
+      samples: 2_000,
+    });
+    expect(distilled.report!.compressed.parameters).toBe(2_346);
+    // The tiny student learns from the teacher's labels alone (chance is 10 %).
+    expect(distilled.report!.compressed.accuracy).toBeGreaterThan(0.6);
+    const versions = (await cluster.get<{ versions: ModelMeta[] }>('/models/digits-cloud')).versions;
+    expect(versions.map((v) => v.derivedFrom?.recipe ?? 'upload')).toEqual([
+      'upload',
+      'int8',
+      'prune',
+      'structured',
+      'distill',
+    ]);
+    process.stdout.write(
+      `compression e2e: prune ${JSON.stringify(pruned.report!.compressed)}, structured ${JSON.stringify(structured.report!.compressed)}, distill ${JSON.stringify(distilled.report!.compressed)}\n`,
+    );
+  });
 });
