@@ -149,8 +149,8 @@ export interface CompressionJob {
   stage: string;
   createdAt: string;
   finishedAt?: string;
-  /** The version it registered, when it succeeded. */
-  result?: { name: string; version: number };
+  /** The version it registered when it succeeded (`existing`: those bytes were already that version). */
+  result?: { name: string; version: number; existing?: boolean };
   report?: CompressionReport;
   error?: { code: string; message: string };
 }

@@ -50,6 +50,15 @@ describe('compress request checks', () => {
     ).toEqual([]);
   });
 
+  it("checks the datasets' samples against the model's input", () => {
+    expect(
+      compressProblems({ recipe: 'int8', datasets: { validation: 'rgb' } }, find, names, ['batch', 1, 28, 28]),
+    ).toEqual(['/datasets/validation "rgb" holds [3, 32, 32] samples; the model\'s input takes [batch, 1, 28, 28]']);
+    expect(
+      compressProblems({ recipe: 'int8', datasets: { validation: 'held' } }, find, names, ['batch', 1, 'h', 28]),
+    ).toEqual([]);
+  });
+
   it("refuses options of another recipe, listing the recipe's own", () => {
     expect(
       compressProblems(

@@ -56,6 +56,8 @@ export function compressProblems(
   request: CompressRequest,
   dataset: (name: string) => DatasetMeta | undefined,
   registered: string[],
+  /** Shape of the model's input as the registry read it (first dimension: the batch). */
+  modelInput?: readonly (number | string)[],
 ): string[] {
   const problems: string[] = [];
   const roles = Object.entries(request.datasets) as [keyof CompressRequest['datasets'], string][];
@@ -71,7 +73,15 @@ export function compressProblems(
       problems.push(
         `/datasets/${role} "${name}" has no labels; the ${role === 'validation' ? 'accuracy' : 'fine-tuning'} needs a labelled dataset`,
       );
-    if ((request.recipe === 'structured' || request.recipe === 'distill') && meta.shape.join(',') !== '1,28,28')
+    const sample = modelInput?.slice(1);
+    if (
+      sample &&
+      (sample.length !== meta.shape.length || sample.some((d, i) => typeof d === 'number' && d !== meta.shape[i]))
+    )
+      problems.push(
+        `/datasets/${role} "${name}" holds [${meta.shape.join(', ')}] samples; the model's input takes [${modelInput!.join(', ')}]`,
+      );
+    else if ((request.recipe === 'structured' || request.recipe === 'distill') && meta.shape.join(',') !== '1,28,28')
       problems.push(
         `/datasets/${role} "${name}" holds [${meta.shape.join(', ')}] samples; ${request.recipe} trains digits CNNs on [1, 28, 28]`,
       );

@@ -92,7 +92,8 @@ export class CompressionService implements OnModuleInit {
     const parent = this.models.get(name, version);
     const names = this.datasets.list().map((d) => d.name);
     const find = (n: string) => this.datasets.list().find((d) => d.name === n);
-    const problems = compressProblems(request, find, names);
+    const input = parent.inputs.length === 1 && parent.inputs[0].isTensor ? parent.inputs[0].shape : undefined;
+    const problems = compressProblems(request, find, names, input?.length ? input : undefined);
     if (problems.length)
       throw new YunbianError('VALIDATION_FAILED', `request body is invalid: ${problems.join('; ')}`, { problems });
     const job: CompressionJob = {
@@ -167,11 +168,12 @@ export class CompressionService implements OnModuleInit {
       });
       const report = this.report(job, outcome, used, latency, started);
       job.stage = 'registering the new version';
-      const { meta } = await this.models.upload(parent.name, Readable.from([bytes]), bytes.length, {
+      const { meta, created } = await this.models.upload(parent.name, Readable.from([bytes]), bytes.length, {
         derivedFrom: { name: parent.name, version: parent.version, recipe: job.request.recipe },
         compression: report,
       });
-      job.result = { name: meta.name, version: meta.version };
+      // The same bytes already registered (a repeated, deterministic job): that version is the result.
+      job.result = { name: meta.name, version: meta.version, ...(created ? {} : { existing: true }) };
       job.report = meta.compression ?? report;
       job.status = 'succeeded';
       job.stage = 'done';
