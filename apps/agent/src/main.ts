@@ -8,6 +8,7 @@ import { detectLimits } from './cgroups';
 import { InstanceSupervisor } from './instance-supervisor';
 import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
+import { ModelProfiler } from './model-profiler';
 import { NodeAgent } from './node-agent';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
     bandwidth,
     logger,
     limitsEnforcement: enforcement,
+    profiler: new ModelProfiler(transport, node, limits, logger),
   });
   await agent.start();
   const http = config.metricsPort

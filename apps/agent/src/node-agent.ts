@@ -11,6 +11,8 @@ import {
   type NodeLoad,
   type OrchestratorPingReply,
   type PingRequest,
+  type ProfileModelsReply,
+  type ProfileModelsRequest,
   type RoundTrips,
   type ServiceDescriptor,
   type StartInstanceCommand,
@@ -45,6 +47,8 @@ export interface AgentOptions {
   logger: JsonLogger;
   /** Whether the node's limits and instance resources are enforced here (announced to the catalogue). */
   limitsEnforcement?: LimitsEnforcement;
+  /** Times models on request (the registry's compression reports); absent: the node does not profile. */
+  profiler?: { profile(request: ProfileModelsRequest): Promise<ProfileModelsReply> };
 }
 
 /**
@@ -101,6 +105,14 @@ export class NodeAgent {
       t.subscribe(Subjects.orchestratorOnline, () => this.announce()),
     );
     this.subscriptions.push(serveBandwidthProbes(t, id));
+    const profiler = this.options.profiler;
+    if (profiler) {
+      this.subscriptions.push(
+        t.serve<ProfileModelsRequest, ProfileModelsReply>(Subjects.nodeProfileModels(id), (request) =>
+          profiler.profile(request),
+        ),
+      );
+    }
     await t.flush();
     this.announce();
     this.timers.push(setInterval(() => this.heartbeat(), this.options.heartbeatIntervalMs));

@@ -48,6 +48,11 @@ export const Subjects = {
   nodeStartInstance: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.instance.start`,
   nodeStopInstance: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.instance.stop`,
   nodeReannounce: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.announce`,
+  /**
+   * Orchestrator → agent (request/reply, `ProfileModelsRequest` → `ProfileModelsReply`): time
+   * models from the object store on this node, in a process under the node's CPU limit.
+   */
+  nodeProfileModels: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.models.profile`,
   /** Round-trip probes between agents. */
   nodePing: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.ping`,
   /** Agent → orchestrator round-trip probe; the reply names one peer per site to probe. */

@@ -1,3 +1,5 @@
 export * from './digits';
 export * from './cnn';
 export * from './onnx-export';
+export * from './onnx-import';
+export * from './shrink';

@@ -4,3 +4,4 @@ export * from './model-cache';
 export * from './onnx-writer';
 export * from './model-aliases';
 export * from './model-check';
+export * from './dataset-format';

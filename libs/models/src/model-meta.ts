@@ -1,3 +1,5 @@
+import type { CompressionReport, ModelDerivation } from '@yunbian/contracts';
+
 /** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
 export const MODEL_BUCKET = 'yb-models';
 /** JetStream KV bucket holding one `ModelMeta` per version (key `<name>.<version>`). */
@@ -32,6 +34,10 @@ export interface ModelMeta {
    * model with the nodes' options (Node.js and onnxruntime themselves included, ~75 MB).
    */
   loadPeakMemoryMb?: number;
+  /** The version this one was made from by a compression recipe. */
+  derivedFrom?: ModelDerivation;
+  /** What that compression measured: sizes, accuracy, latency per node class, next to the parent's. */
+  compression?: CompressionReport;
 }
 
 export function modelObjectName(name: string, version: number): string {

@@ -1,0 +1,4 @@
+export * from './int8';
+export * from './calibrate';
+export * from './evaluate';
+export * from './prune';
