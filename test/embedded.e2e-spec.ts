@@ -54,11 +54,10 @@ describe('embedded engine (@yunbian/client) against a real nats-server, orchestr
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'site-a', tier: 'edge', memoryMb: 4096, costPerHour: 0.1 },
       { YUNBIAN_HEARTBEAT_MS: '500' },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'edge-a');
     for (const service of ['json-transform@^1', 'image-resize@^1', 'slow-echo@^1'])
       await cluster.deploy(service, 'edge-a');
     const created = await fetch(`${cluster.api}/workflows`, {

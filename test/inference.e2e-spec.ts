@@ -23,7 +23,7 @@ describe('ONNX inference service (real models, real processes)', () => {
     await cluster.startOrchestrator();
     const metricsPort = await freePort();
     agentHttp = `http://127.0.0.1:${metricsPort}`;
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 8192, costPerHour: 0.1 },
       {
         YUNBIAN_HEARTBEAT_MS: '500',
@@ -32,7 +32,6 @@ describe('ONNX inference service (real models, real processes)', () => {
         OTEL_BSP_SCHEDULE_DELAY: '200',
       },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
     const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },

@@ -87,11 +87,10 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 8192, costPerHour: 0.1 },
       { YUNBIAN_HEARTBEAT_MS: '500' },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
     expect((await upload(V1)).version).toBe(1);
     expect((await upload(V2)).version).toBe(2);
     // Two instances of version 1, one of version 2 (each its own worker process with onnxruntime).

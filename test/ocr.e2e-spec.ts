@@ -28,11 +28,10 @@ describe('the ocr workflows on real PP-OCRv4 models', () => {
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 16384, costPerHour: 0.1 },
       { YUNBIAN_HEARTBEAT_MS: '500' },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
     for (const [name, file] of [
       ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
       ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],

@@ -28,8 +28,7 @@ describe('node tiers, limits and instance resources across processes', () => {
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
-    cluster.startAgent(device, { YUNBIAN_HEARTBEAT_MS: '500' });
-    await cluster.waitFor(async () => (await cluster.node(device.id))?.status === 'alive', 20_000, 'the device');
+    await cluster.startAgentAlive(device, { YUNBIAN_HEARTBEAT_MS: '500' });
   });
 
   afterAll(async () => {

@@ -35,11 +35,10 @@ describe('the run store: retention, and records too large for a KV value', () =>
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator({ YUNBIAN_RUN_RETENTION_MS: String(RETENTION_MS) });
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'a', tier: 'edge', memoryMb: 4096, costPerHour: 0.1 },
       { YUNBIAN_HEARTBEAT_MS: '500' },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent');
     await cluster.deploy('echo@1.0.0', 'edge-a');
     const { status } = await cluster.call('POST', '/workflows', {
       name: 'hold',

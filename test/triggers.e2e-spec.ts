@@ -40,11 +40,10 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
   beforeAll(async () => {
     cluster = await TestCluster.start();
     await cluster.startOrchestrator();
-    cluster.startAgent(
+    await cluster.startAgentAlive(
       { id: 'edge-a', site: 'site-a', tier: 'edge', memoryMb: 4096, costPerHour: 0.1 },
       { YUNBIAN_HEARTBEAT_MS: '500' },
     );
-    await cluster.waitFor(async () => (await cluster.node('edge-a'))?.status === 'alive', 20_000, 'agent edge-a');
     await cluster.deploy('echo', 'edge-a');
   });
 

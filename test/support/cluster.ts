@@ -88,6 +88,13 @@ export class TestCluster extends RestClient {
     });
   }
 
+  /** Starts an agent for `node` and waits (20 s at most) until the orchestrator counts it alive. */
+  async startAgentAlive(node: Partial<NodeDescriptor> & { id: string }, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+    const proc = this.startAgent(node, env);
+    await this.waitFor(async () => (await this.node(node.id))?.status === 'alive', 20_000, `agent ${node.id} alive`);
+    return proc;
+  }
+
   async client(): Promise<NatsTransport> {
     this.transport ??= await NatsTransport.connect({ servers: this.nats.url, name: 'test client' });
     return this.transport;
