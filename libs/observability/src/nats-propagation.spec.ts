@@ -8,6 +8,9 @@ import { NatsTracePropagator, type NatsMessageInfo } from './nats-propagation';
 import { currentSpanId, currentTraceId, withSpan } from './spans';
 import { flushTracing, shutdownTracing, startTracing } from './tracing';
 
+// These start a real nats-server: on a loaded machine that alone can take longer than Jest's 5 s default.
+jest.setTimeout(30_000);
+
 describe('NatsTracePropagator (real nats-server, W3C headers)', () => {
   const exporter = new InMemorySpanExporter();
   const propagator = new NatsTracePropagator();

@@ -4,6 +4,9 @@ import { NatsTransport, OutcomeStore, YunbianError } from '@yunbian/transport';
 import { IDEMPOTENCY_HEADER, ServiceHost } from './service-host';
 import { serviceDescriptorOf, YunbianService, type CallContext } from './service.decorator';
 
+// These start a real nats-server: on a loaded machine that alone can take longer than Jest's 5 s default.
+jest.setTimeout(30_000);
+
 @YunbianService({
   name: 'sleepy',
   version: '2.1.0',

@@ -12,6 +12,9 @@ import {
 } from './leases';
 import { NatsTransport } from './nats-transport';
 
+// These start a real nats-server: on a loaded machine that alone can take longer than Jest's 5 s default.
+jest.setTimeout(30_000);
+
 describe('lease expiry and validity (pure)', () => {
   it('moves the observed time only when the revision moves forward', () => {
     const first = observe(undefined, { revision: 4, deleted: false }, 100);

@@ -3,6 +3,9 @@ import { RemoteError, YunbianError } from './errors';
 import { NatsTransport } from './nats-transport';
 import type { TraceHeaderPropagator } from './trace-headers';
 
+// These start a real nats-server: on a loaded machine that alone can take longer than Jest's 5 s default.
+jest.setTimeout(30_000);
+
 describe('NatsTransport (real nats-server)', () => {
   let server: LocalNatsServer;
   let a: NatsTransport;

@@ -2,6 +2,9 @@ import { LocalNatsServer } from '@yunbian/common';
 import { NatsTransport } from './nats-transport';
 import { isPayloadRef, PayloadStore } from './payload-store';
 
+// These start a real nats-server: on a loaded machine that alone can take longer than Jest's 5 s default.
+jest.setTimeout(30_000);
+
 describe('PayloadStore (real nats-server with JetStream)', () => {
   let server: LocalNatsServer;
   let transport: NatsTransport;
