@@ -1,0 +1,3 @@
+export * from './tensor';
+export * from './model';
+export * from './graph';
