@@ -14,3 +14,4 @@ export * from './deployment';
 export * from './durability';
 export * from './site-facts';
 export * from './model';
+export * from './split';
