@@ -282,13 +282,14 @@ export async function compareSplit(
   sizes: TensorSizes,
   feedsList: readonly Record<string, Ort.Tensor>[],
   lossy: false | SplitLossyMode = false,
-  fullSession?: Ort.InferenceSession,
+  options: { full?: Ort.InferenceSession; session?: Ort.InferenceSession.SessionOptions } = {},
 ): Promise<SplitComparison> {
   const o = await ort();
   const parts = splitModel(model, graph, cut, sizes);
-  const full = fullSession ?? (await o.InferenceSession.create(encodeModel(model), SESSION));
-  const head = parts.head ? await o.InferenceSession.create(encodeModel(parts.head), SESSION) : undefined;
-  const tail = parts.tail ? await o.InferenceSession.create(encodeModel(parts.tail), SESSION) : undefined;
+  const sessionOptions = { ...SESSION, ...options.session };
+  const full = options.full ?? (await o.InferenceSession.create(encodeModel(model), sessionOptions));
+  const head = parts.head ? await o.InferenceSession.create(encodeModel(parts.head), sessionOptions) : undefined;
+  const tail = parts.tail ? await o.InferenceSession.create(encodeModel(parts.tail), sessionOptions) : undefined;
   let maxAbsDiff = 0;
   let rows = 0;
   let agree = 0;
@@ -326,7 +327,7 @@ export async function compareSplit(
   } finally {
     await head?.release();
     await tail?.release();
-    if (!fullSession) await full.release();
+    if (!options.full) await full.release();
   }
   return { cut: cut.id, maxAbsDiff, top1Agreement: rows ? agree / rows : 1, samples: feedsList.length };
 }
