@@ -10,6 +10,7 @@ import { HealthModule } from './health/health.module';
 import { ModelAliasesModule } from './models/model-aliases.module';
 import { ModelsModule } from './models/models.module';
 import { ReplicasModule } from './replicas/replicas.module';
+import { SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
@@ -37,7 +38,7 @@ export class AppModule {
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,
         WorkflowsModule,
-        ...(engine.mode === 'cloud' ? [ModelsModule] : []),
+        ...(engine.mode === 'cloud' ? [ModelsModule, SplitModule] : []),
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],

@@ -1,3 +1,5 @@
+import type { ModelComputeProfiles, SplitDerivation, SplitPartInfo } from '@yunbian/contracts';
+
 /** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
 export const MODEL_BUCKET = 'yb-models';
 /** JetStream KV bucket holding one `ModelMeta` per version (key `<name>.<version>`). */
@@ -32,6 +34,12 @@ export interface ModelMeta {
    * model with the nodes' options (Node.js and onnxruntime themselves included, ~75 MB).
    */
   loadPeakMemoryMb?: number;
+  /** The version this one was made from (a split part: recipe `split-head:<cut>` / `split-tail:<cut>`). */
+  derivedFrom?: SplitDerivation;
+  /** A split part: which cut, and the tensors between head and tail. */
+  split?: SplitPartInfo;
+  /** Compute time of every compute node per node class, where measured. */
+  profiles?: ModelComputeProfiles;
 }
 
 export function modelObjectName(name: string, version: number): string {

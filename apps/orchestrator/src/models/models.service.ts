@@ -74,11 +74,13 @@ export class ModelsService implements OnModuleInit {
     name: string | undefined,
     body: Readable,
     declaredBytes?: number,
+    /** Metadata of a version the registry made itself (a split part), stored with it. */
+    derived?: Pick<ModelMeta, 'derivedFrom' | 'split'>,
   ): Promise<{ meta: ModelMeta; created: boolean }> {
     checkName(name);
     if (declaredBytes !== undefined && declaredBytes > this.maxBytes) throw this.tooLarge(declaredBytes);
     const previous = this.uploadQueues.get(name) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.storeUpload(name, body));
+    const run = previous.catch(() => undefined).then(() => this.storeUpload(name, body, derived));
     this.uploadQueues.set(name, run);
     try {
       return await run;
@@ -87,7 +89,11 @@ export class ModelsService implements OnModuleInit {
     }
   }
 
-  private async storeUpload(name: string, body: Readable): Promise<{ meta: ModelMeta; created: boolean }> {
+  private async storeUpload(
+    name: string,
+    body: Readable,
+    derived?: Pick<ModelMeta, 'derivedFrom' | 'split'>,
+  ): Promise<{ meta: ModelMeta; created: boolean }> {
     const folder = await mkdtemp(path.join(os.tmpdir(), 'yb-model-upload-'));
     try {
       const file = path.join(folder, `${randomUUID()}.onnx`);
@@ -110,6 +116,7 @@ export class ModelsService implements OnModuleInit {
         object: { bucket: MODEL_BUCKET, name: objectName },
         createdAt: new Date().toISOString(),
         ...(peakMemoryMb !== undefined ? { loadPeakMemoryMb: peakMemoryMb } : {}),
+        ...derived,
       };
       await this.store.put(
         { name: objectName, description: `${name} v${version} sha256 ${sha256}` },
