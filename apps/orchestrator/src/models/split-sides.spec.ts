@@ -31,7 +31,7 @@ describe('the two ends of a split', () => {
     node('dev-2', 'device', 'factory', { limits: { cpu: 0.5 } }),
     node('dev-1', 'device', 'factory', { limits: { cpu: 0.25 } }),
     node('edge-1', 'edge', 'factory'),
-    node('cloud-1', 'cloud', 'hz', { rtt: { sites: { factory: { ms: 30 } } } } as Partial<NodeRecord>),
+    node('cloud-1', 'cloud', 'hz', { rtt: { sites: { factory: { ms: 30, viaNode: 'edge-1' } } } }),
   ];
 
   it('reads a node id, else a class with its first node standing in, else says what exists', () => {
