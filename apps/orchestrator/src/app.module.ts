@@ -11,6 +11,7 @@ import { ModelAliasesModule } from './models/model-aliases.module';
 import { ModelsModule } from './models/models.module';
 import { ReplicasModule } from './replicas/replicas.module';
 import { CompressionModule } from './models/compression.module';
+import { SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 
@@ -38,7 +39,7 @@ export class AppModule {
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,
         WorkflowsModule,
-        ...(engine.mode === 'cloud' ? [ModelsModule, CompressionModule] : []),
+        ...(engine.mode === 'cloud' ? [ModelsModule, CompressionModule, SplitModule] : []),
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],

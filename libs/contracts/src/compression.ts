@@ -135,7 +135,8 @@ export interface CompressionReport {
 export interface ModelDerivation {
   name: string;
   version: number;
-  recipe: CompressionRecipe;
+  /** A compression recipe (`int8`, `prune`, `structured`, `distill`) or a split part (`split-head:<cut>`, `split-tail:<cut>`). */
+  recipe: CompressionRecipe | `split-head:${string}` | `split-tail:${string}`;
 }
 
 export type CompressionJobStatus = 'running' | 'succeeded' | 'failed';

