@@ -54,6 +54,7 @@ const common = {
  * every following word as a project name: give test paths before it, or another flag between).
  */
 module.exports = {
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
   projects: [
     {
       ...common,

@@ -72,6 +72,17 @@ export class LocalNatsServer {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
+    // A server its owner never stopped (a test whose setup timed out half-way) must neither keep
+    // this process alive nor outlive it: the child and its pipes hold no reference on the event
+    // loop, and it is killed when this process exits.
+    child.unref();
+    (child.stdout as (NodeJS.ReadableStream & { unref?: () => void }) | null)?.unref?.();
+    (child.stderr as (NodeJS.ReadableStream & { unref?: () => void }) | null)?.unref?.();
+    const killOnExit = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.removeListener('exit', killOnExit));
     const server = new LocalNatsServer(`nats://127.0.0.1:${port}`, port, child, tempDir);
     await waitForPort(port, 10_000, () => child.exitCode !== null).catch((err: Error) => {
       child.kill('SIGKILL');
