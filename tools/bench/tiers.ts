@@ -165,7 +165,8 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
         });
         latencies.push(performance.now() - started);
         const view = (await (await fetch(`${stack.api}/runs/${id}`)).json()) as RunView;
-        if (view.status !== 'succeeded' || !view.output) throw new Error(`run ${id} ${view.status}: ${view.error?.message}`);
+        if (view.status !== 'succeeded' || !view.output)
+          throw new Error(`run ${id} ${view.status}: ${view.error?.message}`);
         const probabilities = float32FromBase64(Object.values(view.output.outputs)[0].float32);
         for (let i = 0; i < n; i++) {
           if (argmax(probabilities.subarray(i * DIGIT_CLASSES, (i + 1) * DIGIT_CLASSES)) === heldOut.labels[from + i])
@@ -256,7 +257,9 @@ function plot(rows: Measured[]): string {
   }
   for (const r of rows.filter((r) => r.config.only)) {
     parts.push(`<rect x="${x(r.answered[2]) - 4}" y="${y(r.accuracy) - 4}" width="8" height="8" fill="#555"/>`);
-    parts.push(`<text x="${x(r.answered[2]) + (r.answered[2] > 0.5 ? -150 : 8)}" y="${y(r.accuracy) + 4}">${r.config.label}</text>`);
+    parts.push(
+      `<text x="${x(r.answered[2]) + (r.answered[2] > 0.5 ? -150 : 8)}" y="${y(r.accuracy) + 4}">${r.config.label}</text>`,
+    );
   }
   for (const r of rows.filter((r) => r.config.label.startsWith('e2e'))) {
     parts.push(`<circle cx="${x(r.answered[2])}" cy="${y(r.accuracy)}" r="6" fill="none" stroke="#000"/>`);
@@ -344,7 +347,9 @@ async function main(): Promise<void> {
   // sharp is in node_modules (a dependency of a dependency), not a declared dependency: loaded only here.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sharp = require('sharp') as (input: Buffer) => { png(): { toFile(file: string): Promise<unknown> } };
-  await sharp(Buffer.from(plot(rows))).png().toFile(path.join(out, 'tiers.png'));
+  await sharp(Buffer.from(plot(rows)))
+    .png()
+    .toFile(path.join(out, 'tiers.png'));
   process.stdout.write(`\n${md}\nwrote docs/bench/tiers.md and docs/bench/tiers.png\n`);
 }
 

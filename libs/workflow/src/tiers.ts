@@ -120,7 +120,9 @@ function bytesOf(name: string, t: TierTensor): Buffer {
   const bytes = Buffer.from(t.float32, 'base64');
   const expected = rowBytes(t) * t.dims[0];
   if (bytes.length !== expected) {
-    throw new TierError(`tensor ${name} [${t.dims.join(', ')}] needs ${expected / 4} float32 values, got ${bytes.length / 4}`);
+    throw new TierError(
+      `tensor ${name} [${t.dims.join(', ')}] needs ${expected / 4} float32 values, got ${bytes.length / 4}`,
+    );
   }
   return bytes;
 }

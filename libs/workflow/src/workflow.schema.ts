@@ -34,14 +34,18 @@ const tier = {
   additionalProperties: false,
   required: ['service'],
   properties: {
-    service: { type: 'string', pattern: REF, description: 'name@semver-range of a service speaking the onnx-inference format' },
+    service: {
+      type: 'string',
+      pattern: REF,
+      description: 'name@semver-range of a service speaking the onnx-inference format',
+    },
     model: modelRef,
     placement,
     hard: {
       type: 'object',
       additionalProperties: false,
       description:
-        'which samples go on to the next tier (every tier but the last; default rule threshold). Defaults are Sedna\'s: threshold 0.5, box 0.5',
+        "which samples go on to the next tier (every tier but the last; default rule threshold). Defaults are Sedna's: threshold 0.5, box 0.5",
       properties: {
         rule: {
           enum: [...HARD_RULES],
