@@ -13,7 +13,8 @@
  * 3. Writes the table (markdown) and a plot (SVG rendered to PNG with sharp) to
  *    docs/bench/tiers.md and docs/bench/tiers.png.
  *
- * BENCH_TIERS_OFFLINE=1 stops after step 1.
+ * BENCH_TIERS_OFFLINE=1 stops after step 1; BENCH_TIERS_PLOT_ONLY=1 redraws table and plot from
+ * the measured rows kept in docs/bench/tiers.json.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +33,8 @@ const TIERS = ['device', 'edge', 'cloud'] as const;
 type Tier = (typeof TIERS)[number];
 const COST_PER_HOUR: Record<Tier, number> = { device: 0.01, edge: 0.08, cloud: 2.4 };
 const CPU: Partial<Record<Tier, number>> = { device: 0.25, edge: 1 };
+/** Cost per hour by node id (the agents are `<tier>-1`). */
+const NODE_COST: Record<string, number> = Object.fromEntries(TIERS.map((t) => [`${t}-1`, COST_PER_HOUR[t]]));
 const BATCH = 40;
 const CONCURRENT_RUNS = 4;
 
@@ -176,7 +179,7 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
         for (const a of view.steps[0].history) {
           if (!a.node || !a.startedAt || !a.finishedAt) continue;
           const hours = (Date.parse(a.finishedAt) - Date.parse(a.startedAt)) / 3_600_000;
-          cost += hours * COST_PER_HOUR[a.node as Tier];
+          cost += hours * NODE_COST[a.node];
         }
       }
     }),
@@ -195,18 +198,34 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 const share = (x: number) => `${(100 * x).toFixed(1)} %`;
 
+/** A markdown table, its columns padded (as prettier writes them). */
 function table(rows: Measured[]): string {
-  const head =
-    '| configuration | accuracy | device answers | edge answers | cloud answers | mean ms / run of 40 | p99 ms | cost / 1,000 digits |\n' +
-    '| --- | --- | --- | --- | --- | --- | --- | --- |\n';
+  const cells = [
+    [
+      'configuration',
+      'accuracy',
+      'device answers',
+      'edge answers',
+      'cloud answers',
+      'mean ms / run of 40',
+      'p99 ms',
+      'cost / 1,000 digits',
+    ],
+    ...rows.map((m) => [
+      m.config.label,
+      pct(m.accuracy),
+      share(m.answered[0]),
+      share(m.answered[1]),
+      share(m.answered[2]),
+      m.meanMs.toFixed(0),
+      m.p99Ms.toFixed(0),
+      `${(m.costPer1000 * 1e3).toFixed(3)}·10⁻³`,
+    ]),
+  ];
+  const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => [...r[c]].length)));
+  const line = (r: string[]) => `| ${r.map((v, c) => v + ' '.repeat(widths[c] - [...v].length)).join(' | ')} |`;
   return (
-    head +
-    rows
-      .map(
-        (m) =>
-          `| ${m.config.label} | ${pct(m.accuracy)} | ${share(m.answered[0])} | ${share(m.answered[1])} | ${share(m.answered[2])} | ${m.meanMs.toFixed(0)} | ${m.p99Ms.toFixed(0)} | ${(m.costPer1000 * 1e3).toFixed(3)}·10⁻³ |`,
-      )
-      .join('\n') +
+    [line(cells[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.slice(1).map(line)].join('\n') +
     '\n'
   );
 }
@@ -225,7 +244,7 @@ function plot(rows: Measured[]): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2 - 90}" y="18" font-size="14">Tiered digits: accuracy vs share at the cloud</text>`,
+    `<text x="${m.l}" y="18" font-size="14">Tiered digits (2,000 held out): accuracy against the share answered by the cloud</text>`,
   ];
   for (let v = 0; v <= 1.0001; v += 0.1) {
     parts.push(`<line x1="${x(v)}" y1="${m.t}" x2="${x(v)}" y2="${H - m.b}" stroke="#eee"/>`);
@@ -236,13 +255,13 @@ function plot(rows: Measured[]): string {
     parts.push(`<text x="${m.l - 48}" y="${y(v) + 4}">${(v * 100).toFixed(1)}%</text>`);
   }
   parts.push(`<text x="${m.l + 120}" y="${H - 12}">share of digits answered by the cloud model</text>`);
-  parts.push(`<text x="14" y="${H / 2 + 40}" transform="rotate(-90 14 ${H / 2})">accuracy</text>`);
-  parts.push(`<line x1="${m.l}" y1="${x(0.1) && m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(`<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})">accuracy</text>`);
+  parts.push(`<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#333"/>`);
   parts.push(`<line x1="${x(0.1)}" y1="${m.t}" x2="${x(0.1)}" y2="${H - m.b}" stroke="#999" stroke-dasharray="4 3"/>`);
   let legend = 0;
   for (const rule of Object.keys(colours)) {
     const pts = rows
-      .filter((r) => r.config.rules?.[0].rule === rule)
+      .filter((r) => r.config.rules?.[0].rule === rule && !r.config.label.startsWith('e2e'))
       .sort((a, b) => a.answered[2] - b.answered[2])
       .map((r) => `${x(r.answered[2]).toFixed(1)},${y(r.accuracy).toFixed(1)}`);
     if (pts.length === 0) continue;
@@ -263,6 +282,7 @@ function plot(rows: Measured[]): string {
   }
   for (const r of rows.filter((r) => r.config.label.startsWith('e2e'))) {
     parts.push(`<circle cx="${x(r.answered[2])}" cy="${y(r.accuracy)}" r="6" fill="none" stroke="#000"/>`);
+    parts.push(`<text x="${x(r.answered[2]) + 10}" y="${y(r.accuracy) + 22}">${r.config.label}</text>`);
   }
   parts.push(`<text x="${x(0.1) + 4}" y="${m.t + 12}" fill="#666">10 %</text>`);
   parts.push('</svg>');
@@ -292,6 +312,11 @@ async function main(): Promise<void> {
       `  ${f.label}: ${pct(f.result.accuracy)}, answered ${f.result.answered.map(share).join(' / ')}\n`,
     );
   if (process.env.BENCH_TIERS_OFFLINE === '1') return;
+  const out = path.join(ROOT, 'docs/bench');
+  if (process.env.BENCH_TIERS_PLOT_ONLY === '1') {
+    const rows = JSON.parse(readFileSync(path.join(out, 'tiers.json'), 'utf8')) as Measured[];
+    return write(out, rows);
+  }
 
   const configs: Config[] = [
     { label: 'all on the cloud model', only: 'cloud' },
@@ -328,6 +353,9 @@ async function main(): Promise<void> {
       });
       await waitReady(stack, instance.id);
     }
+    const nodes = (await (await fetch(`${stack.api}/nodes`)).json()) as { id: string; limitsEnforcement?: unknown }[];
+    for (const node of nodes)
+      process.stdout.write(`node ${node.id}: limits ${JSON.stringify(node.limitsEnforcement ?? 'not reported')}\n`);
     for (const config of configs) {
       const measured = await measure(stack, config, heldOut);
       if (config.rules)
@@ -340,8 +368,13 @@ async function main(): Promise<void> {
   } finally {
     await stack.stop();
   }
-  const out = path.join(ROOT, 'docs/bench');
   mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'tiers.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  await write(out, rows);
+}
+
+/** The table and the plot of measured rows. */
+async function write(out: string, rows: Measured[]): Promise<void> {
   const md = table(rows);
   writeFileSync(path.join(out, 'tiers.md'), md);
   // sharp is in node_modules (a dependency of a dependency), not a declared dependency: loaded only here.
