@@ -764,6 +764,17 @@ describe('decide: tiered steps', () => {
     ]);
   });
 
+  it('runs the tiers per item of a forEach over batches', async () => {
+    const def = definition();
+    Object.assign(def.steps[0], { forEach: { items: '$input.batches' }, input: '$item' });
+    const easy = { inputs: { x: tierTensor([1, 1], [0]) } };
+    const { run, dispatched } = await drive(def, { batches: [batch, easy] }, handlers);
+    expect(run.status).toBe('succeeded');
+    const outputs = run.output as Out[];
+    expect(outputs.map((o) => o.samples.map((s) => s.tier))).toEqual([[0, 1, 2, 2], [0]]);
+    expect(dispatched.filter((d) => d.task === 1)).toHaveLength(1);
+  });
+
   it('fails with what is wrong when the input is not a batch of tensors', async () => {
     const { run } = await drive(
       definition(),
