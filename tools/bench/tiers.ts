@@ -9,12 +9,18 @@
  *    where the agent can): the baselines (every digit on the cloud model, every digit on the
  *    device model) and each configuration of the curve, the held-out set in runs of 40 digits,
  *    four runs at a time. Per configuration: accuracy, share answered per tier, mean and p99
- *    run latency, cost (Σ over attempts of their duration × their node's cost per hour).
+ *    run latency, cost (Σ over nodes of their model-execution seconds × their cost per hour,
+ *    from the agents' `yunbian_inference_duration_seconds`).
  * 3. Writes the table (markdown) and a plot (SVG rendered to PNG with sharp) to
- *    docs/bench/tiers.md and docs/bench/tiers.png.
+ *    docs/bench/tiers.md and docs/bench/tiers.png (the rows as JSON in tiers.json).
+ *
+ * BENCH_TIERS_TESTBED=1 (root) runs step 2 on the testbed instead: topology
+ * tools/testbed/topologies/tiers.yaml (device 0.25 core and edge 1 core at one edge site, the
+ * cloud across a 20 Mbit/s, 40 ms uplink), runs started at the edge site's engine; files
+ * docs/bench/tiers-testbed.*.
  *
  * BENCH_TIERS_OFFLINE=1 stops after step 1; BENCH_TIERS_PLOT_ONLY=1 redraws table and plot from
- * the measured rows kept in docs/bench/tiers.json.
+ * the measured rows kept in the JSON file.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,8 +28,9 @@ import * as ort from 'onnxruntime-node';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { toWire } from '@yunbian/inference';
 import { DIGIT_CLASSES, DIGIT_PIXELS, DIGITS_INPUT, DIGITS_OUTPUT, digitsPart, type Digits } from '@yunbian/learning';
-import { float32FromBase64 } from '@yunbian/common';
+import { float32FromBase64, freePort } from '@yunbian/common';
 import type { HardExampleRule, HardRule, SampleAnswer, TierDefinition } from '@yunbian/workflow';
+import { Testbed } from '../testbed/testbed';
 import { startBenchStack, type BenchStack } from './bench-stack';
 import { argmax, simulateTiers, type SweepResult } from './tiers-sweep';
 
@@ -33,8 +40,50 @@ const TIERS = ['device', 'edge', 'cloud'] as const;
 type Tier = (typeof TIERS)[number];
 const COST_PER_HOUR: Record<Tier, number> = { device: 0.01, edge: 0.08, cloud: 2.4 };
 const CPU: Partial<Record<Tier, number>> = { device: 0.25, edge: 1 };
-/** Cost per hour by node id (the agents are `<tier>-1`). */
-const NODE_COST: Record<string, number> = Object.fromEntries(TIERS.map((t) => [`${t}-1`, COST_PER_HOUR[t]]));
+const TESTBED = process.env.BENCH_TIERS_TESTBED === '1';
+const TOPOLOGY = path.join(ROOT, 'tools/testbed/topologies/tiers.yaml');
+
+/** Where the bench runs: the REST that starts runs, the REST that controls the stack, the node of each tier. */
+interface Where {
+  /** Starts runs and shows them (the edge site's engine on the testbed). */
+  runs: string;
+  /** Registers models, starts instances and workflows (the cloud orchestrator). */
+  control: string;
+  nodeOf: Record<Tier, string>;
+  /** Cost per hour by node id, from GET /nodes. */
+  cost: Record<string, number>;
+  /** The metrics URL of each tier node's agent (its workers report their inference time there). */
+  metrics: Record<Tier, string>;
+}
+
+/**
+ * Seconds each tier node has spent in model executions so far: the sum of its agent's
+ * `yunbian_inference_duration_seconds` (reported by its workers, one batch each).
+ */
+async function computeSeconds(where: Where): Promise<Record<string, number>> {
+  // Workers report their figures to the agent once a second (YUNBIAN_METRICS_REPORT_MS): wait
+  // for the last batches' reports, so none falls into the next configuration's window.
+  await new Promise((r) => setTimeout(r, 2_500));
+  const out: Record<string, number> = {};
+  for (const tier of TIERS) {
+    const page = await (await fetch(`${where.metrics[tier]}/metrics`)).text();
+    let sum = 0;
+    for (const m of page.matchAll(/^yunbian_inference_duration_seconds_sum\{[^}]*\} (\S+)$/gm)) sum += Number(m[1]);
+    out[where.nodeOf[tier]] = sum;
+  }
+  return out;
+}
+
+async function post<T>(base: string, route: string, body: unknown): Promise<T> {
+  const response = await fetch(`${base}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(120_000),
+  });
+  if (response.status >= 400) throw new Error(`POST ${route}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
 const BATCH = 40;
 const CONCURRENT_RUNS = 4;
 
@@ -125,10 +174,10 @@ interface RunView {
     outputs: Record<string, { dims: number[]; float32: string }>;
     samples?: SampleAnswer[];
   };
-  steps: { history: { node?: string; startedAt?: string; finishedAt?: string }[] }[];
+  steps: { history: { node?: string }[] }[];
 }
 
-async function measure(stack: BenchStack, config: Config, heldOut: Digits): Promise<Measured> {
+async function measure(where: Where, config: Config, heldOut: Digits): Promise<Measured> {
   const name = `tiers-${config.label.replace(/[^A-Za-z0-9]+/g, '-')}`.slice(0, 60);
   const tiers: TierDefinition[] = TIERS.map((tier, i) => ({
     service: 'onnx-inference@^1',
@@ -145,11 +194,18 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
         input: '$input',
       }
     : { id: 'classify', input: '$input', tiers };
-  await stack.post('/workflows', { name, durability: 'none', steps: [step], output: '$steps.classify.output' });
+  await post(where.control, '/workflows', {
+    name,
+    durability: 'none',
+    steps: [step],
+    output: '$steps.classify.output',
+  });
+  if (where.runs !== where.control) await waitKnown(where.runs, name);
   const answered = [0, 0, 0];
   let correct = 0;
   let cost = 0;
   const latencies: number[] = [];
+  const before = await computeSeconds(where);
   let next = 0;
   const runs = Math.ceil(heldOut.count / BATCH);
   await Promise.all(
@@ -163,11 +219,14 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
           data: heldOut.images.subarray(from * DIGIT_PIXELS, (from + n) * DIGIT_PIXELS),
         };
         const started = performance.now();
-        const { id } = await stack.post<{ id: string }>(`/workflows/${name}/runs?wait=60000`, {
+        const { id } = await post<{ id: string }>(where.runs, `/workflows/${name}/runs?wait=60000`, {
           input: { inputs: { [DIGITS_INPUT]: toWire(image) } },
         });
         latencies.push(performance.now() - started);
-        const view = (await (await fetch(`${stack.api}/runs/${id}`)).json()) as RunView;
+        // A run the site engine forwarded to the cloud (its step places there) is the cloud's to show.
+        let found = await fetch(`${where.runs}/runs/${id}`);
+        if (found.status === 404 && where.runs !== where.control) found = await fetch(`${where.control}/runs/${id}`);
+        const view = (await found.json()) as RunView;
         if (view.status !== 'succeeded' || !view.output)
           throw new Error(`run ${id} ${view.status}: ${view.error?.message}`);
         const probabilities = float32FromBase64(Object.values(view.output.outputs)[0].float32);
@@ -176,14 +235,12 @@ async function measure(stack: BenchStack, config: Config, heldOut: Digits): Prom
             correct++;
           answered[config.only ? TIERS.indexOf(config.only) : view.output.samples![i].tier]++;
         }
-        for (const a of view.steps[0].history) {
-          if (!a.node || !a.startedAt || !a.finishedAt) continue;
-          const hours = (Date.parse(a.finishedAt) - Date.parse(a.startedAt)) / 3_600_000;
-          cost += hours * NODE_COST[a.node];
-        }
       }
     }),
   );
+  // Cost: each node's compute (model execution time) × its cost per hour.
+  const after = await computeSeconds(where);
+  for (const node of Object.keys(after)) cost += ((after[node] - before[node]) / 3600) * (where.cost[node] ?? NaN);
   latencies.sort((a, b) => a - b);
   return {
     config,
@@ -209,7 +266,7 @@ function table(rows: Measured[]): string {
       'cloud answers',
       'mean ms / run of 40',
       'p99 ms',
-      'cost / 1,000 digits',
+      'cost / 1,000 digits (10⁻⁶)',
     ],
     ...rows.map((m) => [
       m.config.label,
@@ -219,7 +276,7 @@ function table(rows: Measured[]): string {
       share(m.answered[2]),
       m.meanMs.toFixed(0),
       m.p99Ms.toFixed(0),
-      `${(m.costPer1000 * 1e3).toFixed(3)}·10⁻³`,
+      (m.costPer1000 * 1e6).toFixed(2),
     ]),
   ];
   const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => [...r[c]].length)));
@@ -313,9 +370,10 @@ async function main(): Promise<void> {
     );
   if (process.env.BENCH_TIERS_OFFLINE === '1') return;
   const out = path.join(ROOT, 'docs/bench');
+  const file = TESTBED ? 'tiers-testbed' : 'tiers';
   if (process.env.BENCH_TIERS_PLOT_ONLY === '1') {
-    const rows = JSON.parse(readFileSync(path.join(out, 'tiers.json'), 'utf8')) as Measured[];
-    return write(out, rows);
+    const rows = JSON.parse(readFileSync(path.join(out, `${file}.json`), 'utf8')) as Measured[];
+    return write(out, file, rows);
   }
 
   const configs: Config[] = [
@@ -324,19 +382,12 @@ async function main(): Promise<void> {
     { label: `e2e: crossEntropy ${E2E_RULES[0].threshold} / ${E2E_RULES[1].threshold}`, rules: E2E_RULES },
     ...CURVE,
   ];
-  const stack = await startBenchStack({
-    agentEnv: { YUNBIAN_NODE_MEMORY_MB: '4096', YUNBIAN_HEARTBEAT_MS: '500' },
-    extraAgents: Object.fromEntries(
-      TIERS.map((tier) => [
-        `${tier}-1`,
-        { YUNBIAN_NODE_TIER: tier, YUNBIAN_NODE_COST_PER_HOUR: String(COST_PER_HOUR[tier]) },
-      ]),
-    ),
-  });
   const rows: Measured[] = [];
+  const stack = TESTBED ? await startTestbed() : await startLocal();
   try {
+    const where = stack.where;
     for (const tier of TIERS) {
-      const model = await fetch(`${stack.api}/models?name=digits`, {
+      const model = await fetch(`${where.control}/models?name=digits`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: readFileSync(path.join(MODELS, `digits-${tier}.onnx`)),
@@ -344,20 +395,30 @@ async function main(): Promise<void> {
       if (model.status !== 201) throw new Error(`registering digits-${tier}: ${model.status} ${await model.text()}`);
     }
     for (const [i, tier] of TIERS.entries()) {
-      const cpu = CPU[tier];
-      const instance = await stack.post<InstanceRecord>('/instances', {
+      // On the testbed the nodes' own limits bound the instances (device 0.25 core, edge 1 core).
+      const cpu = TESTBED ? undefined : CPU[tier];
+      const instance = await post<InstanceRecord>(where.control, '/instances', {
         service: 'onnx-inference',
-        nodeId: `${tier}-1`,
+        nodeId: where.nodeOf[tier],
         config: { model: `digits@${i + 1}`, maxBatch: 64, maxDelayMs: 2 },
         ...(cpu ? { resources: { cpu } } : {}),
       });
-      await waitReady(stack, instance.id);
+      await waitReady(where.runs, instance.id);
     }
-    const nodes = (await (await fetch(`${stack.api}/nodes`)).json()) as { id: string; limitsEnforcement?: unknown }[];
-    for (const node of nodes)
-      process.stdout.write(`node ${node.id}: limits ${JSON.stringify(node.limitsEnforcement ?? 'not reported')}\n`);
+    const nodes = (await (await fetch(`${where.control}/nodes`)).json()) as {
+      id: string;
+      costPerHour?: number;
+      limits?: unknown;
+      limitsEnforcement?: unknown;
+    }[];
+    for (const node of nodes) {
+      where.cost[node.id] = node.costPerHour ?? 0;
+      process.stdout.write(
+        `node ${node.id}: cost ${node.costPerHour ?? 0}/h, limits ${JSON.stringify(node.limits ?? {})} ${JSON.stringify(node.limitsEnforcement ?? 'not reported')}\n`,
+      );
+    }
     for (const config of configs) {
-      const measured = await measure(stack, config, heldOut);
+      const measured = await measure(where, config, heldOut);
       if (config.rules)
         measured.simulated = simulateTiers(probabilities, DIGIT_CLASSES, heldOut.labels, config.rules).accuracy;
       rows.push(measured);
@@ -369,29 +430,95 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'tiers.json'), `${JSON.stringify(rows, null, 2)}\n`);
-  await write(out, rows);
+  writeFileSync(path.join(out, `${file}.json`), `${JSON.stringify(rows, null, 2)}\n`);
+  await write(out, file, rows);
 }
 
 /** The table and the plot of measured rows. */
-async function write(out: string, rows: Measured[]): Promise<void> {
+async function write(out: string, file: string, rows: Measured[]): Promise<void> {
   const md = table(rows);
-  writeFileSync(path.join(out, 'tiers.md'), md);
+  writeFileSync(path.join(out, `${file}.md`), md);
   // sharp is in node_modules (a dependency of a dependency), not a declared dependency: loaded only here.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sharp = require('sharp') as (input: Buffer) => { png(): { toFile(file: string): Promise<unknown> } };
   await sharp(Buffer.from(plot(rows)))
     .png()
-    .toFile(path.join(out, 'tiers.png'));
-  process.stdout.write(`\n${md}\nwrote docs/bench/tiers.md and docs/bench/tiers.png\n`);
+    .toFile(path.join(out, `${file}.png`));
+  process.stdout.write(`\n${md}\nwrote docs/bench/${file}.md and docs/bench/${file}.png\n`);
 }
 
-async function waitReady(stack: BenchStack, id: string): Promise<void> {
+/** A local stack: nats-server, the orchestrator, an agent per tier (`device-1`, `edge-1`, `cloud-1`). */
+async function startLocal(): Promise<{ where: Where; stop(): Promise<void> }> {
+  const ports = { device: await freePort(), edge: await freePort(), cloud: await freePort() };
+  const stack: BenchStack = await startBenchStack({
+    agentEnv: { YUNBIAN_NODE_MEMORY_MB: '4096', YUNBIAN_HEARTBEAT_MS: '500' },
+    extraAgents: Object.fromEntries(
+      TIERS.map((tier) => [
+        `${tier}-1`,
+        {
+          YUNBIAN_NODE_TIER: tier,
+          YUNBIAN_NODE_COST_PER_HOUR: String(COST_PER_HOUR[tier]),
+          YUNBIAN_METRICS_PORT: String(ports[tier]),
+        },
+      ]),
+    ),
+  });
+  const nodeOf = { device: 'device-1', edge: 'edge-1', cloud: 'cloud-1' };
+  const metrics = {
+    device: `http://127.0.0.1:${ports.device}`,
+    edge: `http://127.0.0.1:${ports.edge}`,
+    cloud: `http://127.0.0.1:${ports.cloud}`,
+  };
+  return { where: { runs: stack.api, control: stack.api, nodeOf, cost: {}, metrics }, stop: () => stack.stop() };
+}
+
+/**
+ * The testbed (root): tools/testbed/topologies/tiers.yaml — the device box and the edge server
+ * at the factory site, the cloud across the shaped uplink. Runs start at the site's engine,
+ * which executes them (tier 0 places at its site); the cloud tier is reached over the uplink.
+ */
+async function startTestbed(): Promise<{ where: Where; stop(): Promise<void> }> {
+  if (process.getuid?.() !== 0)
+    throw new Error('BENCH_TIERS_TESTBED=1 needs root (the testbed builds network namespaces)');
+  const bed = await Testbed.start(TOPOLOGY, {
+    port: 0,
+    heartbeatMs: 1000,
+    say: (l) => process.stdout.write(`[testbed] ${l}\n`),
+  });
+  try {
+    const runs = await bed.siteEngineApi('factory-sz');
+    const nodeOf = { device: 'device-1', edge: 'edge-box', cloud: 'cloud-1' };
+    const metrics = {
+      device: await bed.agentHttp(nodeOf.device),
+      edge: await bed.agentHttp(nodeOf.edge),
+      cloud: await bed.agentHttp(nodeOf.cloud),
+    };
+    return { where: { runs, control: bed.api, nodeOf, cost: {}, metrics }, stop: () => bed.stop() };
+  } catch (err) {
+    await bed.stop();
+    throw err;
+  }
+}
+
+/** Waits until the engine at `base` knows the workflow (a site engine gets the cloud's definitions). */
+async function waitKnown(base: string, name: string): Promise<void> {
+  const until = Date.now() + 60_000;
+  while ((await fetch(`${base}/workflows/${name}`)).status !== 200) {
+    if (Date.now() > until) throw new Error(`the engine at ${base} never learnt workflow ${name}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function waitReady(base: string, id: string): Promise<void> {
   const until = Date.now() + 120_000;
   for (;;) {
-    const instance = (await (await fetch(`${stack.api}/instances/${id}`)).json()) as InstanceRecord;
+    const response = await fetch(`${base}/instances/${id}`);
+    const instance = (
+      response.ok ? await response.json() : { status: `unknown (${response.status})` }
+    ) as InstanceRecord;
     if (instance.status === 'ready') return;
-    if (instance.status === 'failed' || Date.now() > until) throw new Error(`instance ${id} is ${instance.status}`);
+    if (instance.status === 'failed' || Date.now() > until)
+      throw new Error(`instance ${id} is ${String(instance.status)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
