@@ -16,10 +16,11 @@ import {
   traceIdOf,
   withActiveSpan,
   yunbianMetrics,
+  type YunbianMetrics,
 } from '@yunbian/observability';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import type { NatsTransport } from '@yunbian/transport';
-import type { RunRecord } from '@yunbian/workflow';
+import type { RunRecord, WorkflowDefinition } from '@yunbian/workflow';
 
 /** Real time and Node timers. */
 export const systemClock: Clock = {
@@ -57,12 +58,44 @@ export function natsDispatcher(
 /** Prometheus counters and histograms of runs, steps and placement decisions. */
 export function metricsListener(): RunListener {
   const metrics = yunbianMetrics();
+  const totals = new Map<string, { n: number; hard: number }>();
   return {
     placement: (strategy, outcome) => metrics.placementDecisions.inc({ strategy, outcome }),
     attemptSettled: (sent, outcome, durationMs) =>
       metrics.stepDuration.observe({ service: sent.service, node: sent.instance.nodeId, outcome }, durationMs / 1000),
-    runFinished: (run) => metrics.workflowRuns.inc({ workflow: run.workflow.name, status: run.status }),
+    runFinished: (run) => {
+      metrics.workflowRuns.inc({ workflow: run.workflow.name, status: run.status });
+      if (hasTiers(run.definition)) countTiers(run, metrics, totals);
+    },
   };
+}
+
+const tiered = new WeakMap<WorkflowDefinition, boolean>();
+function hasTiers(definition: WorkflowDefinition): boolean {
+  let known = tiered.get(definition);
+  if (known === undefined) tiered.set(definition, (known = definition.steps.some((s) => s.tiers)));
+  return known;
+}
+
+/** Counts what each tier of a finished run's tiered steps did (from the run's state, never offloaded). */
+function countTiers(run: RunRecord, metrics: YunbianMetrics, totals: Map<string, { n: number; hard: number }>): void {
+  for (const step of run.definition.steps) {
+    if (!step.tiers) continue;
+    for (const task of run.steps[step.id]?.tasks ?? []) {
+      for (const c of task.tiers?.counts ?? []) {
+        const labels = { workflow: run.workflow.name, step: step.id, tier: String(c.tier) };
+        metrics.tierInferences.inc(labels, c.inferences);
+        if (c.hardExamples) metrics.tierHardExamples.inc(labels, c.hardExamples);
+        if (c.fallbacks) metrics.tierFallbacks.inc(labels, c.fallbacks);
+        const key = `${labels.workflow}\u0000${labels.step}\u0000${labels.tier}`;
+        const total = totals.get(key) ?? { n: 0, hard: 0 };
+        total.n += c.inferences;
+        total.hard += c.hardExamples;
+        totals.set(key, total);
+        metrics.tierUploadRatio.set(labels, total.n === 0 ? 0 : total.hard / total.n);
+      }
+    }
+  }
 }
 
 /**

@@ -45,6 +45,14 @@ export class YunbianMetrics {
   readonly siteRuns: Counter<'site' | 'workflow' | 'status'>;
   /** Step attempts of runs site engines finished, likewise. */
   readonly siteStepDuration: Histogram<'site' | 'service' | 'node' | 'outcome'>;
+  /** Tiered inference: samples each tier answered (Sedna's inferenceNumber). */
+  readonly tierInferences: Counter<'workflow' | 'step' | 'tier'>;
+  /** Tiered inference: samples each tier's rule found hard and sent up (Sedna's hardExampleNumber). */
+  readonly tierHardExamples: Counter<'workflow' | 'step' | 'tier'>;
+  /** Tiered inference: samples sent up that the tier answered after all (the tier above unreachable). */
+  readonly tierFallbacks: Counter<'workflow' | 'step' | 'tier'>;
+  /** Tiered inference: hard examples / inferences of each tier so far (Sedna's uploadCloudRatio). */
+  readonly tierUploadRatio: Gauge<'workflow' | 'step' | 'tier'>;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -120,6 +128,31 @@ export class YunbianMetrics {
       help: "Step attempts of runs site engines finished, by site, service, node and outcome (from the sites' run facts).",
       labelNames: ['site', 'service', 'node', 'outcome'],
       buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+    const tierLabels = ['workflow', 'step', 'tier'];
+    this.tierInferences = new Counter({
+      name: 'yunbian_tier_inferences_total',
+      help: "Samples a tier of a tiered step answered (Sedna's inferenceNumber), by workflow, step and tier (0 first).",
+      labelNames: tierLabels,
+      registers,
+    });
+    this.tierHardExamples = new Counter({
+      name: 'yunbian_tier_hard_examples_total',
+      help: "Samples a tier's hard-example rule sent on to the next tier (Sedna's hardExampleNumber), by workflow, step and tier.",
+      labelNames: tierLabels,
+      registers,
+    });
+    this.tierFallbacks = new Counter({
+      name: 'yunbian_tier_fallbacks_total',
+      help: 'Hard samples a tier answered after all because the tier above was unreachable, by workflow, step and tier.',
+      labelNames: tierLabels,
+      registers,
+    });
+    this.tierUploadRatio = new Gauge({
+      name: 'yunbian_tier_upload_ratio',
+      help: "Share of a tier's samples sent on to the next tier so far, hard examples / inferences (Sedna's uploadCloudRatio), by workflow, step and tier.",
+      labelNames: tierLabels,
       registers,
     });
   }

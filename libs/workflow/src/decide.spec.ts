@@ -1,3 +1,4 @@
+import { float32FromBase64 } from '@yunbian/common';
 import type { ErrorBody } from '@yunbian/contracts';
 import {
   apply,
@@ -13,6 +14,7 @@ import {
 import { isTerminalStep, isTerminalTask } from './run';
 import type { WorkflowDefinition } from './definition';
 import { createRun, type RunRecord } from './run';
+import { tierTensor, type SampleAnswer, type TierCount, type TierTensor } from './tiers';
 
 type Handler = (input: unknown, attempt: number) => unknown;
 /** A handler returning this never replies (the attempt stays out). */
@@ -632,5 +634,157 @@ describe('decide (the engine without NATS)', () => {
     // A finished run has nothing to resend.
     applyResult(restored, { stepId: 's', task: 0, attempt: 1, ok: true, output: 1 }, 10);
     expect(resumeDecision(restored).actions).toEqual([]);
+  });
+});
+
+describe('decide: tiered steps', () => {
+  /** Per sample a difficulty d in its input row; each tier is surer than the one below it. */
+  const classifier = (confidence: (d: number) => number) => (input: unknown) => {
+    const x = (input as { inputs: { x: TierTensor } }).inputs.x;
+    const d = Array.from(float32FromBase64(x.float32));
+    return {
+      outputs: {
+        probabilities: tierTensor(
+          [d.length, 2],
+          d.flatMap((v) => [confidence(v), 1 - confidence(v)]),
+        ),
+      },
+      batchSize: d.length,
+    };
+  };
+  const handlers: Record<string, Handler> = {
+    device: classifier((d) => 1 - d),
+    edge: classifier((d) => 1 - d / 2),
+    cloud: classifier(() => 0.99),
+  };
+  const definition = (retry = 3): WorkflowDefinition => ({
+    name: 'tiers',
+    steps: [
+      {
+        id: 'classify',
+        input: '$input',
+        retry: { maxAttempts: retry, initialDelayMs: 10 },
+        tiers: [
+          { service: 'device@^1', model: 'digits@1', placement: { tier: 'device' }, hard: { threshold: 0.9 } },
+          { service: 'edge@^1', model: 'digits@2', placement: { tier: 'edge' }, hard: { threshold: 0.8 } },
+          { service: 'cloud@^1', model: 'digits@3', placement: { tier: 'cloud' } },
+        ],
+      },
+    ],
+    output: '$steps.classify.output',
+  });
+  // Device confidences 0.95, 0.7, 0.4, 0.1: samples 1–3 go to the edge; there 0.85, 0.7, 0.55: 2 and 3 go on.
+  const batch = { inputs: { x: tierTensor([4, 1], [0.05, 0.3, 0.6, 0.9]) } };
+  type Out = { outputs: { probabilities: TierTensor }; samples: SampleAnswer[]; tiers: TierCount[] };
+  const rowsOf = (d: Dispatch) => (d.input as { inputs: { x: TierTensor } }).inputs.x.dims[0];
+
+  it('sends each tier only the hard samples of the one below and merges the answers in sample order', async () => {
+    const { run, dispatched } = await drive(definition(), batch, handlers);
+    expect(run.status).toBe('succeeded');
+    expect(dispatched.map((d) => [d.attempt.purpose, d.attempt.tier, d.attempt.target, rowsOf(d)])).toEqual([
+      ['primary', 0, 'device@^1', 4],
+      ['escalation', 1, 'edge@^1', 3],
+      ['escalation', 2, 'cloud@^1', 2],
+    ]);
+    expect(dispatched.map((d) => [d.model, d.placement?.tier])).toEqual([
+      ['digits@1', 'device'],
+      ['digits@2', 'edge'],
+      ['digits@3', 'cloud'],
+    ]);
+    const out = run.output as Out;
+    expect(out.samples.map((s) => s.tier)).toEqual([0, 1, 2, 2]);
+    expect(out.samples[1].why).toEqual({ rule: 'threshold', score: 0.85, threshold: 0.8, hard: false });
+    const p = Array.from(float32FromBase64(out.outputs.probabilities.float32)).filter((_, i) => i % 2 === 0);
+    expect(p.map((v) => Math.round(v * 100) / 100)).toEqual([0.95, 0.85, 0.99, 0.99]);
+    expect(out.tiers.map((c) => [c.tier, c.inferences, c.hardExamples])).toEqual([
+      [0, 4, 3],
+      [1, 3, 2],
+      [2, 2, 0],
+    ]);
+    expect(run.steps.classify.tasks[0].tiers?.answers).toEqual(out.samples);
+  });
+
+  it('stops at the first tier that is sure of every sample', async () => {
+    const easy = { inputs: { x: tierTensor([2, 1], [0, 0.01]) } };
+    const { run, dispatched } = await drive(definition(), easy, handlers);
+    expect(dispatched).toHaveLength(1);
+    expect((run.output as Out).samples.map((s) => s.tier)).toEqual([0, 0]);
+  });
+
+  it('answers from the lower tier, marked fallback, when a higher tier stays unavailable after the retries', async () => {
+    const down = { ...handlers, cloud: () => fail('UNAVAILABLE', 'no instance serves model digits@3') };
+    const { run, dispatched } = await drive(definition(), batch, down);
+    expect(run.status).toBe('succeeded');
+    // Retries count per tier: tier 1's attempt does not use up tier 2's three.
+    expect(dispatched.filter((d) => d.attempt.tier === 2)).toHaveLength(3);
+    const out = run.output as Out;
+    expect(out.samples.map((s) => [s.tier, s.fallback?.tier])).toEqual([
+      [0, undefined],
+      [1, undefined],
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(out.samples[3].fallback?.reason).toBe(
+      'tier 2 (cloud@^1, model digits@3) unreachable after 3 attempts: UNAVAILABLE: no instance serves model digits@3',
+    );
+    expect(out.samples[3].why?.hard).toBe(true);
+    expect(out.tiers[1].fallbacks).toBe(2);
+  });
+
+  it('falls back at once when placement refuses a tier (not retried)', async () => {
+    const refuse = (d: Dispatch): ErrorBody | undefined =>
+      d.attempt.tier === 1 ? { code: 'UNSATISFIABLE', message: 'no edge node can run edge@^1' } : undefined;
+    const { run, dispatched } = await drive(definition(), batch, handlers, { refuse });
+    expect(dispatched.map((d) => d.attempt.tier)).toEqual([0, 1]);
+    const out = run.output as Out;
+    expect(out.samples.map((s) => [s.tier, s.fallback?.tier])).toEqual([
+      [0, undefined],
+      [0, 1],
+      [0, 1],
+      [0, 1],
+    ]);
+  });
+
+  it('fails the step when a higher tier refuses the request itself', async () => {
+    const bad = { ...handlers, cloud: () => fail('BAD_REQUEST', 'model digits@3 has no input "x"') };
+    const { run } = await drive(definition(), batch, bad);
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toContain('model digits@3 has no input "x"');
+  });
+
+  it('resends an attempt out with its tier, model and placement after a restart', async () => {
+    const hang = { ...handlers, cloud: () => HANG };
+    const { run } = await drive(definition(), batch, hang);
+    const [resend] = resumeDecision(run).actions as Dispatch[];
+    expect([resend.attempt.tier, resend.model, resend.placement?.tier, rowsOf(resend)]).toEqual([
+      2,
+      'digits@3',
+      'cloud',
+      2,
+    ]);
+  });
+
+  it('runs the tiers per item of a forEach over batches', async () => {
+    const def = definition();
+    Object.assign(def.steps[0], { forEach: { items: '$input.batches' }, input: '$item' });
+    const easy = { inputs: { x: tierTensor([1, 1], [0]) } };
+    const { run, dispatched } = await drive(def, { batches: [batch, easy] }, handlers);
+    expect(run.status).toBe('succeeded');
+    const outputs = run.output as Out[];
+    expect(outputs.map((o) => o.samples.map((s) => s.tier))).toEqual([[0, 1, 2, 2], [0]]);
+    expect(dispatched.filter((d) => d.task === 1)).toHaveLength(1);
+  });
+
+  it('fails with what is wrong when the input is not a batch of tensors', async () => {
+    const { run } = await drive(
+      definition(),
+      { inputs: { x: tierTensor([3, 1], [0.5, 0.5, 0.5]) } },
+      {
+        ...handlers,
+        device: () => ({ outputs: { probabilities: tierTensor([2, 2], [0.5, 0.5, 0.5, 0.5]) } }),
+      },
+    );
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toContain('the step input has 3 samples where tier 0 answered 2');
   });
 });

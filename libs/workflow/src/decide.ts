@@ -20,6 +20,7 @@ import {
   type StepState,
   type TaskState,
 } from './run';
+import { fallBack, judgeTier, requestBatch, sliceRequest, TierError, type TierProgress } from './tiers';
 import { isoTime } from './time';
 
 /** What the executor must do next; applying an action to the run is pure (see `apply`). */
@@ -60,6 +61,8 @@ export type Action =
     }
   /** A dispatched attempt left: sent to its instance, or its sub-workflow run started. */
   | { type: 'start-attempt'; stepId: string; task: number; attempt: number; childRunId?: string }
+  /** A tiered step's task moved on: a tier's answer judged (or its tier found unreachable). */
+  | { type: 'tier-progress'; stepId: string; task: number; progress: TierProgress }
   | { type: 'task-succeeded'; stepId: string; task: number; output: unknown }
   | { type: 'task-failed'; stepId: string; task: number; error: ErrorBody }
   | { type: 'complete-step'; stepId: string; output: unknown }
@@ -150,7 +153,8 @@ export async function decide(run: RunRecord, now: number, resolve: Resolve = asI
     for (let i = 0; i < tasks.length; i++) {
       const task = tasks[i];
       if (task.status === 'checking') {
-        actions.push(await checkEscalation(run, step, i, task, bindings, now, resolve));
+        if (step.tiers) actions.push(...(await checkTiers(run, step, i, task, bindings, now, resolve)));
+        else actions.push(await checkEscalation(run, step, i, task, bindings, now, resolve));
         if (actions.at(-1)!.type === 'dispatch') inFlight++;
         continue;
       }
@@ -254,13 +258,29 @@ async function dispatchTask(
   purpose: AttemptPurpose,
   bindings: Bindings,
   now: number,
+  tiers: TierProgress | undefined = task.tiers,
 ): Promise<Action> {
   const context: Bindings =
     task.index === null ? bindings : { ...bindings, item: state.items?.[task.index], index: task.index };
   let input = task.input;
   let target: string;
+  // Tiered steps: the tier asked (0 for the primary call; the hard samples go on to the next).
+  let tier: number | undefined;
   try {
-    if (purpose === 'primary') {
+    if (step.tiers && purpose !== 'fallback') {
+      tier = purpose === 'primary' ? 0 : tiers!.tier;
+      target = step.tiers[tier].service;
+      if (purpose === 'primary') {
+        if (input === undefined) input = (await evaluateMapping(step.input, context)) ?? {};
+      } else {
+        // Sliced from the step's input mapping again (the primary's input may be in the payload store).
+        const whole = (await evaluateMapping(step.input, context)) ?? {};
+        const batch = requestBatch(whole);
+        if (batch !== tiers!.samples)
+          throw new TierError(`the step input has ${batch} samples where tier 0 answered ${tiers!.samples}`);
+        input = sliceRequest(whole, tiers!.rows);
+      }
+    } else if (purpose === 'primary') {
       target = step.service ?? step.workflow!;
       if (input === undefined) input = (await evaluateMapping(step.input, context)) ?? {};
     } else if (purpose === 'escalation') {
@@ -280,23 +300,92 @@ async function dispatchTask(
     };
   }
   const n = task.attempts.length + 1;
+  const attempt: Attempt = {
+    n,
+    purpose,
+    target,
+    idempotencyKey: idempotencyKey(run.id, step.id, task.index, n),
+    queuedAt: isoTime(now),
+  };
+  if (tier !== undefined) attempt.tier = tier;
   return {
     type: 'dispatch',
     stepId: step.id,
     task: i,
     kind: purpose === 'primary' && step.workflow ? 'workflow' : 'service',
-    attempt: {
-      n,
-      purpose,
-      target,
-      idempotencyKey: idempotencyKey(run.id, step.id, task.index, n),
-      queuedAt: isoTime(now),
-    },
+    attempt,
     input,
     timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    placement: step.placement ?? run.definition.placement,
-    model: purpose === 'primary' ? step.model : undefined,
+    placement: placementOf(run.definition, step, tier),
+    model: modelOf(step, purpose, tier),
   };
+}
+
+/** The placement hints of a step's call (a tier's own, else the step's, else the workflow's). */
+function placementOf(definition: WorkflowDefinition, step: StepDefinition, tier: number | undefined) {
+  return (tier === undefined ? undefined : step.tiers![tier].placement) ?? step.placement ?? definition.placement;
+}
+
+/** The model a call must reach: the step's for its own calls, a tier's for a tier's. */
+function modelOf(step: StepDefinition, purpose: AttemptPurpose, tier: number | undefined): string | undefined {
+  if (tier !== undefined) return step.tiers![tier].model;
+  return purpose === 'primary' ? step.model : undefined;
+}
+
+/**
+ * A tiered step's task after a tier answered (or could not be reached): the answer judged
+ * sample by sample, then either the hard samples sent on to the next tier or the merged
+ * answers as the task's output.
+ */
+async function checkTiers(
+  run: RunRecord,
+  step: StepDefinition,
+  i: number,
+  task: TaskState,
+  bindings: Bindings,
+  now: number,
+  resolve: Resolve,
+): Promise<Action[]> {
+  const previous = task.tiers;
+  try {
+    if (previous?.unreachable) {
+      const { progress, output } = fallBack(previous, previous.unreachable.reason);
+      return [
+        { type: 'tier-progress', stepId: step.id, task: i, progress },
+        { type: 'task-succeeded', stepId: step.id, task: i, output },
+      ];
+    }
+    const k = previous?.tier ?? 0;
+    const reply = resolve(task.primaryOutput);
+    const answered = task.attempts.at(-1)!;
+    const batch = previous?.samples ?? batchOfReply(reply);
+    const next = judgeTier(step.tiers!, k, reply, previous, batch, {
+      model: answered.model,
+      service: answered.service,
+      node: answered.nodeId,
+    });
+    const progress: Action = { type: 'tier-progress', stepId: step.id, task: i, progress: next.progress };
+    if (next.done) return [progress, { type: 'task-succeeded', stepId: step.id, task: i, output: next.output }];
+    const state = run.steps[step.id];
+    return [progress, await dispatchTask(run, step, state, i, task, 'escalation', bindings, now, next.progress)];
+  } catch (err) {
+    if (!(err instanceof TierError)) throw err;
+    return [
+      {
+        type: 'task-failed',
+        stepId: step.id,
+        task: i,
+        error: { code: 'BAD_REQUEST', message: `tiers of step ${step.id}: ${err.message}` },
+      },
+    ];
+  }
+}
+
+/** Tier 0's batch size: the first dimension of its reply's first output (judgeTier checks the rest). */
+function batchOfReply(reply: unknown): number {
+  const outputs = (reply as { outputs?: Record<string, { dims?: number[] }> } | null)?.outputs;
+  const first = outputs && Object.values(outputs)[0];
+  return first?.dims?.[0] ?? 0;
 }
 
 async function checkEscalation(
@@ -445,8 +534,8 @@ export function resumeDecision(run: RunRecord): Decision {
         attempt,
         input: attempt.input ?? task.input,
         timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        placement: step.placement ?? run.definition.placement,
-        model: attempt.purpose === 'primary' ? step.model : undefined,
+        placement: placementOf(run.definition, step, attempt.tier),
+        model: modelOf(step, attempt.purpose, attempt.tier),
       });
     }
   }
@@ -522,6 +611,13 @@ export function apply(run: RunRecord, action: Action, now: number): void {
       if (out?.n !== action.attempt) return;
       out.startedAt = at;
       if (action.childRunId !== undefined) out.childRunId = action.childRunId;
+      return;
+    }
+    case 'tier-progress': {
+      const task = run.steps[action.stepId].tasks[action.task];
+      task.tiers = action.progress;
+      // Judged: its rows are in the merged answers now.
+      task.primaryOutput = undefined;
       return;
     }
     case 'task-succeeded': {
@@ -627,7 +723,7 @@ export function applyResult(
   attempt.finishedAt = run.updatedAt;
 
   if (result.ok) {
-    if (attempt.purpose === 'primary' && step.escalate) {
+    if ((attempt.purpose === 'primary' && step.escalate) || (step.tiers && attempt.purpose !== 'fallback')) {
       Object.assign(task, { status: 'checking', primaryOutput: result.output });
     } else {
       Object.assign(task, { status: 'succeeded', output: result.output });
@@ -636,9 +732,18 @@ export function applyResult(
   }
   attempt.error = result.error;
   const policy = retryPolicy(step.retry);
-  const tries = task.attempts.slice(task.attemptBase).filter((a) => a.purpose === attempt.purpose).length;
+  const tries = task.attempts
+    .slice(task.attemptBase)
+    .filter((a) => a.purpose === attempt.purpose && a.tier === attempt.tier).length;
   if (attempt.purpose !== 'fallback' && isRetryable(result.error.code) && tries < policy.maxAttempts) {
     Object.assign(task, { status: 'waiting', next: attempt.purpose, retryAt: now + retryDelay(policy, tries, random) });
+  } else if (step.tiers && attempt.purpose === 'escalation' && task.tiers && isUnreachable(result.error.code)) {
+    // A higher tier out of reach: the samples it should have answered keep the lower tier's answer.
+    const cause = causingAttempt(task)?.error ?? result.error;
+    const tier = step.tiers[task.tiers.tier];
+    const reason = `tier ${task.tiers.tier} (${tier.service}${tier.model ? `, model ${tier.model}` : ''}) unreachable after ${tries} attempt${tries === 1 ? '' : 's'}: ${cause.code}: ${cause.message}`;
+    task.tiers = { ...task.tiers, unreachable: { reason } };
+    task.status = 'checking';
   } else if (attempt.purpose !== 'fallback' && typeof step.onError === 'object') {
     Object.assign(task, { status: 'pending', next: 'fallback' });
   } else {
@@ -646,6 +751,22 @@ export function applyResult(
     Object.assign(task, { status: 'failed', error: causingAttempt(task)?.error ?? result.error });
   }
   return true;
+}
+
+/**
+ * Errors that mean a tier could not be reached (no instance, placement refused, no reply,
+ * overloaded or draining), not that it refused the request: its samples fall back.
+ */
+const UNREACHABLE: ReadonlySet<ErrorBody['code']> = new Set<ErrorBody['code']>([
+  'UNAVAILABLE',
+  'UNSATISFIABLE',
+  'TIMEOUT',
+  'NO_RESPONDERS',
+  'OVERLOADED',
+  'DRAINING',
+]);
+export function isUnreachable(code: ErrorBody['code']): boolean {
+  return UNREACHABLE.has(code);
 }
 
 /** What cancelling the run does: every unfinished step cancelled, then the run. */
@@ -689,6 +810,8 @@ export function resumeRun(run: RunRecord, now: number): boolean {
     for (const task of state.tasks) {
       if (task.status === 'succeeded') continue;
       Object.assign(task, { status: 'pending', next: 'primary', attemptBase: task.attempts.length, error: undefined });
+      // A tiered task starts again from tier 0.
+      if (task.tiers) task.tiers = undefined;
       delete task.retryAt;
     }
   }

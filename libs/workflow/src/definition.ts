@@ -1,4 +1,5 @@
 import type { NodeTier } from '@yunbian/contracts';
+import type { HardExampleRule } from './hard-examples';
 
 /** A workflow definition as users write it (JSON or YAML). */
 export interface WorkflowDefinition {
@@ -106,6 +107,26 @@ export interface StepDefinition {
   onError?: OnError;
   placement?: PlacementHints;
   escalate?: Escalation;
+  /**
+   * Tiered inference, instead of `service`: tier 0 gets the whole batch (the first dimension
+   * of the input tensors), each tier's hard samples go on to the next, answers merged back in
+   * sample order (docs/workflows.md, "Tiered inference").
+   */
+  tiers?: TierDefinition[];
+}
+
+/** One tier of a tiered step. */
+export interface TierDefinition {
+  /** `name@semver-range` of a service speaking the onnx-inference format. */
+  service: string;
+  /** The model that answers at this tier (as a step's `model`). */
+  model?: string;
+  /** Where this tier runs (e.g. `{ tier: device }`); default the step's, else the workflow's. */
+  placement?: PlacementHints;
+  /** Which samples go on to the next tier; every tier but the last has one (default `{ rule: threshold }`). */
+  hard?: HardExampleRule;
+  /** Name of the probabilities/detections output tensor; default the reply's first. */
+  output?: string;
 }
 
 export interface ForEach {

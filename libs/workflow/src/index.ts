@@ -10,3 +10,5 @@ export * from './decide';
 export * from './stored';
 export * from './registry-sync';
 export * from './model-ref';
+export * from './hard-examples';
+export * from './tiers';

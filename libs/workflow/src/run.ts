@@ -1,5 +1,6 @@
 import type { ErrorBody } from '@yunbian/contracts';
 import type { Durability, WorkflowDefinition } from './definition';
+import type { TierProgress } from './tiers';
 import { isoTime } from './time';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -12,7 +13,7 @@ export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipp
 /**
  * pending: ready to dispatch `next`; dispatched: an attempt is out; waiting: a retry is due
  * at `retryAt`; checking: the primary answered and the escalation condition must be
- * evaluated; succeeded/failed: done; cancelled: the run ended first.
+ * evaluated (a tiered step: a tier answered, or could not be reached, and its answer is judged); succeeded/failed: done; cancelled: the run ended first.
  */
 export type TaskStatus = 'pending' | 'dispatched' | 'waiting' | 'checking' | 'succeeded' | 'failed' | 'cancelled';
 export type AttemptPurpose = 'primary' | 'escalation' | 'fallback';
@@ -29,6 +30,8 @@ export interface Attempt {
   placement?: unknown;
   /** `name@version` of the model that answered, when the step named one (`model`). */
   model?: string;
+  /** Tiered steps: the tier this attempt asked (0 = the primary). */
+  tier?: number;
   childRunId?: string;
   idempotencyKey: string;
   queuedAt: string;
@@ -49,8 +52,10 @@ export interface TaskState {
   attemptBase: number;
   input?: unknown;
   output?: unknown;
-  /** The primary's output when an escalation replaced it. */
+  /** The primary's output when an escalation replaced it; in a tiered step, the reply being judged. */
   primaryOutput?: unknown;
+  /** Tiered steps: which tier answered which sample so far, and the merged answers. */
+  tiers?: TierProgress;
   error?: ErrorBody;
   retryAt?: number;
 }

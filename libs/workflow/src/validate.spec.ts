@@ -173,3 +173,57 @@ describe('validateDefinition: triggers', () => {
     expect(issues[1].message).toMatch(/^invalid expression: /);
   });
 });
+
+describe('validateDefinition: tiers', () => {
+  const tiered = (tiers: unknown[], extra: Record<string, unknown> = {}) => ({
+    name: 'wf',
+    steps: [{ id: 'classify', input: '$input', tiers, ...extra }],
+  });
+
+  it('accepts tiers with models, placement and hard rules (default threshold)', () => {
+    expect(
+      issuesOf(
+        tiered([
+          { service: 'echo@^1', model: 'digits@1', placement: { tier: 'device' } },
+          { service: 'echo@^1', model: 'digits@stable', hard: { rule: 'ibt', threshold: 0.4, box: 0.6 } },
+          { service: 'echo@^1', model: 'digits@3', placement: { tier: 'cloud' }, output: 'probabilities' },
+        ]),
+      ),
+    ).toEqual([]);
+  });
+
+  it('points at every problem of a tier', () => {
+    expect(
+      issuesOf(
+        tiered(
+          [
+            { service: 'nope@^1', model: 'digits@>=' },
+            { service: 'echo@^1', hard: { rule: 'margin', box: 0.5 } },
+            { service: 'echo@^1', hard: { threshold: 0.5 } },
+          ],
+          { model: 'digits@1', escalate: { when: 'true', service: 'echo' } },
+        ),
+      ).map((i) => i.pointer),
+    ).toEqual([
+      '/steps/0/escalate',
+      '/steps/0/tiers/0/service',
+      '/steps/0/tiers/0/model',
+      '/steps/0/tiers/1/hard/box',
+      '/steps/0/tiers/2/hard',
+      '/steps/0/model',
+    ]);
+    const [last] = issuesOf(tiered([{ service: 'echo' }, { service: 'echo', hard: {} }]));
+    expect(last.message).toContain('the last tier (1) answers every sample it gets');
+  });
+
+  it('checks the schema of tiers: at least two, known rules, thresholds in 0..1', () => {
+    expect(issuesOf(tiered([{ service: 'echo' }]))[0].pointer).toBe('/steps/0/tiers');
+    expect(issuesOf(tiered([{ service: 'echo', hard: { rule: 'entropy' } }, { service: 'echo' }]))[0]).toEqual(
+      expect.objectContaining({ pointer: '/steps/0/tiers/0/hard/rule' }),
+    );
+    expect(issuesOf(tiered([{ service: 'echo', hard: { threshold: 2 } }, { service: 'echo' }]))[0]).toEqual({
+      pointer: '/steps/0/tiers/0/hard/threshold',
+      message: 'must be <= 1 (got 2)',
+    });
+  });
+});

@@ -3,6 +3,7 @@ import { compileExpression, createAjv, ExpressionError, schemaIssues, type Schem
 import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
 import { dependencies, findCycle, stepExpressions } from './graph';
+import { DEFAULT_HARD_RULE } from './hard-examples';
 import { mappingExpressions, stepReferences } from './mapping';
 import { modelRefProblem } from './model-ref';
 import { triggerExpressions, triggerIssues } from './triggers';
@@ -75,10 +76,13 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
       checkService(step.onError.fallback.service, `${at}/onError/fallback/service`, context, issues);
     }
     if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
+    if (step.tiers) checkTiers(step, at, context, issues);
     if (step.model !== undefined) {
-      const problem = step.service
-        ? modelRefProblem(step.model)
-        : 'a step naming a model calls a service serving it: add service (e.g. onnx-inference@^1)';
+      const problem = step.tiers
+        ? 'a tiered step names its models per tier: move model into its tiers (tiers/<i>/model)'
+        : step.service
+          ? modelRefProblem(step.model)
+          : 'a step naming a model calls a service serving it: add service (e.g. onnx-inference@^1)';
       if (problem) issues.push({ pointer: `${at}/model`, message: problem });
     }
     for (const [j, dep] of (step.after ?? []).entries()) {
@@ -137,6 +141,38 @@ function checkService(ref: string, pointer: string, context: ValidationContext, 
       message: `no catalogued version of ${name} satisfies "${range}" (catalogued: ${versions.join(', ')})`,
     });
   }
+}
+
+/** A tiered step: its tiers' services and models, a hard rule on every tier but the last, rules' fields. */
+function checkTiers(step: StepDefinition, at: string, context: ValidationContext, issues: SchemaIssue[]): void {
+  if (step.escalate) {
+    issues.push({
+      pointer: `${at}/escalate`,
+      message: 'a tiered step escalates through its tiers: drop escalate, or add its service as the last tier',
+    });
+  }
+  const tiers = step.tiers!;
+  tiers.forEach((tier, t) => {
+    const here = `${at}/tiers/${t}`;
+    checkService(tier.service, `${here}/service`, context, issues);
+    if (tier.model !== undefined) {
+      const problem = modelRefProblem(tier.model);
+      if (problem) issues.push({ pointer: `${here}/model`, message: problem });
+    }
+    if (t === tiers.length - 1 && tier.hard) {
+      issues.push({
+        pointer: `${here}/hard`,
+        message: `the last tier (${t}) answers every sample it gets: a hard-example rule there has no tier to send them to; drop hard or add a tier after it`,
+      });
+    }
+    const rule = tier.hard?.rule ?? DEFAULT_HARD_RULE;
+    if (tier.hard?.box !== undefined && rule !== 'ibt') {
+      issues.push({
+        pointer: `${here}/hard/box`,
+        message: `box is the box score threshold of rule ibt; rule ${rule} has only threshold`,
+      });
+    }
+  });
 }
 
 function checkWorkflow(

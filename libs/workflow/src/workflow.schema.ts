@@ -1,5 +1,6 @@
 import { NODE_TIERS, OBJECTIVE_FORMS, OBJECTIVE_PATTERN } from '@yunbian/contracts';
 import { LIMITS } from './definition';
+import { HARD_RULES } from './hard-examples';
 
 const ID = '^[A-Za-z][A-Za-z0-9_]{0,63}$';
 const REF = '^[A-Za-z0-9_-]+(@[^\\s]+)?$';
@@ -18,6 +19,49 @@ const placement = {
     strategy: { type: 'string' },
     maxLatencyMs: { type: 'number', exclusiveMinimum: 0 },
     dataTier: { enum: ['public', 'edge-private', 'user-private'] },
+  },
+};
+
+const modelRef = {
+  type: 'string',
+  pattern: REF,
+  description:
+    'the model that answers — name, name@version or semver range (digits@3, digits@^3), or name@alias (digits@stable, digits@canary)',
+};
+
+const tier = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['service'],
+  properties: {
+    service: {
+      type: 'string',
+      pattern: REF,
+      description: 'name@semver-range of a service speaking the onnx-inference format',
+    },
+    model: modelRef,
+    placement,
+    hard: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        "which samples go on to the next tier (every tier but the last; default rule threshold). Defaults are Sedna's: threshold 0.5, box 0.5",
+      properties: {
+        rule: {
+          enum: [...HARD_RULES],
+          default: 'threshold',
+          description:
+            'threshold: max probability (detections: mean box score) < threshold; crossEntropy: 1 + Σ p ln p / ln K < threshold; margin: top-1 − top-2 < threshold; ibt (detections): share of boxes with score ≤ box ≥ 1 − threshold',
+        },
+        threshold: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+        box: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'ibt only: the box score threshold' },
+      },
+    },
+    output: {
+      type: 'string',
+      minLength: 1,
+      description: "name of the probabilities/detections output tensor; default the reply's first",
+    },
   },
 };
 
@@ -89,17 +133,12 @@ export const WORKFLOW_SCHEMA = {
         type: 'object',
         additionalProperties: false,
         required: ['id'],
-        oneOf: [{ required: ['service'] }, { required: ['workflow'] }],
+        oneOf: [{ required: ['service'] }, { required: ['workflow'] }, { required: ['tiers'] }],
         properties: {
           id: { type: 'string', pattern: ID, description: 'letters, digits and _ (usable in expressions)' },
           service: { type: 'string', pattern: REF, description: 'name@semver-range' },
           workflow: { type: 'string', pattern: REF, description: 'name or name@version of a workflow' },
-          model: {
-            type: 'string',
-            pattern: REF,
-            description:
-              'with service: the model that answers — name, name@version or semver range (digits@3, digits@^3), or name@alias (digits@stable, digits@canary)',
-          },
+          model: { ...modelRef, description: `with service: ${modelRef.description}` },
           input: mapping,
           after: { type: 'array', items: { type: 'string', pattern: ID }, uniqueItems: true },
           when: { type: 'string', minLength: 1 },
@@ -152,6 +191,14 @@ export const WORKFLOW_SCHEMA = {
               service: { type: 'string', pattern: REF },
               input: mapping,
             },
+          },
+          tiers: {
+            type: 'array',
+            minItems: 2,
+            maxItems: 8,
+            items: tier,
+            description:
+              'tiered inference instead of service: tier 0 gets the whole batch, the hard samples of each tier go on to the next',
           },
         },
       },

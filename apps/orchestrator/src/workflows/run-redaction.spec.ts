@@ -122,8 +122,23 @@ describe('redactForCloud', () => {
     Object.assign(run.steps.capture, { items: ['secret-a', 'secret-b'] });
     run.steps.capture.tasks[0].primaryOutput = { image: 'secret-small' };
     Object.assign(run.steps.capture.tasks[0].attempts[0], { input: { frame: 'secret-frame' } });
+    const answers = [{ tier: 0, model: 'digits@1' }];
+    run.steps.capture.tasks[0].tiers = {
+      tier: 0,
+      rows: [0],
+      samples: 1,
+      answers,
+      outputs: { probabilities: { dims: [1, 1], float32: 'secret-tensor' } },
+      decision: 'probabilities',
+      counts: [],
+    };
     const redacted = redactForCloud(run, recordTiers(run));
     expect(JSON.stringify(redacted)).not.toMatch(/secret/);
+    // Which tier answered which sample leaves the site; the merged tensors do not.
+    expect(redacted.steps.capture.tasks[0].tiers?.answers).toEqual(answers);
+    expect(redacted.steps.capture.tasks[0].tiers?.outputs).toMatchObject({
+      $ybSiteRef: { path: '/steps/capture/tasks/0/tiers/outputs' },
+    });
     expect((redacted.steps.capture as { items?: unknown }).items).toMatchObject({
       $ybSiteRef: { path: '/steps/capture/items' },
     });

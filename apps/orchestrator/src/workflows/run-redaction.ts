@@ -97,6 +97,12 @@ export function redactForCloud(
       set(taskCopy, 'input', tier, at);
       set(taskCopy, 'output', tier, at);
       set(taskCopy, 'primaryOutput', tier, at);
+      // A tiered task's merged answers are the step's data; which tier answered which sample is not.
+      if (task.tiers) {
+        const tiers = { ...task.tiers };
+        set(tiers, 'outputs', tier, `${at}/tiers`);
+        taskCopy.tiers = tiers;
+      }
       taskCopy.attempts = task.attempts.map((attempt, n) => {
         if ((attempt as Attempt & { input?: unknown }).input === undefined) return attempt;
         const attemptCopy = { ...attempt } as Attempt & { input?: unknown };

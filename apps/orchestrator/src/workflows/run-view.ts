@@ -52,6 +52,7 @@ function runDetail(run: RunRecord) {
           item: task.index ?? undefined,
           attempt: a.n,
           purpose: a.purpose,
+          tier: a.tier,
           service: a.service ?? a.target,
           node: a.nodeId,
           instance: a.instanceId,
@@ -80,6 +81,14 @@ function runDetail(run: RunRecord) {
         finishedAt: state.finishedAt,
         error: state.error,
         output: state.output,
+        // Tiered steps: per item, which tier answered each sample and why, and what each tier did.
+        tiers: definition.tiers
+          ? state.tasks.map((t) => ({
+              item: t.index ?? undefined,
+              samples: t.tiers?.answers,
+              tiers: t.tiers?.counts,
+            }))
+          : undefined,
         history: attempts,
       };
     }),

@@ -428,10 +428,11 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 /** The steps of a definition as the choice of the executing site reads them. */
 export function executionSteps(definition: WorkflowDefinition): ExecutionStep[] {
   return definition.steps.map((step) => {
-    const hints = step.placement ?? definition.placement;
+    // A tiered step is judged by its tier 0 (its primary call); higher tiers are reached over NATS.
+    const hints = step.tiers?.[0].placement ?? step.placement ?? definition.placement;
     return {
       id: step.id,
-      service: step.service,
+      service: step.service ?? step.tiers?.[0].service,
       workflow: step.workflow,
       hints: hints && {
         tier: hints.tier,

@@ -65,7 +65,13 @@ export class WorkflowsController {
 
   @Post('workflows')
   @ApiOperation({ summary: 'Create a workflow (JSON or YAML body); a changed definition becomes a new version' })
-  @ApiBody({ schema: { type: 'object', description: 'a workflow definition; see GET /schemas/workflow' } })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      description:
+        'a workflow definition (each step calls a service, a sub-workflow or tiers); see GET /schemas/workflow',
+    },
+  })
   @ApiResponse({ status: 201, description: 'stored as a new version' })
   @ApiResponse({ status: 200, description: 'identical to a stored version' })
   @ApiResponse({
