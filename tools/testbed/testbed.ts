@@ -53,6 +53,11 @@ export class TestbedUnavailableError extends Error {
 export interface TestbedOptions {
   /** Host port of the orchestrator's REST (on 127.0.0.1); 0 picks a free one. Default 3000. */
   port?: number;
+  /**
+   * How long to wait for another live testbed on this machine to end before giving up
+   * (default `YUNBIAN_TESTBED_WAIT_MS`, else 15 min; 0: fail at once).
+   */
+  waitForOtherMs?: number;
   /** Agents' heartbeat interval (YUNBIAN_HEARTBEAT_MS); default the agents' own (2000). */
   heartbeatMs?: number;
   /** Extra environment for every agent (and the workers it forks). */
@@ -154,7 +159,7 @@ export class Testbed {
     const stateDir = options.stateDir ?? path.join(os.tmpdir(), 'yunbian-testbed');
     mkdirSync(stateDir, { recursive: true });
     const stateFile = path.join(stateDir, 'state.json');
-    await Testbed.cleanStale(stateFile, say);
+    await Testbed.waitForOthers(stateFile, options.waitForOtherMs ?? envWaitMs(), say);
 
     const plan = planTestbed(topology);
     const runId = randomUUID();
@@ -202,6 +207,32 @@ export class Testbed {
       throw err;
     }
     return bed;
+  }
+
+  /**
+   * One testbed per machine: while another live one holds the state file, waits for it to end
+   * (polling every 2 s, at most `waitMs`; tests on a shared machine queue instead of failing),
+   * then cleans up what a killed one left.
+   */
+  static async waitForOthers(stateFile: string, waitMs: number, say: (line: string) => void): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    let told = false;
+    for (;;) {
+      try {
+        await Testbed.cleanStale(stateFile, say);
+        return;
+      } catch (err) {
+        if (
+          !(err instanceof TestbedUnavailableError) ||
+          !err.message.startsWith('another testbed') ||
+          Date.now() >= deadline
+        )
+          throw err;
+        if (!told) say(`${err.message.split(';')[0]}: waiting up to ${Math.round(waitMs / 1000)} s for it to end`);
+        told = true;
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+      }
+    }
   }
 
   /** Removes what a testbed killed without its teardown left: processes, namespaces, cgroups. */
@@ -760,4 +791,14 @@ function freeLoopbackPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** `YUNBIAN_TESTBED_WAIT_MS`, else 15 minutes. */
+function envWaitMs(): number {
+  const raw = process.env.YUNBIAN_TESTBED_WAIT_MS;
+  if (raw === undefined || raw.trim() === '') return 15 * 60_000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0)
+    throw new TestbedUnavailableError(`YUNBIAN_TESTBED_WAIT_MS="${raw}" must be a whole number of milliseconds ≥ 0`);
+  return ms;
 }
