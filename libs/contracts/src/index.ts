@@ -15,3 +15,4 @@ export * from './durability';
 export * from './site-facts';
 export * from './model';
 export * from './compression';
+export * from './training';

@@ -81,6 +81,8 @@ export interface TrainCheckpoint {
   };
   /** Shuffles drawn from the generator so far (one per epoch). */
   shuffles: number;
+  /** The caller's notes kept with the checkpoint (a training service's epoch figures); trainCnn ignores them. */
+  notes?: Record<string, unknown>;
 }
 
 let backend: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-import type { CompressionReport, ModelDerivation } from '@yunbian/contracts';
+import type { CompressionReport, ModelDerivation, TrainingLineage } from '@yunbian/contracts';
 
 /** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
 export const MODEL_BUCKET = 'yb-models';
@@ -38,6 +38,8 @@ export interface ModelMeta {
   derivedFrom?: ModelDerivation;
   /** What that compression measured: sizes, accuracy, latency per node class, next to the parent's. */
   compression?: CompressionReport;
+  /** How a training service made it: parent version, datasets, hyper-parameters, metrics. */
+  training?: TrainingLineage;
 }
 
 export function modelObjectName(name: string, version: number): string {
