@@ -258,6 +258,9 @@ export async function trainCnn(
           for (let i = 0; i < ids.length; i++) if (p[i] === labels[i]) right++;
           batches++;
           tf.dispose([x, y, loss!, predicted!]);
+          // tfjs's data() resolves as a microtask: without a macrotask turn here a whole epoch
+          // would hold the event loop (timers, NATS pings, IPC) until it ends.
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
         epoch++;
         options.onEpoch?.({

@@ -152,6 +152,8 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
       domain,
     });
 
+    // The one-off start of the wasm backend is not training: measured from after it.
+    await learning.ensureBackend();
     const loop = monitorEventLoopDelay({ resolution: 20 });
     loop.enable();
     let epochStarted = performance.now();
