@@ -16,3 +16,4 @@ export * from './site-facts';
 export * from './model';
 export * from './compression';
 export * from './split';
+export * from './training';

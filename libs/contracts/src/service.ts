@@ -1,7 +1,7 @@
 import type { ErrorBody } from './errors';
 import type { NodeTier } from './node';
 
-export const SERVICE_KINDS = ['inference', 'data'] as const;
+export const SERVICE_KINDS = ['inference', 'data', 'training'] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
 /**

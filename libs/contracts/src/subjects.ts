@@ -61,6 +61,12 @@ export const Subjects = {
   nodeBandwidthProbe: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.bandwidth`,
   orchestratorBandwidthProbe: `${SUBJECT_ROOT}.cmd.orchestrator.bandwidth`,
 
+  /**
+   * Register staged model bytes as the next version (request/reply, `RegisterModelCommand` →
+   * `ModelMeta`): the cloud orchestrator's registry answers; services that make models use it.
+   */
+  modelRegister: `${SUBJECT_ROOT}.cmd.models.register`,
+
   /** Start a workflow run over NATS (request/reply); the reply is the run, finished or not. */
   workflowRun: `${SUBJECT_ROOT}.cmd.workflows.run`,
 

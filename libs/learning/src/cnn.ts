@@ -51,6 +51,38 @@ export interface TrainOptions {
   /** Seeds the initial weights and the order of the batches. */
   seed: number;
   onEpoch?: (report: EpochReport) => void;
+  /**
+   * Called (and awaited) after every epoch with everything needed to go on from there; a
+   * run given it back as `resume` continues exactly as if it had never stopped.
+   */
+  onCheckpoint?: (checkpoint: TrainCheckpoint) => Promise<void> | void;
+  /** Go on from this checkpoint (of a run with the same spec, data, options and seed). */
+  resume?: TrainCheckpoint;
+}
+
+/**
+ * The state of a training run after `epoch` epochs: the weights, the Adam optimizer's step
+ * count and moments (of the phase it was in), and the position of the seeded generator that
+ * orders the batches — `epoch` shuffles of the sample order from `seed`, replayed on resume
+ * (the generator is a pure function of its draws, so replaying is exact and cheap).
+ */
+export interface TrainCheckpoint {
+  epoch: number;
+  seed: number;
+  /** Samples trained on (a resume on other data is refused). */
+  samples: number;
+  weights: CnnWeights;
+  optimizer: {
+    /** Index of the phase (0 = the main epochs, 1 = the tail) whose optimizer this is. */
+    phase: number;
+    iterations: number;
+    /** Adam's first moments then second moments, one per trainable tensor in layer order. */
+    moments: WeightTensor[];
+  };
+  /** Shuffles drawn from the generator so far (one per epoch). */
+  shuffles: number;
+  /** The caller's notes kept with the checkpoint (a training service's epoch figures); trainCnn ignores them. */
+  notes?: Record<string, unknown>;
 }
 
 let backend: Promise<void> | undefined;
@@ -183,16 +215,25 @@ export async function trainCnn(
   await ensureBackend();
   const batchSize = options.batchSize ?? 64;
   const random = seededRandom(options.seed);
-  const v = variables(spec, options.seed, initial);
+  const resume = options.resume;
+  if (resume) checkResume(resume, options, data);
+  const v = variables(spec, options.seed, resume?.weights ?? initial);
   const trainable = [...v.convs, ...v.dense].flatMap((l) => [l.kernel, l.bias]);
   const phases = [{ epochs: options.epochs, learningRate: options.learningRate ?? 1e-3 }];
   if (options.tail) phases.push(options.tail);
   const order = Array.from({ length: data.count }, (_, i) => i);
-  let epoch = 0;
+  // The generator's position: the shuffles the interrupted run had drawn, replayed.
+  for (let k = 0; k < (resume?.shuffles ?? 0); k++) shuffle(order, random);
+  let epoch = resume?.epoch ?? 0;
+  let phaseStart = 0;
   try {
-    for (const phase of phases) {
+    for (const [phaseIndex, phase] of phases.entries()) {
+      const done = Math.min(phase.epochs, Math.max(0, epoch - phaseStart));
+      phaseStart += phase.epochs;
+      if (done === phase.epochs) continue;
       const optimizer = tf.train.adam(phase.learningRate);
-      for (let e = 0; e < phase.epochs; e++) {
+      if (resume && done > 0 && resume.optimizer.phase === phaseIndex) await restoreOptimizer(optimizer, resume);
+      for (let e = done; e < phase.epochs; e++) {
         shuffle(order, random);
         let lossSum = 0;
         let right = 0;
@@ -217,13 +258,27 @@ export async function trainCnn(
           for (let i = 0; i < ids.length; i++) if (p[i] === labels[i]) right++;
           batches++;
           tf.dispose([x, y, loss!, predicted!]);
+          // tfjs's data() resolves as a microtask: without a macrotask turn here a whole epoch
+          // would hold the event loop (timers, NATS pings, IPC) until it ends.
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
+        epoch++;
         options.onEpoch?.({
-          epoch: ++epoch,
+          epoch,
           loss: lossSum / batches,
           accuracy: right / data.count,
           learningRate: phase.learningRate,
         });
+        if (options.onCheckpoint) {
+          await options.onCheckpoint({
+            epoch,
+            seed: options.seed,
+            samples: data.count,
+            weights: snapshot(spec, v),
+            optimizer: { phase: phaseIndex, ...(await optimizerState(optimizer)) },
+            shuffles: epoch,
+          });
+        }
       }
       optimizer.dispose();
     }
@@ -231,6 +286,40 @@ export async function trainCnn(
   } finally {
     dispose(v);
   }
+}
+
+function checkResume(resume: TrainCheckpoint, options: TrainOptions, data: Digits): void {
+  const total = options.epochs + (options.tail?.epochs ?? 0);
+  const problems: string[] = [];
+  if (resume.seed !== options.seed) problems.push(`its seed is ${resume.seed}, this run's ${options.seed}`);
+  if (resume.samples !== data.count)
+    problems.push(`it trained on ${resume.samples} samples, this run has ${data.count}`);
+  if (!Number.isInteger(resume.epoch) || resume.epoch < 0 || resume.epoch > total)
+    problems.push(`it is after epoch ${resume.epoch} of a run of ${total}`);
+  if (problems.length) throw new RangeError(`cannot resume from this checkpoint: ${problems.join('; ')}`);
+}
+
+async function optimizerState(optimizer: tf.AdamOptimizer): Promise<Omit<TrainCheckpoint['optimizer'], 'phase'>> {
+  const [iterations, ...moments] = await optimizer.getWeights();
+  return {
+    iterations: (await iterations.tensor.data())[0],
+    moments: await Promise.all(
+      moments.map(async (m) => ({ shape: [...m.tensor.shape], values: (await m.tensor.data()) as Float32Array })),
+    ),
+  };
+}
+
+/** Adam's state back (its moments are matched to variables by position, as tfjs applies them). */
+async function restoreOptimizer(optimizer: tf.AdamOptimizer, checkpoint: TrainCheckpoint): Promise<void> {
+  const tensors = [
+    { name: 'iter', tensor: tf.scalar(checkpoint.optimizer.iterations, 'int32') },
+    ...checkpoint.optimizer.moments.map((m, i) => ({
+      name: `moment${i}`,
+      tensor: tf.tensor(m.values, m.shape, 'float32'),
+    })),
+  ];
+  await optimizer.setWeights(tensors);
+  tf.dispose(tensors.map((t) => t.tensor));
 }
 
 /** Class probabilities of every image (`count × 10`), computed by tfjs from the weights. */

@@ -3,3 +3,5 @@ export * from './cnn';
 export * from './onnx-export';
 export * from './onnx-import';
 export * from './shrink';
+export * from './shifts';
+export * from './checkpoint';

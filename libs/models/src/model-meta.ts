@@ -1,4 +1,10 @@
-import type { CompressionReport, ModelComputeProfiles, ModelDerivation, SplitPartInfo } from '@yunbian/contracts';
+import type {
+  CompressionReport,
+  ModelComputeProfiles,
+  ModelDerivation,
+  SplitPartInfo,
+  TrainingLineage,
+} from '@yunbian/contracts';
 
 /** JetStream object store bucket holding model bytes, one object per version (`<name>/<version>`). */
 export const MODEL_BUCKET = 'yb-models';
@@ -42,6 +48,8 @@ export interface ModelMeta {
   split?: SplitPartInfo;
   /** Compute time of every compute node per node class, where measured. */
   profiles?: ModelComputeProfiles;
+  /** How a training service made it: parent version, datasets, hyper-parameters, metrics. */
+  training?: TrainingLineage;
 }
 
 export function modelObjectName(name: string, version: number): string {

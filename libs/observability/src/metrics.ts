@@ -54,6 +54,17 @@ export class YunbianMetrics {
   /** Tiered inference: hard examples / inferences of each tier so far (Sedna's uploadCloudRatio). */
   readonly tierUploadRatio: Gauge<'workflow' | 'step' | 'tier'>;
 
+  /** Training epochs finished, by model (the name registered) and node. */
+  readonly trainingEpochs: Counter<'model' | 'node'>;
+  /** Mean loss of the last training epoch. */
+  readonly trainingLoss: Gauge<'model' | 'node'>;
+  /** Accuracy of the last epoch (`set` training) or of the result on its validation set (`set` validation). */
+  readonly trainingAccuracy: Gauge<'model' | 'node' | 'set'>;
+  /** Trainings that went on from a checkpoint. */
+  readonly trainingResumes: Counter<'model' | 'node'>;
+  /** Duration of one training epoch. */
+  readonly trainingEpochDuration: Histogram<'model' | 'node'>;
+
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
     if (options.defaultLabels) this.registry.setDefaultLabels(options.defaultLabels);
@@ -153,6 +164,37 @@ export class YunbianMetrics {
       name: 'yunbian_tier_upload_ratio',
       help: "Share of a tier's samples sent on to the next tier so far, hard examples / inferences (Sedna's uploadCloudRatio), by workflow, step and tier.",
       labelNames: tierLabels,
+      registers,
+    });
+    this.trainingEpochs = new Counter({
+      name: 'yunbian_training_epochs_total',
+      help: 'Training epochs finished, by model (the name it registers) and node.',
+      labelNames: ['model', 'node'],
+      registers,
+    });
+    this.trainingLoss = new Gauge({
+      name: 'yunbian_training_loss',
+      help: 'Mean cross-entropy of the last training epoch, by model and node.',
+      labelNames: ['model', 'node'],
+      registers,
+    });
+    this.trainingAccuracy = new Gauge({
+      name: 'yunbian_training_accuracy',
+      help: 'Accuracy of the last epoch on its training samples (set="training") or of the result on its validation set (set="validation").',
+      labelNames: ['model', 'node', 'set'],
+      registers,
+    });
+    this.trainingResumes = new Counter({
+      name: 'yunbian_training_resumes_total',
+      help: 'Trainings that went on from a checkpoint (a worker was lost mid-training), by model and node.',
+      labelNames: ['model', 'node'],
+      registers,
+    });
+    this.trainingEpochDuration = new Histogram({
+      name: 'yunbian_training_epoch_duration_seconds',
+      help: 'Wall time of one training epoch, by model and node.',
+      labelNames: ['model', 'node'],
+      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     });
   }

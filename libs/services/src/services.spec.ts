@@ -18,6 +18,7 @@ describe('bundled services', () => {
       'ocr-recognise@1.0.0',
       'ocr-regions@1.0.0',
       'onnx-inference@1.0.0',
+      'training@1.0.0',
     ]);
   });
 

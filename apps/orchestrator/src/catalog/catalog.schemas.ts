@@ -1,5 +1,5 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
-import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS } from '@yunbian/contracts';
+import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS, SERVICE_KINDS } from '@yunbian/contracts';
 
 export type SchemaObject = ApiResponseSchemaHost['schema'];
 
@@ -168,7 +168,7 @@ export const SERVICE_RECORD: SchemaObject = {
   properties: {
     name: { type: 'string' },
     version: { type: 'string' },
-    kind: { enum: ['inference', 'data'] },
+    kind: { enum: [...SERVICE_KINDS] },
     description: { type: 'string' },
     input: { type: 'object', description: 'JSON Schema of the request' },
     output: { type: 'object', description: 'JSON Schema of the reply' },

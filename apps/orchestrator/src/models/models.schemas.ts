@@ -31,6 +31,11 @@ export const MODEL_META: SchemaObject = {
       properties: { bucket: { type: 'string', example: 'yb-models' }, name: { type: 'string', example: 'ocr-det/1' } },
     },
     createdAt: { type: 'string', format: 'date-time' },
+    training: {
+      type: 'object',
+      description:
+        'set on versions a training service registered: parent version, datasets, hyper-parameters, metrics (TrainingLineage)',
+    },
   },
 };
 

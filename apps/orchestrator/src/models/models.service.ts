@@ -74,8 +74,8 @@ export class ModelsService implements OnModuleInit {
     name: string | undefined,
     body: Readable,
     declaredBytes?: number,
-    /** Metadata of a version made by the registry itself (compression, a split part), stored with it. */
-    derived?: Pick<ModelMeta, 'derivedFrom' | 'compression' | 'split'>,
+    /** Metadata of a version made by the registry itself (compression, a split part) or a training service, stored with it. */
+    derived?: Pick<ModelMeta, 'derivedFrom' | 'compression' | 'split' | 'training'>,
   ): Promise<{ meta: ModelMeta; created: boolean }> {
     checkName(name);
     if (declaredBytes !== undefined && declaredBytes > this.maxBytes) throw this.tooLarge(declaredBytes);
@@ -92,7 +92,7 @@ export class ModelsService implements OnModuleInit {
   private async storeUpload(
     name: string,
     body: Readable,
-    derived?: Pick<ModelMeta, 'derivedFrom' | 'compression' | 'split'>,
+    derived?: Pick<ModelMeta, 'derivedFrom' | 'compression' | 'split' | 'training'>,
   ): Promise<{ meta: ModelMeta; created: boolean }> {
     const folder = await mkdtemp(path.join(os.tmpdir(), 'yb-model-upload-'));
     try {
