@@ -5,11 +5,12 @@
  * whole file. Needs root: skipped with a printed reason otherwise, except in CI.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitUntil } from '@yunbian/common';
 import type { InstanceRecord, NetworkLinkView, NodeRecord } from '@yunbian/contracts';
 import { Testbed, type LinkMeasurement } from '../tools/testbed/testbed';
+import { yunbianCgroupRoots } from '../tools/testbed/netns';
 import { configuredRttToCloud, pathToCloud, type Topology } from '../tools/testbed/topology';
 
 const HEARTBEAT_MS = 1000;
@@ -225,6 +226,22 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
   };
 
   /** Mean inference time of the detector on a node, from its agent's metrics (the workers' own figures). */
+  /** The kernel's throttling counters of device-1's cgroup (v1 `cpu.stat`: periods throttled, time throttled). */
+  const deviceThrottling = (): { periods: number; throttledNs: number } => {
+    const file = yunbianCgroupRoots()
+      .map((root) => path.join(root, 'device-1', 'cpu.stat'))
+      .find((candidate) => existsSync(candidate));
+    if (!file)
+      throw new Error(`no cpu.stat for device-1 under ${yunbianCgroupRoots().join(', ') || '(no cgroup roots)'}`);
+    const stat = Object.fromEntries(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ') as [string, string]),
+    );
+    return { periods: Number(stat.nr_throttled), throttledNs: Number(stat.throttled_time) };
+  };
+
   const meanInferenceSeconds = async (nodeId: string, calls: number): Promise<number> => {
     const labels = `\\{model="${path.basename(DET_MODEL)}",node="${nodeId}"\\}`;
     // Workers report their metrics to the agent about once a second.
@@ -254,7 +271,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     pathChangedAt = Date.now();
   };
 
-  it('b. a node limited to 0.25 core runs the same ONNX model at least 3× slower than an unlimited one; its record says enforced', async () => {
+  it('b. a node limited to 0.25 core is throttled by its quota while it runs an ONNX model (the kernel counts it); its record says enforced', async () => {
     const device = await get<NodeRecord & { limitsEnforcement?: { mode: string } }>('/nodes/device-1');
     expect(device.limitsEnforcement).toMatchObject({ mode: 'enforced' });
 
@@ -270,6 +287,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     // period's share. The device's links are raised meanwhile so the 5 MB tensors move fast;
     // the figures compared are the workers' own inference times, without the network.
     const input = { x: wire([1, 3, 640, 640]) };
+    const throttledBefore = deviceThrottling();
     await devicePath(1000);
     try {
       for (const [name, node] of [
@@ -288,12 +306,21 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
     } finally {
       await devicePath();
     }
+    const throttledAfter = deviceThrottling();
     const slow = await meanInferenceSeconds('device-1', 4);
     const fast = await meanInferenceSeconds('cloud-1', 4);
+    const throttledMs = (throttledAfter.throttledNs - throttledBefore.throttledNs) / 1e6;
     process.stdout.write(
-      `[testbed] inference mean: device-1 ${(slow * 1000).toFixed(1)} ms, cloud-1 ${(fast * 1000).toFixed(1)} ms\n`,
+      `[testbed] inference mean: device-1 ${(slow * 1000).toFixed(1)} ms, cloud-1 ${(fast * 1000).toFixed(1)} ms ` +
+        `(${(slow / fast).toFixed(1)}×; on a quiet machine ≈ 9×); device-1 throttled ${throttledAfter.periods - throttledBefore.periods} ` +
+        `quota periods, ${throttledMs.toFixed(0)} ms\n`,
     );
-    expect(slow).toBeGreaterThanOrEqual(3 * fast);
+    // The limit's effect, not a speed ratio: how much slower the device is depends on what else
+    // the machine runs (an unlimited node competing for a loaded CPU is slow too), while the
+    // kernel's own counters say whether the 0.25-core quota held the device back. Four
+    // inferences of ~0.1–0.2 s of CPU each at 25 ms a 100 ms period are throttled in many periods.
+    expect(throttledAfter.periods - throttledBefore.periods).toBeGreaterThanOrEqual(4);
+    expect(throttledMs).toBeGreaterThan(100);
   });
 
   it('c. places a 2 MB inference step from the device on the device at 5 Mbit/s and on the cloud gpu node at 1,000 Mbit/s, saying which bandwidth it used', async () => {
