@@ -179,4 +179,62 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     expect(plan.graph.inputBytes).toBe(3 * 48 * 320 * 4);
     expect(plan.chosen.totalMs).toBe(Math.min(...plan.candidates.map((c) => c.totalMs)));
   });
+
+  it('profiles the model on the device itself (0.25 core, its cgroup) on demand, and the plan then uses it', async () => {
+    const { status, body } = await cluster.call('POST', '/models/digits/versions/1/profile', { nodeClass: 'device' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ nodeId: device.id });
+    const stored = body.stored as string[];
+    expect(stored).toHaveLength(2);
+    expect(stored[0]).toMatch(/\|0\.25$/);
+    expect(stored[1]).toBe('device');
+    const profile = body.profile as { nodes: Record<string, number>; cpu: number; cpuEnforced: boolean };
+    expect(Object.keys(profile.nodes)).toHaveLength(11);
+    expect(profile.cpu).toBe(0.25);
+    const meta = (await cluster.call('GET', '/models/digits/versions/1')).body as unknown as ModelMeta;
+    expect(Object.keys(meta.profiles ?? {}).sort()).toEqual([...stored].sort());
+    expect(meta.profiles!.device).toMatchObject({
+      source: 'measured',
+      nodeId: device.id,
+      inputShape: { image: [1, 1, 28, 28] },
+    });
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: [device.id, 'edge'],
+        link: { rttMs: 20, mbps: 5 },
+      })
+    ).body as unknown as SplitPlan;
+    expect(plan.profiles[0]).toMatchObject({ node: device.id, nodeClass: stored[0], source: 'stored' });
+    const sum = Object.values(profile.nodes).reduce((a, b) => a + b, 0);
+    expect(plan.profiles[0].totalMs).toBeCloseTo(sum, 6);
+    expect(plan.notes.join(' ')).not.toContain(`NOT measured on ${stored[0]}`);
+    expect(plan.notes.join(' ')).toContain('NOT measured on edge');
+    // No figure is compared: one digits inference (~0.2 ms) fits in the 25 ms a quarter core gets per
+    // 100 ms CFS period, so the limit does not slow it; what the node measured is what the plan uses.
+    expect(plan.profiles[0].totalMs).toBeGreaterThan(0);
+    const missing = await cluster.call('POST', '/models/digits/versions/1/profile', { nodeClass: 'cloud' });
+    expect(missing.status).toBe(503);
+    expect(missing.body.message).toContain('no alive node of cloud');
+  });
+
+  it('profiles the versions asked split plans for when a node of a new class joins', async () => {
+    const edge = { ...device, id: `split-edge-${process.pid}`, tier: 'edge' as const, limits: undefined };
+    cluster.startAgent(edge, { YUNBIAN_HEARTBEAT_MS: '500' });
+    await cluster.waitFor(
+      async () => {
+        const meta = (await cluster.call('GET', '/models/digits/versions/1')).body as unknown as ModelMeta;
+        return meta.profiles?.edge?.nodeId === edge.id;
+      },
+      90_000,
+      'the edge node’s profile of digits',
+    );
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: [device.id, edge.id],
+        link: { rttMs: 20, mbps: 5 },
+      })
+    ).body as unknown as SplitPlan;
+    expect(plan.profiles.map((p) => p.source)).toEqual(['stored', 'stored']);
+    expect(plan.notes.join(' ')).not.toContain('NOT measured');
+  });
 });
