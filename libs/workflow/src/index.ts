@@ -10,3 +10,4 @@ export * from './decide';
 export * from './stored';
 export * from './registry-sync';
 export * from './model-ref';
+export * from './split-step';

@@ -5,6 +5,7 @@ import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definiti
 import { dependencies, findCycle, stepExpressions } from './graph';
 import { mappingExpressions, stepReferences } from './mapping';
 import { modelRefProblem } from './model-ref';
+import { splitStepProblems } from './split-step';
 import { triggerExpressions, triggerIssues } from './triggers';
 import { WORKFLOW_SCHEMA } from './workflow.schema';
 
@@ -75,7 +76,8 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
       checkService(step.onError.fallback.service, `${at}/onError/fallback/service`, context, issues);
     }
     if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
-    if (step.model !== undefined) {
+    issues.push(...splitStepProblems(step, at));
+    if (step.model !== undefined && !step.split) {
       const problem = step.service
         ? modelRefProblem(step.model)
         : 'a step naming a model calls a service serving it: add service (e.g. onnx-inference@^1)';
