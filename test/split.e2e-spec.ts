@@ -313,6 +313,7 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
       kind: 'single',
       parts: { head: `${head.name}@${head.version}`, tail: `${tail.name}@${tail.version}` },
     });
+    expect(record.replan.decided).toBe(true);
     expect(record.tensors).toEqual([{ name: cut.id, dims: expect.any(Array), bytes: cut.transferBytes }]);
     expect(record.estimate.totalMs).toBeCloseTo(cut.totalMs, 6);
     expect(record.measured.totalMs).toBeGreaterThan(0);
@@ -325,6 +326,8 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
       kind: 'all-second',
       tensors: [{ name: 'image', bytes: 3136 }],
     });
+    // The same ends and link: the plan is kept, not decided again.
+    expect(second.output!.classify.split.replan).toMatchObject({ decided: false });
     const all = fromWire('probabilities', second.output!.classify.outputs.probabilities).data;
     expect(Math.max(...want.map((v, i) => Math.abs(v - all[i])))).toBeLessThanOrEqual(1e-5);
     // All on the device, where no instance serves the full model: the error says which to start.

@@ -43,14 +43,15 @@ export function splitModel(
     if (!t) throw new Error(`no element type known for tensor "${name}": measure the tensor sizes first`);
     const code = TYPE_CODES[t.type];
     if (code === undefined) throw new Error(`tensor "${name}" has element type ${t.type}, which cannot cross a cut`);
-    return { name, elemType: code, ...(t.dims ? { shape: crossingShape(t.dims) } : {}) };
+    return { name, elemType: code, ...(t.dims ? { shape: crossingShape(name, t.dims) } : {}) };
   };
   // A model whose inputs are fixed past the batch makes fixed-size tensors: the tail declares
   // them (an inference service warms a part up from its declared shape). Otherwise only the
   // batch (symbolic) and the channels (dimension 1 of a 3+-d tensor) are stated.
   const fixedInputs = g.inputs.every((v) => v.shape?.slice(1).every((d) => typeof d === 'number' && d > 0));
-  const crossingShape = (dims: number[]): Dim[] =>
-    dims.map((d, i) => (i === 0 ? 'batch' : fixedInputs || (i === 1 && dims.length >= 3) ? d : `d${i}`));
+  // Symbolic names are per tensor: onnxruntime takes one name for one size across the graph.
+  const crossingShape = (name: string, dims: number[]): Dim[] =>
+    dims.map((d, i) => (i === 0 ? 'batch' : fixedInputs || (i === 1 && dims.length >= 3) ? d : `${name}_d${i}`));
   const meta = (part: 'head' | 'tail') => [
     ...model.metadataProps.filter((p) => p.key !== SPLIT_METADATA_KEY),
     {

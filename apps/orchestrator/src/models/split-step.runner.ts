@@ -1,9 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { bytesToBase64, float32FromBase64, JsonLogger } from '@yunbian/common';
-import { NODE_TIERS, type InstanceRecord, type NodeRecord, type SplitCutEstimate } from '@yunbian/contracts';
+import { bytesToBase64, envInt, float32FromBase64, JsonLogger } from '@yunbian/common';
+import {
+  NODE_TIERS,
+  type InstanceRecord,
+  type NodeRecord,
+  type SplitCutEstimate,
+  type SplitPlan,
+} from '@yunbian/contracts';
 import type { SplitRunner, SplitStepCall } from '@yunbian/engine';
 import type { WireTensor } from '@yunbian/inference';
-import { narrow } from '@yunbian/split';
+import { adoptCut, narrow, shouldReplan, type PlanBasis, type ReplanOptions } from '@yunbian/split';
 import { YunbianError } from '@yunbian/transport';
 import { parseSplitModel } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
@@ -25,6 +31,8 @@ export interface SplitStepRecord {
   /** The plan's choice (the cut run differs when the step pinned one). */
   chosen: string;
   reason: string;
+  /** Whether this run decided the plan again, and why (or why not). */
+  replan: { decided: boolean; reason: string };
   link: { rttMs: number; mbps: number; source: string };
   lossy: false | 'float16' | 'int8';
   parts?: { head: string; tail: string };
@@ -37,6 +45,18 @@ export interface SplitStepRecord {
 }
 
 const SERVICE = 'onnx-inference';
+/** Split plans kept per step's ends and input shape. */
+const KEPT_PLANS = 64;
+
+/** Re-planning settings, read once at start (the interval is the agents' bandwidth probe interval's default). */
+export function replanSettings(env: NodeJS.ProcessEnv = process.env): ReplanOptions {
+  return {
+    threshold: envInt('YUNBIAN_SPLIT_REPLAN_PERCENT', 30, env) / 100,
+    hysteresis: envInt('YUNBIAN_SPLIT_HYSTERESIS_PERCENT', 5, env) / 100,
+    minGainMs: envInt('YUNBIAN_SPLIT_HYSTERESIS_MS', 2, env),
+    intervalMs: envInt('YUNBIAN_SPLIT_REPLAN_INTERVAL_MS', 10_000, env),
+  };
+}
 
 /**
  * Runs split steps for the workflow engine: resolves the two ends to nodes, plans the cut for
@@ -49,6 +69,8 @@ const SERVICE = 'onnx-inference';
 @Injectable()
 export class SplitStepRunner implements SplitRunner {
   private readonly logger = new JsonLogger('split-step');
+  private readonly plans = new Map<string, { plan: SplitPlan; cutId: string; basis: PlanBasis }>();
+  private readonly replanOptions = replanSettings();
 
   constructor(
     @Inject(SplitService) private readonly splits: SplitService,
@@ -69,14 +91,8 @@ export class SplitStepRunner implements SplitRunner {
     const inputShape = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.dims]));
     const first = this.endNode(spec.between[0], [name, `${name}-head`], 0);
     const second = this.endNode(spec.between[1], [name, `${name}-tail`], 1, first.id);
-    const plan = await this.splits.plan(name, version, {
-      between: [first.id, second.id],
-      inputShape,
-      ...(spec.link ? { link: spec.link } : {}),
-      ...(spec.objective ? { objective: spec.objective } : {}),
-      lossy: spec.lossy ?? false,
-    });
-    const cutId = spec.cut ?? plan.chosen.id;
+    const { plan, cutId: planned, replan } = await this.decide(name, version, spec, first, second, inputShape);
+    const cutId = spec.cut ?? planned;
     const estimate = plan.candidates.find((c) => c.id === cutId);
     if (!estimate)
       throw new YunbianError(
@@ -138,6 +154,7 @@ export class SplitStepRunner implements SplitRunner {
       kind: estimate.kind,
       chosen: plan.chosen.id,
       reason: spec.cut ? `cut pinned by the step; the plan chose ${plan.chosen.id}: ${plan.reason}` : plan.reason,
+      replan,
       link: plan.link,
       lossy: spec.lossy ?? false,
       ...(parts ? { parts } : {}),
@@ -162,6 +179,43 @@ export class SplitStepRunner implements SplitRunner {
       measured_ms: record.measured.totalMs,
     });
     return { outputs, split: record };
+  }
+
+  /**
+   * The plan for this step's ends, kept between runs and decided again only when the link's
+   * measured bandwidth (or RTT) moved past the threshold, at most once per measurement
+   * interval (`shouldReplan`); a new best cut replaces the running one past the hysteresis
+   * (`adoptCut`). A step that declares its link is planned once for it.
+   */
+  private async decide(
+    name: string,
+    version: number,
+    spec: SplitStepCall['split'],
+    first: NodeRecord,
+    second: NodeRecord,
+    inputShape: Record<string, number[]>,
+  ): Promise<{ plan: SplitPlan; cutId: string; replan: SplitStepRecord['replan'] }> {
+    const key = JSON.stringify([name, version, first.id, second.id, spec.lossy, spec.objective, spec.link, inputShape]);
+    const kept = this.plans.get(key);
+    const link = spec.link ?? this.splits.currentLink(first.id, second.id);
+    const verdict = shouldReplan(kept?.basis, link, Date.now(), this.replanOptions);
+    if (kept && !verdict.replan)
+      return { plan: kept.plan, cutId: kept.cutId, replan: { decided: false, reason: verdict.reason } };
+    const plan = await this.splits.plan(name, version, {
+      between: [first.id, second.id],
+      inputShape,
+      ...(spec.link ? { link: spec.link } : {}),
+      ...(spec.objective ? { objective: spec.objective } : {}),
+      lossy: spec.lossy ?? false,
+    });
+    const running = kept && plan.candidates.find((c) => c.id === kept.cutId);
+    const adopted = adoptCut(running, plan.chosen, this.replanOptions);
+    remember(this.plans, key, {
+      plan,
+      cutId: adopted.id,
+      basis: { mbps: plan.link.mbps, rttMs: plan.link.rttMs, decidedAt: Date.now() },
+    });
+    return { plan, cutId: adopted.id, replan: { decided: true, reason: `${verdict.reason}; ${adopted.reason}` } };
   }
 
   /** A node id as it is; a tier: its alive node with an instance serving the model or its part, else its first alive node. */
@@ -222,4 +276,10 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 
 function pick<T>(from: Record<string, T>, keys: string[]): Record<string, T> {
   return Object.fromEntries(keys.map((k) => [k, from[k]]));
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > KEPT_PLANS) map.delete(map.keys().next().value!);
 }

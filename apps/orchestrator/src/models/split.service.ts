@@ -189,6 +189,13 @@ export class SplitService implements OnModuleInit, OnApplicationShutdown {
     };
   }
 
+  /** The link from one catalogue node to another as placement measures it now (what a plan would use). */
+  currentLink(firstId: string, secondId: string): { rttMs: number; mbps: number; source: string } {
+    const nodes = this.catalog.listNodes();
+    const link = sideLink(resolveSide(firstId, nodes), resolveSide(secondId, nodes), nodes);
+    return { rttMs: link.rttMs, mbps: link.mbps, source: link.source };
+  }
+
   /**
    * Registers the head and the tail of a cut as versions of `<name>-head` and `<name>-tail`
    * (not of `name`: a part is no drop-in replacement, so it must not become the latest version),
