@@ -11,7 +11,7 @@
  * cut is more than 5 % (and 2 ms) slower than the best measured at any point.
  *
  *   sudo npm run bench:split [-- digits-cloud rec]   (root: the cgroup; takes the testbed lock)
- *   YB_SPLIT_RUNS=20 YB_SPLIT_REC_EVERY=20 YB_SPLIT_SKIP_FACTOR=3
+ *   YB_SPLIT_RUNS=20 YB_SPLIT_REC_EVERY=40 YB_SPLIT_SKIP_FACTOR=3
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ const RTT_MS = 20;
 const DEVICE_CPU = 0.25;
 const RUNS = Number(process.env.YB_SPLIT_RUNS ?? 20);
 /** rec has 212 single-tensor cuts: every n-th of them is measured besides the trivial and chosen ones. */
-const REC_EVERY = Number(process.env.YB_SPLIT_REC_EVERY ?? 20);
+const REC_EVERY = Number(process.env.YB_SPLIT_REC_EVERY ?? 40);
 /** Cuts estimated past this multiple of the chosen one's estimate are not run at that bandwidth (see below). */
 const SKIP_FACTOR = Number(process.env.YB_SPLIT_SKIP_FACTOR ?? 3);
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
