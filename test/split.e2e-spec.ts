@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { SplitPlan } from '@yunbian/contracts';
+import type { InstanceRecord, SplitPlan } from '@yunbian/contracts';
+import { fromWire, toWire } from '@yunbian/inference';
+import type { SplitStepOutput } from '../apps/orchestrator/src/models/split-step.runner';
 import type { ModelMeta } from '@yunbian/models';
 import { ROOT, TestCluster } from './support/cluster';
 
@@ -25,6 +27,7 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     costPerHour: 0.01,
     limits: { cpu: 0.25 },
   };
+  const edge = { ...device, id: `split-edge-${process.pid}`, tier: 'edge' as const, limits: undefined };
   const upload = async (name: string, body: Uint8Array) => {
     const response = await fetch(`${cluster.api}/models?name=${name}`, {
       method: 'POST',
@@ -178,5 +181,160 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     expect(plan.candidates.filter((c) => c.kind === 'single')).toHaveLength(212);
     expect(plan.graph.inputBytes).toBe(3 * 48 * 320 * 4);
     expect(plan.chosen.totalMs).toBe(Math.min(...plan.candidates.map((c) => c.totalMs)));
+  });
+
+  it('profiles the model on the device itself (0.25 core, its cgroup) on demand, and the plan then uses it', async () => {
+    const { status, body } = await cluster.call('POST', '/models/digits/versions/1/profile', { nodeClass: 'device' });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ nodeId: device.id });
+    const stored = body.stored as string[];
+    expect(stored).toHaveLength(2);
+    expect(stored[0]).toMatch(/\|0\.25$/);
+    expect(stored[1]).toBe('device');
+    const profile = body.profile as { nodes: Record<string, number>; cpu: number; cpuEnforced: boolean };
+    expect(Object.keys(profile.nodes)).toHaveLength(11);
+    expect(profile.cpu).toBe(0.25);
+    const meta = (await cluster.call('GET', '/models/digits/versions/1')).body as unknown as ModelMeta;
+    expect(Object.keys(meta.profiles ?? {}).sort()).toEqual([...stored].sort());
+    expect(meta.profiles!.device).toMatchObject({
+      source: 'measured',
+      nodeId: device.id,
+      inputShape: { image: [1, 1, 28, 28] },
+    });
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: [device.id, 'edge'],
+        link: { rttMs: 20, mbps: 5 },
+      })
+    ).body as unknown as SplitPlan;
+    expect(plan.profiles[0]).toMatchObject({ node: device.id, nodeClass: stored[0], source: 'stored' });
+    const sum = Object.values(profile.nodes).reduce((a, b) => a + b, 0);
+    expect(plan.profiles[0].totalMs).toBeCloseTo(sum, 6);
+    expect(plan.notes.join(' ')).not.toContain(`NOT measured on ${stored[0]}`);
+    expect(plan.notes.join(' ')).toContain('NOT measured on edge');
+    // No figure is compared: one digits inference (~0.2 ms) fits in the 25 ms a quarter core gets per
+    // 100 ms CFS period, so the limit does not slow it; what the node measured is what the plan uses.
+    expect(plan.profiles[0].totalMs).toBeGreaterThan(0);
+    const missing = await cluster.call('POST', '/models/digits/versions/1/profile', { nodeClass: 'cloud' });
+    expect(missing.status).toBe(503);
+    expect(missing.body.message).toContain('no alive node of cloud');
+  });
+
+  it('profiles the versions asked split plans for when a node of a new class joins', async () => {
+    cluster.startAgent(edge, { YUNBIAN_HEARTBEAT_MS: '500' });
+    await cluster.waitFor(
+      async () => {
+        const meta = (await cluster.call('GET', '/models/digits/versions/1')).body as unknown as ModelMeta;
+        return meta.profiles?.edge?.nodeId === edge.id;
+      },
+      90_000,
+      'the edge node’s profile of digits',
+    );
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: [device.id, edge.id],
+        link: { rttMs: 20, mbps: 5 },
+      })
+    ).body as unknown as SplitPlan;
+    expect(plan.profiles.map((p) => p.source)).toEqual(['stored', 'stored']);
+    expect(plan.notes.join(' ')).not.toContain('NOT measured');
+  });
+
+  it('runs a split step: the head on the device, the cut tensors to the edge, the tail there, equal to the full model', async () => {
+    const plan = (
+      await cluster.call('POST', '/models/digits/versions/1/split-plan', {
+        between: [device.id, edge.id],
+        link: { rttMs: 1, mbps: 1000 },
+      })
+    ).body as unknown as SplitPlan;
+    const cut = plan.candidates.find((c) => c.kind === 'single' && c.headNodes === 3)!;
+    const parts = (await cluster.call('POST', '/models/digits/versions/1/split', { cut: cut.id })).body;
+    const start = async (nodeId: string, model: string) => {
+      const { status, body } = await cluster.call('POST', '/instances', {
+        service: 'onnx-inference',
+        nodeId,
+        config: { model, maxDelayMs: 0 },
+      });
+      expect(status).toBe(201);
+      return (body as unknown as InstanceRecord).id;
+    };
+    const head = parts.head as ModelMeta;
+    const tail = parts.tail as ModelMeta;
+    const ids = await Promise.all([
+      start(device.id, `${head.name}@${head.version}`),
+      start(edge.id, `${tail.name}@${tail.version}`),
+      start(edge.id, 'digits@1'),
+    ]);
+    await cluster.waitFor(
+      async () => {
+        const instances = await cluster.get<InstanceRecord[]>('/instances');
+        return ids.every((id) => instances.find((i) => i.id === id)?.status === 'ready');
+      },
+      60_000,
+      'the head, tail and full-model instances',
+    );
+    // One workflow per pinned cut (a cut is part of the definition, not of the input).
+    const register = async (cutId: string, n: number) => {
+      const registered = await cluster.call('POST', '/workflows', {
+        name: `split-digits-${n}`,
+        durability: 'none',
+        steps: [
+          {
+            id: 'classify',
+            split: { model: 'digits@1', between: [device.id, edge.id], link: { rttMs: 1, mbps: 1000 }, cut: cutId },
+            input: { inputs: '=$input.inputs' },
+            retry: { maxAttempts: 1 },
+          },
+        ],
+      });
+      expect(registered.status).toBe(201);
+    };
+    const cuts = [cut.id, 'all-second', 'all-first'];
+    for (const [n, c] of cuts.entries()) await register(c, n);
+    const data = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
+    const full = await ort.InferenceSession.create(new Uint8Array(DIGITS), { intraOpNumThreads: 1 });
+    const want = (await full.run({ image: new ort.Tensor('float32', data, [1, 1, 28, 28]) })).probabilities
+      .data as Float32Array;
+    await full.release();
+    const runWith = async (cutId: string) => {
+      const input = { inputs: { image: toWire({ dims: [1, 1, 28, 28], data }) } };
+      const name = `split-digits-${cuts.indexOf(cutId)}`;
+      const { status, body } = await cluster.call('POST', `/workflows/${name}/runs?wait=60000`, { input });
+      expect(status).toBeLessThan(300);
+      return body as unknown as { status: string; output?: { classify: SplitStepOutput }; error?: { message: string } };
+    };
+    const split = await runWith(cut.id);
+    expect(split.status).toBe('succeeded');
+    const record = split.output!.classify.split;
+    expect(record).toMatchObject({
+      model: 'digits@1',
+      nodes: [device.id, edge.id],
+      cut: cut.id,
+      kind: 'single',
+      parts: { head: `${head.name}@${head.version}`, tail: `${tail.name}@${tail.version}` },
+    });
+    expect(record.replan.decided).toBe(true);
+    expect(record.tensors).toEqual([{ name: cut.id, dims: expect.any(Array), bytes: cut.transferBytes }]);
+    expect(record.estimate.totalMs).toBeCloseTo(cut.totalMs, 6);
+    expect(record.measured.totalMs).toBeGreaterThan(0);
+    const got = fromWire('probabilities', split.output!.classify.outputs.probabilities).data;
+    expect(got).toHaveLength(10);
+    expect(Math.max(...want.map((v, i) => Math.abs(v - got[i])))).toBeLessThanOrEqual(1e-5);
+    // All on the edge: the full model there, the input the only tensor that crosses.
+    const second = await runWith('all-second');
+    expect(second.output!.classify.split).toMatchObject({
+      kind: 'all-second',
+      tensors: [{ name: 'image', bytes: 3136 }],
+    });
+    // The same ends and link: the plan is kept, not decided again.
+    expect(second.output!.classify.split.replan).toMatchObject({ decided: false });
+    const all = fromWire('probabilities', second.output!.classify.outputs.probabilities).data;
+    expect(Math.max(...want.map((v, i) => Math.abs(v - all[i])))).toBeLessThanOrEqual(1e-5);
+    // All on the device, where no instance serves the full model: the error says which to start.
+    const first = await runWith('all-first');
+    expect(first.status).toBe('failed');
+    expect(JSON.stringify(first.error)).toContain(
+      `no ready onnx-inference instance serves digits@1 on node ${device.id}`,
+    );
   });
 });

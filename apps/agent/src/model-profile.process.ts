@@ -3,9 +3,12 @@
  * options) and times them, in the cgroup the agent put it in (the node's CPU limit). Models
  * take turns run by run, so whatever else loads the machine slows all of them alike.
  */
+import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { MODEL_SESSION_OPTIONS } from '@yunbian/inference';
-import type { LatencyFigure } from '@yunbian/contracts';
+import type { LatencyFigure, ProfileModelsReply } from '@yunbian/contracts';
+import { decodeModel } from '@yunbian/onnx';
+import { computeGraph, profileNodes } from '@yunbian/split';
 import { latencyFigure, sampleFeed } from './profile-figures';
 
 export interface ProfileJob {
@@ -13,11 +16,34 @@ export interface ProfileJob {
   batchSizes: number[];
   runs: Record<string, number>;
   warmup: number;
+  /** Per-compute-node times for split planning instead of latencies (see `ProfileModelsRequest.nodeTimes`). */
+  nodeTimes?: { inputShape: Record<string, number[]>; runs: number };
 }
 
-export type ProfileJobReply = { ok: true; results: Record<string, LatencyFigure[]> } | { ok: false; error: string };
+export type ProfileJobReply =
+  | { ok: true; results: Record<string, LatencyFigure[]>; nodeTimes?: ProfileModelsReply['nodeTimes'] }
+  | { ok: false; error: string };
+
+/** Each model's compute nodes timed by onnxruntime's profiler, one model after the other. */
+async function profileComputeNodes(
+  job: ProfileJob,
+  spec: NonNullable<ProfileJob['nodeTimes']>,
+): Promise<ProfileJobReply> {
+  try {
+    const nodeTimes: NonNullable<ProfileModelsReply['nodeTimes']> = {};
+    for (const { label, file } of job.files) {
+      const model = decodeModel(await readFile(file));
+      const measured = await profileNodes(model, computeGraph(model), spec.inputShape, spec.runs);
+      nodeTimes[label] = { nodes: measured.nodes, totalMs: measured.totalMs, runs: measured.runs };
+    }
+    return { ok: true, results: {}, nodeTimes };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
 
 async function profile(job: ProfileJob): Promise<ProfileJobReply> {
+  if (job.nodeTimes) return profileComputeNodes(job, job.nodeTimes);
   const sessions: { label: string; session: ort.InferenceSession }[] = [];
   try {
     for (const { label, file } of job.files)

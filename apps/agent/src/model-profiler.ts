@@ -20,7 +20,8 @@ import { PROFILE_LIMITS, profileRequestProblem } from './profile-figures';
 const PROFILE_SCRIPT = path.join(__dirname, 'model-profile.process.js');
 
 /**
- * Times models on this node for the registry's compression reports: fetches each file from
+ * Times models on this node for the registry's compression reports (whole-model latencies)
+ * and for split plans (each compute node's time, `nodeTimes`): fetches each file from
  * the object store (checking its sha256), then forks a process that loads and runs them,
  * placed in the node's cgroup so the node's CPU limit applies as it does to its instances.
  * One profile at a time: two would share the node's CPU and slow each other.
@@ -68,17 +69,33 @@ export class ModelProfiler {
         batchSizes: request.batchSizes,
         runs: request.runs ?? {},
         warmup: request.warmup ?? 20,
+        ...(request.nodeTimes ? { nodeTimes: request.nodeTimes } : {}),
       };
-      const results = await this.fork(job, Math.min(request.timeoutMs ?? 120_000, PROFILE_LIMITS.timeoutMs));
+      const { results, nodeTimes } = await this.fork(
+        job,
+        Math.min(request.timeoutMs ?? 120_000, PROFILE_LIMITS.timeoutMs),
+      );
       const cpuEnforced = this.limits.enforcement.cpu && this.node.limits?.cpu !== undefined;
-      this.logger.info('models profiled', { models: files.map((f) => f.label), batch_sizes: request.batchSizes });
-      return { nodeId: this.node.id, cpu: nodeCpuCapacity(this.node), cpuEnforced, results };
+      this.logger.info('models profiled', {
+        models: files.map((f) => f.label),
+        ...(nodeTimes ? { node_times: true } : { batch_sizes: request.batchSizes }),
+      });
+      return {
+        nodeId: this.node.id,
+        cpu: nodeCpuCapacity(this.node),
+        cpuEnforced,
+        results,
+        ...(nodeTimes ? { nodeTimes } : {}),
+      };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 
-  private fork(job: ProfileJob, timeoutMs: number): Promise<Record<string, LatencyFigure[]>> {
+  private fork(
+    job: ProfileJob,
+    timeoutMs: number,
+  ): Promise<{ results: Record<string, LatencyFigure[]>; nodeTimes?: ProfileModelsReply['nodeTimes'] }> {
     const group = `profile-${randomUUID().slice(0, 8)}`;
     return new Promise((resolve, reject) => {
       const child = fork(this.script, [], {
@@ -97,7 +114,7 @@ export class ModelProfiler {
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
         this.limits.release(group);
-        if (reply?.ok) resolve(reply.results);
+        if (reply?.ok) resolve({ results: reply.results, nodeTimes: reply.nodeTimes });
         else if (reply) reject(new YunbianError('BAD_REQUEST', `profiling failed: ${reply.error}`));
         else if (signal === 'SIGKILL')
           reject(new YunbianError('TIMEOUT', `profiling took longer than ${timeoutMs} ms and was stopped`));

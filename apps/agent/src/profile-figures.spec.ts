@@ -40,4 +40,16 @@ describe('profile figures', () => {
       'runs for batch 1 must be 1-5000 (got 10000)',
     );
   });
+
+  it('bounds per-node time requests', () => {
+    const target = { label: 'a', bucket: 'b', object: 'c', sha256: 'd' };
+    const base = { models: [target], batchSizes: [], runs: {} };
+    expect(profileRequestProblem({ ...base, nodeTimes: { inputShape: { x: [1, 3, 8, 8] }, runs: 5 } })).toBeUndefined();
+    expect(profileRequestProblem({ ...base, nodeTimes: { inputShape: {}, runs: 0 } })).toBe(
+      'nodeTimes.runs must be 1-100 (got 0)',
+    );
+    expect(profileRequestProblem({ ...base, nodeTimes: { inputShape: { x: [1, -1] }, runs: 3 } })).toBe(
+      'nodeTimes.inputShape.x must list positive integers (got [1,-1])',
+    );
+  });
 });

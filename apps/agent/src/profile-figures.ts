@@ -1,7 +1,7 @@
 import type { LatencyFigure, ProfileModelsRequest } from '@yunbian/contracts';
 
 /** Largest batch and run counts a request may ask for (a profile must stay a short measurement). */
-export const PROFILE_LIMITS = { models: 4, batch: 1024, runs: 5_000, timeoutMs: 300_000 };
+export const PROFILE_LIMITS = { models: 4, batch: 1024, runs: 5_000, timeoutMs: 300_000, nodeTimeRuns: 100 };
 
 /** Median, mean and 90th percentile of timings (ms). */
 export function latencyFigure(batch: number, times: number[]): LatencyFigure {
@@ -54,6 +54,16 @@ export function sampleFeed(
 export function profileRequestProblem(request: ProfileModelsRequest): string | undefined {
   if (!Array.isArray(request.models) || request.models.length === 0 || request.models.length > PROFILE_LIMITS.models)
     return `models must list 1 to ${PROFILE_LIMITS.models} objects`;
+  if (request.nodeTimes !== undefined) {
+    const { inputShape, runs } = request.nodeTimes;
+    if (!Number.isInteger(runs) || runs < 1 || runs > PROFILE_LIMITS.nodeTimeRuns)
+      return `nodeTimes.runs must be 1-${PROFILE_LIMITS.nodeTimeRuns} (got ${runs})`;
+    if (typeof inputShape !== 'object' || inputShape === null) return 'nodeTimes.inputShape must be an object';
+    for (const [name, dims] of Object.entries(inputShape))
+      if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 1))
+        return `nodeTimes.inputShape.${name} must list positive integers (got ${JSON.stringify(dims)})`;
+    return undefined;
+  }
   if (!Array.isArray(request.batchSizes) || request.batchSizes.length === 0)
     return 'batchSizes must list at least one batch size';
   for (const b of request.batchSizes)

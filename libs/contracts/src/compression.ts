@@ -173,12 +173,20 @@ export interface ProfileModelsRequest {
   /** Untimed runs first (default 20). */
   warmup?: number;
   timeoutMs?: number;
+  /**
+   * Per-compute-node times for split planning instead of whole-model latencies: each model is
+   * run at `inputShape` under onnxruntime's profiler (`@yunbian/split` `profileNodes`), `runs`
+   * times; `batchSizes` and `runs` above are then ignored.
+   */
+  nodeTimes?: { inputShape: Record<string, number[]>; runs: number };
 }
 
 export interface ProfileModelsReply {
   nodeId: string;
   cpu: number;
   cpuEnforced: boolean;
-  /** Per model label, one figure per batch size. */
+  /** Per model label, one figure per batch size (empty with `nodeTimes`). */
   results: Record<string, LatencyFigure[]>;
+  /** With `nodeTimes`: per model label, each compute node's time (ms) and the whole model's median wall time. */
+  nodeTimes?: Record<string, { nodes: Record<string, number>; totalMs: number; runs: number }>;
 }

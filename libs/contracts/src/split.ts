@@ -20,6 +20,23 @@ export interface NodeComputeProfile {
   source?: 'measured' | 'scaled';
   /** Runs the figures are the median of. */
   runs?: number;
+  /** The node that measured them, its CPU (cores) and whether its limit was enforced (cgroup). */
+  nodeId?: string;
+  cpu?: number;
+  cpuEnforced?: boolean;
+  /** Median wall time of the whole model there (the node times add up to it). */
+  totalMs?: number;
+}
+
+/** `POST /models/{name}/versions/{v}/profile`: measure per-node times on a node or a node of a class. */
+export interface SplitProfileRequest {
+  /** A tier (its most constrained alive node) or a placement class key; or give `nodeId`. */
+  nodeClass?: string;
+  nodeId?: string;
+  /** As for split-plan. */
+  inputShape?: Record<string, number[]>;
+  /** Profiled runs (default `YUNBIAN_SPLIT_PROFILE_RUNS`). */
+  runs?: number;
 }
 
 /**

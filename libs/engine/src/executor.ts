@@ -41,6 +41,7 @@ import type {
   RouteDecision,
   RunListener,
   RunStore,
+  SplitRunner,
   SentAttempt,
   StepDispatcher,
   StepRouter,
@@ -133,6 +134,7 @@ type Outcome = { ok: true; output: unknown } | { ok: false; error: ErrorBody };
  */
 export class Executor {
   private readonly store: RunStore;
+  private readonly split?: SplitRunner;
   private readonly dispatcher: StepDispatcher;
   private readonly payloads: PayloadStore;
   private readonly router: StepRouter;
@@ -185,6 +187,7 @@ export class Executor {
     this.router = ports.router;
     this.clock = ports.clock;
     this.outcomes = ports.outcomes;
+    this.split = ports.split;
     this.listeners = ports.listeners ?? [];
     this.finishedRunsKept = options.finishedRunsKept ?? 10_000;
     this.unknownRunMessage = options.unknownRunMessage ?? ((id) => `unknown run "${id}"`);
@@ -670,6 +673,7 @@ export class Executor {
    */
   private prepare(run: RunRecord, dispatch: DispatchAction, now: number): () => void {
     if (dispatch.kind === 'workflow') return () => void this.startChild(run, dispatch);
+    if (dispatch.kind === 'split') return () => void this.runSplit(run, dispatch);
     const task = run.steps[dispatch.stepId].tasks[dispatch.task];
     // A resend goes to the instance the attempt was out on while it is there (its worker may
     // have run it already and answers from its result cache); elsewhere only when it is gone.
@@ -920,6 +924,48 @@ export class Executor {
         await this.cancel(child.id, `parent run ${parent.id} no longer waits for it`).catch(() => undefined);
     } catch (err) {
       void this.report(parent.id, this.outcomeOf(dispatch, { ok: false, error: YunbianError.from(err).toBody() }));
+    }
+  }
+
+  /**
+   * A split step's attempt: the split port plans the cut, runs the head and the tail on their
+   * nodes (through this executor's dispatcher, so large tensors travel by payload reference)
+   * and answers the tail's outputs with what it measured. No placement: the step names both ends.
+   */
+  private async runSplit(run: RunRecord, dispatch: DispatchAction): Promise<void> {
+    try {
+      if (!this.split)
+        throw new YunbianError(
+          'BAD_REQUEST',
+          `step ${dispatch.stepId} is a split step; this engine cannot run split inference (the cloud orchestrator's engine does)`,
+        );
+      const step = run.definition.steps.find((s) => s.id === dispatch.stepId)!;
+      let input = dispatch.input;
+      if (isPayloadRef(input)) input = await this.payloads.resolve(input);
+      let started = false;
+      await this.locked(run.id, async () => {
+        const attempt = outstandingAttempt(run.steps[dispatch.stepId].tasks[dispatch.task]);
+        if (attempt?.n === dispatch.attempt.n) {
+          started = true;
+          apply(run, startAttempt(dispatch), this.clock.now());
+        }
+      });
+      if (!started) return;
+      const output = await this.split.run({
+        runId: run.id,
+        stepId: dispatch.stepId,
+        idempotencyKey: dispatch.attempt.idempotencyKey,
+        split: step.split!,
+        input,
+        timeoutMs: dispatch.timeoutMs,
+        call: (request) => this.dispatcher.call(request).then((r) => r.value),
+        offload: (value, name) => this.offload(run.id, value, name),
+        resolve: async (value) => (isPayloadRef(value) ? this.payloads.resolve(value) : value),
+      });
+      const stored = await this.offload(run.id, output, `${dispatch.attempt.idempotencyKey}.out`);
+      void this.report(run.id, this.outcomeOf(dispatch, { ok: true, output: stored }));
+    } catch (err) {
+      void this.report(run.id, this.outcomeOf(dispatch, { ok: false, error: YunbianError.from(err).toBody() }));
     }
   }
 

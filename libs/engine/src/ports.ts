@@ -7,7 +7,7 @@
  */
 import type { ErrorBody, ErrorCode, InstanceRecord, NodeRecord, PayloadRef } from '@yunbian/contracts';
 import type { TimedExchange } from '@yunbian/common';
-import type { PlacementHints, RunRecord, TaskState, Attempt, Durability } from '@yunbian/workflow';
+import type { PlacementHints, RunRecord, TaskState, Attempt, Durability, SplitStep } from '@yunbian/workflow';
 
 /** Durable run state. The executor awaits `save` before anything of that round is sent. */
 export interface RunStore {
@@ -195,8 +195,32 @@ export interface OutcomeSource {
 }
 
 /** The ports an executor runs over. */
+/** One attempt of a split step (see `SplitStep` in @yunbian/workflow), for the split port to carry out. */
+export interface SplitStepCall {
+  runId: string;
+  stepId: string;
+  idempotencyKey: string;
+  split: SplitStep;
+  /** The step's evaluated input: `{ inputs: { <name>: { dims, float32 } } }`. */
+  input: unknown;
+  timeoutMs: number;
+  /** Calls an instance as the executor does; resolves with the reply's value (a payload reference when large). */
+  call(request: ServiceCall): Promise<unknown>;
+  /** A value as a payload reference when it is too large for a message (the payload store's rule). */
+  offload(value: unknown, name: string): Promise<unknown>;
+  /** A payload reference's value (anything else as is). */
+  resolve(value: unknown): Promise<unknown>;
+}
+
+/** Runs split steps: plans the cut, runs head and tail where they go; resolves with the step's output. */
+export interface SplitRunner {
+  run(call: SplitStepCall): Promise<unknown>;
+}
+
 export interface ExecutorPorts {
   store: RunStore;
+  /** Optional: without it, split steps fail saying this engine cannot run them. */
+  split?: SplitRunner;
   /** Optional: without it, a resend after a restart relies on the worker's own result cache. */
   outcomes?: OutcomeSource;
   dispatcher: StepDispatcher;

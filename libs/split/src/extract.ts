@@ -1,4 +1,4 @@
-import { DATA_TYPES, type Graph, type OnnxModel, type OnnxNode, type ValueInfo } from '@yunbian/onnx';
+import { DATA_TYPES, type Graph, type OnnxModel, type OnnxNode, type Dim, type ValueInfo } from '@yunbian/onnx';
 import { ALL_FIRST, ALL_SECOND, type Cut } from './cuts';
 import { outerScopeReads, type ComputeGraph } from './graph';
 
@@ -24,13 +24,13 @@ export const SPLIT_METADATA_KEY = 'yunbian.split';
  * topological). Each part copies the initializers and Constant nodes its nodes read. The head
  * outputs the crossing tensors it makes (and any graph output it makes); the tail takes every
  * crossing tensor as an input, typed from `types` (element types by tensor name, as measured:
- * the file rarely states them), with its shape left open so any input size fits.
+ * the file rarely states them), with the batch dimension open (see `crossingShape`).
  */
 export function splitModel(
   model: OnnxModel,
   graph: ComputeGraph,
   cut: Cut,
-  types: Readonly<Record<string, { type: string }>>,
+  types: Readonly<Record<string, { type: string; dims?: number[] }>>,
   parentSha256?: string,
 ): SplitModels {
   const head = new Set(cut.head.map((i) => graph.nodes[i].index));
@@ -43,8 +43,15 @@ export function splitModel(
     if (!t) throw new Error(`no element type known for tensor "${name}": measure the tensor sizes first`);
     const code = TYPE_CODES[t.type];
     if (code === undefined) throw new Error(`tensor "${name}" has element type ${t.type}, which cannot cross a cut`);
-    return { name, elemType: code };
+    return { name, elemType: code, ...(t.dims ? { shape: crossingShape(name, t.dims) } : {}) };
   };
+  // A model whose inputs are fixed past the batch makes fixed-size tensors: the tail declares
+  // them (an inference service warms a part up from its declared shape). Otherwise only the
+  // batch (symbolic) and the channels (dimension 1 of a 3+-d tensor) are stated.
+  const fixedInputs = g.inputs.every((v) => v.shape?.slice(1).every((d) => typeof d === 'number' && d > 0));
+  // Symbolic names are per tensor: onnxruntime takes one name for one size across the graph.
+  const crossingShape = (name: string, dims: number[]): Dim[] =>
+    dims.map((d, i) => (i === 0 ? 'batch' : fixedInputs || (i === 1 && dims.length >= 3) ? d : `${name}_d${i}`));
   const meta = (part: 'head' | 'tail') => [
     ...model.metadataProps.filter((p) => p.key !== SPLIT_METADATA_KEY),
     {

@@ -4,3 +4,4 @@ export * from './max-flow';
 export * from './choose';
 export * from './extract';
 export * from './measure';
+export * from './replan';

@@ -21,6 +21,7 @@ import {
   type TaskState,
 } from './run';
 import { fallBack, judgeTier, requestBatch, sliceRequest, TierError, type TierProgress } from './tiers';
+import { primaryTarget, stepKind, type StepKind } from './split-step';
 import { isoTime } from './time';
 
 /** What the executor must do next; applying an action to the run is pure (see `apply`). */
@@ -28,7 +29,7 @@ import { isoTime } from './time';
 export interface AttemptSend {
   stepId: string;
   task: number;
-  kind: 'service' | 'workflow';
+  kind: StepKind;
   attempt: Attempt;
   input: unknown;
   timeoutMs: number;
@@ -281,7 +282,7 @@ async function dispatchTask(
         input = sliceRequest(whole, tiers!.rows);
       }
     } else if (purpose === 'primary') {
-      target = step.service ?? step.workflow!;
+      target = primaryTarget(step);
       if (input === undefined) input = (await evaluateMapping(step.input, context)) ?? {};
     } else if (purpose === 'escalation') {
       target = step.escalate!.service;
@@ -312,7 +313,7 @@ async function dispatchTask(
     type: 'dispatch',
     stepId: step.id,
     task: i,
-    kind: purpose === 'primary' && step.workflow ? 'workflow' : 'service',
+    kind: stepKind(step, purpose),
     attempt,
     input,
     timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -530,7 +531,7 @@ export function resumeDecision(run: RunRecord): Decision {
         type: 'resend',
         stepId: step.id,
         task: i,
-        kind: step.workflow && attempt.purpose === 'primary' ? 'workflow' : 'service',
+        kind: stepKind(step, attempt.purpose),
         attempt,
         input: attempt.input ?? task.input,
         timeoutMs: step.timeoutMs ?? DEFAULT_TIMEOUT_MS,

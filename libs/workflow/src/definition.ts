@@ -1,5 +1,6 @@
 import type { NodeTier } from '@yunbian/contracts';
 import type { HardExampleRule } from './hard-examples';
+import type { SplitStep } from './split-step';
 
 /** A workflow definition as users write it (JSON or YAML). */
 export interface WorkflowDefinition {
@@ -86,8 +87,14 @@ export interface StepDefinition {
   id: string;
   /** `name@semver-range` of a catalogued service… */
   service?: string;
-  /** …or `name` / `name@version` of another workflow (a sub-workflow). */
+  /** …or `name` / `name@version` of another workflow (a sub-workflow)… */
   workflow?: string;
+  /**
+   * …or one inference of a model split between two nodes (see `SplitStep`). The input maps to
+   * `{ inputs: { <name>: { dims, float32 } } }` as for onnx-inference; the output is the tail's
+   * `outputs` and `split`: the cut, the tensors' sizes, the estimate and what was measured.
+   */
+  split?: SplitStep;
   /**
    * With `service`: the model that must answer — `name`, `name@<version or semver range>`
    * (`digits@3`, `digits@^3`) or `name@<alias>` (`digits@stable`, `digits@canary`). Only

@@ -12,3 +12,4 @@ export * from './registry-sync';
 export * from './model-ref';
 export * from './hard-examples';
 export * from './tiers';
+export * from './split-step';

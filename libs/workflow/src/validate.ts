@@ -6,6 +6,7 @@ import { dependencies, findCycle, stepExpressions } from './graph';
 import { DEFAULT_HARD_RULE } from './hard-examples';
 import { mappingExpressions, stepReferences } from './mapping';
 import { modelRefProblem } from './model-ref';
+import { splitStepProblems } from './split-step';
 import { triggerExpressions, triggerIssues } from './triggers';
 import { WORKFLOW_SCHEMA } from './workflow.schema';
 
@@ -77,7 +78,8 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
     }
     if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
     if (step.tiers) checkTiers(step, at, context, issues);
-    if (step.model !== undefined) {
+    issues.push(...splitStepProblems(step, at));
+    if (step.model !== undefined && !step.split) {
       const problem = step.tiers
         ? 'a tiered step names its models per tier: move model into its tiers (tiers/<i>/model)'
         : step.service

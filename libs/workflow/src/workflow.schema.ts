@@ -1,3 +1,4 @@
+import { SPLIT_STEP_SCHEMA } from './split-step';
 import { NODE_TIERS, OBJECTIVE_FORMS, OBJECTIVE_PATTERN } from '@yunbian/contracts';
 import { LIMITS } from './definition';
 import { HARD_RULES } from './hard-examples';
@@ -133,11 +134,17 @@ export const WORKFLOW_SCHEMA = {
         type: 'object',
         additionalProperties: false,
         required: ['id'],
-        oneOf: [{ required: ['service'] }, { required: ['workflow'] }, { required: ['tiers'] }],
+        oneOf: [
+          { required: ['service'] },
+          { required: ['workflow'] },
+          { required: ['tiers'] },
+          { required: ['split'] },
+        ],
         properties: {
           id: { type: 'string', pattern: ID, description: 'letters, digits and _ (usable in expressions)' },
           service: { type: 'string', pattern: REF, description: 'name@semver-range' },
           workflow: { type: 'string', pattern: REF, description: 'name or name@version of a workflow' },
+          split: SPLIT_STEP_SCHEMA,
           model: { ...modelRef, description: `with service: ${modelRef.description}` },
           input: mapping,
           after: { type: 'array', items: { type: 'string', pattern: ID }, uniqueItems: true },

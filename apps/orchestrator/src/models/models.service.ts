@@ -9,6 +9,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
+import type { ModelComputeProfiles } from '@yunbian/contracts';
 import {
   MODEL_BUCKET,
   MODEL_META_BUCKET,
@@ -215,6 +216,29 @@ export class ModelsService implements OnModuleInit {
       );
     }
     return Readable.fromWeb(result.data as Parameters<typeof Readable.fromWeb>[0]);
+  }
+
+  /**
+   * Merges compute profiles (split planning, by node class) into a version's metadata. The KV
+   * entry is read and written back by revision, so concurrent merges retry instead of losing one.
+   */
+  async addProfiles(name: string, version: number, profiles: ModelComputeProfiles): Promise<ModelMeta> {
+    const key = modelMetaKey(name, version);
+    for (let attempt = 0; ; attempt++) {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT')
+        throw new YunbianError('NOT_FOUND', `model ${name} v${version} is no longer registered`);
+      const current = entry.json<ModelMeta>();
+      const meta: ModelMeta = { ...current, profiles: { ...current.profiles, ...profiles } };
+      try {
+        await this.kv.update(key, JSON.stringify(meta), entry.revision);
+        this.remember(meta);
+        return meta;
+      } catch (err) {
+        if (attempt >= 4)
+          throw new YunbianError('CONFLICT', `profiles of ${name} v${version} not stored: ${(err as Error).message}`);
+      }
+    }
   }
 
   async deleteVersion(name: string, version: number): Promise<ModelMeta> {

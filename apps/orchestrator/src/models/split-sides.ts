@@ -8,6 +8,7 @@ import {
 } from '@yunbian/contracts';
 import { cpuSlowdown, effectiveCpu, NetworkModel, nodeClassOf, type LinkEstimate } from '@yunbian/placement';
 import type { ComputeGraph, NodeTimes } from '@yunbian/split';
+import { profileFits } from './split-profiles';
 
 /** One end of a split: a catalogue node, or a node class (a tier) with a node of it standing in for its CPU and network. */
 export interface SplitSide {
@@ -39,16 +40,24 @@ export function resolveSide(asked: string, nodes: readonly NodeRecord[]): SplitS
   );
 }
 
-/** Where one side's compute times come from: the version's stored profile for the class, else the orchestrator's own, scaled. */
+/**
+ * Where one side's compute times come from: the version's stored profile for the class (at
+ * `inputShape` when given), else the orchestrator's own, scaled.
+ */
 export function sideTimes(
   side: SplitSide,
   graph: ComputeGraph,
   stored: ModelComputeProfiles | undefined,
   local: NodeTimes,
+  inputShape?: Record<string, number[]>,
 ): { times: NodeTimes; profile: SplitPlan['profiles'][number] } {
   for (const key of side.profileKeys) {
     const profile = stored?.[key];
-    if (profile && graph.nodes.every((n) => profile.nodes[n.name] >= 0)) {
+    if (
+      profile &&
+      (!inputShape || profileFits(profile, inputShape)) &&
+      graph.nodes.every((n) => profile.nodes[n.name] >= 0)
+    ) {
       const totalMs = graph.nodes.reduce((s, n) => s + profile.nodes[n.name], 0);
       return { times: profile.nodes, profile: { node: side.asked, nodeClass: key, source: 'stored', totalMs } };
     }

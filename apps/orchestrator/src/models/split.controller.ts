@@ -1,11 +1,11 @@
 import { Body, Controller, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { SplitPlan, SplitPlanRequest, SplitRequest } from '@yunbian/contracts';
+import type { SplitPlan, SplitPlanRequest, SplitProfileRequest, SplitRequest } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { MODEL_META } from './models.schemas';
-import { SPLIT_BODY, SPLIT_PLAN, SPLIT_PLAN_BODY } from './split.schemas';
+import { SPLIT_BODY, SPLIT_PLAN, SPLIT_PLAN_BODY, SPLIT_PROFILE_BODY } from './split.schemas';
 import { SplitService } from './split.service';
 
 /** Split inference: where to cut a model between two nodes, and its head and tail as versions. */
@@ -36,6 +36,26 @@ export class SplitController {
     @Body(new JsonSchemaPipe(SPLIT_PLAN_BODY as unknown as Record<string, unknown>)) body: SplitPlanRequest,
   ): Promise<SplitPlan> {
     return this.split.plan(name, parseVersion(version), body);
+  }
+
+  @Post(':name/versions/:version/profile')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Measure the time of every compute node on a node (or a node of a class), stored in the version’s profiles',
+    description:
+      'The node runs onnxruntime’s profiler in its own cgroup, under its CPU limit; split plans then use the stored profile for that class. Nodes that join also profile the versions asked split plans for, once per class.',
+  })
+  @ApiBody({ schema: SPLIT_PROFILE_BODY as never })
+  @ApiResponse({ status: 200, schema: { type: 'object' } })
+  @ApiResponse({ status: 400, schema: ERROR_BODY, description: 'unknown node, input shape needed' })
+  @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'no alive node of the class, or it did not answer' })
+  profile(
+    @Param('name') name: string,
+    @Param('version') version: string,
+    @Body(new JsonSchemaPipe(SPLIT_PROFILE_BODY as unknown as Record<string, unknown>)) body: SplitProfileRequest,
+  ): ReturnType<SplitService['profile']> {
+    return this.split.profile(name, parseVersion(version), body);
   }
 
   @Post(':name/versions/:version/split')

@@ -94,3 +94,22 @@ export const SPLIT_PLAN: SchemaObject = {
     notes: { type: 'array', items: { type: 'string' } },
   },
 };
+
+/** JSON Schema of `POST /models/{name}/versions/{v}/profile`. */
+export const SPLIT_PROFILE_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  oneOf: [{ required: ['nodeClass'] }, { required: ['nodeId'] }],
+  properties: {
+    nodeClass: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description:
+        'a tier (device, edge, cloud: its most constrained alive node measures) or a class key arch|tags|cpu',
+    },
+    nodeId: { type: 'string', minLength: 1, maxLength: 128 },
+    inputShape: INPUT_SHAPE,
+    runs: { type: 'integer', minimum: 1, maximum: 100 },
+  },
+} as const;

@@ -2,9 +2,21 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { envInt, JsonLogger } from '@yunbian/common';
-import type { SplitLossyCost, SplitPlan, SplitPlanRequest, SplitRequest } from '@yunbian/contracts';
+import {
+  Subjects,
+  type NodeComputeProfile,
+  type NodeRecord,
+  type ProfileModelsReply,
+  type ProfileModelsRequest,
+  type SplitLossyCost,
+  type SplitPlan,
+  type SplitPlanRequest,
+  type SplitProfileRequest,
+  type SplitRequest,
+} from '@yunbian/contracts';
+import { effectiveCpu, nodeClassOf } from '@yunbian/placement';
 import { MODEL_NAME_PATTERN, type ModelMeta } from '@yunbian/models';
 import { decodeModel, encodeModel, type OnnxModel } from '@yunbian/onnx';
 import {
@@ -18,20 +30,28 @@ import {
   type MeasuredProfile,
   type TensorSizes,
 } from '@yunbian/split';
-import { YunbianError } from '@yunbian/transport';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
 import { ModelsService } from './models.service';
 import { runSplitChild, type SplitChildLimits } from './split-child';
+import { profileFits, profilesToTake, type ProfileTask, type ProfileWanted } from './split-profiles';
 import { resolveSide, sideLink, sideTimes, type SplitSide } from './split-sides';
 
 /** Settings from the environment, read once at start. */
-export function splitSettings(env: NodeJS.ProcessEnv = process.env): SplitChildLimits & { profileRuns: number } {
+export function splitSettings(
+  env: NodeJS.ProcessEnv = process.env,
+): SplitChildLimits & { profileRuns: number; autoProfileMs: number } {
   return {
     timeoutMs: envInt('YUNBIAN_SPLIT_TIMEOUT_MS', 120_000, env),
     maxMemoryMb: envInt('YUNBIAN_SPLIT_MEMORY_MB', 1536, env),
     profileRuns: envInt('YUNBIAN_SPLIT_PROFILE_RUNS', 5, env),
+    // How often joined node classes are checked for missing profiles (0: never automatically).
+    autoProfileMs: envInt('YUNBIAN_SPLIT_AUTO_PROFILE_MS', 2_000, env),
   };
 }
+
+/** Model versions (and input shapes) asked split plans for that joining nodes profile, most recent kept. */
+const WANTED_MODELS = 8;
 
 /** Sample inputs a lossy transfer's cost is measured on. */
 const LOSSY_SAMPLES = 8;
@@ -52,7 +72,7 @@ interface Loaded {
  * kept per (model sha256, input shape), and head/tail bytes per (model sha256, cut id).
  */
 @Injectable()
-export class SplitService {
+export class SplitService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new JsonLogger('split');
   private readonly settings = splitSettings();
   private readonly dir = path.join(os.tmpdir(), `yb-split-${process.pid}`);
@@ -61,10 +81,32 @@ export class SplitService {
   private readonly localProfiles = new Map<string, Promise<MeasuredProfile>>();
   private readonly parts = new Map<string, { head: Buffer; tail: Buffer; tensors: string[] }>();
 
+  /** Versions asked a split plan for (most recent last): what joining nodes profile. */
+  private readonly wanted = new Map<string, ProfileWanted & { since: number }>();
+  /** Auto-profiles tried (stored or failed), so a failing one is not retried on every tick. */
+  private readonly tried = new Set<string>();
+  private autoTimer?: NodeJS.Timeout;
+  private autoRunning = false;
+  /** Alive node ids at the last look, and nodes that joined since that still may need profiles. */
+  private seen?: Set<string>;
+  private readonly joined = new Map<string, number>();
+
   constructor(
     @Inject(ModelsService) private readonly models: ModelsService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(NatsTransport) private readonly transport: NatsTransport,
   ) {}
+
+  onModuleInit(): void {
+    if (this.settings.autoProfileMs > 0) {
+      this.autoTimer = setInterval(() => void this.autoProfile(), this.settings.autoProfileMs);
+      this.autoTimer.unref();
+    }
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.autoTimer);
+  }
 
   async plan(name: string, version: number, body: SplitPlanRequest): Promise<SplitPlan> {
     const loaded = await this.load(name, version);
@@ -84,10 +126,13 @@ export class SplitService {
         `between names ${body.between[0]} twice: a split needs two different nodes`,
       );
     const sizes = await this.tensorSizes(loaded, inputShape);
-    const needsLocal = [first, second].some((s) => !s.profileKeys.some((k) => meta.profiles?.[k]));
+    this.want({ name, version, sha256: meta.sha256, inputShape });
+    const needsLocal = [first, second].some(
+      (s) => !s.profileKeys.some((k) => profileFits(meta.profiles?.[k], inputShape)),
+    );
     const local = needsLocal ? (await this.localProfile(loaded, inputShape)).nodes : {};
-    const a = sideTimes(first, graph, meta.profiles, local);
-    const b = sideTimes(second, graph, meta.profiles, local);
+    const a = sideTimes(first, graph, meta.profiles, local, inputShape);
+    const b = sideTimes(second, graph, meta.profiles, local, inputShape);
     const measured = sideLink(first, second, nodes);
     const link = body.link ? { ...body.link, source: 'request' as const } : measured;
     const objective = body.objective ?? 'latency';
@@ -142,6 +187,13 @@ export class SplitService {
       ...(lossyCost ? { lossyCost } : {}),
       notes,
     };
+  }
+
+  /** The link from one catalogue node to another as placement measures it now (what a plan would use). */
+  currentLink(firstId: string, secondId: string): { rttMs: number; mbps: number; source: string } {
+    const nodes = this.catalog.listNodes();
+    const link = sideLink(resolveSide(firstId, nodes), resolveSide(secondId, nodes), nodes);
+    return { rttMs: link.rttMs, mbps: link.mbps, source: link.source };
   }
 
   /**
@@ -207,6 +259,167 @@ export class SplitService {
       tail: tail.meta,
       created: head.created || tail.created,
     };
+  }
+
+  /**
+   * Measures the version's per-compute-node times on a node (`nodeId`) or on a node of a class
+   * (a tier: its most constrained alive node; or a placement class key), in the node's cgroup
+   * under its CPU limit, and stores them in the version's `profiles` under the node's class key
+   * and under the tier asked for (or the node's tier when it has no profile yet).
+   */
+  async profile(
+    name: string,
+    version: number,
+    body: SplitProfileRequest,
+  ): Promise<{
+    model: { name: string; version: number };
+    nodeId: string;
+    stored: string[];
+    profile: NodeComputeProfile;
+  }> {
+    const loaded = await this.load(name, version);
+    const inputShape = this.inputShape(loaded, body.inputShape);
+    const node = this.profileNode(body);
+    const stored = await this.measureOn(loaded.meta, node, inputShape, body.runs, body.nodeClass);
+    return { model: { name, version }, nodeId: node.id, stored: stored.keys, profile: stored.profile };
+  }
+
+  private profileNode(body: SplitProfileRequest): NodeRecord {
+    const nodes = this.catalog.listNodes();
+    const alive = nodes.filter((n) => n.status === 'alive');
+    if (body.nodeId) {
+      const node = nodes.find((n) => n.id === body.nodeId);
+      if (!node)
+        throw new YunbianError(
+          'BAD_REQUEST',
+          `nodeId: no node ${body.nodeId} in the catalogue; nodes: ${nodes.map((n) => n.id).join(', ') || 'none'}`,
+        );
+      if (node.status !== 'alive')
+        throw new YunbianError('UNAVAILABLE', `node ${node.id} is ${node.status}: it cannot profile now`);
+      return node;
+    }
+    const asked = body.nodeClass!;
+    const of = alive
+      .filter((n) => n.tier === asked || nodeClassOf(n) === asked)
+      // The most constrained node of the class: what the class guarantees.
+      .sort((a, b) => effectiveCpu(a) - effectiveCpu(b) || a.id.localeCompare(b.id));
+    if (!of[0])
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `nodeClass: no alive node of ${asked}; classes alive: ${[...new Set(alive.flatMap((n) => [n.tier, nodeClassOf(n)]))].join(', ') || 'none'}`,
+      );
+    return of[0];
+  }
+
+  private async measureOn(
+    meta: ModelMeta,
+    node: NodeRecord,
+    inputShape: Record<string, number[]>,
+    runs = this.settings.profileRuns,
+    asked?: string,
+  ): Promise<{ keys: string[]; profile: NodeComputeProfile }> {
+    const request: ProfileModelsRequest = {
+      models: [{ label: 'model', bucket: meta.object.bucket, object: meta.object.name, sha256: meta.sha256 }],
+      batchSizes: [],
+      runs: {},
+      timeoutMs: this.settings.timeoutMs,
+      nodeTimes: { inputShape, runs },
+    };
+    let reply: ProfileModelsReply;
+    try {
+      reply = await this.transport.request<ProfileModelsReply>(Subjects.nodeProfileModels(node.id), request, {
+        timeoutMs: this.settings.timeoutMs + 10_000,
+      });
+    } catch (err) {
+      throw new YunbianError(
+        err instanceof YunbianError ? err.code : 'UNAVAILABLE',
+        `node ${node.id} did not profile ${meta.name} v${meta.version}: ${(err as Error).message}`,
+      );
+    }
+    const measured = reply.nodeTimes?.model;
+    if (!measured)
+      throw new YunbianError(
+        'INTERNAL',
+        `node ${node.id} answered without per-node times: its agent predates split profiles; upgrade it`,
+      );
+    const profile: NodeComputeProfile = {
+      nodes: measured.nodes,
+      inputShape,
+      measuredAt: new Date().toISOString(),
+      source: 'measured',
+      runs: measured.runs,
+      nodeId: node.id,
+      cpu: reply.cpu,
+      cpuEnforced: reply.cpuEnforced,
+      totalMs: measured.totalMs,
+    };
+    const keys = [nodeClassOf(node)];
+    if (asked && asked !== keys[0]) keys.push(asked);
+    else if (!profileFits(meta.profiles?.[node.tier], inputShape)) keys.push(node.tier);
+    await this.models.addProfiles(meta.name, meta.version, Object.fromEntries(keys.map((k) => [k, profile])));
+    this.logger.info('split profile stored', {
+      name: meta.name,
+      version: meta.version,
+      node_id: node.id,
+      classes: keys,
+      total_ms: Math.round(measured.totalMs * 100) / 100,
+    });
+    return { keys, profile };
+  }
+
+  private want(w: ProfileWanted): void {
+    const key = `${w.name}@${w.version}|${JSON.stringify(w.inputShape)}`;
+    const since = this.wanted.get(key)?.since ?? Date.now();
+    this.wanted.delete(key);
+    this.wanted.set(key, { ...w, since });
+    while (this.wanted.size > WANTED_MODELS) this.wanted.delete(this.wanted.keys().next().value!);
+  }
+
+  /**
+   * Profiles, one at a time, what the class of a node that joined lacks for the versions asked
+   * split plans for. Nodes alive when this orchestrator started (its first look) have not joined;
+   * for them, and for versions first asked about later, `POST .../profile` measures on demand.
+   */
+  private async autoProfile(): Promise<void> {
+    if (this.autoRunning) return;
+    this.autoRunning = true;
+    try {
+      const alive = this.catalog.listNodes().filter((n) => n.status === 'alive');
+      const ids = new Set(alive.map((n) => n.id));
+      const now = Date.now();
+      if (this.seen) for (const n of alive) if (!this.seen.has(n.id)) this.joined.set(n.id, now);
+      for (const id of this.joined.keys()) if (!ids.has(id)) this.joined.delete(id);
+      this.seen = ids;
+      const stored = (w: ProfileWanted) => {
+        try {
+          return this.models.get(w.name, w.version).profiles;
+        } catch {
+          return undefined;
+        }
+      };
+      let task: ProfileTask | undefined;
+      for (const node of alive.filter((n) => this.joined.has(n.id))) {
+        // What was asked before the node joined: a version asked about later is profiled on demand.
+        const before = [...this.wanted.values()].filter((w) => w.since <= this.joined.get(node.id)!);
+        [task] = profilesToTake(before, [node], stored, this.tried);
+        if (task) break;
+        this.joined.delete(node.id);
+      }
+      if (!task) return;
+      this.tried.add(task.key);
+      try {
+        await this.measureOn(this.models.get(task.want.name, task.want.version), task.node, task.want.inputShape);
+      } catch (err) {
+        this.logger.warn('split profile not taken', {
+          name: task.want.name,
+          version: task.want.version,
+          node_id: task.node.id,
+          error: (err as Error).message,
+        });
+      }
+    } finally {
+      this.autoRunning = false;
+    }
   }
 
   private inputShape(loaded: Loaded, given: SplitPlanRequest['inputShape']): Record<string, number[]> {

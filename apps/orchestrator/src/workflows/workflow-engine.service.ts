@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { envInt, formatDuration, JsonLogger } from '@yunbian/common';
 import { Subjects, type RunEngineChoice, type RunWorkflowCommand } from '@yunbian/contracts';
 import { Executor, logListener, metricsListener, natsDispatcher, systemClock, tracingListener } from '@yunbian/engine';
@@ -15,6 +16,7 @@ import {
   type WorkflowDefinition,
 } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { SplitStepRunner } from '../models/split-step.runner';
 import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { STEP_ROUTER, type StepRouter } from '../placement/step-router';
 import { executedByReplica, executingReplicas } from '../replicas/replica-rules';
@@ -89,7 +91,17 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(EnginesService) private readonly engines: EnginesService,
     @Inject(ReplicaService) private readonly replicas: ReplicaService,
     @Inject(SiteFactPublisher) private readonly siteFacts: SiteFactPublisher,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
   ) {}
+
+  /** The split step runner: the cloud orchestrator has one (its model registry); a site engine has none. */
+  private splitRunner(): SplitStepRunner | undefined {
+    try {
+      return this.moduleRef.get(SplitStepRunner, { strict: false });
+    } catch {
+      return undefined;
+    }
+  }
 
   /** This engine, as run records name it. */
   get identity(): Omit<RunEngine, 'reason'> {
@@ -144,6 +156,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
           startWorkflow: (request) => dispatcher.startWorkflow(request),
         },
         router: this.router,
+        split: this.splitRunner(),
         clock: systemClock,
         // A site engine's run facts also go to its site's stream, for the cloud's /metrics.
         listeners: [metricsListener(), tracingListener(), logListener(this.logger), ...this.siteFacts.listeners()],
