@@ -14,7 +14,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { waitUntil } from '@yunbian/common';
 import { TRAINING_CHECKPOINT_BUCKET, type InstanceRecord, type TrainingResult } from '@yunbian/contracts';
 import { DIGIT_PIXELS, SITE_SHIFTS, edgeShare, loadDigits, shiftDigits, sliceDigits } from '@yunbian/learning';
 import type { ModelMeta } from '@yunbian/models';
@@ -23,7 +22,7 @@ import * as ort from 'onnxruntime-node';
 import { Testbed } from '../tools/testbed/testbed';
 import { PORTS } from '../tools/testbed/plan';
 import type { Topology } from '../tools/testbed/topology';
-import { describeOnTestbed, jsonCall } from './support/testbed-suite';
+import { describeOnTestbed, jsonCall, tolerantWait } from './support/testbed-suite';
 
 const SITES = [
   { site: 'factory-a', node: 'edge-a', shift: 'tilted-soft' as const },
@@ -98,19 +97,7 @@ describeOnTestbed('learning loop')('the learning loop, stages 1 and 2, on the te
     return b.length >= 256 && tags.some((t) => b.includes(t));
   };
   const seen = { messages: 0, bytes: 0, subjects: new Set<string>(), withSamples: [] as string[] };
-  const waitFor = <T>(check: () => Promise<T | undefined | false>, ms: number, what: string) =>
-    waitUntil(
-      async () => {
-        try {
-          return await check();
-        } catch {
-          return undefined;
-        }
-      },
-      ms,
-      `${what} (testbed logs in ${bed.logDir})`,
-      500,
-    );
+  const waitFor = tolerantWait(() => bed.logDir, 500);
 
   beforeAll(async () => {
     bed = await Testbed.start(TOPOLOGY, {

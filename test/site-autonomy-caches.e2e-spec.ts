@@ -17,13 +17,12 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { waitUntil } from '@yunbian/common';
 import { OUTCOME_BUCKET, type InstanceRecord } from '@yunbian/contracts';
 import { NatsTransport, outcomeKey } from '@yunbian/transport';
 import { Testbed } from '../tools/testbed/testbed';
 import { PORTS } from '../tools/testbed/plan';
 import type { Topology } from '../tools/testbed/topology';
-import { describeOnTestbed, jsonCall } from './support/testbed-suite';
+import { describeOnTestbed, jsonCall, tolerantWait } from './support/testbed-suite';
 
 const SITE = 'factory-sz';
 const ENGINE = `engine-${SITE}`;
@@ -85,19 +84,7 @@ describeTestbed('site caches and site metrics on the testbed', () => {
   let hub: NatsTransport;
 
   const call = jsonCall;
-  const waitFor = <T>(check: () => Promise<T | undefined | false>, ms: number, what: string) =>
-    waitUntil(
-      async () => {
-        try {
-          return await check();
-        } catch {
-          return undefined;
-        }
-      },
-      ms,
-      `${what} (testbed logs in ${bed.logDir})`,
-      250,
-    );
+  const waitFor = tolerantWait(() => bed.logDir, 250);
   const cloudMetrics = async () => (await fetch(`${bed.api}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
   const runAtSite = async (n: number) => {
     const { status, body } = await call<RunView>(edge, 'POST', `/workflows/${WORKFLOW}/runs?wait=30000`, {

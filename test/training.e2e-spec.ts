@@ -158,11 +158,12 @@ describe('training as a service (real nats-server, orchestrator, agent, tfjs wor
     const logBefore = agentLog().length;
     const { body } = await cluster.call('POST', '/workflows/resume/runs', { input: {} });
     const runId = (body as unknown as RunView).id;
-    // After the second epoch's checkpoint, during the third epoch.
+    // After the second epoch's checkpoint is stored (not only the epoch's end: its write may
+    // still be in flight then), during the third epoch.
     await cluster.waitFor(
-      async () => agentLog().slice(logBefore).includes('"msg":"epoch 2 of 5"'),
+      async () => agentLog().slice(logBefore).includes('"msg":"checkpoint of epoch 2 stored"'),
       90_000,
-      'the second epoch to end',
+      "the second epoch's checkpoint",
     );
     const running = await cluster.get<RunView>(`/runs/${runId}`);
     const victimId = running.steps[0].history[0].instance!;

@@ -1,3 +1,5 @@
+import { waitUntil } from '@yunbian/common';
+
 /**
  * What testbed specs share: they need root (network namespaces, tc, iptables), and talk JSON
  * to the orchestrators' REST through the testbed's forwarded ports.
@@ -28,4 +30,25 @@ export async function jsonCall<T>(
   });
   const text = await response.text();
   return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/**
+ * `waitUntil` for testbed specs where a check may throw while a process restarts or a link is
+ * cut: a throw counts as "not yet". The timeout's message names the testbed's logs
+ * (`logDir` is read when it fires: the testbed starts after the spec defines this).
+ */
+export function tolerantWait(logDir: () => string, pollMs: number) {
+  return <T>(check: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> =>
+    waitUntil(
+      async () => {
+        try {
+          return await check();
+        } catch {
+          return undefined;
+        }
+      },
+      ms,
+      `${what} (testbed logs in ${logDir()})`,
+      pollMs,
+    );
 }

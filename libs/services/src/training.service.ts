@@ -193,6 +193,11 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
                 bytes,
               );
               await writes;
+              this.logger.info(`checkpoint of epoch ${checkpoint.epoch} stored`, {
+                model,
+                checkpoint: objectName,
+                domain,
+              });
             }
           : undefined,
       },
