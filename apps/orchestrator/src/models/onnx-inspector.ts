@@ -1,8 +1,7 @@
-import { fork } from 'node:child_process';
 import path from 'node:path';
-import { processMemory } from '@yunbian/common';
 import type { ModelValueInfo } from '@yunbian/models';
 import { YunbianError } from '@yunbian/transport';
+import { runBoundedChild } from './bounded-child';
 import type { InspectReply } from './onnx-inspect.process';
 
 export interface InspectLimits {
@@ -30,91 +29,50 @@ const INSPECT_SCRIPT = path.join(__dirname, 'onnx-inspect.process.js');
  * past `maxMemoryMb` is killed and the model refused with a 400 giving its peak, the bound
  * and the setting; a crash is a 400 too; a timeout is a 504.
  */
-export function inspectOnnxModel(
+export async function inspectOnnxModel(
   file: string,
   label: string,
   limits: InspectLimits,
   script = INSPECT_SCRIPT,
 ): Promise<{ inputs: ModelValueInfo[]; outputs: ModelValueInfo[]; peakMemoryMb?: number }> {
-  return new Promise((resolve, reject) => {
-    const child = fork(script, [file], {
-      execArgv: [`--max-old-space-size=${limits.maxOldSpaceMb}`],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      // Tracing and the like are for the orchestrator, not for this short-lived helper.
-      env: { PATH: process.env.PATH ?? '', OMP_NUM_THREADS: '1' },
-    });
-    let reply: InspectReply | undefined;
-    let stderr = '';
-    let timedOut = false;
-    child.stderr?.on('data', (chunk: Buffer) => {
-      if (stderr.length < 4000) stderr += chunk.toString();
-    });
-    child.on('message', (message: InspectReply) => {
-      reply = message;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, limits.timeoutMs);
-    let peakMb = 0;
-    let overBound = false;
-    const watch = setInterval(() => {
-      const memory = processMemory(child.pid);
-      if (!memory) return;
-      peakMb = Math.max(peakMb, memory.peakMb);
-      if (memory.peakMb > limits.maxMemoryMb && !overBound) {
-        overBound = true;
-        child.kill('SIGKILL');
-      }
-    }, limits.memoryPollMs ?? 20);
-    const done = () => {
-      clearTimeout(timer);
-      clearInterval(watch);
-    };
-    child.on('error', (err) => {
-      done();
-      reject(new YunbianError('INTERNAL', `could not start the ONNX inspector: ${err.message}`));
-    });
-    child.on('exit', (code, signal) => {
-      done();
-      if (overBound) {
-        // Rounded up: the process went past the bound, and the figure must say so.
-        const peak = Math.ceil(peakMb);
-        return reject(
-          new YunbianError(
-            'BAD_REQUEST',
-            `${label} was refused: loading it with onnxruntime, with the graph optimisations nodes use, took more than ` +
-              `${limits.maxMemoryMb} MB (the inspector process reached ${peak} MB and was stopped there), so every node ` +
-              `loading it would need at least as much. A model that really needs this much memory can be registered ` +
-              `after raising ${INSPECT_MEMORY_SETTING} on the orchestrator (now ${limits.maxMemoryMb}).`,
-            { peakMemoryMb: peak, boundMb: limits.maxMemoryMb, setting: INSPECT_MEMORY_SETTING },
-          ),
-        );
-      }
-      if (reply?.ok) {
-        const peakMemoryMb = Math.round(Math.max(peakMb, reply.peakMemoryMb ?? 0)) || undefined;
-        return resolve({ inputs: reply.inputs, outputs: reply.outputs, peakMemoryMb });
-      }
-      if (reply) {
-        const message = reply.error.split(file).join('<upload>'); // the temp path means nothing to the caller
-        return reject(
-          new YunbianError('BAD_REQUEST', `${label} is not a model onnxruntime can load: ${message}`, {
-            onnxruntime: message,
-          }),
-        );
-      }
-      if (timedOut) {
-        return reject(
-          new YunbianError('TIMEOUT', `loading ${label} with onnxruntime took longer than ${limits.timeoutMs} ms`),
-        );
-      }
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      reject(
-        new YunbianError(
-          'BAD_REQUEST',
-          `${label} is not a model onnxruntime can load: the inspector process ${how} (heap cap ${limits.maxOldSpaceMb} MB)${stderr ? `: ${stderr.trim().slice(-500)}` : ''}`,
-        ),
-      );
-    });
+  const outcome = await runBoundedChild<InspectReply>(script, {
+    args: [file],
+    execArgv: [`--max-old-space-size=${limits.maxOldSpaceMb}`],
+    timeoutMs: limits.timeoutMs,
+    maxMemoryMb: limits.maxMemoryMb,
+    memoryPollMs: limits.memoryPollMs ?? 20,
+    what: 'the ONNX inspector',
   });
+  const { reply, peakMb } = outcome;
+  if (outcome.overBound) {
+    // Rounded up: the process went past the bound, and the figure must say so.
+    const peak = Math.ceil(peakMb);
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `${label} was refused: loading it with onnxruntime, with the graph optimisations nodes use, took more than ` +
+        `${limits.maxMemoryMb} MB (the inspector process reached ${peak} MB and was stopped there), so every node ` +
+        `loading it would need at least as much. A model that really needs this much memory can be registered ` +
+        `after raising ${INSPECT_MEMORY_SETTING} on the orchestrator (now ${limits.maxMemoryMb}).`,
+      { peakMemoryMb: peak, boundMb: limits.maxMemoryMb, setting: INSPECT_MEMORY_SETTING },
+    );
+  }
+  if (reply?.ok) {
+    const peakMemoryMb = Math.round(Math.max(peakMb, reply.peakMemoryMb ?? 0)) || undefined;
+    return { inputs: reply.inputs, outputs: reply.outputs, peakMemoryMb };
+  }
+  if (reply) {
+    const message = reply.error.split(file).join('<upload>'); // the temp path means nothing to the caller
+    throw new YunbianError('BAD_REQUEST', `${label} is not a model onnxruntime can load: ${message}`, {
+      onnxruntime: message,
+    });
+  }
+  if (outcome.timedOut) {
+    throw new YunbianError('TIMEOUT', `loading ${label} with onnxruntime took longer than ${limits.timeoutMs} ms`);
+  }
+  const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+  const { stderr } = outcome;
+  throw new YunbianError(
+    'BAD_REQUEST',
+    `${label} is not a model onnxruntime can load: the inspector process ${how} (heap cap ${limits.maxOldSpaceMb} MB)${stderr ? `: ${stderr.trim().slice(-500)}` : ''}`,
+  );
 }
