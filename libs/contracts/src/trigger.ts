@@ -9,7 +9,7 @@ export type TriggerFireOutcome = 'started' | 'duplicate' | 'dropped' | 'failed';
 
 export interface TriggerStatus {
   id: string;
-  kind: 'subject' | 'stream' | 'schedule';
+  kind: 'subject' | 'stream' | 'schedule' | 'samples';
   /** What it listens to: the subject, `<stream>` or `<stream> (<filter>)`, the cron expression. */
   source: string;
   /** The site whose engine runs it. */
@@ -33,4 +33,6 @@ export interface TriggerStatus {
   nextFireAt?: string;
   /** Stream triggers: the durable JetStream consumer. */
   consumer?: string;
+  /** Samples triggers: the samples counted towards the next fire (in the window), and the labelled ones' accuracy. */
+  pending?: { samples: number; labelled: number; accuracy?: number };
 }

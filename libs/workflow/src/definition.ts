@@ -59,13 +59,44 @@ export interface ScheduleTrigger extends TriggerBase {
   timezone?: string;
 }
 
-export type TriggerDefinition = SubjectTrigger | StreamTrigger | ScheduleTrigger;
-export type TriggerKind = 'subject' | 'stream' | 'schedule';
+/**
+ * Sedna-style training trigger on a collection (`collect`): fires when `count` new samples
+ * arrived within `windowSeconds`, or when the step's answers on the labelled ones among them
+ * are right less often than `accuracyBelow`. Run by the engine of the site owning the
+ * collection (`site`; without it the cloud's, for public collections).
+ */
+export interface SamplesTrigger extends TriggerBase {
+  samples: {
+    dataset: string;
+    /** New samples (since the last fire) that fire it; default 100. */
+    count?: number;
+    /** Only samples that arrived within this many seconds count; default: all since the last fire. */
+    windowSeconds?: number;
+    /** Fire when the accuracy of the answers on the labelled samples in the window is below this (0..1)… */
+    accuracyBelow?: number;
+    /** …once at least this many labelled samples are there (default 20). */
+    minLabelled?: number;
+  };
+}
 
-export const DEFAULT_TRIGGER_CONCURRENCY: Record<TriggerKind, number> = { subject: 64, stream: 16, schedule: 1 };
+export type TriggerDefinition = SubjectTrigger | StreamTrigger | ScheduleTrigger | SamplesTrigger;
+export type TriggerKind = 'subject' | 'stream' | 'schedule' | 'samples';
+
+export const DEFAULT_TRIGGER_CONCURRENCY: Record<TriggerKind, number> = {
+  subject: 64,
+  stream: 16,
+  schedule: 1,
+  samples: 1,
+};
 
 export function triggerKind(trigger: TriggerDefinition): TriggerKind {
-  return 'stream' in trigger ? 'stream' : 'schedule' in trigger ? 'schedule' : 'subject';
+  return 'stream' in trigger
+    ? 'stream'
+    : 'schedule' in trigger
+      ? 'schedule'
+      : 'samples' in trigger
+        ? 'samples'
+        : 'subject';
 }
 
 /** A trigger's id: the one it declares, else `<kind>-<position>`. */
@@ -120,6 +151,22 @@ export interface StepDefinition {
    * sample order (docs/workflows.md, "Tiered inference").
    */
   tiers?: TierDefinition[];
+  /**
+   * A tiered step's hard examples (the samples a tier's rule sent on) appended to a collection,
+   * kept where their privacy tier allows (docs/learning.md, "Hard examples by tier").
+   */
+  collect?: CollectDefinition;
+}
+
+/** Where a tiered step's hard examples go: a collection (`yb-samples` in the domain their tier allows). */
+export interface CollectDefinition {
+  /** The collection's name (1-128 letters, digits, `_`, `-`). */
+  dataset: string;
+  /**
+   * The samples' privacy tier, when more private than the step's data tier (the step's
+   * `placement.dataTier`, else the workflow's, else the run's, else `public`): the higher wins.
+   */
+  privacy?: 'public' | 'edge-private' | 'user-private';
 }
 
 /** One tier of a tiered step. */

@@ -13,3 +13,4 @@ export * from './model-ref';
 export * from './hard-examples';
 export * from './tiers';
 export * from './split-step';
+export * from './collect';

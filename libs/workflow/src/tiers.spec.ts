@@ -114,6 +114,8 @@ describe('tiers: judging answers tier by tier', () => {
       tier: 2,
       model: 'digits@3',
       why: { rule: 'margin', score: expect.closeTo(0.1, 5) as number, threshold: 0.5, hard: true },
+      // The first tier that sent it on, and the class it predicted (what a collection keeps).
+      sentBy: { tier: 0, model: 'digits@1', prediction: 0 },
     });
     expect(values(t2.output.outputs.probabilities).map((v) => Math.round(v * 100) / 100)).toEqual([
       0.95, 0.05, 0.9, 0.1, 0.02, 0.98, 0.01, 0.99,
@@ -150,6 +152,7 @@ describe('tiers: judging answers tier by tier', () => {
       model: 'digits@1',
       why: { rule: 'threshold', score: 0.6, threshold: 0.9, hard: true },
       fallback: { tier: 1, reason: 'tier 1 unreachable: UNAVAILABLE' },
+      sentBy: { tier: 0, model: 'digits@1', prediction: 0 },
     });
     expect(output.tiers[0].fallbacks).toBe(1);
     expect(values(output.outputs.probabilities)[2]).toBeCloseTo(0.6, 6);

@@ -34,6 +34,11 @@ export interface SampleAnswer {
    */
   why?: HardVerdict;
   fallback?: TierFallback;
+  /**
+   * A sample some tier sent on (a hard example): the first tier that did, its model and, for
+   * class probabilities, the class it predicted — what a collection (`collect`) keeps of it.
+   */
+  sentBy?: { tier: number; model?: string; prediction?: number };
 }
 
 /** What one tier did for a task's batch. */
@@ -236,7 +241,13 @@ export function judgeTier(
   const last = k === tiers.length - 1;
   const hard: number[] = [];
   if (last) {
-    for (const r of rows) answers[r] = { tier: k, model, ...(answers[r]?.why ? { why: answers[r].why } : {}) };
+    for (const r of rows)
+      answers[r] = {
+        tier: k,
+        model,
+        ...(answers[r]?.why ? { why: answers[r].why } : {}),
+        ...(answers[r]?.sentBy ? { sentBy: answers[r].sentBy } : {}),
+      };
   } else {
     const samples = sampleRows(name, decision);
     for (let i = 0; i < rows.length; i++) {
@@ -246,7 +257,17 @@ export function judgeTier(
       } catch (err) {
         throw new TierError(`tier ${k}, output ${name}: ${(err as Error).message}`);
       }
+      const sentBy = answers[rows[i]]?.sentBy;
       answers[rows[i]] = { tier: k, model, why: verdict };
+      if (sentBy) answers[rows[i]].sentBy = sentBy;
+      else if (verdict.hard) {
+        const row = samples[i];
+        answers[rows[i]].sentBy = {
+          tier: k,
+          ...(model ? { model } : {}),
+          ...(row.kind === 'probabilities' ? { prediction: argmax(row.values) } : {}),
+        };
+      }
       if (verdict.hard) hard.push(rows[i]);
     }
   }
@@ -283,6 +304,13 @@ export function fallBack(progress: TierProgress, reason: string): { progress: Ti
 
 export function tieredOutput(progress: TierProgress): TieredOutput {
   return { outputs: progress.outputs, batchSize: progress.samples, samples: progress.answers, tiers: progress.counts };
+}
+
+/** The index of the largest value (the predicted class of a probabilities row). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
 }
 
 /** A tensor from float32 values (for tests and tools). */

@@ -6,6 +6,7 @@ import {
   subjectProblem,
   triggerConcurrency,
   triggerInput,
+  triggerIssues,
   triggerRunId,
   type TriggerEvent,
 } from './triggers';
@@ -69,5 +70,31 @@ describe('trigger helpers', () => {
       firedAt: fire.firedAt,
       scheduledAt: fire.scheduledAt,
     });
+  });
+});
+
+describe('samples triggers', () => {
+  const wf = (samples: unknown) =>
+    ({ name: 'w', steps: [{ id: 'a', service: 'x@1' }], triggers: [{ site: 'factory-a', samples }] }) as never;
+
+  it('accepts a collection with count and window', () => {
+    expect(triggerIssues(wf({ dataset: 'hard-a', count: 50, windowSeconds: 600 }))).toEqual([]);
+  });
+
+  it('names what is wrong with pointers', () => {
+    expect(triggerIssues(wf({ dataset: 'a.b', count: 0, windowSeconds: -1, minLabelled: 3 }))).toEqual([
+      { pointer: '/triggers/0/samples/dataset', message: expect.stringContaining('collection') },
+      { pointer: '/triggers/0/samples/count', message: expect.stringContaining('≥ 1') },
+      { pointer: '/triggers/0/samples/windowSeconds', message: expect.stringContaining('> 0') },
+      { pointer: '/triggers/0/samples/minLabelled', message: 'minLabelled only goes with accuracyBelow' },
+    ]);
+    expect(triggerIssues(wf({ dataset: 'd', accuracyBelow: 2 }))[0]).toMatchObject({
+      pointer: '/triggers/0/samples/accuracyBelow',
+    });
+  });
+
+  it('refuses a samples trigger that also names a stream', () => {
+    const def = { name: 'w', steps: [], triggers: [{ samples: { dataset: 'd' }, stream: 'S' }] } as never;
+    expect(triggerIssues(def)[0].message).toContain('exactly one of subject, stream, schedule or samples');
   });
 });

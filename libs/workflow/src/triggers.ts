@@ -4,6 +4,7 @@ import {
   DEFAULT_TRIGGER_CONCURRENCY,
   triggerId,
   triggerKind,
+  type SamplesTrigger,
   type TriggerDefinition,
   type TriggerKind,
   type WorkflowDefinition,
@@ -32,7 +33,7 @@ export interface TriggerEvent {
   scheduledAt?: string;
 }
 
-const KINDS: TriggerKind[] = ['subject', 'stream', 'schedule'];
+const KINDS: TriggerKind[] = ['subject', 'stream', 'schedule', 'samples'];
 const ONLY: Record<string, TriggerKind> = { filter: 'stream', from: 'stream', timezone: 'schedule' };
 
 /** Why a NATS subject is unusable, or undefined. `*` and a final `>` are allowed when `wildcards`. */
@@ -117,7 +118,7 @@ export function triggerIssues(definition: WorkflowDefinition): SchemaIssue[] {
     if (given.length !== 1) {
       issues.push({
         pointer: at,
-        message: `a trigger has exactly one of subject, stream or schedule (got ${given.length ? given.join(' and ') : 'none'})`,
+        message: `a trigger has exactly one of subject, stream, schedule or samples (got ${given.length ? given.join(' and ') : 'none'})`,
       });
       continue;
     }
@@ -142,11 +143,38 @@ export function triggerIssues(definition: WorkflowDefinition): SchemaIssue[] {
       if (problem) issues.push({ pointer: `${at}/stream`, message: `${problem} (got "${trigger.stream}")` });
       const filter = trigger.filter === undefined ? undefined : subjectProblem(trigger.filter);
       if (filter) issues.push({ pointer: `${at}/filter`, message: `${filter} (got "${trigger.filter}")` });
+    } else if ('samples' in trigger) {
+      issues.push(...samplesTriggerIssues(trigger.samples, `${at}/samples`));
     } else {
       const problem = scheduleProblem(trigger.schedule, trigger.timezone);
       if (problem) issues.push({ pointer: `${at}/${problem.field}`, message: problem.message });
     }
   }
+  return issues;
+}
+
+/** What is wrong with a samples trigger's fields beyond the schema (pointers under `at`). */
+export function samplesTriggerIssues(spec: SamplesTrigger['samples'], at: string): SchemaIssue[] {
+  const issues: SchemaIssue[] = [];
+  if (typeof spec?.dataset !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(spec.dataset))
+    issues.push({
+      pointer: `${at}/dataset`,
+      message: `must name a collection (1-128 letters, digits, "_" or "-"; a tiered step's collect.dataset), got ${JSON.stringify(spec?.dataset)}`,
+    });
+  if (spec?.count !== undefined && (!Number.isInteger(spec.count) || spec.count < 1))
+    issues.push({ pointer: `${at}/count`, message: `must be a whole number ≥ 1 of new samples (got ${spec.count})` });
+  if (spec?.windowSeconds !== undefined && !(spec.windowSeconds > 0))
+    issues.push({
+      pointer: `${at}/windowSeconds`,
+      message: `must be a number of seconds > 0, or left out to count every sample since the last fire (got ${spec.windowSeconds})`,
+    });
+  if (spec?.accuracyBelow !== undefined && !(spec.accuracyBelow >= 0 && spec.accuracyBelow <= 1))
+    issues.push({
+      pointer: `${at}/accuracyBelow`,
+      message: `is a share of right answers, 0..1 (got ${spec.accuracyBelow})`,
+    });
+  if (spec?.minLabelled !== undefined && spec.accuracyBelow === undefined)
+    issues.push({ pointer: `${at}/minLabelled`, message: 'minLabelled only goes with accuracyBelow' });
   return issues;
 }
 

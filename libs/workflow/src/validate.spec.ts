@@ -118,10 +118,10 @@ describe('validateDefinition: triggers', () => {
         ]),
       ),
     ).toEqual([
-      { pointer: '/triggers/0', message: 'a trigger has exactly one of subject, stream or schedule (got none)' },
+      { pointer: '/triggers/0', message: 'a trigger has exactly one of subject, stream, schedule or samples (got none)' },
       {
         pointer: '/triggers/1',
-        message: 'a trigger has exactly one of subject, stream or schedule (got subject and stream)',
+        message: 'a trigger has exactly one of subject, stream, schedule or samples (got subject and stream)',
       },
       { pointer: '/triggers/2/timezone', message: 'only schedule triggers take timezone' },
       { pointer: '/triggers/3/filter', message: 'only stream triggers take filter' },

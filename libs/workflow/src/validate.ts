@@ -78,6 +78,11 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
     }
     if (step.workflow) checkWorkflow(step, definition.name, `${at}/workflow`, context, issues);
     if (step.tiers) checkTiers(step, at, context, issues);
+    else if (step.collect)
+      issues.push({
+        pointer: `${at}/collect`,
+        message: 'collect keeps the hard examples of a tiered step: give the step tiers, or drop collect',
+      });
     issues.push(...splitStepProblems(step, at));
     if (step.model !== undefined && !step.split) {
       const problem = step.tiers

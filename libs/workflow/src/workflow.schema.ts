@@ -73,7 +73,7 @@ const TRIGGER_ID = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
 const trigger = {
   type: 'object',
   additionalProperties: false,
-  description: 'exactly one of subject (core NATS), stream (JetStream) or schedule (cron)',
+  description: 'exactly one of subject (core NATS), stream (JetStream), schedule (cron) or samples (a collection)',
   properties: {
     id: {
       type: 'string',
@@ -89,6 +89,19 @@ const trigger = {
       description: 'stream triggers: messages published after the trigger first started (new) or the whole stream',
     },
     schedule: { type: 'string', minLength: 1, description: 'cron expression: 5 fields, or 6 with seconds first' },
+    samples: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['dataset'],
+      description: 'a collection (a tiered step\'s collect): fires on count new samples within windowSeconds, or accuracy below a level',
+      properties: {
+        dataset: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
+        count: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'default 100' },
+        windowSeconds: { type: 'number', exclusiveMinimum: 0, description: 'default: every sample since the last fire' },
+        accuracyBelow: { type: 'number', minimum: 0, maximum: 1 },
+        minLabelled: { type: 'integer', minimum: 1, description: 'labelled samples needed to judge accuracy (default 20)' },
+      },
+    },
     timezone: { type: 'string', minLength: 1, description: 'schedule triggers: IANA time zone (default UTC)' },
     site: {
       type: 'string',
@@ -197,6 +210,16 @@ export const WORKFLOW_SCHEMA = {
               when: { type: 'string', minLength: 1 },
               service: { type: 'string', pattern: REF },
               input: mapping,
+            },
+          },
+          collect: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['dataset'],
+            description: "a tiered step's hard examples appended to a collection, kept where their privacy tier allows",
+            properties: {
+              dataset: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
+              privacy: { enum: ['public', 'edge-private', 'user-private'] },
             },
           },
           tiers: {
