@@ -31,6 +31,13 @@ export type ShiftSpec =
  */
 export type TrainingData =
   | { dataset: string }
+  /**
+   * A collection of hard examples (a tiered step's `collect`) in `yb-samples`: the cloud's
+   * (public) or, with `site`, that site's, read in the site's domain where the training runs.
+   * Each sample is labelled with its true label when it has one, else the answering tier's
+   * pseudo-label (`labels: "true"` keeps only the truly labelled ones).
+   */
+  | { samples: { dataset: string; site?: string; labels?: 'true' | 'true-or-pseudo' } }
   | {
       digits: {
         part: 'public' | 'edge' | 'heldOut';
@@ -90,6 +97,8 @@ export interface TrainingDataRecord {
   count: number;
   /** Registered datasets: the sha256 of the samples trained on. */
   sha256?: string;
+  /** Collections: how many samples had a true label (the rest a pseudo-label), and the last sequence read. */
+  collection?: { site?: string; trueLabels: number; pseudoLabels: number; lastSeq: number };
   /** Digits: the absolute range and the shift parameters. */
   digits?: { from: number; to: number; shift?: Record<string, number>; shiftName?: string };
 }

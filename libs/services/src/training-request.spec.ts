@@ -54,7 +54,7 @@ describe('training requests', () => {
       '/validation/digits/part must be one of public, edge, heldOut',
     );
     expect(problems({ training: [{ nothing: 1 } as never] })[0]).toContain(
-      '/training/0 must be { dataset: <registered name> } or { digits:',
+      '/training/0 must be { dataset: <registered name> }, { samples: { dataset: <collection>, site? } } or { digits:',
     );
     expect(problems({ training: [{ dataset: 'a b' }] })[0]).toContain('/training/0/dataset must be a registered');
     expect(problems({ hyperParameters: { epochs: 0 } })[0]).toContain('at least one epoch');
@@ -78,5 +78,27 @@ describe('training requests', () => {
     expect(checkpointKeyOf({}, 'run-1:train[3]:1')).toBe('run-1:train[3]');
     expect(checkpointKeyOf({ checkpointKey: 'mine' }, 'run-1:train:1')).toBe('mine');
     expect(checkpointKeyOf({}, undefined)).toBeUndefined();
+  });
+});
+
+describe('training on a collection of hard examples', () => {
+  const base = { base: 'digits-cloud@1', validation: { digits: { part: 'heldOut' as const } }, register: 'm' };
+
+  it('accepts a site collection', () => {
+    expect(
+      trainingRequestIssues({ ...base, training: [{ samples: { dataset: 'hard-a', site: 'factory-a' } }] }),
+    ).toEqual([]);
+  });
+
+  it('names a bad collection, site or labels choice by pointer', () => {
+    const issues = trainingRequestIssues({
+      ...base,
+      training: [{ samples: { dataset: 'a b', site: 'x.y', labels: 'any' as never } }],
+    });
+    expect(issues.map((i) => i.pointer)).toEqual([
+      '/training/0/samples/dataset',
+      '/training/0/samples/site',
+      '/training/0/samples/labels',
+    ]);
   });
 });

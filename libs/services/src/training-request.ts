@@ -170,6 +170,19 @@ export function trainingRequestIssues(request: TrainingRequest): TrainingIssue[]
   if (request.base !== undefined && !parseModelRef(request.base))
     issues.push({ pointer: '/base', message: `"${request.base}" is not name or name@version (version ≥ 1)` });
   const data = (ref: TrainingData, at: string) => {
+    if (ref && typeof ref === 'object' && 'samples' in ref) {
+      const spec = ref.samples as { dataset?: unknown; site?: unknown; labels?: unknown } | undefined;
+      if (!spec || typeof spec.dataset !== 'string' || !DATASET_NAME_PATTERN.test(spec.dataset))
+        issues.push({
+          pointer: `${at}/samples/dataset`,
+          message: "must name a collection (a tiered step's collect.dataset: 1-128 letters, digits, \"_\" or \"-\")",
+        });
+      if (spec?.site !== undefined && (typeof spec.site !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(spec.site)))
+        issues.push({ pointer: `${at}/samples/site`, message: 'must be the name of the site whose collection it is' });
+      if (spec?.labels !== undefined && spec.labels !== 'true' && spec.labels !== 'true-or-pseudo')
+        issues.push({ pointer: `${at}/samples/labels`, message: 'must be "true" or "true-or-pseudo" (the default)' });
+      return;
+    }
     if (ref && typeof ref === 'object' && 'dataset' in ref && !('digits' in ref)) {
       if (typeof ref.dataset !== 'string' || !DATASET_NAME_PATTERN.test(ref.dataset))
         issues.push({
@@ -192,7 +205,8 @@ export function trainingRequestIssues(request: TrainingRequest): TrainingIssue[]
     }
     issues.push({
       pointer: at,
-      message: 'must be { dataset: <registered name> } or { digits: { part, from?, to?, share?, shift? } }',
+      message:
+        'must be { dataset: <registered name> }, { samples: { dataset: <collection>, site? } } or { digits: { part, from?, to?, share?, shift? } }',
     });
   };
   request.training.forEach((ref, i) => data(ref, `/training/${i}`));

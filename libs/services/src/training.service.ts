@@ -1,9 +1,13 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Inject } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { JsonLogger } from '@yunbian/common';
 import {
+  CLOUD_SAMPLE_SCOPE,
+  SAMPLE_STREAM,
+  sampleSubject,
+  type CollectedSample,
   MODEL_STAGING_BUCKET,
   PAYLOAD_DOMAIN_HEADER,
   Subjects,
@@ -78,8 +82,12 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const learning = require('@yunbian/learning') as Learning;
     const hp = hyperParameters(request.hyperParameters);
-    const training = await Promise.all(request.training.map((ref, i) => this.data(learning, ref, `/training/${i}`)));
-    const validation = await this.data(learning, request.validation, '/validation');
+    // A site's collection is read in the calling site engine's domain (or checkpointDomain).
+    const siteDomain = request.checkpointDomain ?? (context.headers?.get(PAYLOAD_DOMAIN_HEADER) || undefined);
+    const training = await Promise.all(
+      request.training.map((ref, i) => this.data(learning, ref, `/training/${i}`, siteDomain)),
+    );
+    const validation = await this.data(learning, request.validation, '/validation', siteDomain);
     const trainSet = concatDigits(training.map((t) => t.digits));
     const edgePrivate = [...training, validation].some((t) => t.record.privacy !== 'public');
 
@@ -286,7 +294,9 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
     learning: Learning,
     ref: TrainingData,
     at: string,
+    siteDomain: string | undefined,
   ): Promise<{ digits: Digits; record: TrainingDataRecord }> {
+    if ('samples' in ref) return readCollection(this.transport, ref.samples, at, siteDomain);
     if ('digits' in ref) {
       const resolved = resolveDigitsData(ref.digits, at);
       if (Array.isArray(resolved))
@@ -323,6 +333,94 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
       record: { label: `dataset ${meta.name}`, privacy: meta.privacy, count: meta.count, sha256: meta.sha256 },
     };
   }
+}
+
+/**
+ * A collection of hard examples from `yb-samples` (the hub's for public ones; with `site`, the
+ * site's, in its domain), as labelled 1×28×28 digits: the true label where a sample has one,
+ * else the answering tier's pseudo-label (`labels: "true"`: only truly labelled samples).
+ */
+async function readCollection(
+  transport: NatsTransport,
+  spec: { dataset: string; site?: string; labels?: 'true' | 'true-or-pseudo' },
+  at: string,
+  siteDomain: string | undefined,
+): Promise<{ digits: Digits; record: TrainingDataRecord }> {
+  if (spec.site && !siteDomain) {
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `${at}/samples: the collection of site ${spec.site} is read in that site's JetStream domain: run the step at the site (its site engine names its domain) or give checkpointDomain`,
+      { pointer: `${at}/samples/site` },
+    );
+  }
+  const js = spec.site ? jetstream(transport.connection, { domain: siteDomain }) : transport.jetstream();
+  const subject = sampleSubject(spec.site ?? CLOUD_SAMPLE_SCOPE, spec.dataset);
+  const images: Float32Array[] = [];
+  const labels: number[] = [];
+  let trueLabels = 0;
+  let pseudoLabels = 0;
+  let lastSeq = 0;
+  let privacy: TrainingDataRecord['privacy'] = spec.site ? 'edge-private' : 'public';
+  try {
+    const jsm = await jetstreamManager(transport.connection, spec.site ? { domain: siteDomain } : {});
+    const info = await jsm.streams.info(SAMPLE_STREAM, { subjects_filter: subject });
+    const total = info.state.subjects?.[subject] ?? 0;
+    if (total > 0) {
+      const consumer = await js.consumers.get(SAMPLE_STREAM, { filter_subjects: [subject] });
+      for (let read = 0; read < total; ) {
+        const batch = await consumer.fetch({ max_messages: Math.min(256, total - read), expires: 5_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          lastSeq = m.seq;
+          const sample = m.json<CollectedSample>();
+          if (sample.privacy === 'edge-private') privacy = 'edge-private';
+          const label = sample.label ?? (spec.labels === 'true' ? undefined : sample.answeredBy.pseudoLabel);
+          if (label === undefined) continue;
+          if (sample.label !== undefined) trueLabels++;
+          else pseudoLabels++;
+          const bytes = Buffer.from(sample.input.float32, 'base64');
+          const image = new Float32Array(bytes.length / 4);
+          new Uint8Array(image.buffer).set(bytes);
+          if (image.length !== 784) {
+            throw new YunbianError(
+              'BAD_REQUEST',
+              `${at}/samples: collection ${spec.dataset} holds samples of [${sample.input.dims.join(', ')}]; a digits CNN trains on 1×28×28`,
+              { pointer: `${at}/samples/dataset` },
+            );
+          }
+          images.push(image);
+          labels.push(label);
+        }
+        if (got === 0) break;
+        read += got;
+      }
+    }
+  } catch (err) {
+    if (err instanceof YunbianError) throw err;
+    throw new YunbianError(
+      'UNAVAILABLE',
+      `${at}/samples: collection ${spec.dataset} in JetStream domain ${spec.site ? siteDomain : '(default)'} cannot be read: ${(err as Error).message}`,
+    );
+  }
+  if (images.length === 0) {
+    throw new YunbianError(
+      'NOT_FOUND',
+      `${at}/samples: collection ${spec.dataset}${spec.site ? ` of site ${spec.site}` : ''} holds no ${spec.labels === 'true' ? 'truly ' : ''}labelled samples`,
+      { pointer: `${at}/samples/dataset` },
+    );
+  }
+  const all = new Float32Array(images.length * 784);
+  images.forEach((im, i) => all.set(im, i * 784));
+  return {
+    digits: { count: images.length, images: all, labels: Uint8Array.from(labels) },
+    record: {
+      label: `collection ${spec.dataset}${spec.site ? ` of site ${spec.site}` : ''} (up to seq ${lastSeq})`,
+      privacy,
+      count: images.length,
+      collection: { ...(spec.site ? { site: spec.site } : {}), trueLabels, pseudoLabels, lastSeq },
+    },
+  };
 }
 
 function concatDigits(parts: Digits[]): Digits {

@@ -26,6 +26,7 @@ import { EnginesService } from './engines.service';
 import { SiteFactPublisher } from './site-facts/site-fact-publisher';
 import { routeRun, type RunRoute } from './run-routing';
 import { siteUplinkState } from './uplink';
+import { HardExampleCollector } from './hard-example-collector';
 import { WorkflowRegistry } from './workflow-registry.service';
 
 export interface StartOptions {
@@ -131,6 +132,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     // (right after a SIGCONT it waits for a renewal, and one that finds the lease taken over
     // releases every run here first, so the write or send never happens).
     const fence = this.replicas;
+    const payloads = await PayloadStore.open(this.transport, undefined, { domain });
+    // Hard examples of tiered steps with collect, kept where their privacy tier allows.
+    const collector = new HardExampleCollector(
+      this.transport,
+      this.config,
+      (value) => payloads.resolve(value),
+      this.logger,
+    );
     this.executor = new Executor(
       {
         store: {
@@ -147,7 +156,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         // uplink cut; workers keep them where the request's Yb-Payload-Domain says). Created
         // here with the workers' default window when no worker created it first.
         outcomes: await OutcomeStore.open(this.transport, DEFAULT_IDEMPOTENCY_WINDOW_MS, { domain }),
-        payloads: await PayloadStore.open(this.transport, undefined, { domain }),
+        payloads,
         dispatcher: {
           call: (request) => {
             const waiting = fence.whenFresh();
@@ -159,7 +168,13 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
         split: this.splitRunner(),
         clock: systemClock,
         // A site engine's run facts also go to its site's stream, for the cloud's /metrics.
-        listeners: [metricsListener(), tracingListener(), logListener(this.logger), ...this.siteFacts.listeners()],
+        listeners: [
+          metricsListener(),
+          tracingListener(),
+          logListener(this.logger),
+          ...this.siteFacts.listeners(),
+          collector.listener(),
+        ],
       },
       {
         unknownRunMessage: (id) =>

@@ -65,6 +65,10 @@ export function isPermanent(err: unknown): boolean {
 export function triggerSource(trigger: TriggerDefinition): string {
   if ('stream' in trigger) return trigger.filter ? `${trigger.stream} (${trigger.filter})` : trigger.stream;
   if ('schedule' in trigger) return trigger.timezone ? `${trigger.schedule} (${trigger.timezone})` : trigger.schedule;
+  if ('samples' in trigger) {
+    const { dataset, count, windowSeconds, accuracyBelow } = trigger.samples;
+    return `collection ${dataset}: ${count ?? 100} samples${windowSeconds ? ` within ${windowSeconds} s` : ''}${accuracyBelow !== undefined ? ` or accuracy < ${accuracyBelow}` : ''}`;
+  }
   return trigger.subject;
 }
 

@@ -15,6 +15,7 @@ import { ReplicaService } from '../../replicas/replicas.service';
 import { WorkflowEngine } from '../workflow-engine.service';
 import { WorkflowRegistry } from '../workflow-registry.service';
 import type { RunningTrigger, TriggerContext } from './running-trigger';
+import { RunningSamplesTrigger } from './samples-trigger';
 import { RunningScheduleTrigger } from './schedule-trigger';
 import { RunningStreamTrigger } from './stream-trigger';
 import { RunningSubjectTrigger } from './subject-trigger';
@@ -172,6 +173,7 @@ export class TriggerRunner implements OnApplicationBootstrap, OnApplicationShutd
     const context = this.context!;
     if ('stream' in trigger) return new RunningStreamTrigger(context, workflow, trigger, id);
     if ('schedule' in trigger) return new RunningScheduleTrigger(context, workflow, trigger, id);
+    if ('samples' in trigger) return new RunningSamplesTrigger(context, workflow, trigger, id);
     return new RunningSubjectTrigger(context, workflow, trigger, id);
   }
 }

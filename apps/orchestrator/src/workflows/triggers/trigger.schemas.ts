@@ -18,7 +18,7 @@ export const TRIGGER_STATUS: SchemaObject = {
   ],
   properties: {
     id: { type: 'string', example: 'orders' },
-    kind: { enum: ['subject', 'stream', 'schedule'] },
+    kind: { enum: ['subject', 'stream', 'schedule', 'samples'] },
     source: {
       type: 'string',
       description: 'the subject, the stream (and its filter), or the cron expression (and time zone)',
@@ -51,6 +51,11 @@ export const TRIGGER_STATUS: SchemaObject = {
     },
     nextFireAt: { type: 'string', format: 'date-time', description: 'schedule triggers' },
     consumer: { type: 'string', description: 'stream triggers: the durable JetStream consumer' },
+    pending: {
+      type: 'object',
+      description: 'samples triggers: samples counted towards the next fire, labelled ones and their accuracy',
+      properties: { samples: { type: 'integer' }, labelled: { type: 'integer' }, accuracy: { type: 'number' } },
+    },
   },
 };
 
