@@ -175,7 +175,7 @@ export function trainingRequestIssues(request: TrainingRequest): TrainingIssue[]
       if (!spec || typeof spec.dataset !== 'string' || !DATASET_NAME_PATTERN.test(spec.dataset))
         issues.push({
           pointer: `${at}/samples/dataset`,
-          message: "must name a collection (a tiered step's collect.dataset: 1-128 letters, digits, \"_\" or \"-\")",
+          message: 'must name a collection (a tiered step\'s collect.dataset: 1-128 letters, digits, "_" or "-")',
         });
       if (spec?.site !== undefined && (typeof spec.site !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(spec.site)))
         issues.push({ pointer: `${at}/samples/site`, message: 'must be the name of the site whose collection it is' });

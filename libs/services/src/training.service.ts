@@ -367,7 +367,7 @@ async function readCollection(
     const total = info.state.subjects?.[subject] ?? 0;
     if (total > 0) {
       const consumer = await js.consumers.get(SAMPLE_STREAM, { filter_subjects: [subject] });
-      for (let read = 0; read < total; ) {
+      for (let read = 0; read < total;) {
         const batch = await consumer.fetch({ max_messages: Math.min(256, total - read), expires: 5_000 });
         let got = 0;
         for await (const m of batch) {

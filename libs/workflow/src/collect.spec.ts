@@ -92,9 +92,18 @@ describe('hardExamples: what is kept of a tiered task', () => {
   });
 
   it('keeps nothing when no tier sent a sample on', () => {
-    const t0 = judgeTier(tiers, 0, { outputs: { p: tierTensor([3, 2], [0.9, 0.1, 0.8, 0.2, 0.1, 0.9]) } }, undefined, 3, {});
+    const t0 = judgeTier(
+      tiers,
+      0,
+      { outputs: { p: tierTensor([3, 2], [0.9, 0.1, 0.8, 0.2, 0.1, 0.9]) } },
+      undefined,
+      3,
+      {},
+    );
     expect(t0.done).toBe(true);
-    expect(hardExamples(input, t0.progress, { dataset: 'd', privacy: 'public', run: 'r', step: 's', item: null, at: '' })).toEqual([]);
+    expect(
+      hardExamples(input, t0.progress, { dataset: 'd', privacy: 'public', run: 'r', step: 's', item: null, at: '' }),
+    ).toEqual([]);
   });
 });
 
@@ -108,7 +117,12 @@ describe('samplesDue: the samples trigger', () => {
 
   it('fires on count new samples since the last fire', () => {
     const arrivals = [1, 2, 3, 4, 5].map((s) => at(s, s));
-    expect(samplesDue(arrivals, { count: 5 }, 10_000)).toMatchObject({ fire: true, reason: 'count', fromSeq: 1, toSeq: 5 });
+    expect(samplesDue(arrivals, { count: 5 }, 10_000)).toMatchObject({
+      fire: true,
+      reason: 'count',
+      fromSeq: 1,
+      toSeq: 5,
+    });
     expect(samplesDue(arrivals, { count: 5 }, 10_000, 1)).toMatchObject({ fire: false, samples: 4 });
   });
 

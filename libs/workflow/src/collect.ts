@@ -1,9 +1,4 @@
-import {
-  CLOUD_SAMPLE_SCOPE,
-  sampleSubject,
-  type CollectedSample,
-  type DatasetPrivacy,
-} from '@yunbian/contracts';
+import { CLOUD_SAMPLE_SCOPE, sampleSubject, type CollectedSample, type DatasetPrivacy } from '@yunbian/contracts';
 import type { CollectDefinition } from './definition';
 import { argmax, sliceRows, type TierProgress, type TierTensor } from './tiers';
 
@@ -112,8 +107,7 @@ export function hardExamples(
   const out: CollectedSample[] = [];
   progress.answers.forEach((answer, row) => {
     if (!answer?.sentBy || !answer.why) return;
-    const pseudo =
-      answer.fallback || !final || final.dims.length !== 2 ? undefined : argmax(tensorRow(final, row));
+    const pseudo = answer.fallback || !final || final.dims.length !== 2 ? undefined : argmax(tensorRow(final, row));
     const label = labels?.[row];
     out.push({
       dataset: where.dataset,

@@ -118,7 +118,10 @@ describe('validateDefinition: triggers', () => {
         ]),
       ),
     ).toEqual([
-      { pointer: '/triggers/0', message: 'a trigger has exactly one of subject, stream, schedule or samples (got none)' },
+      {
+        pointer: '/triggers/0',
+        message: 'a trigger has exactly one of subject, stream, schedule or samples (got none)',
+      },
       {
         pointer: '/triggers/1',
         message: 'a trigger has exactly one of subject, stream, schedule or samples (got subject and stream)',

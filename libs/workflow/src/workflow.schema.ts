@@ -93,13 +93,22 @@ const trigger = {
       type: 'object',
       additionalProperties: false,
       required: ['dataset'],
-      description: 'a collection (a tiered step\'s collect): fires on count new samples within windowSeconds, or accuracy below a level',
+      description:
+        "a collection (a tiered step's collect): fires on count new samples within windowSeconds, or accuracy below a level",
       properties: {
         dataset: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
         count: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'default 100' },
-        windowSeconds: { type: 'number', exclusiveMinimum: 0, description: 'default: every sample since the last fire' },
+        windowSeconds: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          description: 'default: every sample since the last fire',
+        },
         accuracyBelow: { type: 'number', minimum: 0, maximum: 1 },
-        minLabelled: { type: 'integer', minimum: 1, description: 'labelled samples needed to judge accuracy (default 20)' },
+        minLabelled: {
+          type: 'integer',
+          minimum: 1,
+          description: 'labelled samples needed to judge accuracy (default 20)',
+        },
       },
     },
     timezone: { type: 'string', minLength: 1, description: 'schedule triggers: IANA time zone (default UTC)' },

@@ -4,13 +4,7 @@ import type { JsonLogger } from '@yunbian/common';
 import { SAMPLE_STREAM, sampleStreamSubjects, type CollectedSample } from '@yunbian/contracts';
 import type { RunListener } from '@yunbian/engine';
 import type { NatsTransport } from '@yunbian/transport';
-import {
-  collectPrivacy,
-  collectRoute,
-  hardExamples,
-  type CollectingEngine,
-  type RunRecord,
-} from '@yunbian/workflow';
+import { collectPrivacy, collectRoute, hardExamples, type CollectingEngine, type RunRecord } from '@yunbian/workflow';
 import { stepDataTier } from './run-redaction';
 
 /** Headers of a collected sample's message: what a samples trigger reads without the sample itself. */

@@ -38,7 +38,10 @@ export class RunningSamplesTrigger extends RunningTrigger {
       if (run.id.startsWith(prefix)) this.afterSeq = Math.max(this.afterSeq, Number(run.id.slice(prefix.length)) || 0);
     const domain = this.context.streamDomain;
     const opts = domain ? { domain } : {};
-    await ensureSampleStream(await jetstreamManager(this.context.transport.connection, opts), this.definition.site ?? CLOUD_SAMPLE_SCOPE);
+    await ensureSampleStream(
+      await jetstreamManager(this.context.transport.connection, opts),
+      this.definition.site ?? CLOUD_SAMPLE_SCOPE,
+    );
     const windowMs = this.spec.windowSeconds === undefined ? undefined : this.spec.windowSeconds * 1000;
     const consumer = await jetstream(this.context.transport.connection, opts).consumers.get(SAMPLE_STREAM, {
       filter_subjects: [this.subject],
