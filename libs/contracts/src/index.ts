@@ -17,3 +17,4 @@ export * from './model';
 export * from './compression';
 export * from './split';
 export * from './training';
+export * from './promotion';
