@@ -76,6 +76,15 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     return Promise.all([loop(), loop()]).then(() => counts);
   };
 
+  /** The decision figures, for the record (docs/learning.md, Promotion). */
+  const report = (name: string, evaluation: EvaluationReport, d: PromotionDecision, counts: object) => {
+    const side = (f: PromotionDecision['stable']) =>
+      `v${f.version}: ${(100 * f.accuracy!).toFixed(2)} % of ${f.labelled} labelled, confidence ${f.meanConfidence!.toFixed(4)}, ${f.meanLatencyMs!.toFixed(2)} ms, ${f.errors} errors of ${f.requests}`;
+    process.stdout.write(
+      `[promotion] ${name}: held-out ${(100 * evaluation.accuracy).toFixed(2)} %; stable ${side(d.stable)}; canary ${side(d.canary)}; ${d.outcome} after ${d.window.ms} ms (${d.reason}); client ${JSON.stringify(counts)}\n`,
+    );
+  };
+
   const promote = async (input: Record<string, unknown>) => {
     const { status, body } = await cluster.call('POST', '/workflows/promote/runs', { input });
     expect(status).toBe(202);
@@ -172,13 +181,7 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     expect(run.error?.message).toBeUndefined();
     expect(run.status).toBe('succeeded');
     const { evaluation, decision, alias, retired } = run.output!;
-    console.log(
-      JSON.stringify(
-        { case: 'worse', evaluation: { accuracy: evaluation.accuracy, loss: evaluation.loss }, decision, counts },
-        null,
-        1,
-      ),
-    );
+    report('worse', evaluation, decision, counts);
     expect(evaluation.version).toBe(2);
     const drop = MANIFEST.device.heldOutAccuracy - evaluation.accuracy;
     expect(drop).toBeGreaterThanOrEqual(0.02);
@@ -220,13 +223,7 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     expect(run.error?.message).toBeUndefined();
     expect(run.status).toBe('succeeded');
     const { evaluation, decision, alias, retired } = run.output!;
-    console.log(
-      JSON.stringify(
-        { case: 'better', evaluation: { accuracy: evaluation.accuracy, loss: evaluation.loss }, decision, counts },
-        null,
-        1,
-      ),
-    );
+    report('better', evaluation, decision, counts);
     expect(evaluation.accuracy).toBeCloseTo(MANIFEST.edge.heldOutAccuracy, 4);
     expect(run.steps.find((s) => s.id === 'train')?.state).toBe('skipped');
     expect(decision.outcome).toBe('promoted');
