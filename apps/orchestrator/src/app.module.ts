@@ -9,6 +9,7 @@ import type { EngineConfig } from './engine-config';
 import { HealthModule } from './health/health.module';
 import { ModelAliasesModule } from './models/model-aliases.module';
 import { ModelsModule } from './models/models.module';
+import { ModelCommandsModule } from './models/model-commands.module';
 import { ReplicasModule } from './replicas/replicas.module';
 import { CompressionModule } from './models/compression.module';
 import { SplitModule } from './models/split.module';
@@ -39,7 +40,7 @@ export class AppModule {
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,
         WorkflowsModule,
-        ...(engine.mode === 'cloud' ? [ModelsModule, CompressionModule, SplitModule] : []),
+        ...(engine.mode === 'cloud' ? [ModelsModule, ModelCommandsModule, CompressionModule, SplitModule] : []),
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],

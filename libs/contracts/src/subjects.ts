@@ -66,6 +66,12 @@ export const Subjects = {
    * `ModelMeta`): the cloud orchestrator's registry answers; services that make models use it.
    */
   modelRegister: `${SUBJECT_ROOT}.cmd.models.register`,
+  /** Set an alias over NATS (`SetAliasCommand` → `SetAliasReply`); the cloud registry answers. */
+  modelAlias: `${SUBJECT_ROOT}.cmd.models.alias`,
+  /** Start instances serving a version beside another's (`ServeModelCommand` → `ServeModelReply`). */
+  modelServe: `${SUBJECT_ROOT}.cmd.models.serve`,
+  /** Stop instances a serve command started (`RetireInstancesCommand` → `{ retired }`). */
+  modelRetire: `${SUBJECT_ROOT}.cmd.models.retire`,
 
   /** Start a workflow run over NATS (request/reply); the reply is the run, finished or not. */
   workflowRun: `${SUBJECT_ROOT}.cmd.workflows.run`,

@@ -1,4 +1,4 @@
-import type { DatasetPrivacy } from './compression';
+import type { DatasetPrivacy, ModelDerivation } from './compression';
 
 /**
  * Training (`kind: training` services): what a training request names, what a registered
@@ -151,4 +151,6 @@ export interface RegisterModelCommand {
   /** The object in `MODEL_STAGING_BUCKET` (the registry's domain) holding the bytes; removed once taken. */
   staged: { name: string; sha256: string; size: number };
   training?: TrainingLineage;
+  /** A version made from another (a compression recipe run by a workflow's model-ops step). */
+  derivedFrom?: ModelDerivation;
 }

@@ -5,3 +5,5 @@ export * from './onnx-writer';
 export * from './model-aliases';
 export * from './model-check';
 export * from './dataset-format';
+export * from './live-figures';
+export * from './promotion';

@@ -2,6 +2,7 @@ import type {
   CompressionReport,
   ModelComputeProfiles,
   ModelDerivation,
+  PromotionDecision,
   SplitPartInfo,
   TrainingLineage,
 } from '@yunbian/contracts';
@@ -50,6 +51,8 @@ export interface ModelMeta {
   profiles?: ModelComputeProfiles;
   /** How a training service made it: parent version, datasets, hyper-parameters, metrics. */
   training?: TrainingLineage;
+  /** Canary decisions about this version (promoted or rolled back), oldest first, with their figures. */
+  promotions?: PromotionDecision[];
 }
 
 export function modelObjectName(name: string, version: number): string {

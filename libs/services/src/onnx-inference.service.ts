@@ -13,9 +13,9 @@ import {
   type WireTensor,
 } from '@yunbian/inference';
 import type { ServedModel } from '@yunbian/contracts';
-import { ModelCache, readModelMeta } from '@yunbian/models';
+import { LiveFiguresRecorder, ModelCache, readModelMeta, rowStats } from '@yunbian/models';
 import { withSpan, yunbianMetrics } from '@yunbian/observability';
-import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
+import { INSTANCE_CONFIG, YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 
 /** Instance settings (`POST /instances` `config`). */
@@ -34,6 +34,11 @@ export interface OnnxInferenceConfig {
 
 interface InferenceInput {
   inputs: Record<string, WireTensor>;
+  /**
+   * Feedback for the live figures: the true class of each row of the batch (null for a row
+   * without one). The answer is the same with or without; the instance counts its hits.
+   */
+  labels?: (number | null)[];
 }
 
 /**
@@ -51,7 +56,7 @@ export abstract class OnnxModelService implements OnModuleInit {
 
   constructor(
     @Inject(INSTANCE_CONFIG) protected readonly config: OnnxInferenceConfig,
-    @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(NatsTransport) protected readonly transport: NatsTransport,
   ) {}
 
   /** The registered model used when the instance config names none (subclasses serve one model). */
@@ -242,6 +247,7 @@ export abstract class OnnxModelService implements OnModuleInit {
           properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
         },
       },
+      labels: { type: 'array', items: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] } },
     },
   },
   requirements: { memoryMb: 512 },
@@ -249,10 +255,41 @@ export abstract class OnnxModelService implements OnModuleInit {
   concurrency: 256,
 })
 export class OnnxInferenceService extends OnnxModelService implements ServiceHandler<InferenceInput> {
+  private live?: LiveFiguresRecorder;
+
   async handle(
     input: InferenceInput,
+    context: CallContext,
   ): Promise<{ outputs: Record<string, WireTensor>; batchSize: number; run: number }> {
-    const result = await this.infer(namedFromWire(input.inputs));
-    return { outputs: namedToWire(result.outputs), batchSize: result.batchSize, run: result.run };
+    const started = performance.now();
+    const served = this.servedModel();
+    // Live figures per served version (yb-model-live), for canary comparisons; a modelPath file has none.
+    if (served) {
+      this.live ??= new LiveFiguresRecorder(this.transport, context.instanceId, context.nodeId);
+      this.live.serving(served.name, served.version);
+    }
+    try {
+      const inputs = namedFromWire(input.inputs);
+      const rows = Object.values(inputs)[0]?.dims[0] ?? 0;
+      if (input.labels && input.labels.length !== rows) {
+        throw new YunbianError(
+          'BAD_REQUEST',
+          `labels has ${input.labels.length} entries but the batch has ${rows} rows; give one label (or null) per row`,
+          { pointer: '/labels' },
+        );
+      }
+      const result = await this.infer(inputs);
+      const [first] = Object.values(result.outputs);
+      if (served) {
+        this.live!.record(
+          performance.now() - started,
+          rowStats(first?.data ?? [], first?.dims ?? [rows], input.labels),
+        );
+      }
+      return { outputs: namedToWire(result.outputs), batchSize: result.batchSize, run: result.run };
+    } catch (err) {
+      if (served) this.live!.record(performance.now() - started);
+      throw err;
+    }
   }
 }

@@ -10,6 +10,7 @@ describe('bundled services', () => {
     expect([...library.keys()].sort()).toEqual([
       'image-resize@1.0.0',
       'json-transform@1.0.0',
+      'model-ops@1.0.0',
       'ocr-boxes@1.0.0',
       'ocr-crop@1.0.0',
       'ocr-detect@1.0.0',

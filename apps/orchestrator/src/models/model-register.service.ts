@@ -66,7 +66,12 @@ export class ModelRegisterService implements OnModuleInit, OnModuleDestroy {
       command.name,
       Readable.from([Buffer.from(bytes)]),
       bytes.length,
-      command.training ? { training: command.training } : undefined,
+      command.training || command.derivedFrom
+        ? {
+            ...(command.training ? { training: command.training } : {}),
+            ...(command.derivedFrom ? { derivedFrom: command.derivedFrom } : {}),
+          }
+        : undefined,
     );
     await this.staging.delete(staged.name).catch(() => undefined);
     this.logger.info('model registered over NATS', { name: meta.name, version: meta.version, created });

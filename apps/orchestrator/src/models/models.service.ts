@@ -9,7 +9,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
-import type { ModelComputeProfiles } from '@yunbian/contracts';
+import type { ModelComputeProfiles, PromotionDecision } from '@yunbian/contracts';
 import {
   MODEL_BUCKET,
   MODEL_META_BUCKET,
@@ -223,20 +223,39 @@ export class ModelsService implements OnModuleInit {
    * entry is read and written back by revision, so concurrent merges retry instead of losing one.
    */
   async addProfiles(name: string, version: number, profiles: ModelComputeProfiles): Promise<ModelMeta> {
+    return this.updateMeta(name, version, 'profiles', (current) => ({
+      ...current,
+      profiles: { ...current.profiles, ...profiles },
+    }));
+  }
+
+  /** Appends a canary decision to the version's `promotions`. */
+  async addPromotion(name: string, version: number, decision: PromotionDecision): Promise<ModelMeta> {
+    return this.updateMeta(name, version, 'promotion decision', (current) => ({
+      ...current,
+      promotions: [...(current.promotions ?? []), decision],
+    }));
+  }
+
+  private async updateMeta(
+    name: string,
+    version: number,
+    what: string,
+    change: (current: ModelMeta) => ModelMeta,
+  ): Promise<ModelMeta> {
     const key = modelMetaKey(name, version);
     for (let attempt = 0; ; attempt++) {
       const entry = await this.kv.get(key);
       if (!entry || entry.operation !== 'PUT')
         throw new YunbianError('NOT_FOUND', `model ${name} v${version} is no longer registered`);
-      const current = entry.json<ModelMeta>();
-      const meta: ModelMeta = { ...current, profiles: { ...current.profiles, ...profiles } };
+      const meta = change(entry.json<ModelMeta>());
       try {
         await this.kv.update(key, JSON.stringify(meta), entry.revision);
         this.remember(meta);
         return meta;
       } catch (err) {
         if (attempt >= 4)
-          throw new YunbianError('CONFLICT', `profiles of ${name} v${version} not stored: ${(err as Error).message}`);
+          throw new YunbianError('CONFLICT', `${what} of ${name} v${version} not stored: ${(err as Error).message}`);
       }
     }
   }

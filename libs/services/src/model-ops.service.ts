@@ -1,0 +1,373 @@
+import { Inject } from '@nestjs/common';
+import { Objm } from '@nats-io/obj';
+import { JsonLogger } from '@yunbian/common';
+import {
+  MODEL_STAGING_BUCKET,
+  Subjects,
+  type CanaryOp,
+  type CanaryStarted,
+  type CompressOp,
+  type CompressResult,
+  type ConcludeOp,
+  type Concluded,
+  type EvaluateOp,
+  type EvaluationData,
+  type EvaluationReport,
+  type ModelOpsRequest,
+  type PromotionDecision,
+  type RegisterModelCommand,
+  type RetireInstancesCommand,
+  type ServeModelCommand,
+  type ServeModelReply,
+  type ServeOp,
+  type SetAliasCommand,
+  type SetAliasReply,
+  type WatchOp,
+} from '@yunbian/contracts';
+import {
+  decidePromotion,
+  fetchDataset,
+  fetchModel,
+  openLiveFigures,
+  promotionRules,
+  readLiveFigures,
+  sha256Hex,
+  windowFigures,
+  type ModelMeta,
+} from '@yunbian/models';
+import { YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
+import { NatsTransport, YunbianError } from '@yunbian/transport';
+import { actorOf, classificationReport, median, remainingMs } from './model-ops';
+
+const OPS = ['evaluate', 'compress', 'serve', 'canary', 'watch', 'conclude'] as const;
+/** The longest window a watch waits (its step's timeoutMs must cover it). */
+const MAX_WINDOW_MS = 10 * 60_000;
+/** After the alias stops routing to a rolled-back canary, its instances are stopped this much later. */
+const RETIRE_GRACE_MS = 2_000;
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+/** Loaded on use, not at import: agents read every service file just to list them (onnxruntime, tfjs). */
+const lazy = {
+  compression: () => require('@yunbian/compression') as typeof import('@yunbian/compression'),
+  inference: () => require('@yunbian/inference') as typeof import('@yunbian/inference'),
+  onnx: () => require('@yunbian/onnx') as typeof import('@yunbian/onnx'),
+  learning: () => require('@yunbian/learning') as typeof import('@yunbian/learning'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+interface Samples {
+  count: number;
+  shape: number[];
+  images: Float32Array;
+  labels?: Uint8Array;
+  label: string;
+}
+
+/**
+ * Model operations a workflow calls over NATS to promote a version by canary: `evaluate` a
+ * version on labelled samples (accuracy, per class, loss, latency, with onnxruntime),
+ * `compress` it (`int8`, `prune` from @yunbian/compression; registered as a derived version
+ * through `yb.cmd.models.register`), `serve` it beside the stable instances, set the
+ * `canary` split, `watch` the live figures of canary and stable over a window and decide,
+ * and `conclude` (promote: stable moves; roll back: stable stays, the canary's instances
+ * stop), recording the decision on the candidate version. Alias changes name the run as
+ * actor (`workflow:<name>/run:<id>`).
+ */
+@YunbianService({
+  name: 'model-ops',
+  version: '1.0.0',
+  kind: 'data',
+  description:
+    'Evaluate, compress, serve, canary, watch live figures and promote or roll back model versions (promotion workflows)',
+  input: {
+    type: 'object',
+    required: ['op'],
+    properties: { op: { enum: [...OPS] } },
+  },
+  requirements: { memoryMb: 512 },
+  // A watch waits a whole window: several runs may watch at once.
+  concurrency: 8,
+  computeProfile: { defaultMs: 2_000 },
+})
+export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
+  private readonly logger = new JsonLogger('model-ops');
+
+  constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {}
+
+  async handle(request: ModelOpsRequest, context: CallContext): Promise<unknown> {
+    switch (request.op) {
+      case 'evaluate':
+        return this.evaluate(request);
+      case 'compress':
+        return this.compress(request);
+      case 'serve':
+        return this.serve(request, context);
+      case 'canary':
+        return this.canary(request, context);
+      case 'watch':
+        return this.watch(request, context);
+      case 'conclude':
+        return this.conclude(request);
+    }
+  }
+
+  private need(request: object, fields: string[]): void {
+    const missing = fields.filter((f) => (request as Record<string, unknown>)[f] === undefined);
+    if (missing.length)
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `model-ops ${(request as { op: string }).op}: missing ${missing.map((f) => `/${f}`).join(', ')} (needs ${fields.join(', ')})`,
+        { issues: missing.map((f) => ({ pointer: `/${f}`, message: 'is required' })) },
+      );
+  }
+
+  private async samples(data: EvaluationData, at: string): Promise<Samples> {
+    if (data && 'digits' in data) {
+      const learning = lazy.learning();
+      const split = learning.DIGITS_SPLIT[data.digits.part];
+      if (!split)
+        throw new YunbianError('VALIDATION_FAILED', `${at}/digits/part must be public, edge or heldOut`, {
+          pointer: `${at}/digits/part`,
+        });
+      const from = split.from + (data.digits.from ?? 0);
+      const to = data.digits.to !== undefined ? split.from + data.digits.to : split.to;
+      if (!(from >= split.from && to <= split.to && from < to))
+        throw new YunbianError(
+          'VALIDATION_FAILED',
+          `${at}/digits: from/to must lie within the ${data.digits.part} part (0–${split.to - split.from})`,
+          { pointer: `${at}/digits` },
+        );
+      const d = learning.sliceDigits(learning.loadDigits(), from, to);
+      return {
+        count: d.count,
+        shape: [1, 28, 28],
+        images: d.images,
+        labels: d.labels,
+        label: `digits [${from}, ${to})`,
+      };
+    }
+    if (data && 'dataset' in data) {
+      const { meta, samples } = await fetchDataset(this.transport, data.dataset).catch((err: unknown) => {
+        throw new YunbianError('NOT_FOUND', `${at}/dataset: ${(err as Error).message}`, { pointer: `${at}/dataset` });
+      });
+      return { ...samples, label: `dataset ${meta.name}` };
+    }
+    throw new YunbianError(
+      'VALIDATION_FAILED',
+      `${at} must be {"digits": {"part": "heldOut"}} or {"dataset": "<name>"}`,
+      { pointer: at },
+    );
+  }
+
+  private async evaluate(request: EvaluateOp): Promise<EvaluationReport> {
+    this.need(request, ['model', 'version', 'data']);
+    const { meta, bytes } = await fetchModel(this.transport, request.model, request.version);
+    const data = await this.samples(request.data, '/data');
+    if (!data.labels)
+      throw new YunbianError('BAD_REQUEST', `/data: ${data.label} is not labelled; evaluation needs labels`, {
+        pointer: '/data',
+      });
+    const { predictOnnx } = lazy.compression();
+    const rows = await predictOnnx(bytes, data);
+    const report = classificationReport(rows, data.labels, rows[0]?.length ?? 0);
+    const latency = await this.latency(bytes, data, 64);
+    this.logger.info('evaluated', {
+      model: `${meta.name}@${meta.version}`,
+      accuracy: report.accuracy,
+      data: data.label,
+    });
+    return { model: meta.name, version: meta.version, ...report, latency, data: data.label };
+  }
+
+  /** Median of 30 executions at batch 1 and 10 at `batch`, after a warm-up, in this worker. */
+  private async latency(bytes: Uint8Array, data: Samples, batch: number): Promise<EvaluationReport['latency']> {
+    const ort = await import('onnxruntime-node');
+    const { MODEL_SESSION_OPTIONS } = lazy.inference();
+    const session = await ort.InferenceSession.create(bytes, { ...MODEL_SESSION_OPTIONS });
+    const size = data.shape.reduce((a, b) => a * b, 1);
+    const n = Math.min(batch, data.count);
+    const time = async (count: number, runs: number) => {
+      const feed = {
+        [session.inputNames[0]]: new ort.Tensor('float32', data.images.slice(0, count * size), [count, ...data.shape]),
+      };
+      await session.run(feed);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        await session.run(feed);
+        times.push(performance.now() - t);
+      }
+      return Math.round(median(times) * 1000) / 1000;
+    };
+    try {
+      return { batch1Ms: await time(1, 30), batch: n, batchMs: await time(n, 10) };
+    } finally {
+      await session.release();
+    }
+  }
+
+  private async compress(request: CompressOp): Promise<CompressResult> {
+    this.need(request, ['model', 'version', 'recipe']);
+    if (request.recipe !== 'int8' && request.recipe !== 'prune')
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `/recipe "${String(request.recipe)}" is not run by model-ops; accepted: int8, prune (structured and distill train: POST /models/{name}/versions/{v}/compress)`,
+        { pointer: '/recipe' },
+      );
+    const { meta, bytes } = await fetchModel(this.transport, request.model, request.version);
+    const c = lazy.compression();
+    const { decodeModel, encodeModel } = lazy.onnx();
+    const parent = decodeModel(bytes);
+    let out: Uint8Array;
+    if (request.recipe === 'int8') {
+      const calibration = await this.samples(
+        request.calibration ?? { digits: { part: 'public', to: 500 } },
+        '/calibration',
+      );
+      const n = Math.min(request.options?.calibrationSamples ?? 500, calibration.count);
+      const size = calibration.shape.reduce((a, b) => a * b, 1);
+      const plan = c.planInt8(parent);
+      const ranges = await c.calibrateRanges(parent, plan.calibrate, {
+        count: n,
+        shape: calibration.shape,
+        images: calibration.images.subarray(0, n * size),
+      });
+      out = encodeModel(c.quantizeInt8(parent, ranges).model);
+    } else {
+      out = encodeModel(c.pruneMagnitude(parent, { sparsity: request.options?.sparsity ?? 0.5 }).model);
+    }
+    const validation = await this.samples(request.validation ?? { digits: { part: 'heldOut' } }, '/validation');
+    if (!validation.labels)
+      throw new YunbianError('BAD_REQUEST', `/validation: ${validation.label} is not labelled`, {
+        pointer: '/validation',
+      });
+    const parentAccuracy = c.accuracyOfRows(await c.predictOnnx(bytes, validation), validation.labels);
+    const accuracy = c.accuracyOfRows(await c.predictOnnx(out, validation), validation.labels);
+    const registered = await this.register(meta, Buffer.from(out), request.recipe);
+    return {
+      model: registered.name,
+      version: registered.version,
+      parent: { version: meta.version, bytes: bytes.length, accuracy: parentAccuracy },
+      compressed: { bytes: out.length, accuracy },
+    };
+  }
+
+  /** Stages the bytes and asks the registry to take them as the next version, derived from `parent`. */
+  private async register(parent: ModelMeta, bytes: Buffer, recipe: 'int8' | 'prune'): Promise<ModelMeta> {
+    const staging = await new Objm(this.transport.jetstream()).create(MODEL_STAGING_BUCKET, {
+      description: 'model bytes waiting for the registry (training results)',
+    });
+    const sha256 = sha256Hex(bytes);
+    const staged = `${parent.name}/${recipe}-of-${parent.version}-${sha256.slice(0, 12)}`;
+    await staging.putBlob({ name: staged }, bytes);
+    const command: RegisterModelCommand = {
+      name: parent.name,
+      staged: { name: staged, sha256, size: bytes.length },
+      derivedFrom: { name: parent.name, version: parent.version, recipe },
+    };
+    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: 120_000 });
+  }
+
+  private async serve(request: ServeOp, context: CallContext): Promise<ServeModelReply> {
+    this.need(request, ['model', 'version', 'like', 'actor']);
+    const command: ServeModelCommand = {
+      model: request.model,
+      version: request.version,
+      like: request.like,
+      actor: actorOf(request.actor, context.idempotencyKey),
+      ...(request.config ? { config: request.config } : {}),
+    };
+    return this.transport.request<ServeModelReply>(Subjects.modelServe, command, { timeoutMs: 150_000 });
+  }
+
+  private async canary(request: CanaryOp, context: CallContext): Promise<CanaryStarted> {
+    this.need(request, ['model', 'stable', 'canary', 'share', 'actor']);
+    const kv = await openLiveFigures(this.transport);
+    // The baseline first: whatever is counted after it is in the window.
+    const baseline = await readLiveFigures(kv, request.model);
+    const startedAt = new Date().toISOString();
+    const command: SetAliasCommand = {
+      model: request.model,
+      alias: 'stable',
+      version: request.stable,
+      canary: { version: request.canary, share: request.share },
+      actor: actorOf(request.actor, context.idempotencyKey),
+    };
+    const { alias } = await this.transport.request<SetAliasReply>(Subjects.modelAlias, command, { timeoutMs: 30_000 });
+    return { alias, startedAt, baseline };
+  }
+
+  private async watch(request: WatchOp, context: CallContext): Promise<PromotionDecision> {
+    this.need(request, ['model', 'stable', 'canary', 'startedAt', 'baseline', 'windowMs', 'actor']);
+    if (!(request.windowMs > 0 && request.windowMs <= MAX_WINDOW_MS))
+      throw new YunbianError('VALIDATION_FAILED', `/windowMs must be 1 to ${MAX_WINDOW_MS} ms`, {
+        pointer: '/windowMs',
+      });
+    const rules = promotionRules(request.rules);
+    if (Array.isArray(rules))
+      throw new YunbianError(
+        'VALIDATION_FAILED',
+        `model-ops watch: ${rules.map((i) => `${i.pointer} ${i.message}`).join('; ')}`,
+        { issues: rules },
+      );
+    const kv = await openLiveFigures(this.transport);
+    // A retried attempt waits only for what is left of the same window.
+    for (let left = remainingMs(request.startedAt, request.windowMs, Date.now()); left > 0;) {
+      await new Promise((r) => setTimeout(r, Math.min(left, 5_000)));
+      left = remainingMs(request.startedAt, request.windowMs, Date.now());
+      const now = await readLiveFigures(kv, request.model);
+      const canary = windowFigures(request.model, request.canary, now, request.baseline);
+      this.logger.info('canary window', {
+        model: request.model,
+        canary: request.canary,
+        left_ms: left,
+        canary_labelled: canary.labelled,
+        canary_accuracy: canary.accuracy,
+      });
+    }
+    // The instances write their counters every 500 ms: the last of the window is in after a second.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const now = await readLiveFigures(kv, request.model);
+    const stable = windowFigures(request.model, request.stable, now, request.baseline);
+    const canary = windowFigures(request.model, request.canary, now, request.baseline);
+    const verdict = decidePromotion(stable, canary, rules);
+    const decidedAt = new Date().toISOString();
+    return {
+      model: request.model,
+      stableVersion: request.stable,
+      canaryVersion: request.canary,
+      ...verdict,
+      rules,
+      window: { from: request.startedAt, to: decidedAt, ms: Date.parse(decidedAt) - Date.parse(request.startedAt) },
+      stable,
+      canary,
+      actor: actorOf(request.actor, context.idempotencyKey),
+      decidedAt,
+    };
+  }
+
+  private async conclude(request: ConcludeOp): Promise<Concluded> {
+    this.need(request, ['decision']);
+    const d = request.decision;
+    const promoted = d.outcome === 'promoted';
+    const command: SetAliasCommand = {
+      model: d.model,
+      alias: 'stable',
+      version: promoted ? d.canaryVersion : d.stableVersion,
+      actor: d.actor,
+      decision: d,
+    };
+    const { alias } = await this.transport.request<SetAliasReply>(Subjects.modelAlias, command, { timeoutMs: 30_000 });
+    let retired: string[] = [];
+    if (!promoted && request.started?.length) {
+      // Engines apply the alias from their watch; requests drawn to the canary just before finish first.
+      await new Promise((r) => setTimeout(r, RETIRE_GRACE_MS));
+      const retire: RetireInstancesCommand = { instances: request.started, actor: d.actor };
+      retired = (
+        await this.transport.request<{ retired: string[] }>(Subjects.modelRetire, retire, { timeoutMs: 30_000 })
+      ).retired;
+    }
+    this.logger.info(`canary ${d.outcome}`, { model: d.model, stable: alias.version, reason: d.reason });
+    return { decision: d, alias, retired };
+  }
+}

@@ -1,0 +1,31 @@
+import { actorOf, classificationReport, median, remainingMs } from './model-ops';
+
+describe('model-ops helpers', () => {
+  it('names the run an engine call acts for', () => {
+    expect(actorOf('workflow:promote', 'r-1a2b:canary:2')).toBe('workflow:promote/run:r-1a2b');
+    expect(actorOf('workflow:promote', 'r-1a2b:items[3]:1')).toBe('workflow:promote/run:r-1a2b');
+    expect(actorOf('release-bot')).toBe('release-bot');
+  });
+
+  it('reports accuracy, per-class accuracy and cross-entropy', () => {
+    const rows = [
+      [0.9, 0.1, 0],
+      [0.2, 0.8, 0],
+      [0.5, 0.5, 0],
+      [0.1, 0.1, 0.8],
+    ];
+    const r = classificationReport(rows, [0, 1, 1, 0], 3);
+    expect(r.accuracy).toBe(0.5);
+    expect(r.perClass).toEqual([0.5, 0.5, null]);
+    expect(r.loss).toBeCloseTo(-(Math.log(0.9) + Math.log(0.8) + Math.log(0.5) + Math.log(0.1)) / 4, 12);
+    expect(() => classificationReport(rows, [0], 3)).toThrow('4 predictions for 1 labels');
+  });
+
+  it('keeps one window across attempts and takes medians', () => {
+    const at = '2026-12-01T10:00:00.000Z';
+    expect(remainingMs(at, 30_000, Date.parse(at) + 10_000)).toBe(20_000);
+    expect(remainingMs(at, 30_000, Date.parse(at) + 40_000)).toBe(0);
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+});
