@@ -324,12 +324,12 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     expect(after.length).toBeGreaterThanOrEqual(5);
     expect(after.every((p) => p.cut === newCut)).toBe(true);
     // Latency follows the new best: the new cut's median is nearer the new best's estimate than
-    // the old cut's (measured at the same bandwidth) is, and a large effect: under 0.8× the old
+    // the old cut's (measured at the same bandwidth) is, and a clear effect: under 0.9× the old
     // cut's. Measured and estimated differ in absolute terms (the engine's relay and JSON, a
     // stream's CPU use under the device's quota, the loaded machine), so the old cut is measured
     // rather than taken from its estimate.
     expect(oldEstimate).toBeGreaterThan(newEstimate);
     expect(Math.abs(medianAfter - newEstimate)).toBeLessThan(Math.abs(medianOld - newEstimate));
-    expect(medianAfter).toBeLessThan(0.8 * medianOld);
+    expect(medianAfter).toBeLessThan(0.9 * medianOld);
   });
 });
