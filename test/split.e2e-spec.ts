@@ -274,14 +274,20 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
       'the head, tail and full-model instances',
     );
     // One workflow per pinned cut (a cut is part of the definition, not of the input).
-    const register = async (cutId: string, n: number) => {
+    const register = async (cutId: string, n: number | string, lossy?: 'float16' | 'int8') => {
       const registered = await cluster.call('POST', '/workflows', {
         name: `split-digits-${n}`,
         durability: 'none',
         steps: [
           {
             id: 'classify',
-            split: { model: 'digits@1', between: [device.id, edge.id], link: { rttMs: 1, mbps: 1000 }, cut: cutId },
+            split: {
+              model: 'digits@1',
+              between: [device.id, edge.id],
+              link: { rttMs: 1, mbps: 1000 },
+              cut: cutId,
+              ...(lossy ? { lossy } : {}),
+            },
             input: { inputs: '=$input.inputs' },
             retry: { maxAttempts: 1 },
           },
@@ -291,14 +297,16 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     };
     const cuts = [cut.id, 'all-second', 'all-first'];
     for (const [n, c] of cuts.entries()) await register(c, n);
+    await register(cut.id, 'float16', 'float16');
+    await register(cut.id, 'int8', 'int8');
     const data = Float32Array.from({ length: 784 }, (_, i) => (i % 17) / 17);
     const full = await ort.InferenceSession.create(new Uint8Array(DIGITS), { intraOpNumThreads: 1 });
     const want = (await full.run({ image: new ort.Tensor('float32', data, [1, 1, 28, 28]) })).probabilities
       .data as Float32Array;
     await full.release();
-    const runWith = async (cutId: string) => {
+    const runWith = async (cutId: string, lossy?: 'float16' | 'int8') => {
       const input = { inputs: { image: toWire({ dims: [1, 1, 28, 28], data }) } };
-      const name = `split-digits-${cuts.indexOf(cutId)}`;
+      const name = `split-digits-${lossy ?? cuts.indexOf(cutId)}`;
       const { status, body } = await cluster.call('POST', `/workflows/${name}/runs?wait=60000`, { input });
       expect(status).toBeLessThan(300);
       return body as unknown as { status: string; output?: { classify: SplitStepOutput }; error?: { message: string } };
@@ -314,7 +322,18 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
       parts: { head: `${head.name}@${head.version}`, tail: `${tail.name}@${tail.version}` },
     });
     expect(record.replan.decided).toBe(true);
-    expect(record.tensors).toEqual([{ name: cut.id, dims: expect.any(Array), bytes: cut.transferBytes }]);
+    expect(record.tensors).toEqual([
+      {
+        name: cut.id,
+        dims: expect.any(Array),
+        bytes: cut.transferBytes,
+        dtype: 'float32',
+        wireBytes: cut.transferBytes,
+      },
+    ]);
+    expect(record.sent).toMatchObject({ dtype: 'float32', bytes: cut.transferBytes, float32Bytes: cut.transferBytes });
+    // base64 (4 characters per 3 bytes) and the JSON envelope.
+    expect(record.sent.messageBytes).toBeGreaterThan((cut.transferBytes * 4) / 3);
     expect(record.estimate.totalMs).toBeCloseTo(cut.totalMs, 6);
     expect(record.measured.totalMs).toBeGreaterThan(0);
     const got = fromWire('probabilities', split.output!.classify.outputs.probabilities).data;
@@ -324,12 +343,34 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     const second = await runWith('all-second');
     expect(second.output!.classify.split).toMatchObject({
       kind: 'all-second',
-      tensors: [{ name: 'image', bytes: 3136 }],
+      tensors: [{ name: 'image', bytes: 3136, wireBytes: 3136 }],
     });
     // The same ends and link: the plan is kept, not decided again.
     expect(second.output!.classify.split.replan).toMatchObject({ decided: false });
     const all = fromWire('probabilities', second.output!.classify.outputs.probabilities).data;
     expect(Math.max(...want.map((v, i) => Math.abs(v - all[i])))).toBeLessThanOrEqual(1e-5);
+    // Lossy transfer: the cut tensor travels as float16 (2 bytes a value) or int8 (1 byte, with a
+    // scale and zero point), the tail reads it decoded, and the plan counted the smaller size.
+    for (const [lossy, perValue] of [
+      ['float16', 2],
+      ['int8', 1],
+    ] as const) {
+      const run = await runWith(cut.id, lossy);
+      expect(run.status).toBe('succeeded');
+      const r = run.output!.classify.split;
+      const values = cut.transferBytes / 4;
+      expect(r.sent).toMatchObject({ dtype: lossy, bytes: perValue * values, float32Bytes: cut.transferBytes });
+      expect(r.tensors[0]).toMatchObject({ dtype: lossy, wireBytes: perValue * values, bytes: cut.transferBytes });
+      expect(r.estimate.transferBytes).toBe(lossy === 'float16' ? 2 * values : values + 8);
+      expect(r.sent.messageBytes).toBeLessThan(record.sent.messageBytes / (lossy === 'float16' ? 1.8 : 3.5));
+      const narrowed = fromWire('probabilities', run.output!.classify.outputs.probabilities).data;
+      const diff = Math.max(...want.map((v, i) => Math.abs(v - narrowed[i])));
+      process.stdout.write(
+        `split step ${lossy}: ${r.sent.bytes} bytes sent instead of ${r.sent.float32Bytes} (message ${r.sent.messageBytes} vs ${record.sent.messageBytes} bytes), max abs diff ${diff.toExponential(2)}\n`,
+      );
+      expect(diff).toBeLessThan(0.05);
+      expect(r.notes.join(' ')).toContain(`cut tensors sent as ${lossy}`);
+    }
     // All on the device, where no instance serves the full model: the error says which to start.
     const first = await runWith('all-first');
     expect(first.status).toBe('failed');

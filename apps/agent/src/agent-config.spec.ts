@@ -12,6 +12,7 @@ describe('loadAgentConfig', () => {
       cgroups: 'auto',
       metricsPort: undefined,
       jsReplicas: 1,
+      jsDomain: undefined,
     });
   });
 
@@ -26,6 +27,7 @@ describe('loadAgentConfig', () => {
       YUNBIAN_CGROUPS: 'off',
       YUNBIAN_METRICS_PORT: '9101',
       YUNBIAN_JS_REPLICAS: '3',
+      YUNBIAN_JS_DOMAIN: 'hub',
     });
     expect(config).toEqual({
       natsUrl: 'nats://hub:4222',
@@ -36,6 +38,7 @@ describe('loadAgentConfig', () => {
       cgroups: 'off',
       metricsPort: 9101,
       jsReplicas: 3,
+      jsDomain: 'hub',
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });

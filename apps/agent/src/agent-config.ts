@@ -22,6 +22,12 @@ export interface AgentConfig {
    * value stops the agent at start instead of every worker later.
    */
   jsReplicas: number;
+  /**
+   * `YUNBIAN_JS_DOMAIN`: the JetStream domain of the registry's stores (`hub` behind a leaf
+   * node). Its workers read it themselves; the agent's own model profiler (compression reports,
+   * split profiles) fetches models with it. Undefined: the server's own domain.
+   */
+  jsDomain?: string;
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
@@ -31,7 +37,8 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default ${DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute}),
   YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
   possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
-  (replicas of the JetStream buckets its workers create, 1–5, default 1).`;
+  (replicas of the JetStream buckets its workers create, 1–5, default 1), YUNBIAN_JS_DOMAIN (JetStream
+  domain of the model registry, e.g. hub behind a leaf node; default the server's).`;
 
 /** Every problem with the agent's environment at once, one line each. */
 export class AgentConfigError extends Error {
@@ -81,6 +88,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     cgroups: oneOf('YUNBIAN_CGROUPS', ['auto', 'off'], 'auto'),
     metricsPort,
     jsReplicas: read(1, () => parseReplicaSetting(env.YUNBIAN_JS_REPLICAS).replicas),
+    jsDomain: env.YUNBIAN_JS_DOMAIN || undefined,
   };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

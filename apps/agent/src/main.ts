@@ -75,6 +75,8 @@ async function main(): Promise<void> {
   const transport = await NatsTransport.connect({
     servers: natsUrl,
     name: `agent ${node.id}`,
+    // Behind a leaf node the registry's object store is in the hub's domain (the model profiler reads it).
+    jetStreamDomain: config.jsDomain,
     propagator: new NatsTracePropagator(),
     onStatus: (status) => logger.info('nats connection', { status }),
   });

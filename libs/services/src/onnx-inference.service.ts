@@ -9,6 +9,7 @@ import {
   namedToWire,
   type BatchedResult,
   type BatchingOptions,
+  type AnyWireTensor,
   type NamedTensors,
   type WireTensor,
 } from '@yunbian/inference';
@@ -33,7 +34,7 @@ export interface OnnxInferenceConfig {
 }
 
 interface InferenceInput {
-  inputs: Record<string, WireTensor>;
+  inputs: Record<string, AnyWireTensor>;
   /**
    * Feedback for the live figures: the true class of each row of the batch (null for a row
    * without one). The answer is the same with or without; the instance counts its hits.
@@ -224,7 +225,7 @@ export abstract class OnnxModelService implements OnModuleInit {
 
 /**
  * Serves one ONNX model per instance: named float32 tensors in and out (base64 bytes, not
- * JSON number arrays), dynamic batching along dimension 0, a warm-up run before the
+ * JSON number arrays; inputs may also come narrowed to float16 or int8, decoded to float32 here), dynamic batching along dimension 0, a warm-up run before the
  * instance reports ready. A model onnxruntime cannot load fails the instance with
  * onnxruntime's own message.
  */
@@ -243,8 +244,17 @@ export abstract class OnnxModelService implements OnModuleInit {
         minProperties: 1,
         additionalProperties: {
           type: 'object',
-          required: ['dims', 'float32'],
-          properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
+          // float32 bytes under `float32`, or a narrowed dtype's under `data` (wire.ts); an
+          // unknown dtype is refused by the reader, naming the tensor and the accepted ones.
+          required: ['dims'],
+          properties: {
+            dims: { type: 'array', items: { type: 'integer', minimum: 1 } },
+            dtype: { type: 'string' },
+            float32: { type: 'string' },
+            data: { type: 'string' },
+            scale: { type: 'number' },
+            zeroPoint: { type: 'integer' },
+          },
         },
       },
       labels: { type: 'array', items: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] } },

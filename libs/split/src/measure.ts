@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import type { SplitLossyMode } from '@yunbian/contracts';
+import { narrowTo } from '@yunbian/inference';
 import { dataTypeName, encodeModel, feedInputs, type OnnxModel } from '@yunbian/onnx';
 import type { TensorSizes } from './choose';
 import type { Cut } from './cuts';
@@ -244,22 +245,13 @@ export function roundToFloat16(x: number): number {
   return sign * r * step;
 }
 
-/** A float32 tensor's values as they arrive after a lossy transfer (int8: per-tensor affine, min/max). */
+/**
+ * A float32 tensor's values as they arrive after a lossy transfer: what the wire form of
+ * `@yunbian/inference` carries (float16; int8 per-tensor affine over the range widened to 0),
+ * so a plan's `lossyCost` measures what a split step sends.
+ */
 export function narrow(values: Float32Array, mode: SplitLossyMode): Float32Array {
-  const out = new Float32Array(values.length);
-  if (mode === 'float16') {
-    for (let i = 0; i < values.length; i++) out[i] = roundToFloat16(values[i]);
-    return out;
-  }
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const scale = hi > lo ? (hi - lo) / 255 : 1;
-  for (let i = 0; i < values.length; i++) out[i] = Math.round((values[i] - lo) / scale) * scale + lo;
-  return out;
+  return narrowTo(values, mode);
 }
 
 export interface SplitComparison {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { bytesToBase64, envInt, float32FromBase64, JsonLogger } from '@yunbian/common';
+import { envInt, JsonLogger } from '@yunbian/common';
 import {
   NODE_TIERS,
   type InstanceRecord,
@@ -8,8 +8,8 @@ import {
   type SplitPlan,
 } from '@yunbian/contracts';
 import type { SplitRunner, SplitStepCall } from '@yunbian/engine';
-import type { WireTensor } from '@yunbian/inference';
-import { adoptCut, narrow, shouldReplan, type PlanBasis, type ReplanOptions } from '@yunbian/split';
+import { fromWire, packWire, wireDataBytes, type AnyWireTensor, type WireTensor } from '@yunbian/inference';
+import { adoptCut, shouldReplan, type PlanBasis, type ReplanOptions } from '@yunbian/split';
 import { YunbianError } from '@yunbian/transport';
 import { parseSplitModel } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
@@ -31,13 +31,23 @@ export interface SplitStepRecord {
   /** The plan's choice (the cut run differs when the step pinned one). */
   chosen: string;
   reason: string;
-  /** Whether this run decided the plan again, and why (or why not). */
-  replan: { decided: boolean; reason: string };
+  /**
+   * Whether this run decided the plan again, and why (or why not); when the plan in force was
+   * decided, and the link as measured at this run (`link` is the one the plan was made for).
+   */
+  replan: { decided: boolean; reason: string; decidedAt: string; linkNow: { rttMs: number; mbps: number } };
   link: { rttMs: number; mbps: number; source: string };
   lossy: false | 'float16' | 'int8';
   parts?: { head: string; tail: string };
-  /** The tensors that crossed, with their sizes as float32. */
-  tensors: { name: string; dims: number[]; bytes: number }[];
+  /** The tensors that crossed: `bytes` as float32, `wireBytes` as sent in `dtype`. */
+  tensors: { name: string; dims: number[]; bytes: number; dtype: 'float32' | 'float16' | 'int8'; wireBytes: number }[];
+  /**
+   * What went to the second node: the tensors' bytes as sent (`bytes`; the estimate's
+   * `transferBytes` counts the same, plus 8 per int8 tensor for its scale and zero point), as
+   * float32 they would have been (`float32Bytes`), and the request's JSON (`messageBytes`: base64
+   * and envelope; by payload-store reference past its threshold).
+   */
+  sent: { dtype: 'float32' | 'float16' | 'int8'; bytes: number; float32Bytes: number; messageBytes: number };
   estimate: Pick<SplitCutEstimate, 'headMs' | 'transferBytes' | 'transferMs' | 'rttMs' | 'tailMs' | 'totalMs'>;
   /** Wall times seen from the orchestrator: the head call, the tail call (tensors' transfer and RTT in it), both. */
   measured: { headMs: number; tailMs: number; totalMs: number };
@@ -82,13 +92,19 @@ export class SplitStepRunner implements SplitRunner {
     const parsed = parseSplitModel(spec.model);
     if (typeof parsed === 'string') throw new YunbianError('BAD_REQUEST', parsed);
     const { name, version } = parsed;
-    const inputs = (call.input as { inputs?: Record<string, WireTensor> } | undefined)?.inputs;
+    const inputs = (call.input as { inputs?: Record<string, AnyWireTensor> } | undefined)?.inputs;
     if (!inputs || typeof inputs !== 'object' || Object.keys(inputs).length === 0)
       throw new YunbianError(
         'BAD_REQUEST',
         `step ${call.stepId}: a split step's input is { inputs: { <input name>: { dims, float32 } } } (as for onnx-inference)`,
       );
     const inputShape = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.dims]));
+    const dtype = spec.lossy || 'float32';
+    /** A tensor as the second node gets it: float32 ones narrowed to the step's lossy dtype. */
+    const toSend = (n: string, wire: AnyWireTensor): AnyWireTensor => {
+      if (dtype === 'float32' || (wire.dtype ?? 'float32') === dtype) return wire;
+      return packWire(fromWire(n, wire), dtype);
+    };
     const first = this.endNode(spec.between[0], [name, `${name}-head`], 0);
     const second = this.endNode(spec.between[1], [name, `${name}-tail`], 1, first.id);
     const { plan, cutId: planned, replan } = await this.decide(name, version, spec, first, second, inputShape);
@@ -105,14 +121,28 @@ export class SplitStepRunner implements SplitRunner {
     const started = performance.now();
     let headMs = 0;
     let outputs: Record<string, WireTensor>;
-    let tensors: SplitStepRecord['tensors'] = [];
+    const tensors: SplitStepRecord['tensors'] = [];
+    let messageBytes = 0;
+    const crossed = (n: string, wire: AnyWireTensor) =>
+      tensors.push({
+        name: n,
+        dims: wire.dims,
+        bytes: 4 * count(wire.dims),
+        dtype: wire.dtype ?? 'float32',
+        wireBytes: wireDataBytes(wire),
+      });
     let parts: SplitStepRecord['parts'];
     if (estimate.kind === 'all-first' || estimate.kind === 'all-second') {
       const node = estimate.kind === 'all-first' ? first : second;
-      if (estimate.kind === 'all-second')
-        tensors = Object.entries(inputs).map(([n, t]) => ({ name: n, dims: t.dims, bytes: 4 * count(t.dims) }));
+      let sent: Record<string, AnyWireTensor> = inputs;
+      if (estimate.kind === 'all-second') {
+        // The input is what crosses: narrowed with lossy, as the plan counted it.
+        sent = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, toSend(n, t)]));
+        for (const [n, t] of Object.entries(sent)) crossed(n, t);
+        messageBytes = jsonBytes({ inputs: sent });
+      }
       const instance = this.instanceOn(node, name, version);
-      outputs = await this.outputsOf(call, await request(instance, { inputs }, 'full'));
+      outputs = await this.outputsOf(call, await request(instance, { inputs: sent }, 'full'));
       if (estimate.kind === 'all-first') headMs = performance.now() - started;
     } else {
       const registered = await this.splits.split(name, version, { cut: cutId, inputShape });
@@ -124,17 +154,14 @@ export class SplitStepRunner implements SplitRunner {
       const tail = this.instanceOn(second, registered.tail.name, registered.tail.version);
       const headOut = await this.outputsOf(call, await request(head, { inputs }, 'head'));
       headMs = performance.now() - started;
-      const crossing: Record<string, WireTensor> = {};
+      const crossing: Record<string, AnyWireTensor> = {};
       for (const t of registered.tensors) {
         const wire = headOut[t] ?? inputs[t];
         if (!wire) throw new YunbianError('INTERNAL', `the head ${parts.head} did not return cut tensor ${t}`);
-        crossing[t] = spec.lossy ? narrowed(wire, spec.lossy) : wire;
-        tensors.push({ name: t, dims: wire.dims, bytes: 4 * count(wire.dims) });
+        crossing[t] = toSend(t, wire);
+        crossed(t, crossing[t]);
       }
-      if (spec.lossy)
-        notes.push(
-          `cut tensors narrowed to ${spec.lossy} values before the tail; they still travel as float32 bytes on the wire`,
-        );
+      messageBytes = jsonBytes({ inputs: crossing });
       const tailInput = await call.offload({ inputs: crossing }, `${call.idempotencyKey}.cut`);
       const tailOut = await this.outputsOf(call, await request(tail, tailInput, 'tail'));
       // Graph outputs the head makes are results too.
@@ -147,6 +174,16 @@ export class SplitStepRunner implements SplitRunner {
       };
     }
     const totalMs = performance.now() - started;
+    const sent: SplitStepRecord['sent'] = {
+      dtype,
+      bytes: tensors.reduce((a, t) => a + t.wireBytes, 0),
+      float32Bytes: tensors.reduce((a, t) => a + t.bytes, 0),
+      messageBytes,
+    };
+    if (spec.lossy && sent.bytes > 0)
+      notes.push(
+        `cut tensors sent as ${spec.lossy}: ${sent.bytes} bytes instead of ${sent.float32Bytes} as float32; the tail reads them decoded to float32`,
+      );
     const record: SplitStepRecord = {
       model: spec.model,
       nodes: [first.id, second.id],
@@ -159,6 +196,7 @@ export class SplitStepRunner implements SplitRunner {
       lossy: spec.lossy ?? false,
       ...(parts ? { parts } : {}),
       tensors,
+      sent,
       estimate: {
         headMs: estimate.headMs,
         transferBytes: estimate.transferBytes,
@@ -175,6 +213,7 @@ export class SplitStepRunner implements SplitRunner {
       step: call.stepId,
       model: spec.model,
       cut: cutId,
+      sent_bytes: sent.bytes,
       estimate_ms: round(estimate.totalMs),
       measured_ms: record.measured.totalMs,
     });
@@ -198,9 +237,19 @@ export class SplitStepRunner implements SplitRunner {
     const key = JSON.stringify([name, version, first.id, second.id, spec.lossy, spec.objective, spec.link, inputShape]);
     const kept = this.plans.get(key);
     const link = spec.link ?? this.splits.currentLink(first.id, second.id);
+    const linkNow = { rttMs: link.rttMs, mbps: link.mbps };
     const verdict = shouldReplan(kept?.basis, link, Date.now(), this.replanOptions);
     if (kept && !verdict.replan)
-      return { plan: kept.plan, cutId: kept.cutId, replan: { decided: false, reason: verdict.reason } };
+      return {
+        plan: kept.plan,
+        cutId: kept.cutId,
+        replan: {
+          decided: false,
+          reason: verdict.reason,
+          decidedAt: new Date(kept.basis.decidedAt).toISOString(),
+          linkNow,
+        },
+      };
     const plan = await this.splits.plan(name, version, {
       between: [first.id, second.id],
       inputShape,
@@ -210,12 +259,22 @@ export class SplitStepRunner implements SplitRunner {
     });
     const running = kept && plan.candidates.find((c) => c.id === kept.cutId);
     const adopted = adoptCut(running, plan.chosen, this.replanOptions);
+    const decidedAt = Date.now();
     remember(this.plans, key, {
       plan,
       cutId: adopted.id,
-      basis: { mbps: plan.link.mbps, rttMs: plan.link.rttMs, decidedAt: Date.now() },
+      basis: { mbps: plan.link.mbps, rttMs: plan.link.rttMs, decidedAt },
     });
-    return { plan, cutId: adopted.id, replan: { decided: true, reason: `${verdict.reason}; ${adopted.reason}` } };
+    return {
+      plan,
+      cutId: adopted.id,
+      replan: {
+        decided: true,
+        reason: `${verdict.reason}; ${adopted.reason}`,
+        decidedAt: new Date(decidedAt).toISOString(),
+        linkNow,
+      },
+    };
   }
 
   /** A node id as it is; a tier: its alive node with an instance serving the model or its part, else its first alive node. */
@@ -266,12 +325,8 @@ export class SplitStepRunner implements SplitRunner {
   }
 }
 
-function narrowed(wire: WireTensor, mode: 'float16' | 'int8'): WireTensor {
-  const values = float32FromBase64(wire.float32, count(wire.dims));
-  return { dims: wire.dims, float32: bytesToBase64(narrow(values, mode)) };
-}
-
 const count = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
 function pick<T>(from: Record<string, T>, keys: string[]): Record<string, T> {
