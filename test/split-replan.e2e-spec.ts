@@ -104,7 +104,7 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
       agentEnv: { YUNBIAN_BANDWIDTH_PROBE_MS: String(INTERVAL_MS), YUNBIAN_BANDWIDTH_BUDGET_BYTES: '40000000' },
       orchestratorEnv: {
         YUNBIAN_SPLIT_REPLAN_INTERVAL_MS: String(INTERVAL_MS),
-        YUNBIAN_SPLIT_AUTO_PROFILE_MS: '3600000',
+        YUNBIAN_SPLIT_AUTO_PROFILE_MS: '0',
       },
       say: (line) => process.stdout.write(`[testbed] ${line}\n`),
     });

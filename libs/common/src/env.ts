@@ -1,10 +1,16 @@
 /** Reads a positive integer from the environment, failing with the variable's name. */
-export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+export function envInt(
+  name: string,
+  fallback: number,
+  env: NodeJS.ProcessEnv = process.env,
+  { min = 1 }: { min?: 0 | 1 } = {},
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`environment variable ${name}="${raw}" must be a positive integer`);
+  if (!Number.isInteger(value) || value < min) {
+    const what = min === 0 ? 'an integer ≥ 0' : 'a positive integer';
+    throw new Error(`environment variable ${name}="${raw}" must be ${what}`);
   }
   return value;
 }

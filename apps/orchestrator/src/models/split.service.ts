@@ -46,7 +46,7 @@ export function splitSettings(
     maxMemoryMb: envInt('YUNBIAN_SPLIT_MEMORY_MB', 1536, env),
     profileRuns: envInt('YUNBIAN_SPLIT_PROFILE_RUNS', 5, env),
     // How often joined node classes are checked for missing profiles (0: never automatically).
-    autoProfileMs: envInt('YUNBIAN_SPLIT_AUTO_PROFILE_MS', 2_000, env),
+    autoProfileMs: envInt('YUNBIAN_SPLIT_AUTO_PROFILE_MS', 2_000, env, { min: 0 }),
   };
 }
 
