@@ -12,6 +12,7 @@ describe('loadAgentConfig', () => {
       cgroups: 'auto',
       metricsPort: undefined,
       jsReplicas: 1,
+      allowedModelDirs: [],
     });
   });
 
@@ -26,6 +27,7 @@ describe('loadAgentConfig', () => {
       YUNBIAN_CGROUPS: 'off',
       YUNBIAN_METRICS_PORT: '9101',
       YUNBIAN_JS_REPLICAS: '3',
+      YUNBIAN_ALLOWED_MODEL_DIRS: '/srv/models:/opt/dicts',
     });
     expect(config).toEqual({
       natsUrl: 'nats://hub:4222',
@@ -36,6 +38,7 @@ describe('loadAgentConfig', () => {
       cgroups: 'off',
       metricsPort: 9101,
       jsReplicas: 3,
+      allowedModelDirs: ['/srv/models', '/opt/dicts'],
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });
@@ -50,6 +53,7 @@ describe('loadAgentConfig', () => {
         YUNBIAN_METRICS_PORT: '70000',
         YUNBIAN_SHARED_WORKER: 'maybe',
         YUNBIAN_JS_REPLICAS: '7',
+        YUNBIAN_ALLOWED_MODEL_DIRS: 'models',
       });
     } catch (err) {
       error = err;
@@ -62,6 +66,7 @@ describe('loadAgentConfig', () => {
       'environment variable YUNBIAN_SHARED_WORKER="maybe" must be 1/true/on or 0/false/off',
       'environment variable YUNBIAN_CGROUPS="yes" must be auto or off',
       'environment variable YUNBIAN_JS_REPLICAS="7" must be a whole number from 1 to 5: the replicas of every JetStream bucket Yunbian creates (3 on a 3-server cluster; unset means 1)',
+      'environment variable YUNBIAN_ALLOWED_MODEL_DIRS="models" must list absolute directories separated by ":" (got "models")',
     ]);
   });
 });

@@ -1,4 +1,5 @@
 import { DEFAULT_NATS_URL, envFlag, envInt, envString } from '@yunbian/common';
+import { ALLOWED_MODEL_DIRS_SETTING, parseAllowedModelDirs } from '@yunbian/models';
 import { parseReplicaSetting } from '@yunbian/transport';
 import { DEFAULT_BANDWIDTH_PROBE, type BandwidthProbeOptions } from './bandwidth-prober';
 
@@ -22,6 +23,12 @@ export interface AgentConfig {
    * value stops the agent at start instead of every worker later.
    */
   jsReplicas: number;
+  /**
+   * `YUNBIAN_ALLOWED_MODEL_DIRS`: directories whose files instance configs may name as
+   * `modelPath` / `dictionaryPath` (besides the packaged OCR models). Workers read it
+   * themselves (they inherit the environment); checked here so a bad value stops the agent.
+   */
+  allowedModelDirs: string[];
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
@@ -31,7 +38,9 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default ${DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute}),
   YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
   possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
-  (replicas of the JetStream buckets its workers create, 1–5, default 1).`;
+  (replicas of the JetStream buckets its workers create, 1–5, default 1), ${ALLOWED_MODEL_DIRS_SETTING} (absolute
+  directories, ":"-separated, whose files instance configs may name as modelPath/dictionaryPath; default none
+  besides the packaged OCR models).`;
 
 /** Every problem with the agent's environment at once, one line each. */
 export class AgentConfigError extends Error {
@@ -81,6 +90,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     cgroups: oneOf('YUNBIAN_CGROUPS', ['auto', 'off'], 'auto'),
     metricsPort,
     jsReplicas: read(1, () => parseReplicaSetting(env.YUNBIAN_JS_REPLICAS).replicas),
+    allowedModelDirs: read<string[]>([], () => parseAllowedModelDirs(env[ALLOWED_MODEL_DIRS_SETTING])),
   };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

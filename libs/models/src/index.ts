@@ -5,3 +5,4 @@ export * from './onnx-writer';
 export * from './model-aliases';
 export * from './model-check';
 export * from './dataset-format';
+export * from './local-files';

@@ -13,7 +13,14 @@ import {
   type WireTensor,
 } from '@yunbian/inference';
 import type { ServedModel } from '@yunbian/contracts';
-import { ModelCache, readModelMeta } from '@yunbian/models';
+import {
+  allowedLocalFile,
+  ALLOWED_MODEL_DIRS_SETTING,
+  ModelCache,
+  parseAllowedModelDirs,
+  readModelMeta,
+} from '@yunbian/models';
+import { defaultModelPaths } from '@yunbian/ocr';
 import { withSpan, yunbianMetrics } from '@yunbian/observability';
 import { INSTANCE_CONFIG, YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
@@ -34,6 +41,15 @@ export interface OnnxInferenceConfig {
 
 interface InferenceInput {
   inputs: Record<string, WireTensor>;
+}
+
+/**
+ * Directories whose files instance configs may name (`modelPath`, `dictionaryPath`): the
+ * node's `YUNBIAN_ALLOWED_MODEL_DIRS` (the agent checked it at start; workers inherit its
+ * environment) and the packaged OCR models.
+ */
+export function allowedModelDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...parseAllowedModelDirs(env[ALLOWED_MODEL_DIRS_SETTING]), path.dirname(defaultModelPaths().dictionary)];
 }
 
 /**
@@ -132,7 +148,10 @@ export abstract class OnnxModelService implements OnModuleInit {
   private async modelFile(
     config: OnnxInferenceConfig,
   ): Promise<{ file: string; modelName: string; served?: ServedModel }> {
-    if (config.modelPath) return { file: config.modelPath, modelName: path.basename(config.modelPath) };
+    if (config.modelPath !== undefined) {
+      const file = await allowedLocalFile(config.modelPath, 'modelPath', allowedModelDirs());
+      return { file, modelName: path.basename(file) };
+    }
     const model = config.model ?? this.defaultModel();
     if (!model) {
       throw new YunbianError(

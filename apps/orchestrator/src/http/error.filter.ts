@@ -31,6 +31,10 @@ export class ErrorFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     if (exception instanceof YunbianError) {
       const statusCode = HTTP_STATUS[exception.code] ?? 500;
+      // A refusal for load says when to come back (details.retryAfterSeconds).
+      const retryAfter = (exception.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+      if (typeof retryAfter === 'number' && Number.isFinite(retryAfter))
+        response.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
       response.status(statusCode).json({ statusCode, ...exception.toBody() });
       return;
     }

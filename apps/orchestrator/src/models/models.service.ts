@@ -19,16 +19,30 @@ import {
   type ModelMeta,
 } from '@yunbian/models';
 import { createKv, createObjectStore, NatsTransport, YunbianError } from '@yunbian/transport';
+import { Admission } from './admission';
 import { INSPECT_MEMORY_SETTING, inspectOnnxModel, type InspectLimits } from './onnx-inspector';
 
 export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
 /** Resident memory the inspector may reach while loading a model (Node.js and onnxruntime take ~75 MB of it). */
 export const DEFAULT_INSPECT_MEMORY_MB = 1024;
 
+/** How many inspections run at once, and how many may wait (each is a process of up to `maxMemoryMb`). */
+export interface InspectAdmission {
+  inspectConcurrency: number;
+  inspectQueue: number;
+}
+
+export const INSPECT_ADMISSION_SETTINGS = 'YUNBIAN_MODEL_INSPECT_CONCURRENCY, YUNBIAN_MODEL_INSPECT_QUEUE';
+
 /** Settings from the environment, read once at start. */
-export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes: number } & InspectLimits {
+export function modelSettings(
+  env: NodeJS.ProcessEnv = process.env,
+): { maxBytes: number } & InspectLimits & InspectAdmission {
   return {
     maxBytes: envInt('YUNBIAN_MODEL_MAX_BYTES', DEFAULT_MODEL_MAX_BYTES, env),
+    inspectConcurrency: envInt('YUNBIAN_MODEL_INSPECT_CONCURRENCY', 1, env),
+    // envInt takes positive integers; a queue of 0 (refuse whenever one runs) is YUNBIAN_MODEL_INSPECT_QUEUE=none.
+    inspectQueue: env.YUNBIAN_MODEL_INSPECT_QUEUE === 'none' ? 0 : envInt('YUNBIAN_MODEL_INSPECT_QUEUE', 4, env),
     timeoutMs: envInt('YUNBIAN_MODEL_INSPECT_TIMEOUT_MS', 60_000, env),
     maxOldSpaceMb: envInt('YUNBIAN_MODEL_INSPECT_HEAP_MB', 512, env),
     maxMemoryMb: envInt(INSPECT_MEMORY_SETTING, DEFAULT_INSPECT_MEMORY_MB, env),
@@ -43,6 +57,13 @@ export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes:
 export class ModelsService implements OnModuleInit {
   private readonly logger = new JsonLogger('models');
   private readonly settings = modelSettings();
+  private readonly inspections = new Admission({
+    concurrency: this.settings.inspectConcurrency,
+    queue: this.settings.inspectQueue,
+    what: 'model inspections',
+    settings: INSPECT_ADMISSION_SETTINGS,
+    retryAfterSeconds: 5,
+  });
   private kv!: KV;
   private store!: ObjectStore;
   private readonly models = new Map<string, ModelMeta[]>();
@@ -104,7 +125,9 @@ export class ModelsService implements OnModuleInit {
       }
       const same = this.versions(name).find((m) => m.sha256 === sha256);
       if (same) return { meta: same, created: false };
-      const { inputs, outputs, peakMemoryMb } = await inspectOnnxModel(file, `model "${name}"`, this.settings);
+      const { inputs, outputs, peakMemoryMb } = await this.inspections.run(() =>
+        inspectOnnxModel(file, `model "${name}"`, this.settings),
+      );
       const version = (this.versions(name).at(-1)?.version ?? 0) + 1;
       const objectName = modelObjectName(name, version);
       const meta: ModelMeta = {
