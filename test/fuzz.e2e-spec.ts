@@ -33,7 +33,21 @@ function rng(seed: number): () => number {
 
 const deepJson = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
 const deepObject = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
-const HOSTILE_PARAMS = ['a*b', '>', 'a.b', 'a b', '%2A', '..', 'ü名', 'x'.repeat(300), '0', '-1', 'null', "'; DROP", '%00'];
+const HOSTILE_PARAMS = [
+  'a*b',
+  '>',
+  'a.b',
+  'a b',
+  '%2A',
+  '..',
+  'ü名',
+  'x'.repeat(300),
+  '0',
+  '-1',
+  'null',
+  "'; DROP",
+  '%00',
+];
 const HOSTILE_VALUES: unknown[] = [
   null,
   '',
@@ -53,7 +67,12 @@ const HOSTILE_VALUES: unknown[] = [
   'a*.>',
   '../../../../etc/passwd',
 ];
-const WRONG_TYPES = ['application/xml', 'multipart/form-data; boundary=x', 'text/html', 'application/x-www-form-urlencoded'];
+const WRONG_TYPES = [
+  'application/xml',
+  'multipart/form-data; boundary=x',
+  'text/html',
+  'application/x-www-form-urlencoded',
+];
 
 interface Schema {
   type?: string | string[];
@@ -136,20 +155,39 @@ function cases(op: Operation, random: () => number): Case[] {
   const out: Case[] = [];
   // Every path parameter with a hostile value (all at once: the first one checked refuses).
   if (op.path.includes('{')) {
-    for (const hostile of HOSTILE_PARAMS) out.push({ path: pathWith(hostile), query: '', label: `param ${hostile.slice(0, 12)}` });
+    for (const hostile of HOSTILE_PARAMS)
+      out.push({ path: pathWith(hostile), query: '', label: `param ${hostile.slice(0, 12)}` });
   }
   const json = (value: unknown): Pick<Case, 'body' | 'contentType'> => ({
     body: JSON.stringify(value),
     contentType: 'application/json',
   });
   const generators: (() => Case)[] = [
-    () => ({ path: pathWith(), query: '', body: deepJson(12_000), contentType: 'application/json', label: 'deep array' }),
-    () => ({ path: pathWith(), query: '', body: deepObject(12_000), contentType: 'application/json', label: 'deep object' }),
+    () => ({
+      path: pathWith(),
+      query: '',
+      body: deepJson(12_000),
+      contentType: 'application/json',
+      label: 'deep array',
+    }),
+    () => ({
+      path: pathWith(),
+      query: '',
+      body: deepObject(12_000),
+      contentType: 'application/json',
+      label: 'deep object',
+    }),
     () => ({ path: pathWith(), query: '', ...json('x'.repeat(2_000_000)), label: 'huge string' }),
     () => ({ path: pathWith(), query: '', ...json(pick(HOSTILE_VALUES)), label: 'wrong type' }),
     () => ({ path: pathWith(), query: '', body: '', contentType: 'application/json', label: 'empty' }),
     () => ({ path: pathWith(), query: '', body: '{"a":', contentType: 'application/json', label: 'truncated' }),
-    () => ({ path: pathWith(), query: '', body: '<a>1</a>', contentType: pick(WRONG_TYPES), label: 'wrong content type' }),
+    () => ({
+      path: pathWith(),
+      query: '',
+      body: '<a>1</a>',
+      contentType: pick(WRONG_TYPES),
+      label: 'wrong content type',
+    }),
     () => ({ path: pathWith(), query: '', body: '{"input":1}', label: 'no content type' }),
     () => ({ path: pathWith(), query: queryWith(() => pick(HOSTILE_VALUES)), label: 'hostile query' }),
     // The schema's own shape with hostile leaves: gets past "must be object" into handlers.
@@ -216,7 +254,8 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
           });
           status = String(response.status);
           const text = await response.text();
-          if (response.status >= 500) failures.push(`${op.method} ${c.path.slice(0, 80)} [${c.label}] → ${status} ${text.slice(0, 200)}`);
+          if (response.status >= 500)
+            failures.push(`${op.method} ${c.path.slice(0, 80)} [${c.label}] → ${status} ${text.slice(0, 200)}`);
         } catch (err) {
           status = (err as Error).name === 'TimeoutError' ? 'hang' : 'error';
           failures.push(`${op.method} ${c.path.slice(0, 80)} [${c.label}] → ${status}: ${(err as Error).message}`);

@@ -13,6 +13,7 @@ describe('loadAgentConfig', () => {
       metricsPort: undefined,
       jsReplicas: 1,
       allowedModelDirs: [],
+      modelVerifyKeys: [],
     });
   });
 
@@ -39,6 +40,7 @@ describe('loadAgentConfig', () => {
       metricsPort: 9101,
       jsReplicas: 3,
       allowedModelDirs: ['/srv/models', '/opt/dicts'],
+      modelVerifyKeys: [],
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });

@@ -6,3 +6,5 @@ export * from './model-aliases';
 export * from './model-check';
 export * from './dataset-format';
 export * from './local-files';
+export * from './model-signature';
+export * from './model-trust';

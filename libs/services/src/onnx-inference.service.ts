@@ -161,7 +161,8 @@ export abstract class OnnxModelService implements OnModuleInit {
     }
     const [name, versionText] = model.split('@');
     const version = versionText ? Number(versionText) : undefined;
-    const cache = ModelCache.overNats(this.transport, {
+    // Every version is checked against the registry's signature before it is loaded.
+    const cache = ModelCache.overNatsVerified(this.transport, {
       directory:
         process.env.YUNBIAN_MODEL_CACHE_DIR ??
         path.join(os.tmpdir(), 'yunbian-models', process.env.YUNBIAN_NODE_ID ?? 'node'),
