@@ -56,11 +56,18 @@ describe('contentTypeProblem', () => {
 });
 
 describe('routeParamProblem', () => {
-  it('accepts identifiers and refuses NATS wildcards, dots, spaces and long values', () => {
-    expect(routeParamProblem('id', '0b6c1d2e-aaaa-4bbb-8ccc-123456789abc')).toBeUndefined();
+  it('accepts identifiers as names and refuses NATS wildcards, dots, spaces and long values', () => {
     expect(routeParamProblem('name', 'ocr_det-2')).toBeUndefined();
     for (const bad of ['a*b', '>', 'a.b', 'a b', '', 'ü', 'x'.repeat(129)]) {
-      expect(routeParamProblem('id', bad)).toMatch(/^path parameter "id" .* is not accepted; use 1-128 letters/);
+      expect(routeParamProblem('name', bad)).toMatch(/^path parameter "name" .* is not accepted; use 1-128 letters/);
+    }
+  });
+
+  it('accepts dotted ids (trigger runs) and refuses wildcards, spaces and empty parts in them', () => {
+    expect(routeParamProblem('id', '0b6c1d2e-aaaa-4bbb-8ccc-123456789abc')).toBeUndefined();
+    expect(routeParamProblem('id', 'on-stream.orders.1')).toBeUndefined();
+    for (const bad of ['a*b', '>', 'a.>', 'a b', '', '.a', 'a..b', 'a.', 'ü', 'x'.repeat(257)]) {
+      expect(routeParamProblem('id', bad)).toMatch(/^path parameter "id" .* is not accepted; use letters, digits/);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { IDENTIFIER_PATTERN, IDENTIFIER_RULE } from '@yunbian/contracts';
+import { DOTTED_ID_PATTERN, DOTTED_ID_RULE, IDENTIFIER_PATTERN, IDENTIFIER_RULE } from '@yunbian/contracts';
 
 const OPEN = new Set([0x5b, 0x7b]); // [ {
 const CLOSE = new Set([0x5d, 0x7d]); // ] }
@@ -73,10 +73,16 @@ export function contentTypeProblem(
   return `this route reads a body of Content-Type ${accepted.join(' or ')}; got ${type ? `"${type}"` : 'no Content-Type'}`;
 }
 
-/** Why a path parameter cannot be used (it becomes a subject token or a KV key), or undefined. */
+/**
+ * Why a path parameter cannot be used (it becomes a subject token or a KV key), or undefined.
+ * Names are identifiers; `id` parameters (runs, nodes, instances, plans, jobs) may also be
+ * dotted, as the runs triggers start are (`<workflow>.<trigger>.<sequence>`): a dotted node or
+ * instance id is simply not found, since neither is ever dotted.
+ */
 export function routeParamProblem(name: string, value: unknown): string | undefined {
-  if (typeof value === 'string' && IDENTIFIER_PATTERN.test(value)) return undefined;
+  const [pattern, rule] = name === 'id' ? [DOTTED_ID_PATTERN, DOTTED_ID_RULE] : [IDENTIFIER_PATTERN, IDENTIFIER_RULE];
+  if (typeof value === 'string' && pattern.test(value)) return undefined;
   const shown =
     typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
-  return `path parameter "${name}" ${shown} is not accepted; use ${IDENTIFIER_RULE}`;
+  return `path parameter "${name}" ${shown} is not accepted; use ${rule}`;
 }
