@@ -30,6 +30,8 @@ describe('ONNX inference service (real models, real processes)', () => {
         YUNBIAN_METRICS_PORT: String(metricsPort),
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
         OTEL_BSP_SCHEDULE_DELAY: '200',
+        // The broken model below is written there; nothing else outside the packaged models may be opened.
+        YUNBIAN_ALLOWED_MODEL_DIRS: cluster.logDir,
       },
     );
     const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
@@ -178,5 +180,24 @@ describe('ONNX inference service (real models, real processes)', () => {
     expect((await cluster.node('edge-a'))!.status).toBe('alive');
     expect((await cluster.get<InstanceRecord>(`/instances/${instance.id}`)).status).toBe('ready');
     await cluster.call('DELETE', `/instances/${failed.id}?drainTimeoutMs=0`);
+  });
+  it("refuses a modelPath or dictionaryPath outside the node's allowed directories, naming the setting", async () => {
+    for (const [service, config] of [
+      ['onnx-inference', { modelPath: '/etc/passwd' }],
+      ['ocr-recognise', { dictionaryPath: '/etc/passwd' }],
+    ] as const) {
+      const { body } = await cluster.call('POST', '/instances', { service, nodeId: 'edge-a', config });
+      const failed = await cluster.waitFor(
+        async () => {
+          const i = await cluster.get<InstanceRecord>(`/instances/${(body as unknown as InstanceRecord).id}`);
+          return i.status === 'failed' && i.lastError ? i : undefined;
+        },
+        60_000,
+        `the ${service} instance given /etc/passwd to fail`,
+      );
+      expect(failed.lastError).toContain('outside the directories this node allows');
+      expect(failed.lastError).toContain('YUNBIAN_ALLOWED_MODEL_DIRS');
+      await cluster.call('DELETE', `/instances/${failed.id}?drainTimeoutMs=0`);
+    }
   });
 });

@@ -116,7 +116,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
     await expectHealthy();
   });
 
-  it('answers 413 beyond the size limit and 400 for a wrong content type or name', async () => {
+  it('answers 413 beyond the size limit, 415 for a wrong content type and 400 for a wrong name', async () => {
     const tooLarge = await upload('big', Buffer.alloc(MAX_BYTES + 1));
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.body.message).toContain(`limit is ${MAX_BYTES} bytes`);
@@ -136,8 +136,8 @@ describe('model registry across processes (real nats-server and orchestrator)', 
     } as RequestInit);
     expect(streamed.status).toBe(413);
     const multipart = await upload('det', DET, 'multipart/form-data; boundary=x');
-    expect(multipart.status).toBe(400);
-    expect(multipart.body.message).toContain('Content-Type: application/octet-stream');
+    expect(multipart.status).toBe(415);
+    expect(multipart.body.message).toContain('Content-Type application/octet-stream');
     const badName = await upload('a.b', DET);
     expect(badName.status).toBe(400);
     expect(badName.body.message).toContain('"a.b" is invalid');

@@ -13,6 +13,8 @@ describe('loadAgentConfig', () => {
       metricsPort: undefined,
       jsReplicas: 1,
       jsDomain: undefined,
+      allowedModelDirs: [],
+      modelVerifyKeys: [],
     });
   });
 
@@ -28,6 +30,7 @@ describe('loadAgentConfig', () => {
       YUNBIAN_METRICS_PORT: '9101',
       YUNBIAN_JS_REPLICAS: '3',
       YUNBIAN_JS_DOMAIN: 'hub',
+      YUNBIAN_ALLOWED_MODEL_DIRS: '/srv/models:/opt/dicts',
     });
     expect(config).toEqual({
       natsUrl: 'nats://hub:4222',
@@ -39,6 +42,8 @@ describe('loadAgentConfig', () => {
       metricsPort: 9101,
       jsReplicas: 3,
       jsDomain: 'hub',
+      allowedModelDirs: ['/srv/models', '/opt/dicts'],
+      modelVerifyKeys: [],
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });
@@ -53,6 +58,7 @@ describe('loadAgentConfig', () => {
         YUNBIAN_METRICS_PORT: '70000',
         YUNBIAN_SHARED_WORKER: 'maybe',
         YUNBIAN_JS_REPLICAS: '7',
+        YUNBIAN_ALLOWED_MODEL_DIRS: 'models',
       });
     } catch (err) {
       error = err;
@@ -65,6 +71,7 @@ describe('loadAgentConfig', () => {
       'environment variable YUNBIAN_SHARED_WORKER="maybe" must be 1/true/on or 0/false/off',
       'environment variable YUNBIAN_CGROUPS="yes" must be auto or off',
       'environment variable YUNBIAN_JS_REPLICAS="7" must be a whole number from 1 to 5: the replicas of every JetStream bucket Yunbian creates (3 on a 3-server cluster; unset means 1)',
+      'environment variable YUNBIAN_ALLOWED_MODEL_DIRS="models" must list absolute directories separated by ":" (got "models")',
     ]);
   });
 });

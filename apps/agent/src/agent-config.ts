@@ -1,4 +1,11 @@
 import { DEFAULT_NATS_URL, envFlag, envInt, envString } from '@yunbian/common';
+import {
+  ALLOWED_MODEL_DIRS_SETTING,
+  configuredVerifyKeys,
+  keyId,
+  MODEL_VERIFY_KEY_SETTING,
+  parseAllowedModelDirs,
+} from '@yunbian/models';
 import { parseReplicaSetting } from '@yunbian/transport';
 import { DEFAULT_BANDWIDTH_PROBE, type BandwidthProbeOptions } from './bandwidth-prober';
 
@@ -28,6 +35,17 @@ export interface AgentConfig {
    * split profiles) fetches models with it. Undefined: the server's own domain.
    */
   jsDomain?: string;
+  /**
+   * `YUNBIAN_ALLOWED_MODEL_DIRS`: directories whose files instance configs may name as
+   * `modelPath` / `dictionaryPath` (besides the packaged OCR models). Workers read it
+   * themselves (they inherit the environment); checked here so a bad value stops the agent.
+   */
+  allowedModelDirs: string[];
+  /**
+   * Ids of the registry keys this node trusts to sign models (`YUNBIAN_MODEL_VERIFY_KEY` or
+   * `YUNBIAN_MODEL_VERIFY_KEY_FILE`; workers read them themselves). Empty: trust on first use.
+   */
+  modelVerifyKeys: string[];
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
@@ -38,7 +56,11 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
   possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
   (replicas of the JetStream buckets its workers create, 1–5, default 1), YUNBIAN_JS_DOMAIN (JetStream
-  domain of the model registry, e.g. hub behind a leaf node; default the server's).`;
+  domain of the model registry, e.g. hub behind a leaf node; default the server's),
+  ${ALLOWED_MODEL_DIRS_SETTING} (absolute
+  directories, ":"-separated, whose files instance configs may name as modelPath/dictionaryPath; default none
+  besides the packaged OCR models), ${MODEL_VERIFY_KEY_SETTING} / YUNBIAN_MODEL_VERIFY_KEY_FILE (the registry's
+  Ed25519 public key(s) models must be signed with; unset: the key the registry publishes, trusted on first use).`;
 
 /** Every problem with the agent's environment at once, one line each. */
 export class AgentConfigError extends Error {
@@ -89,6 +111,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     metricsPort,
     jsReplicas: read(1, () => parseReplicaSetting(env.YUNBIAN_JS_REPLICAS).replicas),
     jsDomain: env.YUNBIAN_JS_DOMAIN || undefined,
+    allowedModelDirs: read<string[]>([], () => parseAllowedModelDirs(env[ALLOWED_MODEL_DIRS_SETTING])),
+    modelVerifyKeys: read<string[]>([], () => (configuredVerifyKeys(env) ?? []).map(keyId)),
   };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

@@ -15,6 +15,7 @@ import {
 import { YunbianError } from '@yunbian/transport';
 import { SharedWorkerHost, type WorkerProcess } from './shared-worker-host';
 import type { ResourceEnforcer } from './cgroups';
+import { effectiveDrainTimeoutMs } from './drain-timeout';
 
 /** The cgroup of the node's shared worker process, beside the per-instance groups. */
 const SHARED_WORKER_GROUP = 'shared-worker';
@@ -239,7 +240,9 @@ export class InstanceSupervisor {
   }
 
   /** Drains the instance (running requests finish), then stops it; SIGKILL after the deadline. */
-  stop(instanceId: string, drainTimeoutMs = 10_000): Promise<void> {
+  stop(instanceId: string, requestedDrainMs?: number): Promise<void> {
+    // Clamped: a stop from the bus may carry any value, and past 2^31-1 ms the kill timer fires at once.
+    const drainTimeoutMs = effectiveDrainTimeoutMs(requestedDrainMs);
     const managed = this.instances.get(instanceId);
     if (!managed) {
       return Promise.reject(

@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
 import { TransportModule } from './transport.module';
 import { CatalogModule } from './catalog/catalog.module';
@@ -15,6 +15,7 @@ import { CompressionModule } from './models/compression.module';
 import { SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
+import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
 
 @Module({})
 export class AppModule {
@@ -43,7 +44,13 @@ export class AppModule {
         ...(engine.mode === 'cloud' ? [ModelsModule, ModelCommandsModule, CompressionModule, SplitModule] : []),
         HealthModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: ErrorFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        // Hostile input is refused before any handler: bodies of a type the route does not read (415),
+        // path parameters that are no identifier (400). An authentication guard can join them here.
+        { provide: APP_GUARD, useClass: ContentTypeGuard },
+        { provide: APP_PIPE, useClass: RouteParamPipe },
+      ],
     };
   }
 

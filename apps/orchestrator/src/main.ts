@@ -3,23 +3,33 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { envInt, JsonLogger, setLogFields } from '@yunbian/common';
+import { JsonLogger, setLogFields } from '@yunbian/common';
 import { metricsRequestListener, shutdownTracing, traceHttpRequests, yunbianMetrics } from '@yunbian/observability';
 import { AppModule } from './app.module';
 import { loadEngineConfig } from './engine-config';
+import { loadHttpConfig } from './http/http-config';
+import { YAML_TYPES } from './http/request-guards';
+import { nestingExceeds, nestingMessage } from './http/request-limits';
 
 async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
   const engine = loadEngineConfig();
+  const http = loadHttpConfig();
   if (engine.mode === 'site') setLogFields({ service: 'yunbian-orchestrator', engine: engine.id, site: engine.site });
   const logger = new JsonLogger('orchestrator');
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine), {
     logger,
     bodyParser: false,
   });
-  const limit = process.env.YUNBIAN_BODY_LIMIT ?? '8mb';
-  app.useBodyParser('json', { limit });
-  app.useBodyParser('text', { limit, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] });
+  const limit = http.bodyLimit;
+  // Nesting is bounded before parsing: deeper bodies are refused with 413 naming the limit.
+  const verify = (_req: unknown, _res: unknown, bytes: Buffer) => {
+    if (nestingExceeds(bytes, http.jsonMaxDepth))
+      throw Object.assign(new Error(nestingMessage(http.jsonMaxDepth)), { status: 413 });
+  };
+  // Nest reserves `verify` for `rawBody: true` only (off here) and passes it on otherwise; its type omits it.
+  app.useBodyParser('json', { limit, verify } as { limit: string });
+  app.useBodyParser('text', { limit, verify, type: [...YAML_TYPES] } as { limit: string });
   // API answers are fresh state, never revalidated: skip hashing every body for an ETag.
   app.set('etag', false);
   app.disable('x-powered-by');
@@ -35,8 +45,8 @@ async function main(): Promise<void> {
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
-  const port = envInt('PORT', 3000);
-  await app.listen(port, process.env.HOST ?? '0.0.0.0');
+  const port = http.port;
+  await app.listen(port, http.host);
   logger.info('orchestrator listening', {
     mode: engine.mode,
     site: engine.site,

@@ -120,8 +120,17 @@ export interface StartInstanceCommand {
 
 export interface StopInstanceCommand {
   instanceId: string;
+  /** 0…`MAX_DRAIN_TIMEOUT_MS`; agents clamp other values (default 10000). */
   drainTimeoutMs?: number;
 }
+
+/** How long running requests get to finish when an instance stops, unless the stop says otherwise. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * The longest drain a stop may ask for: one day. Far below setTimeout's limit (2³¹−1 ms,
+ * ~24.8 days), past which a timer fires at once and the worker would be killed mid-request.
+ */
+export const MAX_DRAIN_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 export interface PingRequest {
   nodeId: string;

@@ -8,6 +8,8 @@ export const ErrorCodes = [
   'CANCELLED',
   'UNSATISFIABLE',
   'PAYLOAD_TOO_LARGE',
+  /** A request body of a content type the route does not read (REST 415). */
+  'UNSUPPORTED_MEDIA_TYPE',
   'TIMEOUT',
   'NO_RESPONDERS',
   'UNAVAILABLE',

@@ -8,6 +8,22 @@ export const SUBJECT_ROOT = 'yb';
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+/**
+ * What a name or id that becomes a subject token or a KV key may be: letters, digits, `-`
+ * and `_`, 1–128 characters. REST path parameters (run, node, instance ids; workflow, model,
+ * dataset, alias, deployment names) are checked against it before any handler runs.
+ */
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const IDENTIFIER_RULE = '1-128 letters, digits, "-" or "_" (no ".", "*", ">", spaces or other characters)';
+/**
+ * Ids that are KV keys but never subject tokens may also have dots between such parts: the
+ * runs a trigger starts are `<workflow>.<trigger>.<sequence>`. Still no `*`, `>`, spaces,
+ * empty parts or other characters; at most 256 characters.
+ */
+export const DOTTED_ID_PATTERN = /^(?=.{1,256}$)[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export const DOTTED_ID_RULE =
+  'letters, digits, "-" or "_", optionally in parts separated by single "." (no "*", ">", spaces or other characters), at most 256 characters';
+
 /** Throws when `value` cannot be used as one subject token (no `.`, `*`, `>` or spaces). */
 export function assertToken(value: string, what: string): string {
   if (typeof value !== 'string' || !TOKEN.test(value)) {

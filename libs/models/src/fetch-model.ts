@@ -3,6 +3,7 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { YunbianError, type NatsTransport } from '@yunbian/transport';
 import { MODEL_META_BUCKET, MODEL_NAME_PATTERN, modelMetaKey, type ModelMeta } from './model-meta';
+import { ModelTrust } from './model-trust';
 
 /** Bytes that do not hash to what the registry recorded: a corrupted or replaced object. */
 export class ModelIntegrityError extends YunbianError {
@@ -67,7 +68,10 @@ export async function fetchModel(
   transport: NatsTransport,
   name: string,
   version?: number,
+  trust: Pick<ModelTrust, 'verify'> = ModelTrust.fromEnv(transport),
 ): Promise<{ meta: ModelMeta; bytes: Uint8Array }> {
   const meta = await readModelMeta(transport, name, version);
+  // The registry's signature, then the bytes against the signed sha256.
+  await trust.verify(meta);
   return { meta, bytes: await fetchModelBytes(transport, meta) };
 }

@@ -7,3 +7,6 @@ export * from './model-check';
 export * from './dataset-format';
 export * from './live-figures';
 export * from './promotion';
+export * from './local-files';
+export * from './model-signature';
+export * from './model-trust';

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { YunbianError, type NatsTransport } from '@yunbian/transport';
 import { fetchModelBytes, verifyModelBytes } from './fetch-model';
 import { modelMetaKey, type ModelMeta } from './model-meta';
+import { ModelTrust } from './model-trust';
 
 /** Beside the files: the registry record of each version this cache handed out (`<name>.<version>.json`). */
 const META_FOLDER = 'meta';
@@ -41,6 +42,11 @@ export interface ModelCacheOptions {
   fetch: (meta: ModelMeta) => Promise<Uint8Array>;
   /** Clock for last-use times, in ms (tests pass their own). */
   now?: () => number;
+  /**
+   * Checks a registry record before anything is loaded or handed out (the registry's
+   * signature: `ModelTrust.verify`); a throw refuses the version, cached or not.
+   */
+  verify?: (meta: ModelMeta) => Promise<void> | void;
 }
 
 export interface ModelCacheStats {
@@ -71,6 +77,20 @@ export class ModelCache {
   /** A cache whose misses read the registry's object store over NATS. */
   static overNats(transport: NatsTransport, options: Omit<ModelCacheOptions, 'fetch'>): ModelCache {
     return new ModelCache({ ...options, fetch: (meta) => fetchModelBytes(transport, meta) });
+  }
+
+  /** Over NATS, checking the registry's signature of every version (keys from the node's environment). */
+  static overNatsVerified(
+    transport: NatsTransport,
+    options: Omit<ModelCacheOptions, 'fetch' | 'verify'>,
+    env: NodeJS.ProcessEnv = process.env,
+  ): ModelCache {
+    const trust = ModelTrust.fromEnv(transport, env);
+    return new ModelCache({
+      ...options,
+      fetch: (meta) => fetchModelBytes(transport, meta),
+      verify: (meta) => trust.verify(meta),
+    });
   }
 
   get directory(): string {
@@ -143,6 +163,8 @@ export class ModelCache {
   }
 
   private async load(meta: ModelMeta): Promise<string> {
+    // Signature first: a record whose sha256 was replaced along with the bytes fails here.
+    await this.options.verify?.(meta);
     const file = path.join(this.options.directory, meta.sha256);
     if (await this.isIntact(file, meta)) {
       this.counters.hits++;

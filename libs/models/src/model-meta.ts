@@ -24,6 +24,15 @@ export interface ModelValueInfo {
   shape?: (number | string)[];
 }
 
+/** The registry's Ed25519 signature over a version's name, version and sha256 (see model-signature.ts). */
+export interface ModelSignature {
+  alg: 'ed25519';
+  /** First 16 hex digits of the SHA-256 of the signing key's public SPKI DER. */
+  keyId: string;
+  /** base64 */
+  value: string;
+}
+
 /** What the registry knows about one stored model version. */
 export interface ModelMeta {
   name: string;
@@ -53,7 +62,12 @@ export interface ModelMeta {
   training?: TrainingLineage;
   /** Canary decisions about this version (promoted or rolled back), oldest first, with their figures. */
   promotions?: PromotionDecision[];
+  /** The registry's signature; nodes refuse a version without a valid one. */
+  signature?: ModelSignature;
 }
+
+/** JetStream KV bucket of the registry's signing key: `public` (PEM, what nodes may pin) and, when generated, `private`. */
+export const MODEL_SIGNING_BUCKET = 'yb-model-signing';
 
 export function modelObjectName(name: string, version: number): string {
   return `${name}/${version}`;

@@ -34,7 +34,8 @@ import {
 import { fromWire, toWire, type Tensor, type WireTensor } from '@yunbian/inference';
 import { YunbianService, type ServiceHandler } from '@yunbian/service-sdk';
 import { YunbianError } from '@yunbian/transport';
-import { OnnxModelService } from './onnx-inference.service';
+import { allowedLocalFile } from '@yunbian/models';
+import { allowedModelDirs, OnnxModelService } from './onnx-inference.service';
 
 const IMAGE_INPUT = {
   type: 'object',
@@ -227,7 +228,10 @@ export class OcrRecogniseService
   }
 
   override async onModuleInit(): Promise<void> {
-    const dictionary = String(this.config.dictionaryPath ?? defaultModelPaths().dictionary);
+    const dictionary =
+      this.config.dictionaryPath === undefined
+        ? defaultModelPaths().dictionary
+        : await allowedLocalFile(this.config.dictionaryPath, 'dictionaryPath', allowedModelDirs());
     // As PaddleOCR with use_space_char: the file's lines, then a space.
     this.characters = [...(await readFile(dictionary, 'utf8')).split('\n'), ' '];
     await super.onModuleInit();

@@ -14,7 +14,16 @@ import {
   type WireTensor,
 } from '@yunbian/inference';
 import type { ServedModel } from '@yunbian/contracts';
-import { LiveFiguresRecorder, ModelCache, readModelMeta, rowStats } from '@yunbian/models';
+import {
+  allowedLocalFile,
+  ALLOWED_MODEL_DIRS_SETTING,
+  LiveFiguresRecorder,
+  ModelCache,
+  parseAllowedModelDirs,
+  readModelMeta,
+  rowStats,
+} from '@yunbian/models';
+import { defaultModelPaths } from '@yunbian/ocr';
 import { withSpan, yunbianMetrics } from '@yunbian/observability';
 import { INSTANCE_CONFIG, YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
@@ -40,6 +49,15 @@ interface InferenceInput {
    * without one). The answer is the same with or without; the instance counts its hits.
    */
   labels?: (number | null)[];
+}
+
+/**
+ * Directories whose files instance configs may name (`modelPath`, `dictionaryPath`): the
+ * node's `YUNBIAN_ALLOWED_MODEL_DIRS` (the agent checked it at start; workers inherit its
+ * environment) and the packaged OCR models.
+ */
+export function allowedModelDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [...parseAllowedModelDirs(env[ALLOWED_MODEL_DIRS_SETTING]), path.dirname(defaultModelPaths().dictionary)];
 }
 
 /**
@@ -138,7 +156,10 @@ export abstract class OnnxModelService implements OnModuleInit {
   private async modelFile(
     config: OnnxInferenceConfig,
   ): Promise<{ file: string; modelName: string; served?: ServedModel }> {
-    if (config.modelPath) return { file: config.modelPath, modelName: path.basename(config.modelPath) };
+    if (config.modelPath !== undefined) {
+      const file = await allowedLocalFile(config.modelPath, 'modelPath', allowedModelDirs());
+      return { file, modelName: path.basename(file) };
+    }
     const model = config.model ?? this.defaultModel();
     if (!model) {
       throw new YunbianError(
@@ -148,7 +169,8 @@ export abstract class OnnxModelService implements OnModuleInit {
     }
     const [name, versionText] = model.split('@');
     const version = versionText ? Number(versionText) : undefined;
-    const cache = ModelCache.overNats(this.transport, {
+    // Every version is checked against the registry's signature before it is loaded.
+    const cache = ModelCache.overNatsVerified(this.transport, {
       directory:
         process.env.YUNBIAN_MODEL_CACHE_DIR ??
         path.join(os.tmpdir(), 'yunbian-models', process.env.YUNBIAN_NODE_ID ?? 'node'),

@@ -1,7 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 
-import type { InstanceRecord, NodeRecord, ServiceRecord } from '@yunbian/contracts';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  MAX_DRAIN_TIMEOUT_MS,
+  type InstanceRecord,
+  type NodeRecord,
+  type ServiceRecord,
+} from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { CatalogService, type CatalogStats } from './catalog.service';
@@ -133,7 +139,7 @@ export class CatalogController {
   @ApiQuery({
     name: 'drainTimeoutMs',
     required: false,
-    description: 'time running requests get to finish (default 10000)',
+    description: `time running requests get to finish, 0–${MAX_DRAIN_TIMEOUT_MS} ms (default ${DEFAULT_DRAIN_TIMEOUT_MS})`,
   })
   @ApiResponse({ status: 202, schema: INSTANCE_RECORD })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
@@ -141,10 +147,11 @@ export class CatalogController {
     let timeout: number | undefined;
     if (drainTimeoutMs !== undefined) {
       timeout = Number(drainTimeoutMs);
-      if (!Number.isInteger(timeout) || timeout < 0) {
+      if (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_DRAIN_TIMEOUT_MS) {
         throw new YunbianError(
           'BAD_REQUEST',
-          `drainTimeoutMs must be a non-negative integer (got "${drainTimeoutMs}")`,
+          `drainTimeoutMs must be an integer from 0 to ${MAX_DRAIN_TIMEOUT_MS} (one day, in ms; got "${String(drainTimeoutMs).slice(0, 40)}")`,
+          { pointer: 'drainTimeoutMs', max: MAX_DRAIN_TIMEOUT_MS },
         );
       }
     }

@@ -5,6 +5,7 @@ import type { DatasetMeta } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
+import { AcceptsBody, JSON_TYPE } from '../http/request-guards';
 import { REGISTER_DIGITS_BODY, type RegisterDigitsBody, type UploadQuery } from './dataset-request';
 import { DatasetsService } from './datasets.service';
 
@@ -33,6 +34,7 @@ export class DatasetsController {
   constructor(@Inject(DatasetsService) private readonly datasets: DatasetsService) {}
 
   @Post()
+  @AcceptsBody(JSON_TYPE, OCTET_STREAM)
   @ApiOperation({
     summary: 'Register a dataset: a range of the built-in digits split (JSON), or uploaded samples (raw body)',
     description:

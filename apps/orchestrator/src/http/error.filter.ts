@@ -13,6 +13,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   CANCELLED: 409,
   UNSATISFIABLE: 422,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   OVERLOADED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
@@ -30,6 +31,10 @@ export class ErrorFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     if (exception instanceof YunbianError) {
       const statusCode = HTTP_STATUS[exception.code] ?? 500;
+      // A refusal for load says when to come back (details.retryAfterSeconds).
+      const retryAfter = (exception.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+      if (typeof retryAfter === 'number' && Number.isFinite(retryAfter))
+        response.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
       response.status(statusCode).json({ statusCode, ...exception.toBody() });
       return;
     }

@@ -15,6 +15,7 @@ import type { ModelAlias, ModelAliasSpec } from '@yunbian/contracts';
 import { aliasSpecIssues, ANONYMOUS_ACTOR, type ModelMeta } from '@yunbian/models';
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
+import { AcceptsBody } from '../http/request-guards';
 import { ModelAliasesService } from './model-aliases.service';
 import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_META } from './models.schemas';
 import { ModelsService } from './models.service';
@@ -105,6 +106,7 @@ export class ModelsController {
   }
 
   @Post()
+  @AcceptsBody(OCTET_STREAM)
   @ApiOperation({
     summary: 'Upload an ONNX model as the next version of `name` (raw body, application/octet-stream)',
     description:

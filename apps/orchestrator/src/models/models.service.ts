@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,24 +11,45 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
 import type { ModelComputeProfiles, PromotionDecision } from '@yunbian/contracts';
 import {
+  keyId,
   MODEL_BUCKET,
   MODEL_META_BUCKET,
   MODEL_NAME_PATTERN,
+  MODEL_SIGNING_BUCKET,
   modelMetaKey,
   modelObjectName,
+  parsePrivateKey,
+  publicKeyPem,
+  signModel,
+  verifyModelSignature,
   type ModelMeta,
 } from '@yunbian/models';
 import { createKv, createObjectStore, NatsTransport, YunbianError } from '@yunbian/transport';
+import { Admission } from './admission';
+import { configuredSigningKey, generateSigningKeyPem, SIGNING_KEY_SETTING } from './model-signing';
 import { INSPECT_MEMORY_SETTING, inspectOnnxModel, type InspectLimits } from './onnx-inspector';
 
 export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
 /** Resident memory the inspector may reach while loading a model (Node.js and onnxruntime take ~75 MB of it). */
 export const DEFAULT_INSPECT_MEMORY_MB = 1024;
 
+/** How many inspections run at once, and how many may wait (each is a process of up to `maxMemoryMb`). */
+export interface InspectAdmission {
+  inspectConcurrency: number;
+  inspectQueue: number;
+}
+
+export const INSPECT_ADMISSION_SETTINGS = 'YUNBIAN_MODEL_INSPECT_CONCURRENCY, YUNBIAN_MODEL_INSPECT_QUEUE';
+
 /** Settings from the environment, read once at start. */
-export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes: number } & InspectLimits {
+export function modelSettings(
+  env: NodeJS.ProcessEnv = process.env,
+): { maxBytes: number } & InspectLimits & InspectAdmission {
   return {
     maxBytes: envInt('YUNBIAN_MODEL_MAX_BYTES', DEFAULT_MODEL_MAX_BYTES, env),
+    inspectConcurrency: envInt('YUNBIAN_MODEL_INSPECT_CONCURRENCY', 1, env),
+    // envInt takes positive integers; a queue of 0 (refuse whenever one runs) is YUNBIAN_MODEL_INSPECT_QUEUE=none.
+    inspectQueue: env.YUNBIAN_MODEL_INSPECT_QUEUE === 'none' ? 0 : envInt('YUNBIAN_MODEL_INSPECT_QUEUE', 4, env),
     timeoutMs: envInt('YUNBIAN_MODEL_INSPECT_TIMEOUT_MS', 60_000, env),
     maxOldSpaceMb: envInt('YUNBIAN_MODEL_INSPECT_HEAP_MB', 512, env),
     maxMemoryMb: envInt(INSPECT_MEMORY_SETTING, DEFAULT_INSPECT_MEMORY_MB, env),
@@ -43,8 +64,17 @@ export function modelSettings(env: NodeJS.ProcessEnv = process.env): { maxBytes:
 export class ModelsService implements OnModuleInit {
   private readonly logger = new JsonLogger('models');
   private readonly settings = modelSettings();
+  private readonly inspections = new Admission({
+    concurrency: this.settings.inspectConcurrency,
+    queue: this.settings.inspectQueue,
+    what: 'model inspections',
+    settings: INSPECT_ADMISSION_SETTINGS,
+    retryAfterSeconds: 5,
+  });
   private kv!: KV;
   private store!: ObjectStore;
+  /** Signs every version stored (Ed25519 over name, version, sha256); nodes verify before loading. */
+  private signingKey!: KeyObject;
   private readonly models = new Map<string, ModelMeta[]>();
   /** Uploads of one name run one after the other, so two of them cannot take the same version. */
   private readonly uploadQueues = new Map<string, Promise<unknown>>();
@@ -63,6 +93,85 @@ export class ModelsService implements OnModuleInit {
     for (const key of keys) {
       const entry = await this.kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<ModelMeta>());
+    }
+    this.signingKey = await this.loadSigningKey();
+    await this.signUnsigned();
+  }
+
+  /**
+   * The configured key (YUNBIAN_MODEL_SIGNING_KEY / _FILE), else the one kept in KV
+   * `yb-model-signing` (generated at first start, shared by replicas). Its public half is
+   * published there for nodes that pin it on first use, and logged for node configs.
+   */
+  private async loadSigningKey(): Promise<KeyObject> {
+    const kv = await createKv(new Kvm(this.transport.connection), MODEL_SIGNING_BUCKET, { history: 1 });
+    let key = configuredSigningKey();
+    const source = key ? 'configured' : 'kv';
+    if (!key) {
+      let entry = await kv.get('private');
+      if (!entry || entry.operation !== 'PUT') {
+        // create() refuses an existing key: two replicas starting together keep one of theirs.
+        await kv.create('private', generateSigningKeyPem()).catch(() => undefined);
+        entry = await kv.get('private');
+      }
+      if (!entry || entry.operation !== 'PUT')
+        throw new Error(`the model signing key could not be kept in KV ${MODEL_SIGNING_BUCKET}`);
+      key = parsePrivateKey(entry.string(), `${MODEL_SIGNING_BUCKET}/private`);
+    }
+    const pem = publicKeyPem(key);
+    const published = await kv.get('public');
+    if (published?.string() !== pem) await kv.put('public', pem);
+    const fields = { key_id: keyId(key), source, public_key: pem.replace(/\n/g, ' ').trim() };
+    if (source === 'kv')
+      this.logger.warn(
+        `model signing key kept in KV ${MODEL_SIGNING_BUCKET} (anyone who can read that bucket can sign models); set ${SIGNING_KEY_SETTING} in production`,
+        fields,
+      );
+    else this.logger.info('model signing key', fields);
+    return key;
+  }
+
+  /**
+   * Signs the versions that carry no valid signature of the current key (registered before
+   * signing existed, or under a previous key): only after hashing the stored bytes again, so
+   * a record whose bytes no longer match its sha256 is left unsigned (nodes refuse it).
+   */
+  private async signUnsigned(): Promise<void> {
+    for (const versions of this.models.values()) {
+      for (const meta of versions) {
+        try {
+          verifyModelSignature(meta, [this.signingKey]);
+          continue;
+        } catch {
+          // not signed by this key: check the bytes, then sign
+        }
+        const entry = await this.kv.get(modelMetaKey(meta.name, meta.version));
+        if (!entry || entry.operation !== 'PUT') continue;
+        const bytes = await this.store.getBlob(meta.object.name).catch(() => null);
+        const sha256 = bytes ? createHash('sha256').update(bytes).digest('hex') : undefined;
+        if (sha256 !== meta.sha256 || bytes?.byteLength !== meta.size) {
+          this.logger.warn('model version left unsigned: its stored bytes do not match its record', {
+            audit: 'model.sign-refused',
+            name: meta.name,
+            version: meta.version,
+            recorded: meta.sha256,
+            stored: sha256 ?? 'missing',
+          });
+          continue;
+        }
+        const signed: ModelMeta = { ...meta, signature: signModel(meta, this.signingKey) };
+        try {
+          await this.kv.update(modelMetaKey(meta.name, meta.version), JSON.stringify(signed), entry.revision);
+          this.remember(signed);
+          this.logger.info('model version signed at start', {
+            audit: 'model.signed',
+            name: meta.name,
+            version: meta.version,
+          });
+        } catch {
+          // Changed meanwhile (another replica signed it): the next start looks again.
+        }
+      }
     }
   }
 
@@ -104,7 +213,9 @@ export class ModelsService implements OnModuleInit {
       }
       const same = this.versions(name).find((m) => m.sha256 === sha256);
       if (same) return { meta: same, created: false };
-      const { inputs, outputs, peakMemoryMb } = await inspectOnnxModel(file, `model "${name}"`, this.settings);
+      const { inputs, outputs, peakMemoryMb } = await this.inspections.run(() =>
+        inspectOnnxModel(file, `model "${name}"`, this.settings),
+      );
       const version = (this.versions(name).at(-1)?.version ?? 0) + 1;
       const objectName = modelObjectName(name, version);
       const meta: ModelMeta = {
@@ -119,6 +230,7 @@ export class ModelsService implements OnModuleInit {
         ...(peakMemoryMb !== undefined ? { loadPeakMemoryMb: peakMemoryMb } : {}),
         ...derived,
       };
+      meta.signature = signModel(meta, this.signingKey);
       await this.store.put(
         { name: objectName, description: `${name} v${version} sha256 ${sha256}` },
         Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>,

@@ -6,6 +6,9 @@ import type { SchemaObject } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { PlacementsService, type PlanRequest } from './placements.service';
 
+/** Expected load a plan may be asked for, per entry: far beyond any cluster, far below what breaks the solver. */
+export const MAX_RUNS_PER_SECOND = 1_000_000;
+
 const PLAN_BODY: SchemaObject = {
   type: 'object',
   additionalProperties: false,
@@ -23,7 +26,8 @@ const PLAN_BODY: SchemaObject = {
         properties: {
           site: { type: 'string' },
           nodeId: { type: 'string' },
-          runsPerSecond: { type: 'number', minimum: 0.001 },
+          // Bounded: past ~1e15 the exact solver's LP coefficients cannot be read back (HiGHS refused it: a 500).
+          runsPerSecond: { type: 'number', minimum: 0.001, maximum: MAX_RUNS_PER_SECOND },
         },
       },
     },

@@ -6,6 +6,8 @@ import { RUN_ENGINE_CHOICES, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
+import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
+import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
 import { RunControl } from './run-control.service';
 import { mergeRunLists } from './run-listing';
@@ -17,13 +19,20 @@ import { WorkflowRegistry } from './workflow-registry.service';
 
 const RUN_STATUSES: RunStatus[] = ['running', 'succeeded', 'failed', 'cancelled'];
 
+/** Nesting a YAML body may reach (block nesting has no brackets for the body parser's pre-pass to count). */
+const YAML_MAX_DEPTH = 100;
+
 function parseBody(body: unknown): unknown {
   if (typeof body !== 'string') return body;
+  let parsed: unknown;
   try {
-    return YAML.parse(body);
+    parsed = YAML.parse(body);
   } catch (err) {
     throw new YunbianError('BAD_REQUEST', `body is not valid YAML/JSON: ${(err as Error).message}`);
   }
+  if (valueNestingExceeds(parsed, YAML_MAX_DEPTH))
+    throw new YunbianError('PAYLOAD_TOO_LARGE', nestingMessage(YAML_MAX_DEPTH), { limit: YAML_MAX_DEPTH });
+  return parsed;
 }
 
 /** Header of a GET /runs answer that lacks some site's runs: `<site>: <why>`, `; `-separated. */
@@ -64,6 +73,7 @@ export class WorkflowsController {
   }
 
   @Post('workflows')
+  @AcceptsBody(JSON_TYPE, ...YAML_TYPES)
   @ApiOperation({ summary: 'Create a workflow (JSON or YAML body); a changed definition becomes a new version' })
   @ApiBody({
     schema: {
@@ -122,6 +132,7 @@ export class WorkflowsController {
   }
 
   @Post('workflows/:name/runs')
+  @AcceptsBody(JSON_TYPE, ...YAML_TYPES)
   @ApiOperation({
     summary:
       'Start a run: 202 with its id, or the finished run when ?wait=<ms> suffices. It executes on the site engine of the site where every step places, else in the cloud (executedBy says which and why)',
