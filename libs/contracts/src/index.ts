@@ -18,3 +18,4 @@ export * from './compression';
 export * from './split';
 export * from './training';
 export * from './samples';
+export * from './site-privacy';
