@@ -242,6 +242,9 @@ export abstract class OnnxModelService implements OnModuleInit {
           properties: { dims: { type: 'array', items: { type: 'integer', minimum: 1 } }, float32: { type: 'string' } },
         },
       },
+      // The true labels a tiered step with `collect` carries beside its samples (docs/learning.md,
+      // "Hard examples by tier"): one per sample, kept with the hard examples, not used here.
+      labels: { type: 'array', items: { type: ['integer', 'null'] } },
     },
   },
   requirements: { memoryMb: 512 },
