@@ -242,7 +242,7 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
     expect(body.executedBy?.kind).toBe('site');
     // The blob's output went by reference, to the object store of the site's domain.
     const make = body.steps?.find((s) => s.id === 'make');
-    expect(make?.output).toMatchObject({ data: { $ybRef: { bucket: 'yb-payloads', domain: SITE } } });
+    expect(make?.output).toMatchObject({ data: { $ybRef: { bucket: `yb-payloads-${SITE}`, domain: SITE } } });
   });
 
   it('says the site engine is not live (503, how long silent) when it is gone', async () => {

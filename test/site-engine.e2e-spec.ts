@@ -216,7 +216,7 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
     expect(body).toMatchObject({ status: 'succeeded', output: { a: { result: 400_000 } } });
     expect(body.executedBy?.kind).toBe('site');
     // The run's input went to the object store of the site's domain, and its reference says so.
-    expect(body.input).toMatchObject({ $ybRef: { bucket: 'yb-payloads', domain: 'factory-sz' } });
+    expect(body.input).toMatchObject({ $ybRef: { bucket: 'yb-payloads-factory-sz', domain: 'factory-sz' } });
   });
 
   it('with the uplink cut, the site engine still completes edge-only runs (durable, in the site’s domain)', async () => {

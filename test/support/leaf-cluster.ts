@@ -2,7 +2,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
-import type { NodeDescriptor } from '@yunbian/contracts';
+import { siteLeafDenyExports, type NodeDescriptor } from '@yunbian/contracts';
 import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
 import { FIXTURE_SERVICES, ROOT, spawnApp, type Proc } from './cluster';
@@ -60,6 +60,7 @@ export class LeafCluster extends RestClient {
         `YUNBIAN_SITE: "${site}"`,
         `YUNBIAN_LEAF_NAME: "leaf-${site}"`,
         `YUNBIAN_HUB_LEAF_URL: "nats-leaf://127.0.0.1:${hubLeafPort}"`,
+        `YUNBIAN_LEAF_DENY_EXPORTS: ${JSON.stringify(siteLeafDenyExports(site))}`,
         composeConfig('leaf.conf', { ...ownStore, 'http: 0.0.0.0:8222': `http: 127.0.0.1:${leafMonitor}` }),
       ].join('\n'),
     );

@@ -16,7 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
-import type { NetworkView, NodeRecord } from '@yunbian/contracts';
+import { siteLeafDenyExports, type NetworkView, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
 import {
   createLink,
@@ -774,8 +774,9 @@ export function natsConfig(site: SitePlan, storeDir: string): string {
     `jetstream { store_dir: "${storeDir}", domain: "${site.site.name}" }`,
     `leafnodes {`,
     ...(acceptsLeaves ? [`  listen: 0.0.0.0:${PORTS.leaf}`] : []),
-    // Through the site's delay proxy, which dials the uplink's end of the veth.
-    `  remotes: [{ url: "nats-leaf://127.0.0.1:${PORTS.proxyLeaf}" }]`,
+    // Through the site's delay proxy, which dials the uplink's end of the veth. The site's own
+    // subjects (collections, payload and checkpoint buckets, inboxes) never cross it.
+    `  remotes: [{ url: "nats-leaf://127.0.0.1:${PORTS.proxyLeaf}", deny_exports: ${JSON.stringify(siteLeafDenyExports(site.site.name))} }]`,
     `  reconnect: 1`,
     `}`,
     '',

@@ -25,6 +25,8 @@ export const DEFAULT_WORKER_ENTRY = path.resolve(__dirname, '../../worker/src/ma
 export interface SupervisorOptions {
   nodeId: string;
   natsUrl: string;
+  /** The inbox prefix of the node's site, handed to its workers (`WorkerEnv.inboxPrefix`). */
+  inboxPrefix?: string;
   workerEntry?: string;
   logger: JsonLogger;
   /** Called on every status change, and with removed=true once an instance is gone. */
@@ -69,6 +71,7 @@ export class InstanceSupervisor {
       this.shared = new SharedWorkerHost({
         nodeId: options.nodeId,
         natsUrl: options.natsUrl,
+        ...(options.inboxPrefix ? { env: { ...process.env, [WorkerEnv.inboxPrefix]: options.inboxPrefix } } : {}),
         logger: options.logger,
         entry: options.sharedWorkerEntry,
         execArgv: options.workerExecArgv,
@@ -156,6 +159,7 @@ export class InstanceSupervisor {
             env: {
               ...process.env,
               NATS_URL: this.options.natsUrl,
+              ...(this.options.inboxPrefix ? { [WorkerEnv.inboxPrefix]: this.options.inboxPrefix } : {}),
               [WorkerEnv.instanceId]: command.instanceId,
               [WorkerEnv.service]: command.service,
               [WorkerEnv.version]: command.version,

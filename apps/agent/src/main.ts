@@ -1,5 +1,5 @@
 import { JsonLogger, setLogFields } from '@yunbian/common';
-import { serviceRef } from '@yunbian/contracts';
+import { serviceRef, siteInboxPrefix } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { NatsTransport } from '@yunbian/transport';
@@ -72,11 +72,15 @@ async function main(): Promise<void> {
     limits: node.limits,
   });
 
+  // The site's inboxes for the agent and its workers: the site's leaf connection does not export
+  // them, so replies published at the site to processes at the site stay there (harmless on the hub).
+  const inboxPrefix = siteInboxPrefix(node.site);
   const transport = await NatsTransport.connect({
     servers: natsUrl,
     name: `agent ${node.id}`,
     // Behind a leaf node the registry's object store is in the hub's domain (the model profiler reads it).
     jetStreamDomain: config.jsDomain,
+    inboxPrefix,
     propagator: new NatsTracePropagator(),
     onStatus: (status) => logger.info('nats connection', { status }),
   });
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
   const supervisor = new InstanceSupervisor({
     nodeId: node.id,
     natsUrl,
+    inboxPrefix,
     logger,
     sharedWorker,
     // V8's young generation defaults to 16 MB semi-spaces, most of it resident in an idle

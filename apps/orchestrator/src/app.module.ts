@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { NatsTracePropagator, shutdownTracing } from '@yunbian/observability';
+import { siteInboxPrefix } from '@yunbian/contracts';
 import { TransportModule } from './transport.module';
 import { CatalogModule } from './catalog/catalog.module';
 import { DeploymentsModule } from './deployments/deployments.module';
@@ -33,6 +34,8 @@ export class AppModule {
           name: engine.mode === 'site' ? `site-engine-${engine.site}` : 'orchestrator',
           propagator: new NatsTracePropagator(),
           jetStreamDomain: engine.hubDomain,
+          // A site engine's inboxes are its site's: the site's leaf connection does not export them.
+          ...(engine.mode === 'site' ? { inboxPrefix: siteInboxPrefix(engine.site) } : {}),
         }),
         // Leases of cloud replicas: taken before anything executes or decides.
         ReplicasModule,

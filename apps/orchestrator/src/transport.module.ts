@@ -41,6 +41,8 @@ export class TransportModule {
     propagator?: TraceHeaderPropagator;
     /** JetStream domain of Yunbian's shared state (the hub's, for a site engine behind a leaf). */
     jetStreamDomain?: string;
+    /** The connection's inbox prefix (a site engine's: its site's, `siteInboxPrefix`). */
+    inboxPrefix?: string;
   }): DynamicModule {
     const logger = new JsonLogger('nats');
     return {
@@ -54,6 +56,7 @@ export class TransportModule {
               name: options.name,
               propagator: options.propagator,
               jetStreamDomain: options.jetStreamDomain,
+              inboxPrefix: options.inboxPrefix,
               onStatus: (status) => logger.info('nats connection', { status }),
             }),
         },

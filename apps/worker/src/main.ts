@@ -47,6 +47,8 @@ async function main(): Promise<void> {
       propagator: new NatsTracePropagator(),
       // Behind a leaf node the registry and payload stores are in the hub's domain.
       jetStreamDomain: env.YUNBIAN_JS_DOMAIN || undefined,
+      // At an edge site: the site's inboxes, which its leaf connection does not export.
+      inboxPrefix: env[WorkerEnv.inboxPrefix] || undefined,
     });
     const payloads = await PayloadStore.open(transport);
     const instance = await startInstance({

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     servers: process.env.NATS_URL ?? DEFAULT_NATS_URL,
     name: `shared worker ${nodeId}`,
     propagator: new NatsTracePropagator(),
+    inboxPrefix: process.env[WorkerEnv.inboxPrefix] || undefined,
   });
   const payloads = await PayloadStore.open(transport);
 

@@ -38,4 +38,6 @@ export const WorkerEnv = {
   config: 'YUNBIAN_INSTANCE_CONFIG',
   /** `shared` for a worker that hosts the node's shared instances (no instance variables then). */
   mode: 'YUNBIAN_WORKER_MODE',
+  /** The inbox prefix of the node's site (`siteInboxPrefix`), so the worker's replies stay at the site. */
+  inboxPrefix: 'YUNBIAN_NATS_INBOX_PREFIX',
 } as const;

@@ -279,6 +279,8 @@ export abstract class OnnxModelService implements OnModuleInit {
           },
         },
       },
+      // True labels, one per row (or null): counted in the live figures of the version served, and
+      // kept with the hard examples of a tiered step with `collect`; the answer is the same without.
       labels: { type: 'array', items: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] } },
     },
   },

@@ -5,6 +5,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { JsonLogger } from '@yunbian/common';
 import {
   CLOUD_SAMPLE_SCOPE,
+  domainBucket,
   SAMPLE_STREAM,
   sampleSubject,
   type CollectedSample,
@@ -259,18 +260,23 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
     };
   }
 
-  /** The checkpoint store in `domain` (the worker's own JetStream when none). */
+  /**
+   * The checkpoint store in `domain` (the worker's own JetStream when none): a site's is named
+   * after it (`yb-training-checkpoints-<site>`), so no bucket on the hub captures its chunks and
+   * the site's leaf connection does not export them.
+   */
   private async checkpoints(domain: string | undefined): Promise<ObjectStore> {
     const js = domain ? jetstream(this.transport.connection, { domain }) : this.transport.jetstream();
+    const bucket = domainBucket(TRAINING_CHECKPOINT_BUCKET, domain, this.transport.jetStreamDomain);
     try {
-      return await new Objm(js).create(TRAINING_CHECKPOINT_BUCKET, {
+      return await new Objm(js).create(bucket, {
         description: 'training checkpoints by run and step',
         ttl: CHECKPOINT_MAX_AGE_NS,
       });
     } catch (err) {
       throw new YunbianError(
         'UNAVAILABLE',
-        `the checkpoint store ${TRAINING_CHECKPOINT_BUCKET} in JetStream domain ${domain ?? '(default)'} cannot be opened: ${(err as Error).message}`,
+        `the checkpoint store ${bucket} in JetStream domain ${domain ?? '(default)'} cannot be opened: ${(err as Error).message}`,
       );
     }
   }
@@ -366,7 +372,7 @@ async function readCollection(
     const info = await jsm.streams.info(SAMPLE_STREAM, { subjects_filter: subject });
     const total = info.state.subjects?.[subject] ?? 0;
     if (total > 0) {
-      const consumer = await js.consumers.get(SAMPLE_STREAM, { filter_subjects: [subject] });
+      const consumer = await js.consumers.get(SAMPLE_STREAM, { filter_subjects: subject }); // a string: nats-server 2.9 has no list;
       for (let read = 0; read < total;) {
         const batch = await consumer.fetch({ max_messages: Math.min(256, total - read), expires: 5_000 });
         let got = 0;

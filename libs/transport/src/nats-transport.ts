@@ -46,6 +46,13 @@ export interface TransportOptions {
    * compose/nats/hub.conf. Unset: the JetStream of the server connected to.
    */
   jetStreamDomain?: string;
+  /**
+   * The prefix of this connection's inboxes (replies to its requests, JetStream deliveries):
+   * `siteInboxPrefix(site)` for processes at an edge site, whose leaf connection does not
+   * export it, so what the site's JetStream or services answer them never crosses to the hub.
+   * Unset: `_INBOX`.
+   */
+  inboxPrefix?: string;
 }
 
 export interface RequestOptions {
@@ -120,6 +127,8 @@ export class NatsTransport {
     readonly connection: NatsConnection,
     private readonly propagator: TraceHeaderPropagator,
     readonly jetStreamDomain?: string,
+    /** The prefix of this connection's inboxes (`TransportOptions.inboxPrefix`), else `_INBOX`. */
+    readonly inboxPrefix?: string,
   ) {}
 
   /** A JetStream client in `jetStreamDomain` (for `new Kvm(…)` / `new Objm(…)`). */
@@ -138,13 +147,19 @@ export class NatsTransport {
       // The client would otherwise build an Error (with a stack) for every request, JetStream
       // publishes and KV writes included, in case it fails; ours say what failed themselves.
       noAsyncTraces: true,
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     }).catch((err: Error) => {
       throw new YunbianError(
         'UNAVAILABLE',
         `cannot connect to NATS at ${String(options.servers)}: ${err.message}. Is nats-server running (with -js) and NATS_URL right?`,
       );
     });
-    const transport = new NatsTransport(connection, options.propagator ?? noTracePropagation, options.jetStreamDomain);
+    const transport = new NatsTransport(
+      connection,
+      options.propagator ?? noTracePropagation,
+      options.jetStreamDomain,
+      options.inboxPrefix,
+    );
     if (options.onStatus) {
       void (async () => {
         for await (const status of connection.status()) options.onStatus?.(status.type, JSON.stringify(status));
@@ -342,7 +357,7 @@ export class NatsTransport {
 
   private replyInbox(): string {
     if (!this.inbox) {
-      const prefix = createInbox();
+      const prefix = createInbox(this.inboxPrefix);
       this.connection.subscribe(`${prefix}.*`, {
         callback: (err, msg) => {
           if (err) return;

@@ -1,6 +1,6 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
+import { domainBucket, isPayloadRef, PAYLOAD_BUCKET, YunbianError, type PayloadRef } from '@yunbian/contracts';
 import { createObjectStore } from './durability';
 import type { NatsTransport } from './nats-transport';
 
@@ -32,11 +32,16 @@ export class PayloadStore {
      * the transport's default (the hub's), which references leave unnamed.
      */
     readonly domain: string | undefined,
+    /** The bucket written to: `yb-payloads`, or `yb-payloads-<domain>` in a site's domain (`domainBucket`). */
+    readonly bucket: string,
   ) {}
 
   /**
    * `options.domain`: the JetStream domain of the bucket (a site engine keeps its payloads in
    * its site's domain); absent, the transport's own (`jetStreamDomain`, else the server's).
+   * A site's bucket is named after it (`yb-payloads-<site>`): its chunks' subjects are the
+   * site's alone, so the hub's `yb-payloads` never captures them and the site's leaf
+   * connection does not export them (`siteLeafDenyExports`).
    */
   static async open(
     transport: NatsTransport,
@@ -44,8 +49,9 @@ export class PayloadStore {
     options: { domain?: string } = {},
   ): Promise<PayloadStore> {
     const js = options.domain ? jetstream(transport.connection, { domain: options.domain }) : transport.jetstream();
-    const store = await createObjectStore(new Objm(js), PAYLOAD_BUCKET);
-    return new PayloadStore(store, thresholdBytes, transport, options.domain);
+    const bucket = domainBucket(PAYLOAD_BUCKET, options.domain, transport.jetStreamDomain);
+    const store = await createObjectStore(new Objm(js), bucket);
+    return new PayloadStore(store, thresholdBytes, transport, options.domain, bucket);
   }
 
   /** The value itself when small; otherwise stored under `name` and replaced by a reference. `json` saves serialising it again. */
@@ -57,7 +63,7 @@ export class PayloadStore {
     const bytes = encoder.encode(json);
     if (bytes.length <= this.thresholdBytes) return value;
     await this.store.putBlob({ name }, bytes);
-    const ref: PayloadRef['$ybRef'] = { bucket: PAYLOAD_BUCKET, name, bytes: bytes.length };
+    const ref: PayloadRef['$ybRef'] = { bucket: this.bucket, name, bytes: bytes.length };
     if (this.domain) ref.domain = this.domain;
     return { $ybRef: ref } satisfies PayloadRef;
   }
@@ -97,7 +103,8 @@ export class PayloadStore {
   async resolve(value: unknown): Promise<unknown> {
     if (!isPayloadRef(value)) return value;
     const domain = value.$ybRef.domain;
-    const store = domain === this.domain ? this.store : await this.storeIn(domain);
+    const bucket = value.$ybRef.bucket || PAYLOAD_BUCKET;
+    const store = domain === this.domain && bucket === this.bucket ? this.store : await this.storeIn(domain, bucket);
     const bytes = await store.getBlob(value.$ybRef.name);
     if (!bytes) {
       throw new YunbianError(
@@ -109,13 +116,13 @@ export class PayloadStore {
     return JSON.parse(decoder.decode(bytes)) as unknown;
   }
 
-  /** The bucket of `domain`; a reference without one names the transport's default (the hub's). */
-  private storeIn(domain: string | undefined): Promise<ObjectStore> {
-    const key = domain ?? '';
+  /** The bucket a reference names in `domain`; a reference without one names the transport's default (the hub's). */
+  private storeIn(domain: string | undefined, bucket: string): Promise<ObjectStore> {
+    const key = `${domain ?? ''}/${bucket}`;
     let store = this.elsewhere.get(key);
     if (!store) {
       const js = domain ? jetstream(this.transport.connection, { domain }) : this.transport.jetstream();
-      store = new Objm(js).open(PAYLOAD_BUCKET);
+      store = new Objm(js).open(bucket);
       store.catch(() => this.elsewhere.delete(key));
       this.elsewhere.set(key, store);
     }

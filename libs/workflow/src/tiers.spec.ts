@@ -39,6 +39,9 @@ describe('tiers: slicing and merging rows', () => {
     expect(values(sliced.inputs.x)).toEqual([20, 21]);
     expect(values(sliced.inputs.y)).toEqual([2]);
     expect(sliced.extra).toBe(true);
+    // The true labels (collect) go with their samples.
+    const labelled = sliceRequest({ ...request, labels: [7, null, 3, 1] }, [2, 1]) as { labels: unknown[] };
+    expect(labelled.labels).toEqual([3, null]);
   });
 
   it('merges a sub-batch answer back into its rows', () => {

@@ -141,12 +141,17 @@ export function sliceRows(name: string, t: TierTensor, rows: readonly number[]):
   return { dims: [rows.length, ...t.dims.slice(1)], float32: out.toString('base64') };
 }
 
-/** The request with only the samples `rows` in every input tensor (other fields kept). */
+/** The request with only the samples `rows` in every input tensor and in `labels` if any (other fields kept). */
 export function sliceRequest(input: unknown, rows: readonly number[]): unknown {
   const tensors = tensorsOf(input, 'inputs', 'the step input');
   const inputs: Record<string, TierTensor> = {};
   for (const [name, t] of Object.entries(tensors)) inputs[name] = sliceRows(name, t, rows);
-  return { ...(input as object), inputs };
+  const labels = (input as { labels?: unknown }).labels;
+  return {
+    ...(input as object),
+    inputs,
+    ...(Array.isArray(labels) ? { labels: rows.map((r) => (labels[r] as unknown) ?? null) } : {}),
+  };
 }
 
 /** `base` with its rows `rows` replaced by the rows of `part`, in order (a new tensor). */

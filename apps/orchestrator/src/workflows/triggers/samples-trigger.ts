@@ -44,7 +44,9 @@ export class RunningSamplesTrigger extends RunningTrigger {
     );
     const windowMs = this.spec.windowSeconds === undefined ? undefined : this.spec.windowSeconds * 1000;
     const consumer = await jetstream(this.context.transport.connection, opts).consumers.get(SAMPLE_STREAM, {
-      filter_subjects: [this.subject],
+      // One subject as a string: the client sends it as `filter_subject`, which nats-server 2.9
+      // (Debian's) knows; a list needs 2.10 (the ordered consumer is then refused).
+      filter_subjects: this.subject,
       headers_only: true,
       ...(windowMs !== undefined
         ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - windowMs).toISOString() }
