@@ -1,5 +1,5 @@
 import { seededRandom } from '@yunbian/common';
-import { cheapestMeeting, simulateTiers, sweepTiers, type Candidate } from './tiers-sweep';
+import { cheapestMeeting, mostAccurateWithin, simulateTiers, sweepTiers, type Candidate } from './tiers-sweep';
 
 /** `count` random probability rows of `classes` classes. */
 function randomRows(count: number, classes: number, random: () => number): Float32Array {
@@ -54,5 +54,17 @@ describe('the tiers sweep', () => {
     expect(cheapestMeeting(pool, 0.97, 0.1)).toBe(pool[3]);
     expect(cheapestMeeting(pool, 0.975, 0.1)).toBe(pool[4]);
     expect(cheapestMeeting(pool, 0.985, 0.1)).toBeUndefined();
+  });
+
+  it('picks the most accurate configuration within the cloud share, the cheapest of equals', () => {
+    const pool = [
+      candidate([1, 0.3, 0.12], 0.99), // too many at the cloud
+      candidate([1, 0.5, 0.05], 0.98),
+      candidate([1, 0.4, 0.05], 0.98), // as accurate, fewer at the edge: this one
+      candidate([1, 0.1, 0.02], 0.97),
+    ];
+    expect(mostAccurateWithin(pool, 0.1)).toBe(pool[2]);
+    expect(mostAccurateWithin(pool, 0.03)).toBe(pool[3]);
+    expect(mostAccurateWithin(pool, 0.01)).toBeUndefined();
   });
 });

@@ -140,3 +140,14 @@ export function cheapestMeeting(
   }
   return best;
 }
+
+/**
+ * The most accurate candidate with at most `maxCloudShare` of the samples reaching the last
+ * tier, the cheapest of equally accurate ones (as `cheapestMeeting` orders them). Undefined when
+ * none is within the share.
+ */
+export function mostAccurateWithin(candidates: Candidate[], maxCloudShare: number): Candidate | undefined {
+  const within = candidates.filter((c) => c.result.reached[2] <= maxCloudShare);
+  if (within.length === 0) return undefined;
+  return cheapestMeeting(within, Math.max(...within.map((c) => c.result.accuracy)), maxCloudShare);
+}
