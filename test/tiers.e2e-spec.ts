@@ -13,16 +13,22 @@ const BATCH = 40;
 /** Held-out accuracy of the committed cloud model alone (models/digits/manifest.json). */
 const CLOUD_ALONE = 0.976;
 /**
- * The hard-example rules under test, found by the simulated sweep of `npm run bench:tiers`: the
- * most accurate configuration sending ≤ 10 % to the cloud (simulated 97.40 %, 72.7 / 17.8 / 9.5 %
- * answered by device / edge / cloud). None reaches the cloud model's 97.60 % at ≤ 10 %.
+ * The hard-example rules under test (`E2E_RULES` in tools/bench/tiers.ts), chosen by the
+ * simulated sweep of `npm run bench:tiers` on the validation digits (the edge pool 6,000–7,999,
+ * never trained on), not on the held-out ones: the most accurate configuration there with ≤ 10 %
+ * at the cloud (98.15 %, 27.8 / 67.7 / 4.5 % answered by device / edge / cloud). On the held-out
+ * digits it simulates to 97.60 %, 30.3 / 65.3 / 4.3 %.
  */
 const RULES = [
-  { rule: 'crossEntropy', threshold: 0.85 },
-  { rule: 'crossEntropy', threshold: 0.74 },
+  { rule: 'margin', threshold: 0.995 },
+  { rule: 'margin', threshold: 0.64 },
 ] as const;
-/** How far below the cloud model alone the joint accuracy may be. */
-const MARGIN = 0.005;
+/**
+ * How far below the cloud model alone the joint accuracy may be: one digit in 2,000. The
+ * simulation says none; the margin covers a verdict near a threshold coming out the other way
+ * when onnxruntime computes a run of 40 rather than the whole set at once.
+ */
+const MARGIN = 0.0005;
 
 interface RunView {
   id: string;
@@ -145,7 +151,7 @@ describe('tiered inference device → edge → cloud on the digit models (real n
     await cluster?.stop();
   });
 
-  it('classifies the 2,000 held-out digits near the cloud model alone with ≤ 10 % of them at the cloud', async () => {
+  it('classifies the 2,000 held-out digits as well as the cloud model alone with ≤ 10 % of them at the cloud', async () => {
     const { accuracy, answers, share, views } = await classifyAll();
     firstPass = answers;
     process.stdout.write(
@@ -153,11 +159,11 @@ describe('tiered inference device → edge → cloud on the digit models (real n
     );
     expect(accuracy).toBeGreaterThanOrEqual(CLOUD_ALONE - MARGIN);
     expect(share(2)).toBeLessThanOrEqual(0.1);
-    expect(share(0)).toBeGreaterThan(0.5);
+    expect(share(0)).toBeGreaterThan(0.25);
     // Every sample says which model answered (as resolved) and why there.
     for (const a of answers) {
       expect(a.model).toBe(`digits@${a.tier + 1}`);
-      expect(a.why?.rule).toBe('crossEntropy');
+      expect(a.why?.rule).toBe('margin');
       expect(a.why?.hard).toBe(a.tier === 2);
       expect(a.fallback).toBeUndefined();
     }

@@ -14,10 +14,13 @@ export interface CnnSpec {
   dense: number[];
 }
 
-/** The three digit classifiers of the tiers: device (≈2.3 K parameters), edge (≈5.3 K), cloud (≈225 K). */
+/**
+ * The three digit classifiers of the tiers: device (≈2.3 K parameters), edge (≈57 K, a quarter
+ * of the cloud's), cloud (≈225 K).
+ */
 export const DIGIT_MODELS = {
   device: { conv: [4, 8], dense: [] },
-  edge: { conv: [8, 16], dense: [] },
+  edge: { conv: [16, 32], dense: [64] },
   cloud: { conv: [32, 64], dense: [128] },
 } as const satisfies Record<string, CnnSpec>;
 
@@ -58,6 +61,31 @@ export interface TrainOptions {
   onCheckpoint?: (checkpoint: TrainCheckpoint) => Promise<void> | void;
   /** Go on from this checkpoint (of a run with the same spec, data, options and seed). */
   resume?: TrainCheckpoint;
+  /**
+   * Knowledge distillation (Hinton et al.): the loss becomes `(1 − weight) · CE(labels, student)
+   * + weight · T² · CE(softmax(teacher / T), softmax(student / T))`, the teacher's logits
+   * computed on the same (augmented) batch. Its gradient is that of the KL divergence.
+   */
+  distill?: DistillOptions;
+  /** Augmentation: every sample of an epoch moved by whole pixels (see `AugmentOptions`). */
+  augment?: AugmentOptions;
+}
+
+export interface DistillOptions {
+  teacher: CnnWeights;
+  /** Softmax temperature T (> 0; 1 = the teacher's own probabilities). */
+  temperature: number;
+  /** Share of the loss from the teacher, in [0, 1]. */
+  weight: number;
+}
+
+export interface AugmentOptions {
+  /**
+   * Each sample is shifted by (dx, dy), each drawn uniformly from the whole numbers in
+   * [−shiftPx, shiftPx], the vacated pixels blank. Draws are a pure function of the run's
+   * seed and the epoch (`augmentShifts`), so a resumed run sees the same images.
+   */
+  shiftPx: number;
 }
 
 /**
@@ -217,7 +245,9 @@ export async function trainCnn(
   const random = seededRandom(options.seed);
   const resume = options.resume;
   if (resume) checkResume(resume, options, data);
+  checkRecipe(options);
   const v = variables(spec, options.seed, resume?.weights ?? initial);
+  const teacher = options.distill ? variables(options.distill.teacher.spec, 0, options.distill.teacher) : undefined;
   const trainable = [...v.convs, ...v.dense].flatMap((l) => [l.kernel, l.bias]);
   const phases = [{ epochs: options.epochs, learningRate: options.learningRate ?? 1e-3 }];
   if (options.tail) phases.push(options.tail);
@@ -235,24 +265,36 @@ export async function trainCnn(
       if (resume && done > 0 && resume.optimizer.phase === phaseIndex) await restoreOptimizer(optimizer, resume);
       for (let e = done; e < phase.epochs; e++) {
         shuffle(order, random);
+        const shifts = options.augment
+          ? augmentShifts(options.seed, epoch, data.count, options.augment.shiftPx)
+          : undefined;
         let lossSum = 0;
         let right = 0;
         let batches = 0;
         for (let start = 0; start < data.count; start += batchSize) {
           const ids = order.slice(start, start + batchSize);
-          const { images, labels } = batch(data, ids);
+          const { images, labels } = batch(data, ids, shifts);
           const x = tf.tensor2d(images, [ids.length, DIGIT_PIXELS]);
           const y = tf.oneHot(tf.tensor1d(labels, 'int32'), DIGIT_CLASSES);
+          const distill = options.distill;
+          // The teacher's softened probabilities: constants of the step (no gradient flows there).
+          const soft =
+            distill && teacher ? tf.tidy(() => tf.softmax(logits(teacher, x).div(distill.temperature))) : undefined;
           let predicted: tf.Tensor | undefined;
           const loss = optimizer.minimize(
             () => {
               const out = logits(v, x);
               predicted = tf.keep(out.argMax(1));
-              return tf.losses.softmaxCrossEntropy(y, out) as tf.Scalar;
+              const hard = tf.losses.softmaxCrossEntropy(y, out) as tf.Scalar;
+              if (!distill || !soft) return hard;
+              const t = distill.temperature;
+              const kd = tf.losses.softmaxCrossEntropy(soft, out.div(t)).mul(t * t);
+              return hard.mul(1 - distill.weight).add(kd.mul(distill.weight)) as tf.Scalar;
             },
             true,
             trainable,
           );
+          soft?.dispose();
           lossSum += (await loss!.data())[0];
           const p = await predicted!.data();
           for (let i = 0; i < ids.length; i++) if (p[i] === labels[i]) right++;
@@ -285,7 +327,34 @@ export async function trainCnn(
     return snapshot(spec, v);
   } finally {
     dispose(v);
+    if (teacher) dispose(teacher);
   }
+}
+
+/** Refuses distillation and augmentation settings outside what they accept. */
+function checkRecipe(options: TrainOptions): void {
+  const problems: string[] = [];
+  const d = options.distill;
+  if (d) {
+    if (!(d.temperature > 0)) problems.push(`distill.temperature must be > 0 (got ${d.temperature})`);
+    if (!(d.weight >= 0 && d.weight <= 1)) problems.push(`distill.weight must be in [0, 1] (got ${d.weight})`);
+  }
+  const a = options.augment;
+  if (a && !(Number.isInteger(a.shiftPx) && a.shiftPx >= 0 && a.shiftPx <= 8))
+    problems.push(`augment.shiftPx must be a whole number of pixels in [0, 8] (got ${a.shiftPx})`);
+  if (problems.length) throw new RangeError(`cannot train with these options: ${problems.join('; ')}`);
+}
+
+/**
+ * The shifts of epoch `epoch` (0-based) of a run seeded `seed`: `count` pairs (dx, dy), each a
+ * whole number in [−shiftPx, shiftPx], sample `i`'s at `2i`, `2i + 1`. A generator of its own
+ * per epoch (not the one ordering the batches), so checkpoints need no extra state.
+ */
+export function augmentShifts(seed: number, epoch: number, count: number, shiftPx: number): Int8Array {
+  const random = seededRandom((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0);
+  const out = new Int8Array(2 * count);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(random() * (2 * shiftPx + 1)) - shiftPx;
+  return out;
 }
 
 function checkResume(resume: TrainCheckpoint, options: TrainOptions, data: Digits): void {
@@ -347,14 +416,34 @@ export async function predictCnn(weights: CnnWeights, data: Digits, batchSize = 
   }
 }
 
-function batch(data: Digits, ids: number[]): { images: Float32Array; labels: Int32Array } {
+function batch(data: Digits, ids: number[], shifts?: Int8Array): { images: Float32Array; labels: Int32Array } {
   const images = new Float32Array(ids.length * DIGIT_PIXELS);
   const labels = new Int32Array(ids.length);
   ids.forEach((id, i) => {
-    images.set(data.images.subarray(id * DIGIT_PIXELS, (id + 1) * DIGIT_PIXELS), i * DIGIT_PIXELS);
+    const image = data.images.subarray(id * DIGIT_PIXELS, (id + 1) * DIGIT_PIXELS);
+    const into = images.subarray(i * DIGIT_PIXELS, (i + 1) * DIGIT_PIXELS);
+    if (shifts) shiftDigit(image, shifts[2 * id], shifts[2 * id + 1], into);
+    else into.set(image);
     labels[i] = data.labels[id];
   });
   return { images, labels };
+}
+
+/**
+ * `image` (one 28×28 digit) moved `dx` pixels right and `dy` down (negative: left, up) into
+ * `out`, the pixels moved in from outside blank (0).
+ */
+export function shiftDigit(
+  image: ArrayLike<number>,
+  dx: number,
+  dy: number,
+  out = new Float32Array(DIGIT_PIXELS),
+): Float32Array {
+  out.fill(0);
+  for (let y = Math.max(0, dy); y < Math.min(DIGIT_SIDE, DIGIT_SIDE + dy); y++)
+    for (let x = Math.max(0, dx); x < Math.min(DIGIT_SIDE, DIGIT_SIDE + dx); x++)
+      out[y * DIGIT_SIDE + x] = image[(y - dy) * DIGIT_SIDE + (x - dx)];
+  return out;
 }
 
 /** Share of `data` whose most probable class (in `probabilities`, `count × 10`) is its label. */
