@@ -7,3 +7,4 @@ export * from './model-check';
 export * from './dataset-format';
 export * from './live-figures';
 export * from './promotion';
+export * from './compression-report';

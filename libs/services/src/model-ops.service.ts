@@ -1,12 +1,16 @@
 import { Inject } from '@nestjs/common';
 import { Objm } from '@nats-io/obj';
 import { JsonLogger } from '@yunbian/common';
+import type { RecipeResult } from '@yunbian/compression';
 import {
   MODEL_STAGING_BUCKET,
   Subjects,
   type CanaryOp,
   type CanaryStarted,
   type CompressOp,
+  type CompressionReport,
+  type DatasetPrivacy,
+  type LatencyProfileOptions,
   type CompressResult,
   type ConcludeOp,
   type Concluded,
@@ -25,6 +29,7 @@ import {
   type WatchOp,
 } from '@yunbian/contracts';
 import {
+  compressionDeltas,
   decidePromotion,
   fetchDataset,
   fetchModel,
@@ -44,13 +49,18 @@ const OPS = ['evaluate', 'compress', 'serve', 'canary', 'watch', 'conclude'] as 
 const MAX_WINDOW_MS = 10 * 60_000;
 /** After the alias stops routing to a rolled-back canary, its instances are stopped this much later. */
 const RETIRE_GRACE_MS = 2_000;
+/**
+ * A compressed version's registration: the registry times it on one node per class first (up
+ * to 3 classes × the node's profile bound, 120 s by default, + 10 s); within the compress
+ * step's timeoutMs (600 s in workflows/promote.yaml).
+ */
+const REGISTER_TIMEOUT_MS = 540_000;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 /** Loaded on use, not at import: agents read every service file just to list them (onnxruntime, tfjs). */
 const lazy = {
   compression: () => require('@yunbian/compression') as typeof import('@yunbian/compression'),
   inference: () => require('@yunbian/inference') as typeof import('@yunbian/inference'),
-  onnx: () => require('@yunbian/onnx') as typeof import('@yunbian/onnx'),
   learning: () => require('@yunbian/learning') as typeof import('@yunbian/learning'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -61,6 +71,7 @@ interface Samples {
   images: Float32Array;
   labels?: Uint8Array;
   label: string;
+  privacy: DatasetPrivacy;
 }
 
 /**
@@ -144,13 +155,14 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         images: d.images,
         labels: d.labels,
         label: `digits [${from}, ${to})`,
+        privacy: 'public',
       };
     }
     if (data && 'dataset' in data) {
       const { meta, samples } = await fetchDataset(this.transport, data.dataset).catch((err: unknown) => {
         throw new YunbianError('NOT_FOUND', `${at}/dataset: ${(err as Error).message}`, { pointer: `${at}/dataset` });
       });
-      return { ...samples, label: `dataset ${meta.name}` };
+      return { ...samples, label: `dataset ${meta.name}`, privacy: meta.privacy };
     }
     throw new YunbianError(
       'VALIDATION_FAILED',
@@ -206,6 +218,11 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
     }
   }
 
+  /**
+   * The recipe and the figures with @yunbian/compression (as `POST …/compress` runs them);
+   * the registry then times the result next to its parent on one live node per class and
+   * registers it with `derivedFrom` and the whole report.
+   */
   private async compress(request: CompressOp): Promise<CompressResult> {
     this.need(request, ['model', 'version', 'recipe']);
     if (request.recipe !== 'int8' && request.recipe !== 'prune')
@@ -214,46 +231,76 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         `/recipe "${String(request.recipe)}" is not run by model-ops; accepted: int8, prune (structured and distill train: POST /models/{name}/versions/{v}/compress)`,
         { pointer: '/recipe' },
       );
+    const started = Date.now();
     const { meta, bytes } = await fetchModel(this.transport, request.model, request.version);
     const c = lazy.compression();
-    const { decodeModel, encodeModel } = lazy.onnx();
-    const parent = decodeModel(bytes);
-    let out: Uint8Array;
+    const { sparsity, calibrationSamples, nodeClasses, batchSize, runs } = request.options ?? {};
+    const used: Record<string, Samples> = {};
+    let result: RecipeResult;
     if (request.recipe === 'int8') {
-      const calibration = await this.samples(
+      used.calibration = await this.samples(
         request.calibration ?? { digits: { part: 'public', to: 500 } },
         '/calibration',
       );
-      const n = Math.min(request.options?.calibrationSamples ?? 500, calibration.count);
-      const size = calibration.shape.reduce((a, b) => a * b, 1);
-      const plan = c.planInt8(parent);
-      const ranges = await c.calibrateRanges(parent, plan.calibrate, {
-        count: n,
-        shape: calibration.shape,
-        images: calibration.images.subarray(0, n * size),
-      });
-      out = encodeModel(c.quantizeInt8(parent, ranges).model);
+      result = await c.int8Recipe(bytes, used.calibration, { calibrationSamples });
     } else {
-      out = encodeModel(c.pruneMagnitude(parent, { sparsity: request.options?.sparsity ?? 0.5 }).model);
+      result = c.pruneRecipe(bytes, { sparsity });
     }
-    const validation = await this.samples(request.validation ?? { digits: { part: 'heldOut' } }, '/validation');
+    const validation = (used.validation = await this.samples(
+      request.validation ?? { digits: { part: 'heldOut' } },
+      '/validation',
+    ));
     if (!validation.labels)
       throw new YunbianError('BAD_REQUEST', `/validation: ${validation.label} is not labelled`, {
         pointer: '/validation',
       });
-    const parentAccuracy = c.accuracyOfRows(await c.predictOnnx(bytes, validation), validation.labels);
-    const accuracy = c.accuracyOfRows(await c.predictOnnx(out, validation), validation.labels);
-    const registered = await this.register(meta, Buffer.from(out), request.recipe);
+    const labelled = { ...validation, labels: validation.labels };
+    const parent = await c.modelFigures(bytes, labelled);
+    const compressed = await c.modelFigures(result.bytes, labelled);
+    const described = (s: Samples) => ({ name: s.label, privacy: s.privacy, samples: s.count });
+    const report: Omit<CompressionReport, 'latency'> = {
+      recipe: request.recipe,
+      options: { ...(request.options ?? {}) },
+      parent,
+      compressed,
+      ...compressionDeltas(parent, compressed),
+      validation: { dataset: validation.label, samples: validation.count, privacy: validation.privacy },
+      datasets: Object.fromEntries(Object.entries(used).map(([role, s]) => [role, described(s)])),
+      ...(result.kernels ? { kernels: result.kernels } : {}),
+      details: result.details,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+    const registered = await this.register(meta, Buffer.from(result.bytes), request.recipe, report, {
+      ...(nodeClasses ? { nodeClasses } : {}),
+      ...(batchSize ? { batchSize } : {}),
+      ...(runs ? { runs } : {}),
+    });
+    this.logger.info('compressed', {
+      model: `${meta.name}@${meta.version}`,
+      to: registered.version,
+      recipe: request.recipe,
+      size_ratio: report.sizeRatio,
+      accuracy_delta_points: report.accuracyDeltaPoints,
+    });
     return {
       model: registered.name,
       version: registered.version,
-      parent: { version: meta.version, bytes: bytes.length, accuracy: parentAccuracy },
-      compressed: { bytes: out.length, accuracy },
+      derivedFrom: registered.derivedFrom!,
+      report: registered.compression!,
     };
   }
 
-  /** Stages the bytes and asks the registry to take them as the next version, derived from `parent`. */
-  private async register(parent: ModelMeta, bytes: Buffer, recipe: 'int8' | 'prune'): Promise<ModelMeta> {
+  /**
+   * Stages the bytes and asks the registry to take them as the next version, derived from
+   * `parent`, after timing them next to it on the nodes (`profile`).
+   */
+  private async register(
+    parent: ModelMeta,
+    bytes: Buffer,
+    recipe: 'int8' | 'prune',
+    compression: Omit<CompressionReport, 'latency'>,
+    profile: LatencyProfileOptions,
+  ): Promise<ModelMeta> {
     const staging = await new Objm(this.transport.jetstream()).create(MODEL_STAGING_BUCKET, {
       description: 'model bytes waiting for the registry (training results)',
     });
@@ -264,8 +311,10 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
       name: parent.name,
       staged: { name: staged, sha256, size: bytes.length },
       derivedFrom: { name: parent.name, version: parent.version, recipe },
+      compression,
+      profile,
     };
-    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: 120_000 });
+    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: REGISTER_TIMEOUT_MS });
   }
 
   private async serve(request: ServeOp, context: CallContext): Promise<ServeModelReply> {
