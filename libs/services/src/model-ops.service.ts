@@ -20,7 +20,10 @@ import {
   type ModelOpsRequest,
   type PromotionDecision,
   type RegisterModelCommand,
+  type PromotionRules,
   type RetireInstancesCommand,
+  type RetireInstancesReply,
+  type VersionFigures,
   type ServeModelCommand,
   type ServeModelReply,
   type ServeOp,
@@ -31,6 +34,7 @@ import {
 import {
   compressionDeltas,
   decidePromotion,
+  earlyRollback,
   fetchDataset,
   fetchModel,
   openLiveFigures,
@@ -42,13 +46,19 @@ import {
 } from '@yunbian/models';
 import { YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { actorOf, classificationReport, median, remainingMs } from './model-ops';
+import { actorOf, classificationReport, median, quietFor, remainingMs, type RequestCount } from './model-ops';
 
 const OPS = ['evaluate', 'compress', 'serve', 'canary', 'watch', 'conclude'] as const;
 /** The longest window a watch waits (its step's timeoutMs must cover it). */
 const MAX_WINDOW_MS = 10 * 60_000;
 /** After the alias stops routing to a rolled-back canary, its instances are stopped this much later. */
 const RETIRE_GRACE_MS = 2_000;
+/** The old stable is drained when its request count stood still this long (4 of its instances' 500 ms writes). */
+const DRAIN_QUIET_MS = 2_000;
+/** How long the old stable may go on answering after the alias moved before it is left running. */
+const DRAIN_TIMEOUT_MS = 30_000;
+/** How often a watch reads the live figures (the early rules look each time). */
+const WATCH_POLL_MS = 2_500;
 /**
  * A compressed version's registration: the registry times it on one node per class first (up
  * to 3 classes × the node's profile bound, 120 s by default, + 10 s); within the compress
@@ -360,12 +370,18 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         { issues: rules },
       );
     const kv = await openLiveFigures(this.transport);
+    const figures = async () => {
+      const now = await readLiveFigures(kv, request.model);
+      return {
+        stable: windowFigures(request.model, request.stable, now, request.baseline),
+        canary: windowFigures(request.model, request.canary, now, request.baseline),
+      };
+    };
     // A retried attempt waits only for what is left of the same window.
     for (let left = remainingMs(request.startedAt, request.windowMs, Date.now()); left > 0;) {
-      await new Promise((r) => setTimeout(r, Math.min(left, 5_000)));
+      await new Promise((r) => setTimeout(r, Math.min(left, WATCH_POLL_MS)));
       left = remainingMs(request.startedAt, request.windowMs, Date.now());
-      const now = await readLiveFigures(kv, request.model);
-      const canary = windowFigures(request.model, request.canary, now, request.baseline);
+      const { stable, canary } = await figures();
       this.logger.info('canary window', {
         model: request.model,
         canary: request.canary,
@@ -373,21 +389,39 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         canary_labelled: canary.labelled,
         canary_accuracy: canary.accuracy,
       });
+      const early = earlyRollback(stable, canary, rules);
+      if (early)
+        return this.decision(request, context, rules, stable, canary, {
+          outcome: 'rolled-back',
+          reason: `rolled back early: ${early.detail}`,
+          checks: [early],
+        });
     }
     // The instances write their counters every 500 ms: the last of the window is in after a second.
     await new Promise((r) => setTimeout(r, 1_000));
-    const now = await readLiveFigures(kv, request.model);
-    const stable = windowFigures(request.model, request.stable, now, request.baseline);
-    const canary = windowFigures(request.model, request.canary, now, request.baseline);
-    const verdict = decidePromotion(stable, canary, rules);
+    const { stable, canary } = await figures();
+    return this.decision(request, context, rules, stable, canary, decidePromotion(stable, canary, rules));
+  }
+
+  private decision(
+    request: WatchOp,
+    context: CallContext,
+    rules: Required<PromotionRules>,
+    stable: VersionFigures,
+    canary: VersionFigures,
+    verdict: Pick<PromotionDecision, 'outcome' | 'reason' | 'checks'>,
+  ): PromotionDecision {
     const decidedAt = new Date().toISOString();
+    const ms = Date.parse(decidedAt) - Date.parse(request.startedAt);
+    const early = verdict.checks.some((c) => c.rule.startsWith('early-'));
     return {
       model: request.model,
       stableVersion: request.stable,
       canaryVersion: request.canary,
       ...verdict,
       rules,
-      window: { from: request.startedAt, to: decidedAt, ms: Date.parse(decidedAt) - Date.parse(request.startedAt) },
+      window: { from: request.startedAt, to: decidedAt, ms },
+      ...(early ? { early: { plannedWindowMs: request.windowMs, afterMs: ms } } : {}),
       stable,
       canary,
       actor: actorOf(request.actor, context.idempotencyKey),
@@ -408,15 +442,59 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
     };
     const { alias } = await this.transport.request<SetAliasReply>(Subjects.modelAlias, command, { timeoutMs: 30_000 });
     let retired: string[] = [];
+    let retiredOld: Concluded['retiredOld'];
     if (!promoted && request.started?.length) {
       // Engines apply the alias from their watch; requests drawn to the canary just before finish first.
       await new Promise((r) => setTimeout(r, RETIRE_GRACE_MS));
-      const retire: RetireInstancesCommand = { instances: request.started, actor: d.actor };
-      retired = (
-        await this.transport.request<{ retired: string[] }>(Subjects.modelRetire, retire, { timeoutMs: 30_000 })
-      ).retired;
+      retired = await this.retire({ instances: request.started, actor: d.actor });
+    } else if (promoted && request.retireOld) {
+      retiredOld = await this.retireOld(d);
+      retired = retiredOld.instances;
     }
-    this.logger.info(`canary ${d.outcome}`, { model: d.model, stable: alias.version, reason: d.reason });
-    return { decision: d, alias, retired };
+    this.logger.info(`canary ${d.outcome}`, { model: d.model, stable: alias.version, reason: d.reason, retired });
+    return { decision: d, alias, retired, ...(retiredOld ? { retiredOld } : {}) };
+  }
+
+  private async retire(command: RetireInstancesCommand): Promise<string[]> {
+    return (await this.transport.request<RetireInstancesReply>(Subjects.modelRetire, command, { timeoutMs: 30_000 }))
+      .retired;
+  }
+
+  /**
+   * After a promotion: once the engines have applied the alias (RETIRE_GRACE_MS) and the old
+   * stable's request count has stood still for DRAIN_QUIET_MS — nothing in flight to it —, the
+   * registry drains and stops every instance serving it (and refuses while another alias still
+   * routes there). A version still answering requests after DRAIN_TIMEOUT_MS (a caller pinning
+   * `model@version`) is left running, and the answer says so.
+   */
+  private async retireOld(d: PromotionDecision): Promise<NonNullable<Concluded['retiredOld']>> {
+    const version = d.stableVersion;
+    await new Promise((r) => setTimeout(r, RETIRE_GRACE_MS));
+    const kv = await openLiveFigures(this.transport);
+    const counts: RequestCount[] = [];
+    const since = Date.now();
+    for (;;) {
+      const readings = await readLiveFigures(kv, d.model, version);
+      counts.push({ at: Date.now(), requests: windowFigures(d.model, version, readings, []).requests });
+      if (quietFor(counts, DRAIN_QUIET_MS)) break;
+      if (Date.now() - since > DRAIN_TIMEOUT_MS) {
+        const recent = counts.filter((c) => c.at >= Date.now() - DRAIN_QUIET_MS);
+        const answered = counts[counts.length - 1].requests - recent[0].requests;
+        return {
+          version,
+          instances: [],
+          drained: false,
+          detail: `not retired: ${d.model}@${version} still answered requests ${DRAIN_TIMEOUT_MS} ms after the alias moved (${answered} in the last ${DRAIN_QUIET_MS} ms); something addresses it by version — stop its instances when that has moved`,
+        };
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const instances = await this.retire({ serving: { model: d.model, version }, actor: d.actor });
+    return {
+      version,
+      instances,
+      drained: true,
+      detail: `${d.model}@${version} answered no request for ${DRAIN_QUIET_MS} ms after the alias moved; ${instances.length} instance(s) drained and stopped`,
+    };
   }
 }
