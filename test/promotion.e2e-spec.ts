@@ -23,7 +23,7 @@ const MANIFEST = JSON.parse(readFileSync(path.join(MODELS, 'manifest.json'), 'ut
 >;
 /** Digits per client request, a labelled share of them (every fifth row goes without a label). */
 const BATCH = 25;
-const WINDOW_MS = 30_000;
+const WINDOW_MS = 20_000;
 const RULES = { accuracyTolerancePoints: 1, latencyFactor: 3, minLabelledSamples: 500 };
 /** The compressed versions' latency: on the edge class only (the one node), few runs (the machine is shared). */
 const PROFILE = { nodeClasses: ['edge'], runs: 50 };
@@ -251,7 +251,8 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     expect(c.report.sizeRatio).toBeGreaterThan(1.8);
     expect(c.report.parent.accuracy).toBeCloseTo(evaluation.accuracy, 6);
     expect(Math.abs(c.report.compressed.accuracy - evaluation.accuracy)).toBeLessThanOrEqual(0.005);
-    expect(c.report.kernels).toHaveProperty('QLinearConv');
+    // onnxruntime runs integer kernels for it (not float ones on dequantized weights).
+    expect(Object.keys(c.report.kernels ?? {})).toContain('com.microsoft:QLinearConv');
     // The per-node-class latency POST …/compress reports, measured by the edge node.
     expect(c.report.latency).toEqual([
       expect.objectContaining({ nodeClass: 'edge', measured: true, nodeId: 'edge-a' }),
