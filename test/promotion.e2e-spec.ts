@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Concluded, EvaluationReport, InstanceRecord, ModelAlias, PromotionDecision } from '@yunbian/contracts';
+import type {
+  CompressResult,
+  Concluded,
+  EvaluationReport,
+  InstanceRecord,
+  ModelAlias,
+  PromotionDecision,
+} from '@yunbian/contracts';
 import { toWire } from '@yunbian/inference';
 import { digitsPart, loadDigits } from '@yunbian/learning';
 import type { ModelMeta } from '@yunbian/models';
@@ -16,8 +23,10 @@ const MANIFEST = JSON.parse(readFileSync(path.join(MODELS, 'manifest.json'), 'ut
 >;
 /** Digits per client request, a labelled share of them (every fifth row goes without a label). */
 const BATCH = 25;
-const WINDOW_MS = 30_000;
+const WINDOW_MS = 20_000;
 const RULES = { accuracyTolerancePoints: 1, latencyFactor: 3, minLabelledSamples: 500 };
+/** The compressed versions' latency: on the edge class only (the one node), few runs (the machine is shared). */
+const PROFILE = { nodeClasses: ['edge'], runs: 50 };
 
 interface RunView {
   id: string;
@@ -27,9 +36,11 @@ interface RunView {
   output?: {
     candidate: number;
     evaluation: EvaluationReport;
+    compression?: CompressResult;
     decision: PromotionDecision;
     alias: ModelAlias;
     retired: Concluded['retired'];
+    retiredOld?: Concluded['retiredOld'];
   };
   steps: { id: string; state: string }[];
 }
@@ -211,35 +222,107 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     expect(meta.training?.metrics.validationAccuracy).toBeCloseTo(evaluation.accuracy, 6);
   });
 
-  it('promotes a better candidate (digits-edge over digits-device); no request fails', async () => {
+  it('promotes a better candidate compressed to int8 (digits-edge over digits-device), retires the old stable; no request fails', async () => {
     expect((await upload('digits-edge.onnx')).version).toBe(3);
     const { run, counts } = await promote({
       model: 'digits',
       stable: 1,
       candidate: 3,
+      compress: { recipe: 'int8', options: PROFILE },
       serve: { maxDelayMs: 2 },
       canary: { share: 0.5, windowMs: WINDOW_MS },
+      rules: RULES,
+      retireOld: true,
+    });
+    expect(run.error?.message).toBeUndefined();
+    expect(run.status).toBe('succeeded');
+    const { evaluation, compression, decision, alias, retired, retiredOld } = run.output!;
+    report('better, int8', evaluation, decision, counts);
+    expect(evaluation.accuracy).toBeCloseTo(MANIFEST.edge.heldOutAccuracy, 4);
+    expect(run.steps.find((s) => s.id === 'train')?.state).toBe('skipped');
+
+    // The compressed version: derived from 3, smaller, as accurate on held-out as its parent's evaluation.
+    const c = compression!;
+    process.stdout.write(
+      `[promotion] int8 of v3: v${c.version}, ${c.report.parent.bytes} → ${c.report.compressed.bytes} bytes (× ${c.report.sizeRatio}), held-out ${(100 * c.report.parent.accuracy).toFixed(2)} → ${(100 * c.report.compressed.accuracy).toFixed(2)} %, latency ${JSON.stringify(c.report.latency)}\n`,
+    );
+    expect(c.version).toBe(4);
+    expect(c.derivedFrom).toEqual({ name: 'digits', version: 3, recipe: 'int8' });
+    expect(c.report.sizeRatio).toBeGreaterThan(1.8);
+    expect(c.report.parent.accuracy).toBeCloseTo(evaluation.accuracy, 6);
+    expect(Math.abs(c.report.compressed.accuracy - evaluation.accuracy)).toBeLessThanOrEqual(0.005);
+    // onnxruntime runs integer kernels for it (not float ones on dequantized weights).
+    expect(Object.keys(c.report.kernels ?? {})).toContain('com.microsoft:QLinearConv');
+    // The per-node-class latency POST …/compress reports, measured by the edge node.
+    expect(c.report.latency).toEqual([
+      expect.objectContaining({ nodeClass: 'edge', measured: true, nodeId: 'edge-a' }),
+    ]);
+    const measured = c.report.latency[0] as { parent: { batch: number }[]; compressed: { medianMs: number }[] };
+    expect(measured.parent.map((f) => f.batch)).toEqual([1, 64]);
+    expect(measured.compressed.every((f) => f.medianMs > 0)).toBe(true);
+    const meta4 = await cluster.get<ModelMeta>('/models/digits/versions/4');
+    expect(meta4.derivedFrom).toEqual(c.derivedFrom);
+    expect(meta4.compression).toEqual(c.report);
+
+    expect(decision.canaryVersion).toBe(4);
+    expect(decision.outcome).toBe('promoted');
+    expect(decision.reason).toBe('every check passed');
+    expect(decision.early).toBeUndefined();
+    expect(decision.canary.accuracy!).toBeGreaterThan(decision.stable.accuracy!);
+    expect(counts.failed).toBe(0);
+    expect(counts.errors).toEqual([]);
+    expect(alias).toMatchObject({ version: 4, setBy: `workflow:promote/run:${run.id}` });
+    expect(alias.canary).toBeUndefined();
+    expect((await readyServing(4)).length).toBe(1);
+    expect((await cluster.get<ModelMeta>('/models/digits/versions/4')).promotions).toEqual([decision]);
+
+    // retireOld: the old stable's two instances drained once no request reached them, then stopped.
+    expect(retiredOld).toMatchObject({ version: 1, drained: true });
+    expect(retiredOld!.instances).toHaveLength(2);
+    expect(retired).toEqual(retiredOld!.instances);
+    await cluster.waitFor(async () => (await readyServing(1)).length === 0, 30_000, 'the old stable stopped');
+  });
+
+  it('rolls back an over-pruned candidate early, inside its window; no request fails', async () => {
+    const windowMs = 120_000;
+    const { run, counts } = await promote({
+      model: 'digits',
+      stable: 4,
+      candidate: 3,
+      // 80 % of every weight tensor zeroed: ≈ 78 % on held-out, 17 points below stable.
+      compress: { recipe: 'prune', options: { sparsity: 0.8, ...PROFILE } },
+      serve: { maxDelayMs: 2 },
+      canary: { share: 0.5, windowMs },
       rules: RULES,
     });
     expect(run.error?.message).toBeUndefined();
     expect(run.status).toBe('succeeded');
-    const { evaluation, decision, alias, retired } = run.output!;
-    report('better', evaluation, decision, counts);
-    expect(evaluation.accuracy).toBeCloseTo(MANIFEST.edge.heldOutAccuracy, 4);
-    expect(run.steps.find((s) => s.id === 'train')?.state).toBe('skipped');
-    expect(decision.outcome).toBe('promoted');
-    expect(decision.reason).toBe('every check passed');
-    expect(decision.canary.accuracy!).toBeGreaterThan(decision.stable.accuracy!);
+    const { compression, decision, alias, retired } = run.output!;
+    report('over-pruned', run.output!.evaluation, decision, counts);
+    expect(compression!.derivedFrom).toEqual({ name: 'digits', version: 3, recipe: 'prune' });
+    const canary = compression!.version;
+    expect(compression!.report.compressed.accuracy).toBeLessThan(compression!.report.parent.accuracy - 0.1);
+
+    expect(decision).toMatchObject({ canaryVersion: canary, stableVersion: 4, outcome: 'rolled-back' });
+    expect(decision.checks.map((c) => c.rule)).toEqual(['early-accuracy']);
+    expect(decision.reason).toContain('rolled back early: accuracy: canary');
+    expect(decision.canary.labelled).toBeGreaterThanOrEqual(decision.rules.earlyMinLabelledSamples);
+    expect(decision.stable.labelled).toBeGreaterThanOrEqual(decision.rules.earlyMinLabelledSamples);
+    expect(decision.early).toMatchObject({ plannedWindowMs: windowMs, afterMs: decision.window.ms });
+    // Far from the 120 s it was to run (a few 2.5 s looks once 200 labelled rows are in on each side).
+    expect(decision.window.ms).toBeLessThan(windowMs / 2);
+
     expect(counts.failed).toBe(0);
     expect(counts.errors).toEqual([]);
-    expect(alias).toMatchObject({ version: 3, setBy: `workflow:promote/run:${run.id}` });
+    expect(alias).toMatchObject({ version: 4, setBy: `workflow:promote/run:${run.id}` });
     expect(alias.canary).toBeUndefined();
-    expect(retired).toEqual([]);
-    expect((await readyServing(3)).length).toBe(1);
-    expect((await cluster.get<ModelMeta>('/models/digits/versions/3')).promotions).toEqual([decision]);
+    expect(retired.length).toBe(1);
+    await cluster.waitFor(async () => (await readyServing(canary)).length === 0, 30_000, 'the canary instance stopped');
+    expect((await readyServing(4)).length).toBe(1);
+    expect((await cluster.get<ModelMeta>(`/models/digits/versions/${canary}`)).promotions).toEqual([decision]);
   });
 
-  it('shows both promotion runs in GET /runs and traces them like any run', async () => {
+  it('shows every promotion run in GET /runs and traces them like any run', async () => {
     const listed = await cluster.get<{ id: string; workflow: string; status: string }[]>(
       '/runs?workflow=promote&limit=10',
     );
@@ -251,6 +334,7 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
       await receiver.waitForSpans((s) => s.traceId === run.traceId && s.name === 'run promote', 20_000);
       const names = new Set(receiver.spansOfTrace(run.traceId!).map((s) => s.name));
       for (const step of ['evaluate', 'serve', 'canary', 'watch', 'conclude']) expect(names).toContain(`step ${step}`);
+      if (run.output?.compression) expect(names).toContain('step compress');
     }
   });
 });

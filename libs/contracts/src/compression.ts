@@ -76,6 +76,9 @@ export interface CompressOptions {
   runs?: number;
 }
 
+/** How a compression's latency is measured on the nodes (the latency part of `CompressOptions`). */
+export type LatencyProfileOptions = Pick<CompressOptions, 'nodeClasses' | 'batchSize' | 'runs'>;
+
 export interface ModelSizeFigures {
   bytes: number;
   gzipBytes: number;
@@ -121,6 +124,7 @@ export interface CompressionReport {
   sizeRatio: number;
   /** compressed − parent, in percentage points. */
   accuracyDeltaPoints: number;
+  /** `dataset`: a registered dataset's name, or the digits range a model-ops compress validated on (`digits [8000, 10000)`). */
   validation: { dataset: string; samples: number; privacy: DatasetPrivacy };
   datasets: Record<string, { name: string; privacy: DatasetPrivacy; samples: number }>;
   /** Operators onnxruntime runs for the compressed model after its optimisations (int8: QLinearConv, QGemm). */

@@ -1,4 +1,4 @@
-import type { CompressionRecipe } from './compression';
+import type { CompressionRecipe, CompressionReport, LatencyProfileOptions, ModelDerivation } from './compression';
 import type { ModelAlias } from './model';
 
 /**
@@ -70,10 +70,21 @@ export interface PromotionRules {
   latencyFactor?: number;
   /** Labelled samples each side needs before anything but a rollback is decided; default 200. */
   minLabelledSamples?: number;
+  /**
+   * Early rollback, inside the window: canary accuracy more than this many points below
+   * stable's, beyond sampling noise (see `earlyRollback`); default 5 (100 turns it off).
+   */
+  earlyAccuracyPoints?: number;
+  /** Labelled samples each side needs before the early accuracy rule may decide; default 200. */
+  earlyMinLabelledSamples?: number;
+  /** Early rollback: canary error rate above stable's + this, beyond sampling noise; default 0.05 (1 turns it off). */
+  earlyErrorRateIncrease?: number;
+  /** Requests the canary needs before the early error rule may decide; default 20. */
+  earlyMinRequests?: number;
 }
 
 export interface PromotionCheck {
-  rule: 'samples' | 'accuracy' | 'errors' | 'latency';
+  rule: 'samples' | 'accuracy' | 'errors' | 'latency' | 'early-accuracy' | 'early-errors';
   passed: boolean;
   /** What was compared, in words with the figures. */
   detail: string;
@@ -92,6 +103,11 @@ export interface PromotionDecision {
   checks: PromotionCheck[];
   rules: Required<PromotionRules>;
   window: { from: string; to: string; ms: number };
+  /**
+   * Set when the decision was taken inside the window by an early rule (`checks` then holds
+   * that rule's failed check only): how long the window was to run, and how far it got.
+   */
+  early?: { plannedWindowMs: number; afterMs: number };
   stable: VersionFigures;
   canary: VersionFigures;
   /** Who decided: `workflow:<name>/run:<id>`. */
@@ -143,10 +159,19 @@ export interface ServeModelReply {
   existing: boolean;
 }
 
-/** `Subjects.modelRetire`: drain and stop instances (those a serve command started). */
+/**
+ * `Subjects.modelRetire`: drain and stop instances — those named (a serve command started
+ * them), or, with `serving`, every ready instance serving that version once no alias of the
+ * model routes to it any more (refused otherwise).
+ */
 export interface RetireInstancesCommand {
-  instances: string[];
+  instances?: string[];
+  serving?: { model: string; version: number };
   actor: string;
+}
+
+export interface RetireInstancesReply {
+  retired: string[];
 }
 
 /** Requests to the `model-ops` service, by `op`. */
@@ -183,18 +208,20 @@ export interface CompressOp {
   version: number;
   /** Only the recipes that need no training here; `structured` and `distill` go through `POST …/compress`. */
   recipe: Extract<CompressionRecipe, 'int8' | 'prune'>;
-  options?: { sparsity?: number; calibrationSamples?: number };
+  /** Recipe options, and where the latency is measured (default: device, edge and cloud, batch 64, 200 runs). */
+  options?: { sparsity?: number; calibrationSamples?: number } & LatencyProfileOptions;
   /** Calibration samples (int8); default the first 500 digits of the public pool. */
   calibration?: EvaluationData;
   /** Labelled samples both versions are measured on; default the held-out digits. */
   validation?: EvaluationData;
 }
 
+/** The registered derived version and what its compression measured (also its `ModelMeta.compression`). */
 export interface CompressResult {
   model: string;
   version: number;
-  parent: { version: number; bytes: number; accuracy: number };
-  compressed: { bytes: number; accuracy: number };
+  derivedFrom: ModelDerivation;
+  report: CompressionReport;
 }
 
 export interface ServeOp {
@@ -242,11 +269,15 @@ export interface ConcludeOp {
   decision: PromotionDecision;
   /** Instances the serve op started for the canary: stopped on a rollback. */
   started?: string[];
+  /** On promotion: drain and stop the old stable's instances once no request reaches them (default false). */
+  retireOld?: boolean;
 }
 
 export interface Concluded {
   decision: PromotionDecision;
   alias: ModelAlias;
-  /** Instances stopped (a rollback's canary instances). */
+  /** Instances stopped (a rollback's canary instances, or with `retireOld` the old stable's). */
   retired: string[];
+  /** With `retireOld` on a promotion: what happened to the old stable's instances, in words. */
+  retiredOld?: { version: number; instances: string[]; drained: boolean; detail: string };
 }

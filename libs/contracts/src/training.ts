@@ -1,4 +1,4 @@
-import type { DatasetPrivacy, ModelDerivation } from './compression';
+import type { CompressionReport, DatasetPrivacy, LatencyProfileOptions, ModelDerivation } from './compression';
 
 /**
  * Training (`kind: training` services): what a training request names, what a registered
@@ -153,4 +153,12 @@ export interface RegisterModelCommand {
   training?: TrainingLineage;
   /** A version made from another (a compression recipe run by a workflow's model-ops step). */
   derivedFrom?: ModelDerivation;
+  /** What the compression measured (stored as `ModelMeta.compression`); `latency` is filled in by the registry. */
+  compression?: Omit<CompressionReport, 'latency'>;
+  /**
+   * With `derivedFrom` and `compression`: before registering, the registry times the staged
+   * bytes next to the parent on one live node per class, as `POST …/compress` does, into
+   * `compression.latency`.
+   */
+  profile?: LatencyProfileOptions;
 }

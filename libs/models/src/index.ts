@@ -10,3 +10,4 @@ export * from './promotion';
 export * from './local-files';
 export * from './model-signature';
 export * from './model-trust';
+export * from './compression-report';

@@ -1,6 +1,6 @@
 import type { LiveFigures, VersionFigures } from '@yunbian/contracts';
 import { emptyFigures, observe, rowStats, windowFigures } from './live-figures';
-import { DEFAULT_PROMOTION_RULES, decidePromotion, promotionRules } from './promotion';
+import { DEFAULT_PROMOTION_RULES, decidePromotion, earlyRollback, promotionRules } from './promotion';
 
 const reading = (instanceId: string, version: number, patch: Partial<LiveFigures>): LiveFigures => ({
   ...emptyFigures('digits', version, instanceId, 'edge-a'),
@@ -125,6 +125,54 @@ describe('decidePromotion', () => {
   });
 });
 
+describe('earlyRollback', () => {
+  const rules = DEFAULT_PROMOTION_RULES;
+  const labelled = (version: number, n: number, accuracy: number) =>
+    figures(version, { labelled: n, correct: Math.round(n * accuracy), accuracy: Math.round(n * accuracy) / n });
+
+  it('rolls back a clearly broken canary once each side has 200 labelled rows, naming the figures', () => {
+    const check = earlyRollback(labelled(1, 200, 0.925), labelled(2, 200, 0.4), rules);
+    expect(check).toMatchObject({ rule: 'early-accuracy', passed: false });
+    expect(check!.detail).toContain(
+      'accuracy: canary 40.00 % of 200 labelled, stable 92.50 % of 200: 52.50 points below',
+    );
+    expect(check!.detail).toContain('beyond the early bound of 5 points by more than 3 standard errors');
+    // The same figures with one labelled row too few on a side: keep watching.
+    expect(earlyRollback(labelled(1, 199, 0.925), labelled(2, 200, 0.4), rules)).toBeNull();
+  });
+
+  it('keeps watching a canary a little over the bound while the samples cannot tell it from noise', () => {
+    // 6 points below at 200 a side: one standard error of the gap is ≈ 2.5 points.
+    expect(earlyRollback(labelled(1, 200, 0.925), labelled(2, 200, 0.865), rules)).toBeNull();
+    // 3 points below (the subtly worse candidate) never ends the window early, however many rows.
+    expect(earlyRollback(labelled(1, 40_000, 0.925), labelled(2, 40_000, 0.895), rules)).toBeNull();
+    // 9 points below is beyond the bound and the noise (≈ 1 point) at 2,000 a side.
+    expect(earlyRollback(labelled(1, 2_000, 0.925), labelled(2, 2_000, 0.835), rules)?.rule).toBe('early-accuracy');
+  });
+
+  it('rolls back on errors above stable + 5 % with 20 canary requests, not before', () => {
+    const stable = figures(1, { requests: 100, errors: 0, errorRate: 0 });
+    const failing = (requests: number, errors: number) =>
+      figures(2, { requests, errors, errorRate: errors / requests, labelled: 0, correct: 0, accuracy: null });
+    const check = earlyRollback(stable, failing(20, 20), rules);
+    expect(check).toMatchObject({ rule: 'early-errors', passed: false });
+    expect(check!.detail).toContain(
+      'error rate: canary 100.00 % (20 of 20), stable 0.00 % (0 of 100): above stable + 5.00 %',
+    );
+    expect(earlyRollback(stable, failing(19, 19), rules)).toBeNull();
+    // 3 errors in 20 (15 %) may be bad luck; 30 in 150 (20 %) is not.
+    expect(earlyRollback(stable, failing(20, 3), rules)).toBeNull();
+    expect(earlyRollback(stable, failing(150, 30), rules)?.rule).toBe('early-errors');
+  });
+
+  it('is off at a bound of 100 points or an error increase of 1', () => {
+    const off = { ...rules, earlyAccuracyPoints: 100, earlyErrorRateIncrease: 1 };
+    const broken = figures(2, { labelled: 1000, correct: 0, accuracy: 0, requests: 100, errors: 100, errorRate: 1 });
+    expect(earlyRollback(labelled(1, 1000, 0.99), broken, off)).toBeNull();
+    expect(earlyRollback(labelled(1, 1000, 0.99), broken, rules)?.rule).toBe('early-accuracy');
+  });
+});
+
 describe('promotionRules', () => {
   it('fills defaults and names every bad rule by pointer', () => {
     expect(promotionRules(undefined)).toEqual(DEFAULT_PROMOTION_RULES);
@@ -134,7 +182,7 @@ describe('promotionRules', () => {
       {
         pointer: '/x/tolerance',
         message:
-          'unknown rule; accepted: accuracyTolerancePoints, maxErrorRateIncrease, latencyFactor, minLabelledSamples',
+          'unknown rule; accepted: accuracyTolerancePoints, maxErrorRateIncrease, latencyFactor, minLabelledSamples, earlyAccuracyPoints, earlyMinLabelledSamples, earlyErrorRateIncrease, earlyMinRequests',
       },
     ]);
   });

@@ -1,12 +1,16 @@
 import { Inject } from '@nestjs/common';
 import { Objm } from '@nats-io/obj';
 import { JsonLogger } from '@yunbian/common';
+import type { RecipeResult } from '@yunbian/compression';
 import {
   MODEL_STAGING_BUCKET,
   Subjects,
   type CanaryOp,
   type CanaryStarted,
   type CompressOp,
+  type CompressionReport,
+  type DatasetPrivacy,
+  type LatencyProfileOptions,
   type CompressResult,
   type ConcludeOp,
   type Concluded,
@@ -16,7 +20,10 @@ import {
   type ModelOpsRequest,
   type PromotionDecision,
   type RegisterModelCommand,
+  type PromotionRules,
   type RetireInstancesCommand,
+  type RetireInstancesReply,
+  type VersionFigures,
   type ServeModelCommand,
   type ServeModelReply,
   type ServeOp,
@@ -25,7 +32,9 @@ import {
   type WatchOp,
 } from '@yunbian/contracts';
 import {
+  compressionDeltas,
   decidePromotion,
+  earlyRollback,
   fetchDataset,
   fetchModel,
   openLiveFigures,
@@ -37,20 +46,31 @@ import {
 } from '@yunbian/models';
 import { YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
-import { actorOf, classificationReport, median, remainingMs } from './model-ops';
+import { actorOf, classificationReport, median, quietFor, remainingMs, type RequestCount } from './model-ops';
 
 const OPS = ['evaluate', 'compress', 'serve', 'canary', 'watch', 'conclude'] as const;
 /** The longest window a watch waits (its step's timeoutMs must cover it). */
 const MAX_WINDOW_MS = 10 * 60_000;
 /** After the alias stops routing to a rolled-back canary, its instances are stopped this much later. */
 const RETIRE_GRACE_MS = 2_000;
+/** The old stable is drained when its request count stood still this long (4 of its instances' 500 ms writes). */
+const DRAIN_QUIET_MS = 2_000;
+/** How long the old stable may go on answering after the alias moved before it is left running. */
+const DRAIN_TIMEOUT_MS = 30_000;
+/** How often a watch reads the live figures (the early rules look each time). */
+const WATCH_POLL_MS = 2_500;
+/**
+ * A compressed version's registration: the registry times it on one node per class first (up
+ * to 3 classes × the node's profile bound, 120 s by default, + 10 s); within the compress
+ * step's timeoutMs (600 s in workflows/promote.yaml).
+ */
+const REGISTER_TIMEOUT_MS = 540_000;
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 /** Loaded on use, not at import: agents read every service file just to list them (onnxruntime, tfjs). */
 const lazy = {
   compression: () => require('@yunbian/compression') as typeof import('@yunbian/compression'),
   inference: () => require('@yunbian/inference') as typeof import('@yunbian/inference'),
-  onnx: () => require('@yunbian/onnx') as typeof import('@yunbian/onnx'),
   learning: () => require('@yunbian/learning') as typeof import('@yunbian/learning'),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -61,6 +81,7 @@ interface Samples {
   images: Float32Array;
   labels?: Uint8Array;
   label: string;
+  privacy: DatasetPrivacy;
 }
 
 /**
@@ -144,13 +165,14 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         images: d.images,
         labels: d.labels,
         label: `digits [${from}, ${to})`,
+        privacy: 'public',
       };
     }
     if (data && 'dataset' in data) {
       const { meta, samples } = await fetchDataset(this.transport, data.dataset).catch((err: unknown) => {
         throw new YunbianError('NOT_FOUND', `${at}/dataset: ${(err as Error).message}`, { pointer: `${at}/dataset` });
       });
-      return { ...samples, label: `dataset ${meta.name}` };
+      return { ...samples, label: `dataset ${meta.name}`, privacy: meta.privacy };
     }
     throw new YunbianError(
       'VALIDATION_FAILED',
@@ -206,6 +228,11 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
     }
   }
 
+  /**
+   * The recipe and the figures with @yunbian/compression (as `POST …/compress` runs them);
+   * the registry then times the result next to its parent on one live node per class and
+   * registers it with `derivedFrom` and the whole report.
+   */
   private async compress(request: CompressOp): Promise<CompressResult> {
     this.need(request, ['model', 'version', 'recipe']);
     if (request.recipe !== 'int8' && request.recipe !== 'prune')
@@ -214,46 +241,76 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         `/recipe "${String(request.recipe)}" is not run by model-ops; accepted: int8, prune (structured and distill train: POST /models/{name}/versions/{v}/compress)`,
         { pointer: '/recipe' },
       );
+    const started = Date.now();
     const { meta, bytes } = await fetchModel(this.transport, request.model, request.version);
     const c = lazy.compression();
-    const { decodeModel, encodeModel } = lazy.onnx();
-    const parent = decodeModel(bytes);
-    let out: Uint8Array;
+    const { sparsity, calibrationSamples, nodeClasses, batchSize, runs } = request.options ?? {};
+    const used: Record<string, Samples> = {};
+    let result: RecipeResult;
     if (request.recipe === 'int8') {
-      const calibration = await this.samples(
+      used.calibration = await this.samples(
         request.calibration ?? { digits: { part: 'public', to: 500 } },
         '/calibration',
       );
-      const n = Math.min(request.options?.calibrationSamples ?? 500, calibration.count);
-      const size = calibration.shape.reduce((a, b) => a * b, 1);
-      const plan = c.planInt8(parent);
-      const ranges = await c.calibrateRanges(parent, plan.calibrate, {
-        count: n,
-        shape: calibration.shape,
-        images: calibration.images.subarray(0, n * size),
-      });
-      out = encodeModel(c.quantizeInt8(parent, ranges).model);
+      result = await c.int8Recipe(bytes, used.calibration, { calibrationSamples });
     } else {
-      out = encodeModel(c.pruneMagnitude(parent, { sparsity: request.options?.sparsity ?? 0.5 }).model);
+      result = c.pruneRecipe(bytes, { sparsity });
     }
-    const validation = await this.samples(request.validation ?? { digits: { part: 'heldOut' } }, '/validation');
+    const validation = (used.validation = await this.samples(
+      request.validation ?? { digits: { part: 'heldOut' } },
+      '/validation',
+    ));
     if (!validation.labels)
       throw new YunbianError('BAD_REQUEST', `/validation: ${validation.label} is not labelled`, {
         pointer: '/validation',
       });
-    const parentAccuracy = c.accuracyOfRows(await c.predictOnnx(bytes, validation), validation.labels);
-    const accuracy = c.accuracyOfRows(await c.predictOnnx(out, validation), validation.labels);
-    const registered = await this.register(meta, Buffer.from(out), request.recipe);
+    const labelled = { ...validation, labels: validation.labels };
+    const parent = await c.modelFigures(bytes, labelled);
+    const compressed = await c.modelFigures(result.bytes, labelled);
+    const described = (s: Samples) => ({ name: s.label, privacy: s.privacy, samples: s.count });
+    const report: Omit<CompressionReport, 'latency'> = {
+      recipe: request.recipe,
+      options: { ...(request.options ?? {}) },
+      parent,
+      compressed,
+      ...compressionDeltas(parent, compressed),
+      validation: { dataset: validation.label, samples: validation.count, privacy: validation.privacy },
+      datasets: Object.fromEntries(Object.entries(used).map(([role, s]) => [role, described(s)])),
+      ...(result.kernels ? { kernels: result.kernels } : {}),
+      details: result.details,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+    };
+    const registered = await this.register(meta, Buffer.from(result.bytes), request.recipe, report, {
+      ...(nodeClasses ? { nodeClasses } : {}),
+      ...(batchSize ? { batchSize } : {}),
+      ...(runs ? { runs } : {}),
+    });
+    this.logger.info('compressed', {
+      model: `${meta.name}@${meta.version}`,
+      to: registered.version,
+      recipe: request.recipe,
+      size_ratio: report.sizeRatio,
+      accuracy_delta_points: report.accuracyDeltaPoints,
+    });
     return {
       model: registered.name,
       version: registered.version,
-      parent: { version: meta.version, bytes: bytes.length, accuracy: parentAccuracy },
-      compressed: { bytes: out.length, accuracy },
+      derivedFrom: registered.derivedFrom!,
+      report: registered.compression!,
     };
   }
 
-  /** Stages the bytes and asks the registry to take them as the next version, derived from `parent`. */
-  private async register(parent: ModelMeta, bytes: Buffer, recipe: 'int8' | 'prune'): Promise<ModelMeta> {
+  /**
+   * Stages the bytes and asks the registry to take them as the next version, derived from
+   * `parent`, after timing them next to it on the nodes (`profile`).
+   */
+  private async register(
+    parent: ModelMeta,
+    bytes: Buffer,
+    recipe: 'int8' | 'prune',
+    compression: Omit<CompressionReport, 'latency'>,
+    profile: LatencyProfileOptions,
+  ): Promise<ModelMeta> {
     const staging = await new Objm(this.transport.jetstream()).create(MODEL_STAGING_BUCKET, {
       description: 'model bytes waiting for the registry (training results)',
     });
@@ -264,8 +321,10 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
       name: parent.name,
       staged: { name: staged, sha256, size: bytes.length },
       derivedFrom: { name: parent.name, version: parent.version, recipe },
+      compression,
+      profile,
     };
-    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: 120_000 });
+    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: REGISTER_TIMEOUT_MS });
   }
 
   private async serve(request: ServeOp, context: CallContext): Promise<ServeModelReply> {
@@ -311,12 +370,18 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         { issues: rules },
       );
     const kv = await openLiveFigures(this.transport);
+    const figures = async () => {
+      const now = await readLiveFigures(kv, request.model);
+      return {
+        stable: windowFigures(request.model, request.stable, now, request.baseline),
+        canary: windowFigures(request.model, request.canary, now, request.baseline),
+      };
+    };
     // A retried attempt waits only for what is left of the same window.
     for (let left = remainingMs(request.startedAt, request.windowMs, Date.now()); left > 0;) {
-      await new Promise((r) => setTimeout(r, Math.min(left, 5_000)));
+      await new Promise((r) => setTimeout(r, Math.min(left, WATCH_POLL_MS)));
       left = remainingMs(request.startedAt, request.windowMs, Date.now());
-      const now = await readLiveFigures(kv, request.model);
-      const canary = windowFigures(request.model, request.canary, now, request.baseline);
+      const { stable, canary } = await figures();
       this.logger.info('canary window', {
         model: request.model,
         canary: request.canary,
@@ -324,21 +389,39 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
         canary_labelled: canary.labelled,
         canary_accuracy: canary.accuracy,
       });
+      const early = earlyRollback(stable, canary, rules);
+      if (early)
+        return this.decision(request, context, rules, stable, canary, {
+          outcome: 'rolled-back',
+          reason: `rolled back early: ${early.detail}`,
+          checks: [early],
+        });
     }
     // The instances write their counters every 500 ms: the last of the window is in after a second.
     await new Promise((r) => setTimeout(r, 1_000));
-    const now = await readLiveFigures(kv, request.model);
-    const stable = windowFigures(request.model, request.stable, now, request.baseline);
-    const canary = windowFigures(request.model, request.canary, now, request.baseline);
-    const verdict = decidePromotion(stable, canary, rules);
+    const { stable, canary } = await figures();
+    return this.decision(request, context, rules, stable, canary, decidePromotion(stable, canary, rules));
+  }
+
+  private decision(
+    request: WatchOp,
+    context: CallContext,
+    rules: Required<PromotionRules>,
+    stable: VersionFigures,
+    canary: VersionFigures,
+    verdict: Pick<PromotionDecision, 'outcome' | 'reason' | 'checks'>,
+  ): PromotionDecision {
     const decidedAt = new Date().toISOString();
+    const ms = Date.parse(decidedAt) - Date.parse(request.startedAt);
+    const early = verdict.checks.some((c) => c.rule.startsWith('early-'));
     return {
       model: request.model,
       stableVersion: request.stable,
       canaryVersion: request.canary,
       ...verdict,
       rules,
-      window: { from: request.startedAt, to: decidedAt, ms: Date.parse(decidedAt) - Date.parse(request.startedAt) },
+      window: { from: request.startedAt, to: decidedAt, ms },
+      ...(early ? { early: { plannedWindowMs: request.windowMs, afterMs: ms } } : {}),
       stable,
       canary,
       actor: actorOf(request.actor, context.idempotencyKey),
@@ -359,15 +442,59 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
     };
     const { alias } = await this.transport.request<SetAliasReply>(Subjects.modelAlias, command, { timeoutMs: 30_000 });
     let retired: string[] = [];
+    let retiredOld: Concluded['retiredOld'];
     if (!promoted && request.started?.length) {
       // Engines apply the alias from their watch; requests drawn to the canary just before finish first.
       await new Promise((r) => setTimeout(r, RETIRE_GRACE_MS));
-      const retire: RetireInstancesCommand = { instances: request.started, actor: d.actor };
-      retired = (
-        await this.transport.request<{ retired: string[] }>(Subjects.modelRetire, retire, { timeoutMs: 30_000 })
-      ).retired;
+      retired = await this.retire({ instances: request.started, actor: d.actor });
+    } else if (promoted && request.retireOld) {
+      retiredOld = await this.retireOld(d);
+      retired = retiredOld.instances;
     }
-    this.logger.info(`canary ${d.outcome}`, { model: d.model, stable: alias.version, reason: d.reason });
-    return { decision: d, alias, retired };
+    this.logger.info(`canary ${d.outcome}`, { model: d.model, stable: alias.version, reason: d.reason, retired });
+    return { decision: d, alias, retired, ...(retiredOld ? { retiredOld } : {}) };
+  }
+
+  private async retire(command: RetireInstancesCommand): Promise<string[]> {
+    return (await this.transport.request<RetireInstancesReply>(Subjects.modelRetire, command, { timeoutMs: 30_000 }))
+      .retired;
+  }
+
+  /**
+   * After a promotion: once the engines have applied the alias (RETIRE_GRACE_MS) and the old
+   * stable's request count has stood still for DRAIN_QUIET_MS — nothing in flight to it —, the
+   * registry drains and stops every instance serving it (and refuses while another alias still
+   * routes there). A version still answering requests after DRAIN_TIMEOUT_MS (a caller pinning
+   * `model@version`) is left running, and the answer says so.
+   */
+  private async retireOld(d: PromotionDecision): Promise<NonNullable<Concluded['retiredOld']>> {
+    const version = d.stableVersion;
+    await new Promise((r) => setTimeout(r, RETIRE_GRACE_MS));
+    const kv = await openLiveFigures(this.transport);
+    const counts: RequestCount[] = [];
+    const since = Date.now();
+    for (;;) {
+      const readings = await readLiveFigures(kv, d.model, version);
+      counts.push({ at: Date.now(), requests: windowFigures(d.model, version, readings, []).requests });
+      if (quietFor(counts, DRAIN_QUIET_MS)) break;
+      if (Date.now() - since > DRAIN_TIMEOUT_MS) {
+        const recent = counts.filter((c) => c.at >= Date.now() - DRAIN_QUIET_MS);
+        const answered = counts[counts.length - 1].requests - recent[0].requests;
+        return {
+          version,
+          instances: [],
+          drained: false,
+          detail: `not retired: ${d.model}@${version} still answered requests ${DRAIN_TIMEOUT_MS} ms after the alias moved (${answered} in the last ${DRAIN_QUIET_MS} ms); something addresses it by version — stop its instances when that has moved`,
+        };
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const instances = await this.retire({ serving: { model: d.model, version }, actor: d.actor });
+    return {
+      version,
+      instances,
+      drained: true,
+      detail: `${d.model}@${version} answered no request for ${DRAIN_QUIET_MS} ms after the alias moved; ${instances.length} instance(s) drained and stopped`,
+    };
   }
 }

@@ -1,4 +1,4 @@
-import { actorOf, classificationReport, median, remainingMs } from './model-ops';
+import { actorOf, classificationReport, median, quietFor, remainingMs } from './model-ops';
 
 describe('model-ops helpers', () => {
   it('names the run an engine call acts for', () => {
@@ -27,5 +27,15 @@ describe('model-ops helpers', () => {
     expect(remainingMs(at, 30_000, Date.parse(at) + 40_000)).toBe(0);
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+
+  it('calls a version quiet once its request count has stood still long enough', () => {
+    const at = (ms: number, requests: number) => ({ at: ms, requests });
+    expect(quietFor([], 2_000)).toBe(false);
+    expect(quietFor([at(0, 5)], 2_000)).toBe(false);
+    expect(quietFor([at(0, 5), at(1_000, 5), at(2_000, 5)], 2_000)).toBe(true);
+    // A request answered at 1.5 s starts the quiet time again.
+    expect(quietFor([at(0, 5), at(1_500, 6), at(3_000, 6)], 2_000)).toBe(false);
+    expect(quietFor([at(0, 5), at(1_500, 6), at(3_000, 6), at(3_600, 6)], 2_000)).toBe(true);
   });
 });

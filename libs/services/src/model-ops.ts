@@ -50,3 +50,22 @@ export function median(values: number[]): number {
 export function remainingMs(startedAt: string, windowMs: number, now: number): number {
   return Math.max(0, Date.parse(startedAt) + windowMs - now);
 }
+
+/** One reading of a version's cumulative request count, at epoch ms `at`. */
+export interface RequestCount {
+  at: number;
+  requests: number;
+}
+
+/**
+ * Whether the count has stood still for at least `quietMs` up to the last reading (readings
+ * oldest first): no request was answered in that time, so none is in flight that the instances'
+ * counters (written at most every 500 ms after a change) would show.
+ */
+export function quietFor(readings: RequestCount[], quietMs: number): boolean {
+  const last = readings[readings.length - 1];
+  if (!last) return false;
+  let i = readings.length - 1;
+  while (i > 0 && readings[i - 1].requests === last.requests) i--;
+  return last.at - readings[i].at >= quietMs;
+}

@@ -7,17 +7,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { CompressRequest, ModelSizeFigures } from '@yunbian/contracts';
 import {
   accuracyOfRows,
-  calibrateRanges,
-  gzipBytes,
-  optimizedOps,
-  planInt8,
+  int8Recipe,
+  modelFigures,
   predictOnnx,
-  pruneMagnitude,
-  quantizeInt8,
+  pruneRecipe,
   type SampleSet,
 } from '@yunbian/compression';
 import { decodeDataset } from '@yunbian/models';
-import { decodeModel, encodeModel, parameterCount } from '@yunbian/onnx';
+import { decodeModel } from '@yunbian/onnx';
 
 export interface CompressionTask {
   recipe: CompressRequest['recipe'];
@@ -42,49 +39,22 @@ function load(task: CompressionTask, role: string): SampleSet & { labels?: Uint8
   return decodeDataset(readFileSync(d.file), d);
 }
 
-const first = (s: SampleSet & { labels?: Uint8Array }, n: number) => {
-  const size = s.shape.reduce((a, d) => a * d, 1);
-  const count = Math.min(n, s.count);
-  return { count, shape: s.shape, images: s.images.subarray(0, count * size), labels: s.labels?.subarray(0, count) };
-};
-
 async function compress(task: CompressionTask): Promise<CompressionOutcome> {
   const parentBytes = readFileSync(task.parentFile);
   const parent = decodeModel(parentBytes);
   const o = task.options;
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   let details: Record<string, unknown>;
   let kernels: Record<string, number> | undefined;
   switch (task.recipe) {
     case 'int8': {
-      const samples = first(
-        load(task, task.datasets.calibration ? 'calibration' : 'validation'),
-        o.calibrationSamples ?? 500,
-      );
-      const plan = planInt8(parent);
-      const method = o.calibration ?? 'minmax';
-      const ranges = await calibrateRanges(parent, plan.calibrate, samples, { method, percentile: o.percentile });
-      const result = quantizeInt8(parent, ranges);
-      bytes = encodeModel(result.model);
-      kernels = await optimizedOps(bytes);
-      details = {
-        calibration: {
-          method,
-          ...(method === 'percentile' ? { percentile: o.percentile ?? 99.99 } : {}),
-          samples: samples.count,
-        },
-        weighted: plan.weighted,
-        skipped: plan.skipped,
-        activations: result.activations,
-      };
+      const calibration = load(task, task.datasets.calibration ? 'calibration' : 'validation');
+      ({ bytes, kernels, details } = await int8Recipe(parentBytes, calibration, o));
       break;
     }
-    case 'prune': {
-      const result = pruneMagnitude(parent, { sparsity: o.sparsity ?? 0.5 });
-      bytes = encodeModel(result.model);
-      details = { sparsity: result.sparsity, tensors: result.tensors };
+    case 'prune':
+      ({ bytes, details } = pruneRecipe(parentBytes, o));
       break;
-    }
     case 'structured':
     case 'distill': {
       // tfjs is loaded only for the recipes that train.
@@ -130,12 +100,7 @@ async function compress(task: CompressionTask): Promise<CompressionOutcome> {
   }
   writeFileSync(task.outFile, bytes);
   const validation = load(task, 'validation');
-  const figures = async (b: Uint8Array) => ({
-    bytes: b.length,
-    gzipBytes: gzipBytes(b),
-    parameters: parameterCount(decodeModel(b)),
-    accuracy: accuracyOfRows(await predictOnnx(b, validation), validation.labels!),
-  });
+  const figures = (b: Uint8Array) => modelFigures(b, { ...validation, labels: validation.labels! });
   return { parent: await figures(parentBytes), compressed: await figures(bytes), kernels, details };
 }
 

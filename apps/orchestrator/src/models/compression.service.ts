@@ -8,25 +8,21 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
 import {
-  NODE_TIERS,
-  Subjects,
-  nodeCpuCapacity,
   type CompressRequest,
   type CompressionJob,
   type CompressionReport,
   type DatasetMeta,
   type NodeClassLatency,
-  type ProfileModelsReply,
-  type ProfileModelsRequest,
   type ProfileTarget,
 } from '@yunbian/contracts';
-import { fetchDataset, encodeDataset, sha256Hex, type ModelMeta } from '@yunbian/models';
+import { compressionDeltas, fetchDataset, encodeDataset, sha256Hex, type ModelMeta } from '@yunbian/models';
 import { createObjectStore, NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
 import { DatasetsService } from '../datasets/datasets.service';
 import { compressProblems } from './compression-request';
 import type { CompressionOutcome, CompressionReply, CompressionTask } from './compression.process';
 import { ModelsService } from './models.service';
+import { measureNodeClasses, profileOverNats, registeredTarget } from './node-latency';
 
 /** Object store bucket holding compressed files while nodes profile them, before they are registered. */
 export const COMPRESSION_STAGING_BUCKET = 'yb-compression-staging';
@@ -46,16 +42,6 @@ export function compressionSettings(env: NodeJS.ProcessEnv = process.env): Compr
     timeoutMs: envInt('YUNBIAN_COMPRESSION_TIMEOUT_MS', 15 * 60_000, env),
     profileTimeoutMs: envInt('YUNBIAN_COMPRESSION_PROFILE_TIMEOUT_MS', 120_000, env),
   };
-}
-
-/** speedup per batch size: parent median / compressed median. */
-export function speedups(reply: ProfileModelsReply): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of reply.results.parent ?? []) {
-    const c = reply.results.compressed?.find((x) => x.batch === p.batch);
-    if (c && c.medianMs > 0) out[String(p.batch)] = Math.round((p.medianMs / c.medianMs) * 1000) / 1000;
-  }
-  return out;
 }
 
 /**
@@ -210,8 +196,7 @@ export class CompressionService implements OnModuleInit {
       options: { ...(job.request.options ?? {}) },
       parent,
       compressed,
-      sizeRatio: Math.round((parent.bytes / compressed.bytes) * 1000) / 1000,
-      accuracyDeltaPoints: Math.round((compressed.accuracy - parent.accuracy) * 100 * 100) / 100,
+      ...compressionDeltas(parent, compressed),
       validation: { dataset: used.validation.name, samples: used.validation.count, privacy: used.validation.privacy },
       datasets: Object.fromEntries(
         Object.entries(used).map(([role, m]) => [role, { name: m.name, privacy: m.privacy, samples: m.count }]),
@@ -261,58 +246,19 @@ export class CompressionService implements OnModuleInit {
   }
 
   /** One live node per requested class (tier) profiles parent and result; classes with none say so. */
-  private async measure(
-    job: CompressionJob,
-    parent: ModelMeta,
-    compressed: ProfileTarget,
-  ): Promise<NodeClassLatency[]> {
-    const o = job.request.options ?? {};
-    const classes = o.nodeClasses ?? [...NODE_TIERS];
-    const batch = o.batchSize ?? 64;
-    const request: ProfileModelsRequest = {
-      models: [
-        { label: 'parent', bucket: parent.object.bucket, object: parent.object.name, sha256: parent.sha256 },
-        compressed,
-      ],
-      batchSizes: [1, batch],
-      runs: { '1': o.runs ?? 200, [String(batch)]: Math.max(5, Math.round((o.runs ?? 200) / 10)) },
-      timeoutMs: this.settings.profileTimeoutMs,
-    };
-    const out: NodeClassLatency[] = [];
-    for (const nodeClass of classes) {
-      const node = this.catalog
-        .listNodes()
-        .filter((n) => n.tier === nodeClass && n.status === 'alive')
-        // The most constrained node of the class: what the class guarantees.
-        .sort((a, b) => nodeCpuCapacity(a) - nodeCpuCapacity(b) || a.id.localeCompare(b.id))[0];
-      if (!node) {
-        out.push({ nodeClass, measured: false, reason: `not measured: no live node of class ${nodeClass}` });
-        continue;
-      }
-      job.stage = `measuring latency on node ${node.id} (${nodeClass})`;
-      try {
-        const reply = await this.transport.request<ProfileModelsReply>(Subjects.nodeProfileModels(node.id), request, {
-          timeoutMs: this.settings.profileTimeoutMs + 10_000,
-        });
-        out.push({
-          nodeClass,
-          measured: true,
-          nodeId: reply.nodeId,
-          cpu: reply.cpu,
-          cpuEnforced: reply.cpuEnforced,
-          parent: reply.results.parent,
-          compressed: reply.results.compressed,
-          speedup: speedups(reply),
-        });
-      } catch (err) {
-        out.push({
-          nodeClass,
-          measured: false,
-          reason: `not measured: node ${node.id} did not profile (${(err as Error).message})`,
-        });
-      }
-    }
-    return out;
+  private measure(job: CompressionJob, parent: ModelMeta, compressed: ProfileTarget): Promise<NodeClassLatency[]> {
+    const timeoutMs = this.settings.profileTimeoutMs;
+    return measureNodeClasses(
+      {
+        nodes: () => this.catalog.listNodes(),
+        profile: profileOverNats(this.transport, timeoutMs),
+        measuring: (nodeId, nodeClass) => (job.stage = `measuring latency on node ${nodeId} (${nodeClass})`),
+      },
+      registeredTarget(parent),
+      compressed,
+      job.request.options ?? {},
+      timeoutMs,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import {
   Subjects,
   type InstanceRecord,
   type RetireInstancesCommand,
+  type RetireInstancesReply,
   type ServeModelCommand,
   type ServeModelReply,
   type SetAliasCommand,
@@ -25,7 +26,7 @@ const SERVE_TIMEOUT_MS = 120_000;
  * set an alias (`yb.cmd.models.alias`) — refused while a version it would send requests to
  * has no ready instance, so a canary split never routes to nobody —, start instances of a
  * version beside another's (`yb.cmd.models.serve`) and stop them again
- * (`yb.cmd.models.retire`). Cloud orchestrator only, like the registry; replicas share each
+ * (`yb.cmd.models.retire`), or every instance of a version no alias routes to any more. Cloud orchestrator only, like the registry; replicas share each
  * subject in one queue group.
  */
 @Injectable()
@@ -50,7 +51,7 @@ export class ModelCommandsService implements OnModuleInit, OnModuleDestroy {
       t.serve<ServeModelCommand, ServeModelReply>(Subjects.modelServe, (c) => this.serve(c), {
         queue: Subjects.modelServe,
       }),
-      t.serve<RetireInstancesCommand, { retired: string[] }>(Subjects.modelRetire, (c) => this.retire(c), {
+      t.serve<RetireInstancesCommand, RetireInstancesReply>(Subjects.modelRetire, (c) => this.retire(c), {
         queue: Subjects.modelRetire,
       }),
     ];
@@ -150,20 +151,40 @@ export class ModelCommandsService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  async retire(command: RetireInstancesCommand): Promise<{ retired: string[] }> {
+  /**
+   * Drains and stops the named instances, or every ready instance serving `serving` — refused
+   * (`CONFLICT`) while an alias of the model still sends requests to that version.
+   */
+  async retire(command: RetireInstancesCommand): Promise<RetireInstancesReply> {
     this.checkActor(command?.actor, 'retire');
-    if (!Array.isArray(command.instances))
-      throw new YunbianError('BAD_REQUEST', 'retire: "instances" must be a list of instance ids', {
-        pointer: '/instances',
-      });
+    let ids: string[];
+    if (command.serving) {
+      const { model, version } = command.serving;
+      const routing = this.aliases
+        .aliasesOf(model)
+        .filter((a) => a.version === version || (a.canary?.version === version && a.canary.share > 0));
+      if (routing.length)
+        throw new YunbianError(
+          'CONFLICT',
+          `retire ${model}@${version}: alias ${routing.map((a) => `${model}@${a.alias}`).join(', ')} still routes to it; move ${routing.length > 1 ? 'them' : 'it'} first`,
+          { pointer: '/serving', aliases: routing.map((a) => a.alias) },
+        );
+      ids = this.serving(model, version).map((i) => i.id);
+    } else if (Array.isArray(command.instances)) ids = command.instances;
+    else
+      throw new YunbianError(
+        'BAD_REQUEST',
+        'retire: needs "instances" (a list of instance ids) or "serving" ({"model", "version"})',
+        { pointer: '/instances' },
+      );
     const retired: string[] = [];
-    for (const id of command.instances) {
+    for (const id of ids) {
       const known = this.catalog.listInstances().some((i) => i.id === id);
       if (!known) continue;
       await this.deployment.stop(id);
       retired.push(id);
     }
-    this.logger.info('instances retired', { instances: retired, actor: command.actor });
+    this.logger.info('instances retired', { instances: retired, actor: command.actor, serving: command.serving });
     return { retired };
   }
 }
