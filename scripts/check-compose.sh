@@ -24,8 +24,11 @@ fi
 # jetstream-sync-always.conf is left out: compose mounts it for nats-server 2.10 and later.
 for conf in compose/nats/*.conf; do
   case "$conf" in *jetstream-sync*.conf) continue ;; esac
+  # A site's deny list as compose/docker-compose.edge.yml sets it (siteLeafDenyExports).
   if ! out=$(NATS_SERVER_NAME=check YUNBIAN_SITE=check YUNBIAN_LEAF_NAME=check \
-    YUNBIAN_HUB_LEAF_URL=nats-leaf://127.0.0.1:7422 "$nats_server" -c "$conf" -t 2>&1); then
+    YUNBIAN_HUB_LEAF_URL=nats-leaf://127.0.0.1:7422 \
+    YUNBIAN_LEAF_DENY_EXPORTS='["yb.samples.check.>", "$O.yb-payloads-check.>", "$O.yb-training-checkpoints-check.>", "_INBOX_check.>"]' \
+    "$nats_server" -c "$conf" -t 2>&1); then
     echo "$out" >&2
     exit 1
   fi
