@@ -73,7 +73,7 @@ describe('dominated cuts (latency)', () => {
 
   it('leaves out only cuts that are never the best, at any bandwidth (random chains)', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     let dropped = 0;
     for (let trial = 0; trial < 30; trial++) {
       const n = 4 + Math.floor(random() * 12);
