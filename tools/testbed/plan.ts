@@ -21,6 +21,13 @@ export const PORTS = {
   proxyProbe: 7471,
   /** The link probe's server, on the uplink end's address while a measurement runs. */
   probe: 7470,
+  /**
+   * An application's own TCP across a link (bench:split's tensors): a server listening on the
+   * uplink end's address at `app` is reached from the site at 127.0.0.1:`proxyApp`, through the
+   * site's delay proxy and the shaped veth, like the leaf connection.
+   */
+  app: 7472,
+  proxyApp: 7473,
   /** The orchestrator's REST, on the cloud namespace's 127.0.0.1. */
   orchestrator: 3000,
   /** A site engine's REST, on its edge site's 127.0.0.1. */

@@ -411,6 +411,8 @@ export class Testbed {
           `127.0.0.1:${PORTS.proxyLeaf}=${link.uplinkAddress}:${PORTS.leaf}`,
           '--route',
           `127.0.0.1:${PORTS.proxyProbe}=${link.uplinkAddress}:${PORTS.probe}`,
+          '--route',
+          `127.0.0.1:${PORTS.proxyApp}=${link.uplinkAddress}:${PORTS.app}`,
           '--delay-ms',
           String(link.shape.rttMs / 2),
           '--control',
@@ -418,7 +420,8 @@ export class Testbed {
         ]),
         echoStderr: false,
       });
-      await this.waitForLog(`proxy-${name}`, /delay proxy 127\.0\.0\.1:7471/, 15_000);
+      for (const port of [PORTS.proxyProbe, PORTS.proxyApp])
+        await this.waitForLog(`proxy-${name}`, new RegExp(`delay proxy 127\\.0\\.0\\.1:${port} `), 15_000);
     }
     writeFileSync(conf, natsConfig(site, store));
     const server = `nats-${name}`;
@@ -729,7 +732,7 @@ export class Testbed {
  * namespace; `ip netns exec` would also remount /sys, which hides /sys/fs/cgroup from the
  * agents that enforce their nodes' limits there.
  */
-function inNamespace(ns: string, command: string, args: string[]): { command: string; args: string[] } {
+export function inNamespace(ns: string, command: string, args: string[]): { command: string; args: string[] } {
   return { command: 'nsenter', args: [`--net=/run/netns/${ns}`, '--', command, ...args] };
 }
 

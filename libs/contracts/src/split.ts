@@ -95,6 +95,13 @@ export interface SplitCutEstimate extends SplitCutView {
   totalMs: number;
   /** max(head, transfer, tail): time between results when inferences are pipelined. */
   periodMs: number;
+  /**
+   * In a plan's candidates: the cut that dominates this one for the plan's objective — no
+   * worse in anything the bandwidth does not change (latency: head + tail + RTT, and the bytes
+   * sent; throughput: head, tail and bytes) and better in one — so this one is never the best
+   * at any bandwidth of that RTT. Absent when no candidate dominates it.
+   */
+  dominatedBy?: string;
 }
 
 /** Where one side's compute figures came from. */

@@ -1,5 +1,6 @@
 import type { SplitCutEstimate, SplitLink, SplitLossyMode, SplitObjective } from '@yunbian/contracts';
 import { cutFromHead, dedupe, singleTensorCuts, trivialCuts, type Cut } from './cuts';
+import { dominatedBy } from './dominance';
 import { graphIndex, type ComputeGraph } from './graph';
 import { INFINITE, minCut, type FlowEdge } from './max-flow';
 
@@ -189,7 +190,10 @@ export function candidateCuts(problem: SplitProblem, extra: Iterable<Cut> = []):
 }
 
 export interface SplitChoice {
-  /** Every candidate, best first by the objective. */
+  /**
+   * Every candidate, best first by the objective; a candidate another one dominates for the
+   * objective (see `dominatedBy`) names it in `dominatedBy`.
+   */
   candidates: SplitCutEstimate[];
   chosen: SplitCutEstimate;
   reason: string;
@@ -209,6 +213,7 @@ export function chooseCut(problem: SplitProblem, objective: SplitObjective, cand
   const all = dedupe([...candidates, optimal.cut]).map((c) => estimateCut(problem, c));
   const key = (e: SplitCutEstimate) => (objective === 'latency' ? e.totalMs : e.periodMs);
   all.sort((a, b) => key(a) - key(b) || a.totalMs - b.totalMs || a.transferBytes - b.transferBytes);
+  for (const [id, by] of dominatedBy(all, objective)) all.find((e) => e.id === id)!.dominatedBy = by;
   const chosen = all[0];
   const runnerUp = all[1];
   const allFirst = all.find((e) => e.kind === 'all-first')!;

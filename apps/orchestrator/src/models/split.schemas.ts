@@ -70,6 +70,11 @@ const ESTIMATE: SchemaObject = {
     tailMs: { type: 'number' },
     totalMs: { type: 'number', description: 'head + transfer + RTT + tail' },
     periodMs: { type: 'number', description: 'max(head, transfer, tail), pipelined' },
+    dominatedBy: {
+      type: 'string',
+      description:
+        'a cut no worse in head + tail + RTT and in bytes sent (throughput: head, tail, bytes) and better in one: this one is never the best at any bandwidth',
+    },
   },
 };
 
