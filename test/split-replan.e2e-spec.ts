@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { InstanceRecord, SplitPlan } from '@yunbian/contracts';
+import type { InstanceRecord, NodeRecord, SplitPlan } from '@yunbian/contracts';
 import type { SplitStepOutput } from '../apps/orchestrator/src/models/split-step.runner';
 import { Testbed } from '../tools/testbed/testbed';
 import type { Topology } from '../tools/testbed/topology';
@@ -273,7 +273,22 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     while (Date.now() - began < 2 * INTERVAL_MS) await runOnce();
     const before = points.length;
 
-    // The change, then runs until the plan has switched and run a while on the new cut.
+    // The change, then runs until the plan has switched and run a while on the new cut; beside
+    // the runs, the catalogue's figure of the link is polled to see when it moved.
+    const watching = { on: true, movedAt: undefined as number | undefined, mbps: 0 };
+    const catalogueWatch = (async () => {
+      while (watching.on && watching.movedAt === undefined) {
+        try {
+          const node = (await api<NodeRecord>('GET', '/nodes/dev-1')).body;
+          const mbps = node.bandwidth?.sites?.['edge-site']?.mbps ?? 0;
+          if (mbps > (pair!.low + pair!.high) / 4) watching.movedAt = Date.now() - began;
+          watching.mbps = mbps;
+        } catch {
+          // A slow answer on the loaded machine: poll again.
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const changedAt = Date.now() - began;
     await bed.setLink('dev-site', { upMbps: pair.high });
     const deadline = changedAt + 6 * INTERVAL_MS + 30_000;
@@ -284,6 +299,18 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
       if (!switched && last.cut !== lowCut) switched = last;
       if (switched && points.filter((p) => p.at >= switched!.at).length >= 15) break;
     }
+    watching.on = false;
+    await catalogueWatch;
+    // Where the time went: the device agent's log lines for the suspected and confirmed step.
+    const agentLines = readFileSync(path.join(bed.logDir, 'dev-1.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes('bandwidth step'))
+      .map((l) => JSON.parse(l) as { time: string; msg: string; link: string; sample_mbps: number; estimate_mbps: number })
+      .filter((l) => l.link === 'edge-site' && Date.parse(l.time) - began >= changedAt);
+    const stepEvents = agentLines.map(
+      (l) =>
+        `${((Date.parse(l.time) - began - changedAt) / 1000).toFixed(2)} s ${l.msg} (sample ${l.sample_mbps} Mbit/s, estimate ${l.estimate_mbps})`,
+    );
 
     // The timeline.
     const lines = points.map(
@@ -296,6 +323,11 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     expect(points.slice(0, before).every((p) => p.cut === lowCut)).toBe(true);
     expect(switched).toBeDefined();
     const toSwitchMs = switched!.decidedAt - changedAt;
+    const since = (ms: number | undefined) => (ms === undefined ? '—' : `${((ms - changedAt) / 1000).toFixed(2)} s`);
+    process.stdout.write(
+      `after the tbf change: ${stepEvents.join('; ')}; catalogue moved ${since(watching.movedAt)} (${watching.mbps} Mbit/s); ` +
+        `plan re-decided ${since(switched!.decidedAt)}; first run on the new cut began ${since(switched!.at)}\n`,
+    );
     const after = points.filter((p) => p.at >= switched!.at).slice(1);
     const newCut = switched!.cut;
     const afterPlan = await plan({ rttMs: RTT_MS, mbps: switched!.planMbps });

@@ -129,10 +129,19 @@ export class BandwidthProber {
     // Spread the budget over the minute instead of spending it in the first probes of each one.
     link.nextAt = now + Math.max(0, (60_000 * bytes) / link.budget.bytesPerMinute - this.options.intervalMs / 2);
     try {
-      const mbps = await this.send(subject, bytes, rttMs, link.estimator.estimate);
+      const before = link.estimator.estimate;
+      const mbps = await this.send(subject, bytes, rttMs, before);
       if (mbps !== undefined) {
-        link.estimator.add(mbps, Date.now(), 'active');
+        const verdict = link.estimator.add(mbps, Date.now(), 'active');
         link.viaNode = viaNode;
+        if (verdict === 'suspect' || verdict === 'step')
+          this.logger.info(verdict === 'step' ? 'bandwidth step confirmed' : 'bandwidth step suspected', {
+            link: name,
+            probe_bytes: bytes,
+            sample_mbps: round(mbps, 3),
+            estimate_before_mbps: before === undefined ? undefined : round(before, 3),
+            estimate_mbps: round(link.estimator.estimate!, 3),
+          });
       }
     } catch (err) {
       this.logger.debug('bandwidth probe failed', { link: name, error: (err as Error).message });

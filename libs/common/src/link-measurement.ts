@@ -102,11 +102,24 @@ export interface BandwidthSample {
 }
 
 /**
+ * What one sample did to a link's estimate:
+ * - `first`: the link's first sample (the estimate is it);
+ * - `in-line`: within `stepRatio` of the estimate;
+ * - `suspect`: out of line, fewer than `stepSamples` in a row on its side so far: a step is
+ *   suspected, not yet believed (the estimate has not moved); the prober confirms it with
+ *   another probe at once;
+ * - `step`: the `stepSamples`-th out-of-line sample in a row on the same side: the estimate
+ *   restarted from them (the figure moved; worth publishing at once);
+ * - `ignored`: not a positive finite number.
+ */
+export type SampleVerdict = 'first' | 'in-line' | 'suspect' | 'step' | 'ignored';
+
+/**
  * A link's bandwidth from its recent samples: the median of the last `window`, so one
  * disturbed probe (a burst of real traffic, a busy event loop) does not move it; when
  * `stepSamples` samples in a row are all `stepRatio`× above (or all below) the median the
  * link changed, and the estimate restarts from those samples — it follows a step within
- * `stepSamples` probes.
+ * `stepSamples` probes. `add` says which of these a sample was (`SampleVerdict`).
  */
 export class BandwidthEstimator {
   private samples: BandwidthSample[] = [];
@@ -117,24 +130,33 @@ export class BandwidthEstimator {
 
   constructor(private readonly options: EstimatorOptions = DEFAULT_ESTIMATOR) {}
 
-  add(mbps: number, at: number, source: BandwidthSampleSource): void {
-    if (!(mbps > 0) || !Number.isFinite(mbps)) return;
+  add(mbps: number, at: number, source: BandwidthSampleSource): SampleVerdict {
+    if (!(mbps > 0) || !Number.isFinite(mbps)) return 'ignored';
     const sample = { mbps, at, source };
     const median = this.estimate;
     this.count++;
+    let verdict: SampleVerdict = 'first';
     if (median !== undefined) {
       const side = mbps > median * this.options.stepRatio ? 1 : mbps < median / this.options.stepRatio ? -1 : 0;
       if (side !== 0 && side === this.outOfLineSide) this.outOfLine++;
       else this.outOfLine = side === 0 ? 0 : 1;
       this.outOfLineSide = side;
+      verdict = this.outOfLine === 0 ? 'in-line' : 'suspect';
       if (this.outOfLine >= this.options.stepSamples) {
         this.samples = this.samples.slice(this.samples.length - (this.options.stepSamples - 1));
         this.outOfLine = 0;
         this.outOfLineSide = 0;
+        verdict = 'step';
       }
     }
     this.samples.push(sample);
     if (this.samples.length > this.options.window) this.samples.shift();
+    return verdict;
+  }
+
+  /** True while a step is suspected: the last samples were out of line, too few yet to move the estimate. */
+  get suspected(): boolean {
+    return this.outOfLine > 0;
   }
 
   /** Median of the recent samples, Mbit/s; undefined before the first. */
