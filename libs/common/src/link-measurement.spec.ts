@@ -2,6 +2,7 @@ import {
   BandwidthEstimator,
   bandwidthFromAcks,
   bandwidthFromTransfer,
+  confirmationProbeBytes,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
   ProbeBudget,
@@ -87,6 +88,33 @@ describe('BandwidthEstimator', () => {
     expect(e.last?.source).toBe('active');
   });
 
+  it('says what each sample did: first, in line, a suspected step, the step confirmed', () => {
+    const e = new BandwidthEstimator();
+    expect(e.add(5, 0, 'active')).toBe('first');
+    expect(e.add(5.2, 1, 'active')).toBe('in-line');
+    expect(e.suspected).toBe(false);
+    expect(e.add(120, 2, 'active')).toBe('suspect');
+    expect(e.suspected).toBe(true);
+    expect(e.estimate).toBe(5.2); // one out-of-line sample does not move it
+    expect(e.add(140, 3, 'active')).toBe('step');
+    expect(e.suspected).toBe(false);
+    expect(e.estimate).toBe(130);
+    expect(e.add(NaN, 4, 'active')).toBe('ignored');
+  });
+
+  it('keeps its figure when the confirmation of a suspected step comes back in line (one noisy probe)', () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 5; i++) e.add(10, i, 'active');
+    expect(e.add(1.5, 5, 'active')).toBe('suspect'); // a probe disturbed by real traffic
+    expect(e.add(9.8, 6, 'active')).toBe('in-line'); // its confirmation, at once
+    expect(e.suspected).toBe(false);
+    expect(e.estimate).toBe(10);
+    // A suspect on the other side starts its own count: it is no confirmation of the first.
+    expect(e.add(50, 7, 'active')).toBe('suspect');
+    expect(e.add(1, 8, 'active')).toBe('suspect');
+    expect(e.estimate).toBe(9.8); // the median of 10, 1.5, 9.8, 50, 1: still the link's figure
+  });
+
   it('does not take alternating outliers for a step', () => {
     const e = new BandwidthEstimator();
     for (let i = 0; i < 5; i++) e.add(10, i, 'active');
@@ -147,5 +175,36 @@ describe('plannedProbeBytes', () => {
     budget.spend(80_000, 0);
     expect(plannedProbeBytes(10, 40, budget, 10_000, 1)).toBe(0);
     expect(plannedProbeBytes(10, 40, budget, 10_000, 60_000)).toBeGreaterThan(0);
+  });
+});
+
+describe('confirmationProbeBytes', () => {
+  const suspecting = () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 3; i++) e.add(5, i, 'active');
+    e.add(100, 3, 'active');
+    return e;
+  };
+
+  it('sizes the confirmation for the suspected rate, not for the estimate it disagrees with', () => {
+    const budget = new ProbeBudget(40_000_000);
+    // 100 Mbit/s × 200 ms = 2.5 MB, cut to the largest probe; at the old 5 Mbit/s it would be 125,000 bytes.
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 0)).toBe(DEFAULT_PROBE_SIZING.maxBytes);
+    expect(plannedProbeBytes(5, 20, budget, 3000, 0)).toBe(125_000);
+  });
+
+  it('sends none unless a step is suspected', () => {
+    const e = new BandwidthEstimator();
+    expect(confirmationProbeBytes(e, 20, new ProbeBudget(40_000_000), 3000, 0)).toBe(0);
+    for (let i = 0; i < 3; i++) e.add(5, i, 'active');
+    expect(confirmationProbeBytes(e, 20, new ProbeBudget(40_000_000), 3000, 0)).toBe(0);
+  });
+
+  it('stays within the budget: cut to what is left, none when that is below the smallest probe', () => {
+    const budget = new ProbeBudget(2_000_000);
+    expect(budget.spend(1_500_000, 0)).toBe(true);
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 1)).toBe(500_000);
+    expect(budget.spend(480_000, 1)).toBe(true);
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 2)).toBe(0);
   });
 });

@@ -231,3 +231,23 @@ export function plannedProbeBytes(
   const bytes = Math.min(wanted, budget.available(now));
   return bytes >= sizing.minBytes ? bytes : 0;
 }
+
+/**
+ * Size of the probe that confirms (or refutes) a suspected step at once, or 0 for none: only
+ * while the estimator suspects a step (its last sample was out of line), sized for the
+ * suspected rate (the last sample, not the estimate it disagrees with: after a step up a
+ * probe sized for the old rate would be over before it says much), within what the budget
+ * allows as for any probe (`plannedProbeBytes`). The estimate still moves only on the second
+ * out-of-line sample: one disturbed probe followed by an in-line confirmation leaves it.
+ */
+export function confirmationProbeBytes(
+  estimator: BandwidthEstimator,
+  rttMs: number | undefined,
+  budget: ProbeBudget,
+  intervalMs: number,
+  now: number,
+  sizing: ProbeSizing = DEFAULT_PROBE_SIZING,
+): number {
+  if (!estimator.suspected || !estimator.last) return 0;
+  return plannedProbeBytes(estimator.last.mbps, rttMs, budget, intervalMs, now, sizing);
+}
