@@ -13,6 +13,7 @@ import { adoptCut, shouldReplan, type PlanBasis, type ReplanOptions } from '@yun
 import { YunbianError } from '@yunbian/transport';
 import { parseSplitModel } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { SplitService } from './split.service';
 
 /** What a split step answers: the tail's outputs and the record of the split. */
@@ -85,6 +86,7 @@ export class SplitStepRunner implements SplitRunner {
   constructor(
     @Inject(SplitService) private readonly splits: SplitService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
   ) {}
 
   async run(call: SplitStepCall): Promise<SplitStepOutput> {
@@ -277,15 +279,25 @@ export class SplitStepRunner implements SplitRunner {
     };
   }
 
-  /** A node id as it is; a tier: its alive node with an instance serving the model or its part, else its first alive node. */
+  /**
+   * A node id as it is; a tier: its alive node with an instance serving the model or its part,
+   * else its first alive node. A site engine's ends are nodes of its site (the run was routed
+   * there because both are: `chooseExecutionSite`), so the cut tensors stay in the site.
+   */
   private endNode(asked: string, models: string[], index: number, other?: string): NodeRecord {
-    const nodes = this.catalog.listNodes();
+    const site = this.engine.mode === 'site' ? this.engine.site : undefined;
+    const nodes = this.catalog.listNodes().filter((n) => site === undefined || n.site === site);
     const byId = nodes.find((n) => n.id === asked);
     if (byId) {
       if (byId.status !== 'alive')
         throw new YunbianError('UNAVAILABLE', `split.between[${index}]: node ${asked} is ${byId.status}`);
       return byId;
     }
+    if (site !== undefined && this.catalog.listNodes().some((n) => n.id === asked))
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `split.between[${index}]: node ${asked} is not at site ${site}; the site engine of ${site} runs split steps between its own nodes (start the run at the cloud for others)`,
+      );
     if (!(NODE_TIERS as readonly string[]).includes(asked))
       throw new YunbianError(
         'BAD_REQUEST',
@@ -300,7 +312,11 @@ export class SplitStepRunner implements SplitRunner {
     const of = nodes
       .filter((n) => n.tier === asked && n.status === 'alive' && n.id !== other)
       .sort((a, b) => Number(serving.has(b.id)) - Number(serving.has(a.id)) || a.id.localeCompare(b.id));
-    if (!of[0]) throw new YunbianError('UNAVAILABLE', `split.between[${index}]: no alive ${asked} node`);
+    if (!of[0])
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `split.between[${index}]: no alive ${asked} node${site ? ` at site ${site}` : ''}`,
+      );
     return of[0];
   }
 
