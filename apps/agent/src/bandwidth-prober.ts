@@ -3,6 +3,7 @@ import {
   BandwidthEstimator,
   bandwidthFromAcks,
   confirmationProbeBytes,
+  nextRoundDue,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
   ProbeBudget,
@@ -64,7 +65,8 @@ export class BandwidthProber {
   private readonly links = new Map<string, Link>();
   private readonly sizing: ProbeSizing;
   private pads = new Map<number, string>();
-  private lastRoundAt = -Infinity;
+  /** When the next round is due (epoch ms): at a fixed rate (`nextRoundDue`). */
+  private roundDueAt = -Infinity;
 
   constructor(
     private readonly transport: NatsTransport,
@@ -84,7 +86,7 @@ export class BandwidthProber {
 
   /** True when a round is due at `now`. */
   due(now = Date.now()): boolean {
-    return now - this.lastRoundAt >= this.options.intervalMs;
+    return now >= this.roundDueAt;
   }
 
   /**
@@ -95,7 +97,8 @@ export class BandwidthProber {
     peers: readonly { nodeId: string; site: string }[],
     rttOf: (link: string) => number | undefined,
   ): Promise<void> {
-    this.lastRoundAt = Date.now();
+    const now = Date.now();
+    this.roundDueAt = nextRoundDue(this.roundDueAt, now, this.options.intervalMs);
     await this.probeLink(ORCHESTRATOR_LINK, Subjects.orchestratorBandwidthProbe, undefined, rttOf(ORCHESTRATOR_LINK));
     for (const peer of peers) {
       if (peer.site === this.self.site) continue;

@@ -3,6 +3,7 @@ import {
   bandwidthFromAcks,
   bandwidthFromTransfer,
   confirmationProbeBytes,
+  nextRoundDue,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
   ProbeBudget,
@@ -206,5 +207,38 @@ describe('confirmationProbeBytes', () => {
     expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 1)).toBe(500_000);
     expect(budget.spend(480_000, 1)).toBe(true);
     expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 2)).toBe(0);
+  });
+});
+
+describe('nextRoundDue', () => {
+  it('keeps rounds at a fixed rate when a coarser timer runs them a little late', () => {
+    // Interval 3 s, run by a 1 s tick: due at 3000, run at 3400 → next due at 6000, not 6400.
+    expect(nextRoundDue(3000, 3400, 3000)).toBe(6000);
+    // The agent's case: a round starts after the tick's pings, which take a few ms more or less
+    // each time. Counting the interval from each round's own start, a ping faster than the last
+    // round's leaves it a few ms short at the third tick, and the round waits for the fourth.
+    const startOf = (tick: number) => tick * 1000 + (tick % 2 ? 8 : 3);
+    let due = -Infinity;
+    let lastStart = -Infinity;
+    const fixed: number[] = [];
+    const fromStart: number[] = [];
+    for (let tick = 0; tick <= 30; tick++) {
+      const at = startOf(tick);
+      if (at >= due) {
+        fixed.push(tick);
+        due = nextRoundDue(due, at, 3000);
+      }
+      if (at - lastStart >= 3000) {
+        fromStart.push(tick);
+        lastStart = at;
+      }
+    }
+    expect(fixed).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+    expect(fromStart).toEqual([0, 3, 7, 11, 15, 19, 23, 27]); // 4 s apart: a third longer than the interval
+  });
+
+  it('starts from now after the first round or a stall longer than an interval', () => {
+    expect(nextRoundDue(-Infinity, 500, 3000)).toBe(3500);
+    expect(nextRoundDue(3000, 9000, 3000)).toBe(12_000);
   });
 });

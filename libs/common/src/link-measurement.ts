@@ -251,3 +251,14 @@ export function confirmationProbeBytes(
   if (!estimator.suspected || !estimator.last) return 0;
   return plannedProbeBytes(estimator.last.mbps, rttMs, budget, intervalMs, now, sizing);
 }
+
+/**
+ * When the probe round after one that began at `now` is due, the previous one having been due
+ * at `dueAt`: one interval after `dueAt` (a fixed rate, so rounds run by a coarser timer — the
+ * agent's ping tick — are not each a tick late, which would stretch a 3 s interval to 4), or one
+ * interval from now when the round is more than an interval behind (a stalled process does not
+ * catch up with a burst of rounds).
+ */
+export function nextRoundDue(dueAt: number, now: number, intervalMs: number): number {
+  return Number.isFinite(dueAt) && now - dueAt < intervalMs ? dueAt + intervalMs : now + intervalMs;
+}
