@@ -224,8 +224,8 @@ export class SplitStepRunner implements SplitRunner {
 
   /**
    * The plan for this step's ends, kept between runs and decided again only when the link's
-   * measured bandwidth (or RTT) moved past the threshold, at most once per measurement
-   * interval (`shouldReplan`); a new best cut replaces the running one past the hysteresis
+   * measured bandwidth (or RTT) moved past the threshold, switching cuts at most once per
+   * measurement interval (`shouldReplan`); a new best cut replaces the running one past the hysteresis
    * (`adoptCut`). A step that declares its link is planned once for it.
    */
   private async decide(
@@ -265,7 +265,12 @@ export class SplitStepRunner implements SplitRunner {
     remember(this.plans, key, {
       plan,
       cutId: adopted.id,
-      basis: { mbps: plan.link.mbps, rttMs: plan.link.rttMs, decidedAt },
+      basis: {
+        mbps: plan.link.mbps,
+        rttMs: plan.link.rttMs,
+        decidedAt,
+        switchedAt: adopted.switched || !kept ? decidedAt : (kept.basis.switchedAt ?? kept.basis.decidedAt),
+      },
     });
     return {
       plan,
