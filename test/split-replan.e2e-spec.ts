@@ -3,8 +3,10 @@
  * a shaped uplink to an edge site, PP-OCRv4 rec profiled by both nodes, a stream of split-step
  * runs planned on the measured link. The device's uplink rate (tc tbf) is changed during the
  * stream from the bandwidth where one cut is best to one where another is; the spec records
- * every run's cut, measured latency and time, and checks that the plan switches within about
- * two bandwidth-measurement intervals and that latency follows the new best. Needs root:
+ * every run's cut, measured latency and time, and checks that the measured figure moves within
+ * two bandwidth-measurement intervals, the plan with the next run, and that latency follows the
+ * new best; it prints where the time went (the agent's suspected and confirmed step, the
+ * catalogue's figure, the decision). Needs root:
  * skipped with a printed reason otherwise, except in CI.
  *
  * The engine holds the step's input (the workflow's): the head gets it over the device's
@@ -14,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { InstanceRecord, SplitPlan } from '@yunbian/contracts';
+import type { InstanceRecord, NodeRecord, SplitPlan } from '@yunbian/contracts';
 import type { SplitStepOutput } from '../apps/orchestrator/src/models/split-step.runner';
 import { Testbed } from '../tools/testbed/testbed';
 import type { Topology } from '../tools/testbed/topology';
@@ -114,7 +116,7 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     await bed?.stop();
   });
 
-  it('switches the cut within about two measurement intervals of a bandwidth change, and latency follows the new best', async () => {
+  it('switches the cut within two measurement intervals of a bandwidth change, and latency follows the new best', async () => {
     // The model, profiled by each node (the device under its 0.25-core limit).
     const upload = await fetch(`${bed.api}/models?name=ocr-rec`, {
       method: 'POST',
@@ -273,7 +275,22 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     while (Date.now() - began < 2 * INTERVAL_MS) await runOnce();
     const before = points.length;
 
-    // The change, then runs until the plan has switched and run a while on the new cut.
+    // The change, then runs until the plan has switched and run a while on the new cut; beside
+    // the runs, the catalogue's figure of the link is polled to see when it moved.
+    const watching = { on: true, movedAt: undefined as number | undefined, mbps: 0 };
+    const catalogueWatch = (async () => {
+      while (watching.on && watching.movedAt === undefined) {
+        try {
+          const node = (await api<NodeRecord>('GET', '/nodes/dev-1')).body;
+          const mbps = node.bandwidth?.sites?.['edge-site']?.mbps ?? 0;
+          if (mbps > (pair!.low + pair!.high) / 4) watching.movedAt = Date.now() - began;
+          watching.mbps = mbps;
+        } catch {
+          // A slow answer on the loaded machine: poll again.
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
     const changedAt = Date.now() - began;
     await bed.setLink('dev-site', { upMbps: pair.high });
     const deadline = changedAt + 6 * INTERVAL_MS + 30_000;
@@ -284,6 +301,20 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
       if (!switched && last.cut !== lowCut) switched = last;
       if (switched && points.filter((p) => p.at >= switched!.at).length >= 15) break;
     }
+    watching.on = false;
+    await catalogueWatch;
+    // Where the time went: the device agent's log lines for the suspected and confirmed step.
+    const agentLines = readFileSync(path.join(bed.logDir, 'dev-1.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{') && l.includes('bandwidth step'))
+      .map(
+        (l) => JSON.parse(l) as { time: string; msg: string; link: string; sample_mbps: number; estimate_mbps: number },
+      )
+      .filter((l) => l.link === 'edge-site' && Date.parse(l.time) - began >= changedAt);
+    const stepEvents = agentLines.map(
+      (l) =>
+        `${((Date.parse(l.time) - began - changedAt) / 1000).toFixed(2)} s ${l.msg} (sample ${l.sample_mbps} Mbit/s, estimate ${l.estimate_mbps})`,
+    );
 
     // The timeline.
     const lines = points.map(
@@ -296,6 +327,11 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
     expect(points.slice(0, before).every((p) => p.cut === lowCut)).toBe(true);
     expect(switched).toBeDefined();
     const toSwitchMs = switched!.decidedAt - changedAt;
+    const since = (ms: number | undefined) => (ms === undefined ? '—' : `${((ms - changedAt) / 1000).toFixed(2)} s`);
+    process.stdout.write(
+      `after the tbf change (${(changedAt / 1000).toFixed(2)} s): ${stepEvents.join('; ')}; catalogue moved ${since(watching.movedAt)} (${watching.mbps} Mbit/s); ` +
+        `plan re-decided ${since(switched!.decidedAt)}; first run on the new cut began ${since(switched!.at)}\n`,
+    );
     const after = points.filter((p) => p.at >= switched!.at).slice(1);
     const newCut = switched!.cut;
     const afterPlan = await plan({ rttMs: RTT_MS, mbps: switched!.planMbps });
@@ -318,9 +354,17 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
         `estimates at ${switched!.planMbps.toFixed(1)} Mbit/s: ${newCut} ${newEstimate.toFixed(1)} ms, ${lowCut} ${oldEstimate.toFixed(1)} ms\n`,
     );
     expect(newCut).toBe(highCut);
-    // Two measurement intervals for the estimator to see the step (two probes), one heartbeat to
-    // carry it, and one more interval of margin for a loaded machine.
-    expect(toSwitchMs).toBeLessThanOrEqual(3 * INTERVAL_MS + HEARTBEAT_MS);
+    // The acceptance: within two measurement intervals. The first probe after the change comes
+    // within one interval (and one ping tick: rounds are run by it), its out-of-line figure is
+    // confirmed by a second probe at once, and the confirmed figure is published at once — so
+    // the catalogue's figure moves within two intervals with about one interval to spare. The
+    // plan is re-decided when the next run starts: the margin allowed beyond the two intervals is
+    // the longest run before the switch (the one in flight when the figure moved; on this loaded
+    // machine an old-cut run of the 0.1-core device took up to 4 s).
+    expect(watching.movedAt).toBeDefined();
+    expect(watching.movedAt! - changedAt).toBeLessThanOrEqual(2 * INTERVAL_MS);
+    const longestRun = Math.max(...points.filter((p) => p.at < switched!.at).map((p) => p.measuredMs));
+    expect(toSwitchMs).toBeLessThanOrEqual(2 * INTERVAL_MS + longestRun);
     expect(after.length).toBeGreaterThanOrEqual(5);
     expect(after.every((p) => p.cut === newCut)).toBe(true);
     // Latency follows the new best: the new cut's median is nearer the new best's estimate than

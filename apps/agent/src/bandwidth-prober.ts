@@ -2,12 +2,15 @@ import type { Subscription } from '@nats-io/transport-node';
 import {
   BandwidthEstimator,
   bandwidthFromAcks,
+  confirmationProbeBytes,
+  nextRoundDue,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
   ProbeBudget,
   round,
   type JsonLogger,
   type ProbeSizing,
+  type SampleVerdict,
 } from '@yunbian/common';
 import {
   Subjects,
@@ -62,13 +65,16 @@ export class BandwidthProber {
   private readonly links = new Map<string, Link>();
   private readonly sizing: ProbeSizing;
   private pads = new Map<number, string>();
-  private lastRoundAt = -Infinity;
+  /** When the next round is due (epoch ms): at a fixed rate (`nextRoundDue`). */
+  private roundDueAt = -Infinity;
 
   constructor(
     private readonly transport: NatsTransport,
     private readonly self: { id: string; site: string },
     private readonly options: BandwidthProbeOptions,
     private readonly logger: JsonLogger,
+    /** Called when a link's estimate moved on a confirmed step (the agent heartbeats at once). */
+    private readonly onStep?: (link: string) => void,
   ) {
     this.sizing = { ...DEFAULT_PROBE_SIZING, ...options.sizing };
     if (options.budgetBytesPerMinute < this.sizing.minBytes) {
@@ -80,7 +86,7 @@ export class BandwidthProber {
 
   /** True when a round is due at `now`. */
   due(now = Date.now()): boolean {
-    return now - this.lastRoundAt >= this.options.intervalMs;
+    return now >= this.roundDueAt;
   }
 
   /**
@@ -91,7 +97,8 @@ export class BandwidthProber {
     peers: readonly { nodeId: string; site: string }[],
     rttOf: (link: string) => number | undefined,
   ): Promise<void> {
-    this.lastRoundAt = Date.now();
+    const now = Date.now();
+    this.roundDueAt = nextRoundDue(this.roundDueAt, now, this.options.intervalMs);
     await this.probeLink(ORCHESTRATOR_LINK, Subjects.orchestratorBandwidthProbe, undefined, rttOf(ORCHESTRATOR_LINK));
     for (const peer of peers) {
       if (peer.site === this.self.site) continue;
@@ -112,6 +119,13 @@ export class BandwidthProber {
     return link;
   }
 
+  /**
+   * One probe of a link, at most one per interval (and as the budget spreads them); when it is
+   * out of line with the estimate (a suspected step) a second one at once, sized for the
+   * suspected rate and within the budget (`confirmationProbeBytes`), so a step is believed
+   * within one probe of being seen rather than one interval later. A confirmed step is
+   * published at once (`onStep`), not at the next heartbeat.
+   */
   private async probeLink(name: string, subject: string, viaNode: string | undefined, rttMs: number | undefined) {
     if (rttMs === undefined) return; // not reachable yet (the RTT probe goes first)
     const link = this.link(name);
@@ -125,17 +139,55 @@ export class BandwidthProber {
       now,
       this.sizing,
     );
-    if (bytes === 0 || !link.budget.spend(bytes, now)) return;
+    let verdict = await this.measure(link, name, subject, viaNode, rttMs, bytes, link.estimator.estimate);
+    if (verdict === 'suspect') {
+      const suspected = link.estimator.last!.mbps;
+      const confirm = confirmationProbeBytes(
+        link.estimator,
+        rttMs,
+        link.budget,
+        this.options.intervalMs,
+        Date.now(),
+        this.sizing,
+      );
+      if (confirm > 0) verdict = await this.measure(link, name, subject, viaNode, rttMs, confirm, suspected);
+      else this.logger.info('bandwidth step left to the next probe: the budget is spent', { link: name });
+    }
+    if (verdict === 'step') this.onStep?.(name);
+  }
+
+  /** Sends one probe of `bytes` (0: none), adds its figure; what the sample did to the estimate. */
+  private async measure(
+    link: Link,
+    name: string,
+    subject: string,
+    viaNode: string | undefined,
+    rttMs: number,
+    bytes: number,
+    sizedForMbps: number | undefined,
+  ): Promise<SampleVerdict | undefined> {
+    const now = Date.now();
+    if (bytes === 0 || !link.budget.spend(bytes, now)) return undefined;
     // Spread the budget over the minute instead of spending it in the first probes of each one.
     link.nextAt = now + Math.max(0, (60_000 * bytes) / link.budget.bytesPerMinute - this.options.intervalMs / 2);
     try {
-      const mbps = await this.send(subject, bytes, rttMs, link.estimator.estimate);
-      if (mbps !== undefined) {
-        link.estimator.add(mbps, Date.now(), 'active');
-        link.viaNode = viaNode;
-      }
+      const before = link.estimator.estimate;
+      const mbps = await this.send(subject, bytes, rttMs, sizedForMbps);
+      if (mbps === undefined) return undefined;
+      const verdict = link.estimator.add(mbps, Date.now(), 'active');
+      link.viaNode = viaNode;
+      if (verdict === 'suspect' || verdict === 'step')
+        this.logger.info(verdict === 'step' ? 'bandwidth step confirmed' : 'bandwidth step suspected', {
+          link: name,
+          probe_bytes: bytes,
+          sample_mbps: round(mbps, 3),
+          estimate_before_mbps: before === undefined ? undefined : round(before, 3),
+          estimate_mbps: round(link.estimator.estimate!, 3),
+        });
+      return verdict;
     } catch (err) {
       this.logger.debug('bandwidth probe failed', { link: name, error: (err as Error).message });
+      return undefined;
     }
   }
 

@@ -77,7 +77,12 @@ export class NodeAgent {
     private readonly instances: InstanceHost,
     private readonly options: AgentOptions,
   ) {
-    if (options.bandwidth) this.bandwidth = new BandwidthProber(transport, node, options.bandwidth, options.logger);
+    // A confirmed bandwidth step is published at once: the plans that follow the link (split
+    // steps) re-decide on the catalogue's figure, which otherwise waits for the next heartbeat.
+    if (options.bandwidth)
+      this.bandwidth = new BandwidthProber(transport, node, options.bandwidth, options.logger, () => {
+        if (!this.stopped) this.heartbeat();
+      });
   }
 
   async start(): Promise<void> {

@@ -13,7 +13,7 @@ import { ModelsModule } from './models/models.module';
 import { ModelCommandsModule } from './models/model-commands.module';
 import { ReplicasModule } from './replicas/replicas.module';
 import { CompressionModule } from './models/compression.module';
-import { SplitModule } from './models/split.module';
+import { SiteSplitModule, SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
@@ -23,7 +23,8 @@ export class AppModule {
   /**
    * The orchestrator for its engine mode. A site engine connects to its site's leaf NATS
    * server and reads the cloud's state (definitions, catalogue snapshot) from the hub's
-   * JetStream domain; it has no model registry (models are uploaded to the cloud).
+   * JetStream domain; it has no model registry of its own (models are uploaded to the cloud;
+   * its split steps read the cloud's through the leaf).
    */
   static forRoot(engine: EngineConfig): DynamicModule {
     return {
@@ -44,7 +45,9 @@ export class AppModule {
         // In both modes: a site engine answers /deployments saying the cloud reconciles them.
         DeploymentsModule,
         WorkflowsModule,
-        ...(engine.mode === 'cloud' ? [ModelsModule, ModelCommandsModule, CompressionModule, SplitModule] : []),
+        ...(engine.mode === 'cloud'
+          ? [ModelsModule, ModelCommandsModule, CompressionModule, SplitModule]
+          : [SiteSplitModule]),
         HealthModule,
       ],
       providers: [

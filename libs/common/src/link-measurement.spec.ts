@@ -2,6 +2,8 @@ import {
   BandwidthEstimator,
   bandwidthFromAcks,
   bandwidthFromTransfer,
+  confirmationProbeBytes,
+  nextRoundDue,
   DEFAULT_PROBE_SIZING,
   plannedProbeBytes,
   ProbeBudget,
@@ -87,6 +89,33 @@ describe('BandwidthEstimator', () => {
     expect(e.last?.source).toBe('active');
   });
 
+  it('says what each sample did: first, in line, a suspected step, the step confirmed', () => {
+    const e = new BandwidthEstimator();
+    expect(e.add(5, 0, 'active')).toBe('first');
+    expect(e.add(5.2, 1, 'active')).toBe('in-line');
+    expect(e.suspected).toBe(false);
+    expect(e.add(120, 2, 'active')).toBe('suspect');
+    expect(e.suspected).toBe(true);
+    expect(e.estimate).toBe(5.2); // one out-of-line sample does not move it
+    expect(e.add(140, 3, 'active')).toBe('step');
+    expect(e.suspected).toBe(false);
+    expect(e.estimate).toBe(130);
+    expect(e.add(NaN, 4, 'active')).toBe('ignored');
+  });
+
+  it('keeps its figure when the confirmation of a suspected step comes back in line (one noisy probe)', () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 5; i++) e.add(10, i, 'active');
+    expect(e.add(1.5, 5, 'active')).toBe('suspect'); // a probe disturbed by real traffic
+    expect(e.add(9.8, 6, 'active')).toBe('in-line'); // its confirmation, at once
+    expect(e.suspected).toBe(false);
+    expect(e.estimate).toBe(10);
+    // A suspect on the other side starts its own count: it is no confirmation of the first.
+    expect(e.add(50, 7, 'active')).toBe('suspect');
+    expect(e.add(1, 8, 'active')).toBe('suspect');
+    expect(e.estimate).toBe(9.8); // the median of 10, 1.5, 9.8, 50, 1: still the link's figure
+  });
+
   it('does not take alternating outliers for a step', () => {
     const e = new BandwidthEstimator();
     for (let i = 0; i < 5; i++) e.add(10, i, 'active');
@@ -147,5 +176,69 @@ describe('plannedProbeBytes', () => {
     budget.spend(80_000, 0);
     expect(plannedProbeBytes(10, 40, budget, 10_000, 1)).toBe(0);
     expect(plannedProbeBytes(10, 40, budget, 10_000, 60_000)).toBeGreaterThan(0);
+  });
+});
+
+describe('confirmationProbeBytes', () => {
+  const suspecting = () => {
+    const e = new BandwidthEstimator();
+    for (let i = 0; i < 3; i++) e.add(5, i, 'active');
+    e.add(100, 3, 'active');
+    return e;
+  };
+
+  it('sizes the confirmation for the suspected rate, not for the estimate it disagrees with', () => {
+    const budget = new ProbeBudget(40_000_000);
+    // 100 Mbit/s × 200 ms = 2.5 MB, cut to the largest probe; at the old 5 Mbit/s it would be 125,000 bytes.
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 0)).toBe(DEFAULT_PROBE_SIZING.maxBytes);
+    expect(plannedProbeBytes(5, 20, budget, 3000, 0)).toBe(125_000);
+  });
+
+  it('sends none unless a step is suspected', () => {
+    const e = new BandwidthEstimator();
+    expect(confirmationProbeBytes(e, 20, new ProbeBudget(40_000_000), 3000, 0)).toBe(0);
+    for (let i = 0; i < 3; i++) e.add(5, i, 'active');
+    expect(confirmationProbeBytes(e, 20, new ProbeBudget(40_000_000), 3000, 0)).toBe(0);
+  });
+
+  it('stays within the budget: cut to what is left, none when that is below the smallest probe', () => {
+    const budget = new ProbeBudget(2_000_000);
+    expect(budget.spend(1_500_000, 0)).toBe(true);
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 1)).toBe(500_000);
+    expect(budget.spend(480_000, 1)).toBe(true);
+    expect(confirmationProbeBytes(suspecting(), 20, budget, 3000, 2)).toBe(0);
+  });
+});
+
+describe('nextRoundDue', () => {
+  it('keeps rounds at a fixed rate when a coarser timer runs them a little late', () => {
+    // Interval 3 s, run by a 1 s tick: due at 3000, run at 3400 → next due at 6000, not 6400.
+    expect(nextRoundDue(3000, 3400, 3000)).toBe(6000);
+    // The agent's case: a round starts after the tick's pings, which take a few ms more or less
+    // each time. Counting the interval from each round's own start, a ping faster than the last
+    // round's leaves it a few ms short at the third tick, and the round waits for the fourth.
+    const startOf = (tick: number) => tick * 1000 + (tick % 2 ? 8 : 3);
+    let due = -Infinity;
+    let lastStart = -Infinity;
+    const fixed: number[] = [];
+    const fromStart: number[] = [];
+    for (let tick = 0; tick <= 30; tick++) {
+      const at = startOf(tick);
+      if (at >= due) {
+        fixed.push(tick);
+        due = nextRoundDue(due, at, 3000);
+      }
+      if (at - lastStart >= 3000) {
+        fromStart.push(tick);
+        lastStart = at;
+      }
+    }
+    expect(fixed).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]);
+    expect(fromStart).toEqual([0, 3, 7, 11, 15, 19, 23, 27]); // 4 s apart: a third longer than the interval
+  });
+
+  it('starts from now after the first round or a stall longer than an interval', () => {
+    expect(nextRoundDue(-Infinity, 500, 3000)).toBe(3500);
+    expect(nextRoundDue(3000, 9000, 3000)).toBe(12_000);
   });
 });

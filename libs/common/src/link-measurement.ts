@@ -102,11 +102,24 @@ export interface BandwidthSample {
 }
 
 /**
+ * What one sample did to a link's estimate:
+ * - `first`: the link's first sample (the estimate is it);
+ * - `in-line`: within `stepRatio` of the estimate;
+ * - `suspect`: out of line, fewer than `stepSamples` in a row on its side so far: a step is
+ *   suspected, not yet believed (the estimate has not moved); the prober confirms it with
+ *   another probe at once;
+ * - `step`: the `stepSamples`-th out-of-line sample in a row on the same side: the estimate
+ *   restarted from them (the figure moved; worth publishing at once);
+ * - `ignored`: not a positive finite number.
+ */
+export type SampleVerdict = 'first' | 'in-line' | 'suspect' | 'step' | 'ignored';
+
+/**
  * A link's bandwidth from its recent samples: the median of the last `window`, so one
  * disturbed probe (a burst of real traffic, a busy event loop) does not move it; when
  * `stepSamples` samples in a row are all `stepRatio`× above (or all below) the median the
  * link changed, and the estimate restarts from those samples — it follows a step within
- * `stepSamples` probes.
+ * `stepSamples` probes. `add` says which of these a sample was (`SampleVerdict`).
  */
 export class BandwidthEstimator {
   private samples: BandwidthSample[] = [];
@@ -117,24 +130,33 @@ export class BandwidthEstimator {
 
   constructor(private readonly options: EstimatorOptions = DEFAULT_ESTIMATOR) {}
 
-  add(mbps: number, at: number, source: BandwidthSampleSource): void {
-    if (!(mbps > 0) || !Number.isFinite(mbps)) return;
+  add(mbps: number, at: number, source: BandwidthSampleSource): SampleVerdict {
+    if (!(mbps > 0) || !Number.isFinite(mbps)) return 'ignored';
     const sample = { mbps, at, source };
     const median = this.estimate;
     this.count++;
+    let verdict: SampleVerdict = 'first';
     if (median !== undefined) {
       const side = mbps > median * this.options.stepRatio ? 1 : mbps < median / this.options.stepRatio ? -1 : 0;
       if (side !== 0 && side === this.outOfLineSide) this.outOfLine++;
       else this.outOfLine = side === 0 ? 0 : 1;
       this.outOfLineSide = side;
+      verdict = this.outOfLine === 0 ? 'in-line' : 'suspect';
       if (this.outOfLine >= this.options.stepSamples) {
         this.samples = this.samples.slice(this.samples.length - (this.options.stepSamples - 1));
         this.outOfLine = 0;
         this.outOfLineSide = 0;
+        verdict = 'step';
       }
     }
     this.samples.push(sample);
     if (this.samples.length > this.options.window) this.samples.shift();
+    return verdict;
+  }
+
+  /** True while a step is suspected: the last samples were out of line, too few yet to move the estimate. */
+  get suspected(): boolean {
+    return this.outOfLine > 0;
   }
 
   /** Median of the recent samples, Mbit/s; undefined before the first. */
@@ -208,4 +230,35 @@ export function plannedProbeBytes(
   const wanted = Math.min(probeBytes(estimateMbps, rttMs, sizing), Math.max(share, sizing.minBytes));
   const bytes = Math.min(wanted, budget.available(now));
   return bytes >= sizing.minBytes ? bytes : 0;
+}
+
+/**
+ * Size of the probe that confirms (or refutes) a suspected step at once, or 0 for none: only
+ * while the estimator suspects a step (its last sample was out of line), sized for the
+ * suspected rate (the last sample, not the estimate it disagrees with: after a step up a
+ * probe sized for the old rate would be over before it says much), within what the budget
+ * allows as for any probe (`plannedProbeBytes`). The estimate still moves only on the second
+ * out-of-line sample: one disturbed probe followed by an in-line confirmation leaves it.
+ */
+export function confirmationProbeBytes(
+  estimator: BandwidthEstimator,
+  rttMs: number | undefined,
+  budget: ProbeBudget,
+  intervalMs: number,
+  now: number,
+  sizing: ProbeSizing = DEFAULT_PROBE_SIZING,
+): number {
+  if (!estimator.suspected || !estimator.last) return 0;
+  return plannedProbeBytes(estimator.last.mbps, rttMs, budget, intervalMs, now, sizing);
+}
+
+/**
+ * When the probe round after one that began at `now` is due, the previous one having been due
+ * at `dueAt`: one interval after `dueAt` (a fixed rate, so rounds run by a coarser timer — the
+ * agent's ping tick — are not each a tick late, which would stretch a 3 s interval to 4), or one
+ * interval from now when the round is more than an interval behind (a stalled process does not
+ * catch up with a burst of rounds).
+ */
+export function nextRoundDue(dueAt: number, now: number, intervalMs: number): number {
+  return Number.isFinite(dueAt) && now - dueAt < intervalMs ? dueAt + intervalMs : now + intervalMs;
 }

@@ -1,4 +1,5 @@
 import type { CompressionReport, DatasetPrivacy, LatencyProfileOptions, ModelDerivation } from './compression';
+import type { SplitPartInfo } from './split';
 
 /**
  * Training (`kind: training` services): what a training request names, what a registered
@@ -161,4 +162,6 @@ export interface RegisterModelCommand {
    * `compression.latency`.
    */
   profile?: LatencyProfileOptions;
+  /** A head or tail of a split (with `derivedFrom`): a site engine's parts, stored as `ModelMeta.split`. */
+  split?: SplitPartInfo;
 }

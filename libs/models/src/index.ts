@@ -11,3 +11,4 @@ export * from './local-files';
 export * from './model-signature';
 export * from './model-trust';
 export * from './compression-report';
+export * from './register-model';

@@ -180,6 +180,40 @@ describe('chooseExecutionSite', () => {
     );
   });
 
+  it('places a split step at a site when both its ends are alive nodes there', () => {
+    const nodes = [
+      node('cam-1', 'factory-sz', { tier: 'device' }),
+      node('edge-box', 'factory-sz'),
+      node('edge-2', 'factory-gz'),
+      node('cloud-1', 'cloud', { tier: 'cloud' }),
+    ];
+    const split = (between: [string, string]): ExecutionStep[] => [
+      { id: 'rec', split: { model: 'ocr-rec@1', between } },
+    ];
+    const at = (between: [string, string], site = 'factory-sz', all = nodes) =>
+      chooseExecutionSite({
+        ...input({ steps: split(between), sites: [site] }),
+        catalog: { nodes: all, instances: [], services: [] },
+      });
+    expect(at(['device', 'edge'])).toMatchObject({
+      ok: true,
+      places: [{ step: 'rec', service: 'split:ocr-rec@1', nodeId: 'cam-1' }],
+    });
+    expect(at(['cam-1', 'edge-box']).ok).toBe(true);
+    // An end elsewhere keeps the run off the site (the cloud's engine runs it).
+    expect(at(['device', 'cloud']).reason).toBe(
+      'step rec (split ocr-rec@1): between[1]: no alive cloud node at factory-sz (besides cam-1)',
+    );
+    expect(at(['cam-1', 'edge-2']).reason).toBe(
+      'step rec (split ocr-rec@1): between[1] edge-2 is at site factory-gz, not factory-sz',
+    );
+    // Two ends of one tier need two nodes of it.
+    expect(at(['edge', 'edge'], 'factory-sz').ok).toBe(false);
+    expect(
+      at(['cam-1', 'edge-box'], 'factory-sz', [nodes[0], node('edge-box', 'factory-sz', { status: 'dead' })]).reason,
+    ).toBe('step rec (split ocr-rec@1): between[1] edge-box is dead');
+  });
+
   it('keeps runs with sub-workflows in the cloud, and says when no site is offered', () => {
     expect(chooseExecutionSite(input({ steps: [{ id: 's', workflow: 'child' }] })).reason).toMatch(
       /step s starts sub-workflow child; runs with sub-workflows execute in the cloud/,

@@ -20,8 +20,10 @@ export interface ExecutionStep {
   id: string;
   /** `name@range` of the service… */
   service?: string;
-  /** …or the sub-workflow it starts. */
+  /** …or the sub-workflow it starts… */
   workflow?: string;
+  /** …or the split inference it runs: the model and the two ends (node ids or tiers). */
+  split?: { model: string; between: readonly [string, string] };
   hints?: {
     tier?: NodeTier;
     site?: string;
@@ -100,6 +102,7 @@ export function chooseExecutionSite(input: ExecutionSiteInput): ExecutionSiteCho
 
 /** Where the step could run at `site`, or why it cannot. */
 function placeAt(step: ExecutionStep, site: string, input: ExecutionSiteInput): ExecutionStepPlace | string {
+  if (step.split) return splitAt(step.id, step.split, site, input.catalog.nodes);
   if (step.workflow !== undefined || step.service === undefined) {
     return `step ${step.id} starts sub-workflow ${step.workflow ?? '(none)'}; runs with sub-workflows execute in the cloud`;
   }
@@ -148,4 +151,35 @@ function placeAt(step: ExecutionStep, site: string, input: ExecutionSiteInput): 
   }
   if (candidatesHere === 0) return `${label} has no instance at ${site}`;
   return `${label} cannot run at ${site}: ${firstRejection}`;
+}
+
+/**
+ * A split step at `site`: both ends resolve to alive nodes of the site, two different ones (a
+ * node id must be at the site; a tier takes the site's alive node of that tier, the one the
+ * other end did not take) — the site engine then runs head and tail there and the cut tensors
+ * stay in the site. Instances are not checked: which parts run depends on the cut the engine
+ * chooses at run time, and a missing one fails the step naming what to start, as in the cloud.
+ */
+function splitAt(
+  id: string,
+  split: NonNullable<ExecutionStep['split']>,
+  site: string,
+  nodes: readonly NodeRecord[],
+): ExecutionStepPlace | string {
+  const label = `step ${id} (split ${split.model})`;
+  const taken: string[] = [];
+  for (const [i, end] of split.between.entries()) {
+    const byId = nodes.find((n) => n.id === end);
+    if (byId) {
+      if (byId.site !== site) return `${label}: between[${i}] ${end} is at site ${byId.site}, not ${site}`;
+      if (byId.status !== 'alive') return `${label}: between[${i}] ${end} is ${byId.status}`;
+      taken.push(byId.id);
+      continue;
+    }
+    const of = nodes.filter((n) => n.site === site && n.tier === end && n.status === 'alive' && !taken.includes(n.id));
+    if (of.length === 0)
+      return `${label}: between[${i}]: no alive ${end} node at ${site} (besides ${taken.join(', ') || 'none'})`;
+    taken.push([...of].sort((a, b) => a.id.localeCompare(b.id))[0].id);
+  }
+  return { step: id, service: `split:${split.model}`, nodeId: taken[0] };
 }

@@ -1,9 +1,7 @@
 import { Inject } from '@nestjs/common';
-import { Objm } from '@nats-io/obj';
 import { JsonLogger } from '@yunbian/common';
 import type { RecipeResult } from '@yunbian/compression';
 import {
-  MODEL_STAGING_BUCKET,
   Subjects,
   type CanaryOp,
   type CanaryStarted,
@@ -19,7 +17,6 @@ import {
   type EvaluationReport,
   type ModelOpsRequest,
   type PromotionDecision,
-  type RegisterModelCommand,
   type PromotionRules,
   type RetireInstancesCommand,
   type RetireInstancesReply,
@@ -40,7 +37,7 @@ import {
   openLiveFigures,
   promotionRules,
   readLiveFigures,
-  sha256Hex,
+  registerOverNats,
   windowFigures,
   type ModelMeta,
 } from '@yunbian/models';
@@ -311,20 +308,14 @@ export class ModelOpsService implements ServiceHandler<ModelOpsRequest> {
     compression: Omit<CompressionReport, 'latency'>,
     profile: LatencyProfileOptions,
   ): Promise<ModelMeta> {
-    const staging = await new Objm(this.transport.jetstream()).create(MODEL_STAGING_BUCKET, {
-      description: 'model bytes waiting for the registry (training results)',
-    });
-    const sha256 = sha256Hex(bytes);
-    const staged = `${parent.name}/${recipe}-of-${parent.version}-${sha256.slice(0, 12)}`;
-    await staging.putBlob({ name: staged }, bytes);
-    const command: RegisterModelCommand = {
-      name: parent.name,
-      staged: { name: staged, sha256, size: bytes.length },
-      derivedFrom: { name: parent.name, version: parent.version, recipe },
-      compression,
-      profile,
-    };
-    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, { timeoutMs: REGISTER_TIMEOUT_MS });
+    return registerOverNats(
+      this.transport,
+      parent.name,
+      bytes,
+      `${recipe}-of-${parent.version}`,
+      { derivedFrom: { name: parent.name, version: parent.version, recipe }, compression, profile },
+      REGISTER_TIMEOUT_MS,
+    );
   }
 
   private async serve(request: ServeOp, context: CallContext): Promise<ServeModelReply> {

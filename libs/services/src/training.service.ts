@@ -9,11 +9,8 @@ import {
   SAMPLE_STREAM,
   sampleSubject,
   type CollectedSample,
-  MODEL_STAGING_BUCKET,
   PAYLOAD_DOMAIN_HEADER,
-  Subjects,
   TRAINING_CHECKPOINT_BUCKET,
-  type RegisterModelCommand,
   type TrainingData,
   type TrainingDataRecord,
   type TrainingEpochRecord,
@@ -22,7 +19,7 @@ import {
   type TrainingResult,
 } from '@yunbian/contracts';
 import type { CnnSpec, CnnWeights, Digits, TrainCheckpoint } from '@yunbian/learning';
-import { fetchDataset, fetchModel, sha256Hex, type ModelMeta } from '@yunbian/models';
+import { fetchDataset, fetchModel, registerOverNats, sha256Hex, type ModelMeta } from '@yunbian/models';
 import { yunbianMetrics } from '@yunbian/observability';
 import { YunbianService, type CallContext, type ServiceHandler } from '@yunbian/service-sdk';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
@@ -282,17 +279,8 @@ export class TrainingService implements ServiceHandler<TrainingRequest, Training
   }
 
   /** Stages the bytes in the registry's domain and asks the registry to take them. */
-  private async register(name: string, bytes: Buffer, training: TrainingLineage, key: string): Promise<ModelMeta> {
-    const staging = await new Objm(this.transport.jetstream()).create(MODEL_STAGING_BUCKET, {
-      description: 'model bytes waiting for the registry (training results)',
-    });
-    const sha256 = sha256Hex(bytes);
-    const staged = `${name}/${key.replace(/[^A-Za-z0-9_-]/g, '_')}-${sha256.slice(0, 12)}`;
-    await staging.putBlob({ name: staged }, bytes);
-    const command: RegisterModelCommand = { name, staged: { name: staged, sha256, size: bytes.length }, training };
-    return this.transport.request<ModelMeta>(Subjects.modelRegister, command, {
-      timeoutMs: 120_000,
-    });
+  private register(name: string, bytes: Buffer, training: TrainingLineage, key: string): Promise<ModelMeta> {
+    return registerOverNats(this.transport, name, bytes, key, { training }, 120_000);
   }
 
   /** The samples of one data reference and what the lineage says of them. */

@@ -26,6 +26,14 @@ describe('re-planning a split when the link moves', () => {
     expect(shouldReplan({ ...basis, decidedAt: 50_000 }, { mbps: 1, rttMs: 20 }, 60_000, options).replan).toBe(true);
   });
 
+  it('counts the interval from the last switch of cut: a decision that kept the cut does not hold a step back', () => {
+    // Re-decided at 55 s on an RTT wobble, the cut kept (chosen at 0): a bandwidth step at 60 s re-plans.
+    const kept = { ...basis, decidedAt: 55_000, switchedAt: 0 };
+    expect(shouldReplan(kept, { mbps: 1, rttMs: 20 }, 60_000, options).replan).toBe(true);
+    // Switched at 55 s: the next switch waits.
+    expect(shouldReplan({ ...kept, switchedAt: 55_000 }, { mbps: 1, rttMs: 20 }, 60_000, options).replan).toBe(false);
+  });
+
   it('switches cut only for a gain past the hysteresis, so a bandwidth at a boundary does not flip it', () => {
     expect(adoptCut(undefined, { id: 'a', totalMs: 50 }, options)).toMatchObject({ id: 'a', switched: true });
     expect(adoptCut({ id: 'a', totalMs: 50 }, { id: 'a', totalMs: 50 }, options)).toMatchObject({ switched: false });

@@ -1,7 +1,7 @@
 /**
  * When a split plan is decided again: the link's measured bandwidth moved by more than a
- * threshold from the bandwidth the plan was made for, at most once per bandwidth-measurement
- * interval; and, once re-decided, whether the new best cut replaces the running one
+ * threshold from the bandwidth the plan was made for, switching cuts at most once per
+ * bandwidth-measurement interval; and, once re-decided, whether the new best cut replaces the running one
  * (hysteresis: only when it is better by a margin, so a bandwidth hovering at the boundary
  * between two cuts does not flip the plan at every measurement).
  */
@@ -24,6 +24,13 @@ export interface PlanBasis {
   mbps: number;
   rttMs: number;
   decidedAt: number;
+  /**
+   * When the running cut was adopted (default `decidedAt`). A re-decision that kept the cut (an
+   * RTT wobble, a move the hysteresis absorbed) does not start the interval again: the limit is
+   * on switching cuts, what flapping would be, so such a decision just before a bandwidth step
+   * does not hold the step's switch back by an interval.
+   */
+  switchedAt?: number;
 }
 
 export type ReplanVerdict = { replan: false; reason: string } | { replan: true; reason: string; ratio: number };
@@ -47,11 +54,11 @@ export function shouldReplan(
       replan: false,
       reason: `bandwidth ${fmt(link.mbps)} Mbit/s is within ${Math.round(options.threshold * 100)} % of the planned ${fmt(basis.mbps)}`,
     };
-  const since = now - basis.decidedAt;
+  const since = now - (basis.switchedAt ?? basis.decidedAt);
   if (since < options.intervalMs)
     return {
       replan: false,
-      reason: `the link moved (${fmt(basis.mbps)} → ${fmt(link.mbps)} Mbit/s) but the plan was decided ${Math.round(since)} ms ago, less than one measurement interval (${options.intervalMs} ms)`,
+      reason: `the link moved (${fmt(basis.mbps)} → ${fmt(link.mbps)} Mbit/s) but the running cut was chosen ${Math.round(since)} ms ago, less than one measurement interval (${options.intervalMs} ms)`,
     };
   return {
     replan: true,

@@ -85,6 +85,7 @@ export class ModelRegisterService implements OnModuleInit, OnModuleDestroy {
             ...(command.training ? { training: command.training } : {}),
             ...(command.derivedFrom ? { derivedFrom: command.derivedFrom } : {}),
             ...(compression ? { compression } : {}),
+            ...(command.split && command.derivedFrom ? { split: command.split } : {}),
           }
         : undefined,
     );

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
 import type { ModelComputeProfiles, PromotionDecision } from '@yunbian/contracts';
@@ -61,8 +61,8 @@ export function modelSettings(
  * one `ModelMeta` per version in KV `yb-model-meta` (`<name>.<version>`), cached in memory.
  */
 @Injectable()
-export class ModelsService implements OnModuleInit {
-  private readonly logger = new JsonLogger('models');
+export class ModelsService implements OnModuleInit, OnApplicationShutdown {
+  protected readonly logger = new JsonLogger('models');
   private readonly settings = modelSettings();
   private readonly inspections = new Admission({
     concurrency: this.settings.inspectConcurrency,
@@ -71,15 +71,16 @@ export class ModelsService implements OnModuleInit {
     settings: INSPECT_ADMISSION_SETTINGS,
     retryAfterSeconds: 5,
   });
-  private kv!: KV;
-  private store!: ObjectStore;
+  protected kv!: KV;
+  protected store!: ObjectStore;
   /** Signs every version stored (Ed25519 over name, version, sha256); nodes verify before loading. */
   private signingKey!: KeyObject;
   private readonly models = new Map<string, ModelMeta[]>();
+  private watcher?: { stop(): void };
   /** Uploads of one name run one after the other, so two of them cannot take the same version. */
   private readonly uploadQueues = new Map<string, Promise<unknown>>();
 
-  constructor(@Inject(NatsTransport) private readonly transport: NatsTransport) {}
+  constructor(@Inject(NatsTransport) protected readonly transport: NatsTransport) {}
 
   get maxBytes(): number {
     return this.settings.maxBytes;
@@ -88,14 +89,41 @@ export class ModelsService implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     this.kv = await createKv(new Kvm(this.transport.connection), MODEL_META_BUCKET, { history: 1 });
     this.store = await createObjectStore(new Objm(this.transport.connection), MODEL_BUCKET);
+    await this.readAll();
+    this.signingKey = await this.loadSigningKey();
+    await this.signUnsigned();
+  }
+
+  onApplicationShutdown(): void {
+    this.watcher?.stop();
+  }
+
+  /**
+   * Follows the metadata bucket, then reads what is in it: versions and profiles other
+   * processes store (a site engine's split parts, another replica's uploads) are seen here. A
+   * version stored in between is read twice, harmlessly.
+   */
+  protected async readAll(): Promise<number> {
+    const watcher = await this.kv.watch({ key: '>', include: 'updates' });
+    this.watcher?.stop();
+    this.watcher = watcher;
+    void (async () => {
+      try {
+        for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
+          if (entry.operation === 'PUT') this.remember(entry.json<ModelMeta>());
+          else this.forget(entry.key);
+        }
+      } catch (err) {
+        this.logger.warn('watch of the model registry ended', { error: (err as Error).message });
+      }
+    })();
     const keys: string[] = [];
     for await (const key of await this.kv.keys()) keys.push(key);
     for (const key of keys) {
       const entry = await this.kv.get(key);
       if (entry?.operation === 'PUT') this.remember(entry.json<ModelMeta>());
     }
-    this.signingKey = await this.loadSigningKey();
-    await this.signUnsigned();
+    return keys.length;
   }
 
   /**
@@ -173,6 +201,16 @@ export class ModelsService implements OnModuleInit {
         }
       }
     }
+  }
+
+  /** Drops the version a deleted key (`<name>.<version>`) held. */
+  private forget(key: string): void {
+    const dot = key.lastIndexOf('.');
+    const name = key.slice(0, dot);
+    const version = Number(key.slice(dot + 1));
+    const list = (this.models.get(name) ?? []).filter((m) => m.version !== version);
+    if (list.length) this.models.set(name, list);
+    else this.models.delete(name);
   }
 
   /**
@@ -278,7 +316,7 @@ export class ModelsService implements OnModuleInit {
     );
   }
 
-  private remember(meta: ModelMeta): void {
+  protected remember(meta: ModelMeta): void {
     const list = (this.models.get(meta.name) ?? []).filter((m) => m.version !== meta.version);
     list.push(meta);
     list.sort((a, b) => a.version - b.version);

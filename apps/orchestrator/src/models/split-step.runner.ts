@@ -13,6 +13,7 @@ import { adoptCut, shouldReplan, type PlanBasis, type ReplanOptions } from '@yun
 import { YunbianError } from '@yunbian/transport';
 import { parseSplitModel } from '@yunbian/workflow';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { SplitService } from './split.service';
 
 /** What a split step answers: the tail's outputs and the record of the split. */
@@ -85,6 +86,7 @@ export class SplitStepRunner implements SplitRunner {
   constructor(
     @Inject(SplitService) private readonly splits: SplitService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
   ) {}
 
   async run(call: SplitStepCall): Promise<SplitStepOutput> {
@@ -222,8 +224,8 @@ export class SplitStepRunner implements SplitRunner {
 
   /**
    * The plan for this step's ends, kept between runs and decided again only when the link's
-   * measured bandwidth (or RTT) moved past the threshold, at most once per measurement
-   * interval (`shouldReplan`); a new best cut replaces the running one past the hysteresis
+   * measured bandwidth (or RTT) moved past the threshold, switching cuts at most once per
+   * measurement interval (`shouldReplan`); a new best cut replaces the running one past the hysteresis
    * (`adoptCut`). A step that declares its link is planned once for it.
    */
   private async decide(
@@ -263,7 +265,12 @@ export class SplitStepRunner implements SplitRunner {
     remember(this.plans, key, {
       plan,
       cutId: adopted.id,
-      basis: { mbps: plan.link.mbps, rttMs: plan.link.rttMs, decidedAt },
+      basis: {
+        mbps: plan.link.mbps,
+        rttMs: plan.link.rttMs,
+        decidedAt,
+        switchedAt: adopted.switched || !kept ? decidedAt : (kept.basis.switchedAt ?? kept.basis.decidedAt),
+      },
     });
     return {
       plan,
@@ -277,15 +284,25 @@ export class SplitStepRunner implements SplitRunner {
     };
   }
 
-  /** A node id as it is; a tier: its alive node with an instance serving the model or its part, else its first alive node. */
+  /**
+   * A node id as it is; a tier: its alive node with an instance serving the model or its part,
+   * else its first alive node. A site engine's ends are nodes of its site (the run was routed
+   * there because both are: `chooseExecutionSite`), so the cut tensors stay in the site.
+   */
   private endNode(asked: string, models: string[], index: number, other?: string): NodeRecord {
-    const nodes = this.catalog.listNodes();
+    const site = this.engine.mode === 'site' ? this.engine.site : undefined;
+    const nodes = this.catalog.listNodes().filter((n) => site === undefined || n.site === site);
     const byId = nodes.find((n) => n.id === asked);
     if (byId) {
       if (byId.status !== 'alive')
         throw new YunbianError('UNAVAILABLE', `split.between[${index}]: node ${asked} is ${byId.status}`);
       return byId;
     }
+    if (site !== undefined && this.catalog.listNodes().some((n) => n.id === asked))
+      throw new YunbianError(
+        'BAD_REQUEST',
+        `split.between[${index}]: node ${asked} is not at site ${site}; the site engine of ${site} runs split steps between its own nodes (start the run at the cloud for others)`,
+      );
     if (!(NODE_TIERS as readonly string[]).includes(asked))
       throw new YunbianError(
         'BAD_REQUEST',
@@ -300,7 +317,11 @@ export class SplitStepRunner implements SplitRunner {
     const of = nodes
       .filter((n) => n.tier === asked && n.status === 'alive' && n.id !== other)
       .sort((a, b) => Number(serving.has(b.id)) - Number(serving.has(a.id)) || a.id.localeCompare(b.id));
-    if (!of[0]) throw new YunbianError('UNAVAILABLE', `split.between[${index}]: no alive ${asked} node`);
+    if (!of[0])
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `split.between[${index}]: no alive ${asked} node${site ? ` at site ${site}` : ''}`,
+      );
     return of[0];
   }
 

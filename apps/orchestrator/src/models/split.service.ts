@@ -32,6 +32,7 @@ import {
 } from '@yunbian/split';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
 import { CatalogService } from '../catalog/catalog.service';
+import { ENGINE_CONFIG, type EngineConfig } from '../engine-config';
 import { ModelsService } from './models.service';
 import { runSplitChild, type SplitChildLimits } from './split-child';
 import { profileFits, profilesToTake, type ProfileTask, type ProfileWanted } from './split-profiles';
@@ -95,10 +96,12 @@ export class SplitService implements OnModuleInit, OnApplicationShutdown {
     @Inject(ModelsService) private readonly models: ModelsService,
     @Inject(CatalogService) private readonly catalog: CatalogService,
     @Inject(NatsTransport) private readonly transport: NatsTransport,
+    @Inject(ENGINE_CONFIG) private readonly engine: EngineConfig,
   ) {}
 
   onModuleInit(): void {
-    if (this.settings.autoProfileMs > 0) {
+    // Profiles are the cloud's to take and store (the registry's); a site engine plans with them.
+    if (this.settings.autoProfileMs > 0 && this.engine.mode === 'cloud') {
       this.autoTimer = setInterval(() => void this.autoProfile(), this.settings.autoProfileMs);
       this.autoTimer.unref();
     }

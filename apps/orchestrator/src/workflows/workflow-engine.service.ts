@@ -95,7 +95,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
   ) {}
 
-  /** The split step runner: the cloud orchestrator has one (its model registry); a site engine has none. */
+  /** The split step runner: the cloud orchestrator's (its registry), a site engine's (the cloud's registry through the leaf). */
   private splitRunner(): SplitStepRunner | undefined {
     try {
       return this.moduleRef.get(SplitStepRunner, { strict: false });
@@ -462,6 +462,7 @@ export function executionSteps(definition: WorkflowDefinition): ExecutionStep[] 
       id: step.id,
       service: step.service ?? step.tiers?.[0].service,
       workflow: step.workflow,
+      split: step.split && { model: step.split.model, between: step.split.between },
       hints: hints && {
         tier: hints.tier,
         site: hints.site,
