@@ -16,6 +16,9 @@ import { SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
+import { AuthModule } from './auth/auth.module';
+import { AuthGuard } from './auth/auth.guard';
+import type { AuthConfig } from './auth/auth-config';
 
 @Module({})
 export class AppModule {
@@ -24,7 +27,7 @@ export class AppModule {
    * server and reads the cloud's state (definitions, catalogue snapshot) from the hub's
    * JetStream domain; it has no model registry (models are uploaded to the cloud).
    */
-  static forRoot(engine: EngineConfig): DynamicModule {
+  static forRoot(engine: EngineConfig, auth: AuthConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -34,6 +37,8 @@ export class AppModule {
           propagator: new NatsTracePropagator(),
           jetStreamDomain: engine.hubDomain,
         }),
+        // Credentials, keys, rate limits, audit log (the KV bucket and stream in the hub's domain).
+        AuthModule.forRoot(auth),
         // Leases of cloud replicas: taken before anything executes or decides.
         ReplicasModule,
         ModelAliasesModule,
@@ -46,8 +51,10 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
-        // Hostile input is refused before any handler: bodies of a type the route does not read (415),
-        // path parameters that are no identifier (400). An authentication guard can join them here.
+        // First the credential (401), rate limit (429) and role (403) of every route (guards run in
+        // this order); then hostile input is refused before any handler: bodies of a type the route
+        // does not read (415), path parameters that are no identifier (400).
+        { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useClass: ContentTypeGuard },
         { provide: APP_PIPE, useClass: RouteParamPipe },
       ],

@@ -19,3 +19,4 @@ export * from './split';
 export * from './training';
 export * from './samples';
 export * from './promotion';
+export * from './auth';
