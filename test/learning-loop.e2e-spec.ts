@@ -118,7 +118,7 @@ describeOnTestbed('learning loop')('the learning loop, stages 1 and 2, on the te
         if (carrying(msg.data)) seen.withSamples.push(msg.subject);
       },
     });
-    const upload = await fetch(`${bed.api}/models?name=digits-cloud`, {
+    const upload = await bed.fetch(`/models?name=digits-cloud`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: CLOUD_MODEL,

@@ -1,38 +1,16 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ParsedKey } from '@yunbian/common';
 import { Roles, type ApiKeyRequest, type ApiKeyView, type Principal, type Role } from '@yunbian/contracts';
 
-/**
- * API keys are `yb_<id>_<secret>`: the id (12 hex digits) names the stored record, so a
- * lookup is one KV get; the secret (32 random bytes, base64url) is never stored, only
- * sha256(`<id>:<secret>`) — the id in the hashed text ties a hash to its record.
- */
-export const API_KEY_FORMAT = /^yb_([a-zA-Z0-9]{4,32})_([A-Za-z0-9_-]{20,200})$/;
-export const API_KEY_FORMAT_TEXT = 'yb_<id>_<secret> (id: 4–32 letters or digits; secret: 20–200 of A-Z a-z 0-9 _ -)';
+export { API_KEY_FORMAT, API_KEY_FORMAT_TEXT, generateApiKey, parseApiKey, type ParsedKey } from '@yunbian/common';
 
-/** A stored key: what is listed plus the hash of its secret. */
+/** A stored key: what is listed plus sha256(`<id>:<secret>`) — the id in the hashed text ties a hash to its record. */
 export interface ApiKeyRecord extends ApiKeyView {
   hash: string;
 }
 
-export interface ParsedKey {
-  id: string;
-  secret: string;
-}
-
-export function parseApiKey(key: string): ParsedKey | undefined {
-  const match = API_KEY_FORMAT.exec(key);
-  return match ? { id: match[1]!, secret: match[2]! } : undefined;
-}
-
 export function hashSecret(id: string, secret: string): string {
   return createHash('sha256').update(`${id}:${secret}`).digest('hex');
-}
-
-/** A fresh random key and its parts. */
-export function generateApiKey(): ParsedKey & { key: string } {
-  const id = randomBytes(6).toString('hex');
-  const secret = randomBytes(32).toString('base64url');
-  return { id, secret, key: `yb_${id}_${secret}` };
 }
 
 /** Why `record` does not accept `secret` at `now` (undefined: it does). Constant-time on the hash. */
