@@ -2,13 +2,15 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Kvm, type KV } from '@nats-io/kv';
 import { JsonLogger } from '@yunbian/common';
 import { ADMIN_KEY_VARIABLE, API_KEYS_BUCKET, type ApiKeyRequest, type ApiKeyView } from '@yunbian/contracts';
-import { createKv, NatsTransport } from '@yunbian/transport';
+import { createKv, NatsTransport, YunbianError } from '@yunbian/transport';
 import { generateApiKey, keyView, newKeyRecord, type ApiKeyRecord, type ParsedKey } from './api-key';
 import { AUTH_CONFIG, type AuthConfig } from './auth-tokens';
 
 /** The KV entry naming the bootstrap admin key's id (created once: the first replica to start wins). */
 const BOOTSTRAP_ENTRY = 'bootstrap';
 const MAX_CACHED = 10_000;
+/** How long a looked-up key still answers while the bucket cannot be read. */
+const STALE_MS = 10 * 60_000;
 
 /**
  * API keys in the JetStream KV bucket `yb-api-keys` (`key.<id>` → record with the secret's
@@ -69,12 +71,26 @@ export class ApiKeyStore implements OnModuleInit {
     this.logger.info(`admin key (shown once): ${generated.key}`, { id: generated.id });
   }
 
+  /**
+   * The record of key `id` (undefined: none, or revoked). When the bucket cannot be read (a
+   * site engine cut off from the hub), a record read within STALE_MS still answers — revocation
+   * cannot reach a cut-off site anyway — else 503 saying why.
+   */
   async lookup(id: string): Promise<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
     const now = Date.now();
     if (hit && now - hit.at < this.config.keyCacheMs) return hit.record;
-    const entry = await this.kv!.get(`key.${id}`);
-    const record = entry?.operation === 'PUT' ? entry.json<ApiKeyRecord>() : undefined;
+    let record: ApiKeyRecord | undefined;
+    try {
+      const entry = await this.kv!.get(`key.${id}`);
+      record = entry?.operation === 'PUT' ? entry.json<ApiKeyRecord>() : undefined;
+    } catch (err) {
+      if (hit && now - hit.at < STALE_MS) return hit.record;
+      throw new YunbianError(
+        'UNAVAILABLE',
+        `cannot check the API key now: the key bucket ${API_KEYS_BUCKET} is unreachable (${(err as Error).message}); retry, or use a JWT (verified locally)`,
+      );
+    }
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
     this.cache.set(id, { record, at: now });
     return record;

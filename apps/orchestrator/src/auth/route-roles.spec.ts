@@ -17,10 +17,10 @@ function controllerFiles(dir: string): string[] {
 }
 
 /** Every route the orchestrator's controllers declare — what the OpenAPI document lists — as `METHOD /pattern`. */
-function declaredRoutes(): string[] {
+async function declaredRoutes(): Promise<string[]> {
   const routes: string[] = [];
   for (const file of controllerFiles(SRC)) {
-    for (const exported of Object.values(require(file) as Record<string, unknown>)) {
+    for (const exported of Object.values((await import(file)) as Record<string, unknown>)) {
       if (typeof exported !== 'function') continue;
       const base = Reflect.getMetadata(PATH_METADATA, exported) as string | undefined;
       if (base === undefined) continue;
@@ -42,8 +42,8 @@ function declaredRoutes(): string[] {
 describe('route roles', () => {
   jest.setTimeout(60_000);
 
-  it('declares the access of every route the controllers serve (so none is left to the admin fallback by mistake)', () => {
-    const routes = declaredRoutes();
+  it('declares the access of every route the controllers serve (so none is left to the admin fallback by mistake)', async () => {
+    const routes = await declaredRoutes();
     expect(routes.length).toBeGreaterThan(50);
     expect(routes.filter((r) => !(r in ROUTE_ACCESS))).toEqual([]);
     // And nothing in the table is a route that no longer exists.
