@@ -23,6 +23,7 @@ const STALE_MS = 10 * 60_000;
 export class ApiKeyStore implements OnModuleInit {
   private readonly logger = new JsonLogger('auth');
   private kv?: KV;
+  private opening?: Promise<KV>;
   private readonly cache = new Map<string, { record: ApiKeyRecord | undefined; at: number }>();
 
   constructor(
@@ -30,9 +31,29 @@ export class ApiKeyStore implements OnModuleInit {
     @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
   ) {}
 
+  /**
+   * Opens the bucket and settles the bootstrap key before the orchestrator listens. A site
+   * engine (its state in the hub's domain) must start with its uplink cut, so it opens the
+   * bucket in the background and again on each lookup until it succeeds.
+   */
   async onModuleInit(): Promise<void> {
-    this.kv = await createKv(new Kvm(this.transport.jetstream()), API_KEYS_BUCKET, { history: 1 });
-    await this.bootstrap();
+    const opening = this.open();
+    if (!this.transport.jetStreamDomain) await opening;
+    else
+      opening.catch((err: Error) =>
+        this.logger.warn('API key bucket unreachable for now; retried on use', { error: err.message }),
+      );
+  }
+
+  private open(): Promise<KV> {
+    this.opening ??= (async () => {
+      const kv = await createKv(new Kvm(this.transport.jetstream()), API_KEYS_BUCKET, { history: 1 });
+      this.kv = kv;
+      await this.bootstrap();
+      return kv;
+    })();
+    this.opening.catch(() => (this.opening = undefined));
+    return this.opening;
   }
 
   /**
@@ -82,7 +103,7 @@ export class ApiKeyStore implements OnModuleInit {
     if (hit && now - hit.at < this.config.keyCacheMs) return hit.record;
     let record: ApiKeyRecord | undefined;
     try {
-      const entry = await this.kv!.get(`key.${id}`);
+      const entry = await (await this.open()).get(`key.${id}`);
       record = entry?.operation === 'PUT' ? entry.json<ApiKeyRecord>() : undefined;
     } catch (err) {
       if (hit && now - hit.at < STALE_MS) return hit.record;
@@ -97,6 +118,7 @@ export class ApiKeyStore implements OnModuleInit {
   }
 
   async create(request: ApiKeyRequest, createdBy: string): Promise<{ record: ApiKeyRecord; key: string }> {
+    await this.open();
     const generated: ParsedKey & { key: string } = generateApiKey();
     const record = newKeyRecord(generated, request, createdBy, new Date());
     await this.kv!.create(`key.${record.id}`, JSON.stringify(record));
@@ -105,6 +127,7 @@ export class ApiKeyStore implements OnModuleInit {
   }
 
   async list(): Promise<ApiKeyView[]> {
+    await this.open();
     const ids: string[] = [];
     for await (const key of await this.kv!.keys('key.>')) ids.push(key.slice('key.'.length));
     const views: ApiKeyView[] = [];
@@ -117,6 +140,7 @@ export class ApiKeyStore implements OnModuleInit {
 
   /** Revokes a key (its record is purged); false when there is none. */
   async revoke(id: string): Promise<boolean> {
+    await this.open();
     const entry = await this.kv!.get(`key.${id}`);
     this.cache.delete(id);
     if (entry?.operation !== 'PUT') return false;

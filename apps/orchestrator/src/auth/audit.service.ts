@@ -21,8 +21,13 @@ export class AuditService implements OnModuleInit {
     @Inject(AUTH_CONFIG) private readonly config: AuthConfig,
   ) {}
 
-  onModuleInit(): Promise<void> {
-    return this.ensureStream();
+  /** The stream exists before the orchestrator listens; a site engine (possibly cut off) makes sure of it on first use. */
+  async onModuleInit(): Promise<void> {
+    if (!this.transport.jetStreamDomain) await this.ensureStream();
+    else
+      this.ensureStream().catch((err: Error) =>
+        this.logger.warn('audit stream unreachable for now; retried on use', { error: err.message }),
+      );
   }
 
   private ensureStream(): Promise<void> {
