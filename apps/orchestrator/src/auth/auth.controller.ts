@@ -2,17 +2,13 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } f
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { ApiKeyCreated, ApiKeyRequest, ApiKeyView, AuditEntry, Principal } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
+import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { API_KEY_REQUEST_SCHEMA, keyRequestProblem, keyView } from './api-key';
 import { ApiKeyStore } from './api-key.store';
 import { parseAuditQuery } from './audit-query';
 import { AuditService } from './audit.service';
 import { CurrentPrincipal } from './auth.guard';
-
-const ERROR = {
-  type: 'object',
-  properties: { statusCode: { type: 'number' }, code: { type: 'string' }, message: { type: 'string' } },
-};
 
 @ApiTags('auth')
 @ApiBearerAuth()
@@ -27,7 +23,7 @@ export class AuthController {
   @ApiOperation({ summary: 'Create an API key; the answer holds the key itself, shown this once' })
   @ApiBody({ schema: API_KEY_REQUEST_SCHEMA as unknown as Record<string, unknown> })
   @ApiResponse({ status: 201, description: '{ id, key, name, role, sites?, expiresAt?, createdAt, createdBy }' })
-  @ApiResponse({ status: 400, schema: ERROR })
+  @ApiResponse({ status: 400, schema: ERROR_BODY })
   async create(
     @Body(new JsonSchemaPipe(API_KEY_REQUEST_SCHEMA as unknown as Record<string, unknown>)) body: ApiKeyRequest,
     @CurrentPrincipal() principal: Principal,
@@ -47,7 +43,7 @@ export class AuthController {
   @Delete('auth/keys/:id')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke an API key: refused at once here, within 1 s on every replica' })
-  @ApiResponse({ status: 404, schema: ERROR })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
   async revoke(@Param('id') id: string): Promise<{ id: string; revoked: true }> {
     if (!(await this.keys.revoke(id)))
       throw new YunbianError('NOT_FOUND', `no API key ${id}; GET /auth/keys lists them`, { id });
@@ -69,7 +65,7 @@ export class AuthController {
     description: 'key id or token subject (`anonymous` for refused callers)',
   })
   @ApiQuery({ name: 'limit', required: false, description: '1–1000 (default 100); without since, the newest' })
-  @ApiResponse({ status: 400, schema: ERROR })
+  @ApiResponse({ status: 400, schema: ERROR_BODY })
   async entries(@Query() query: Record<string, unknown>): Promise<AuditEntry[]> {
     const parsed = parseAuditQuery(query);
     if (typeof parsed === 'string') throw new YunbianError('BAD_REQUEST', `GET /audit: ${parsed}`);

@@ -29,7 +29,7 @@ export const CurrentPrincipal = createParamDecorator(
     context.switchToHttp().getRequest<AuthedRequest>().principal,
 );
 
-const describe = (p: Principal) =>
+const credentialText = (p: Principal) =>
   p.kind === 'key' ? `API key ${p.id}${p.name ? ` ("${p.name}")` : ''}` : `token of ${p.id}`;
 
 /**
@@ -76,7 +76,7 @@ export class AuthGuard extends ThrottlerGuard {
     if (!roleIncludes(principal.role, access))
       throw new YunbianError(
         'FORBIDDEN',
-        `${route} needs role ${access}; your ${describe(principal)} has role ${principal.role}`,
+        `${route} needs role ${access}; your ${credentialText(principal)} has role ${principal.role}`,
         { needs: access, held: principal.role },
       );
     return true;
