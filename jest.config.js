@@ -20,6 +20,7 @@ const esmPackages = [
   '@borewit',
   'uuid',
   'nanoid',
+  'jose',
 ];
 /** Settings both projects share. */
 const common = {

@@ -65,7 +65,7 @@ describe('compressing a registered model into a new version (real nats-server, o
     expect(badRange.status).toBe(400);
     expect(badRange.body.message).toContain('0 ≤ from < to ≤ 2000 within the edge part');
     // A raw upload whose length is not a whole number of samples.
-    const raw = await fetch(`${cluster.api}/datasets?name=odd&shape=1,28,28`, {
+    const raw = await cluster.fetch(`/datasets?name=odd&shape=1,28,28`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: new Uint8Array(3_000),
@@ -77,7 +77,7 @@ describe('compressing a registered model into a new version (real nats-server, o
   });
 
   it('compresses digits-cloud to int8: a new version ≥ 3.5× smaller, within 0.5 points, profiled on the device', async () => {
-    const upload = await fetch(`${cluster.api}/models?name=digits-cloud`, {
+    const upload = await cluster.fetch(`/models?name=digits-cloud`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: CLOUD,

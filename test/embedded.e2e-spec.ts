@@ -60,7 +60,7 @@ describe('embedded engine (@yunbian/client) against a real nats-server, orchestr
     );
     for (const service of ['json-transform@^1', 'image-resize@^1', 'slow-echo@^1'])
       await cluster.deploy(service, 'edge-a');
-    const created = await fetch(`${cluster.api}/workflows`, {
+    const created = await cluster.fetch(`/workflows`, {
       method: 'POST',
       headers: { 'content-type': 'application/yaml' },
       body: edgeReport,

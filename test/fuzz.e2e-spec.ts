@@ -1,3 +1,4 @@
+import { accessFor, expressPattern } from '../apps/orchestrator/src/auth/route-roles';
 import { TestCluster } from './support/cluster';
 
 /**
@@ -6,7 +7,9 @@ import { TestCluster } from './support/cluster';
  * bounded, seeded set of requests with wildcards and other non-identifiers in path
  * parameters, deep JSON, huge strings, wrong types, unicode, empty and null bodies, arrays
  * for objects, negative and huge numbers, and bodies of the wrong content type. Every answer
- * must be below 500, none may hang, and the server must be healthy afterwards.
+ * must be below 500, none may hang, and the server must be healthy afterwards. The requests
+ * carry the admin key, so bodies reach the handlers; a second pass without any credential
+ * must get 401 from every route except the open ones (health).
  */
 
 jest.setTimeout(180_000);
@@ -226,7 +229,7 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
   });
 
   it('answers every hostile request below 500, none hangs, and the server stays healthy', async () => {
-    const doc = (await (await fetch(`${cluster.api}/docs/openapi.json`)).json()) as Parameters<typeof operations>[0];
+    const doc = (await (await cluster.fetch(`/docs/openapi.json`)).json()) as Parameters<typeof operations>[0];
     const ops = operations(doc);
     expect(ops.length).toBeGreaterThan(40);
     const random = rng(SEED);
@@ -240,13 +243,13 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
         planned++;
         if (Date.now() - started > BUDGET_MS) continue;
         sent++;
-        const url = `${cluster.api}${c.path}${c.query ? `?${c.query}` : ''}`;
+        const route = `${c.path}${c.query ? `?${c.query}` : ''}`;
         const headers: Record<string, string> = {};
         if (c.contentType) headers['content-type'] = c.contentType;
         const hasBody = c.body !== undefined && op.method !== 'GET';
         let status: string;
         try {
-          const response = await fetch(url, {
+          const response = await cluster.fetch(route, {
             method: op.method,
             headers,
             body: hasBody ? (c.body as string) : undefined,
@@ -270,7 +273,39 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
     expect(failures).toEqual([]);
     // Most of what is planned is sent: a slow server cannot pass by running out of budget early.
     expect(sent).toBeGreaterThan(planned / 2);
-    expect((await fetch(`${cluster.api}/health/ready`)).status).toBe(200);
+    expect((await cluster.fetch(`/health/ready`)).status).toBe(200);
     expect(cluster.orchestrator!.child.exitCode).toBeNull();
+  });
+
+  it('answers 401 with WWW-Authenticate to a request without a credential on every route but the open ones', async () => {
+    const doc = (await (
+      await cluster.fetch(`/docs/openapi.json`, { headers: { authorization: '' } })
+    ).json()) as Parameters<typeof operations>[0];
+    const ops = operations(doc);
+    const wrong: string[] = [];
+    let refused = 0;
+    let open = 0;
+    for (const op of ops) {
+      const path = op.path.replace(/\{([^}]+)\}/g, (_, name: string) => (name === 'version' ? '1' : EXISTING));
+      const isOpen = accessFor(op.method, expressPattern(op.path)) === 'open';
+      const response = await cluster.fetch(path, {
+        method: op.method,
+        headers: { authorization: '', 'content-type': 'application/json' },
+        body: op.method === 'GET' ? undefined : '{}',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      await response.text();
+      if (isOpen) {
+        open++;
+        if (response.status === 401) wrong.push(`${op.method} ${op.path} is open but answered 401`);
+      } else if (response.status === 401 && response.headers.get('www-authenticate')?.startsWith('Bearer')) refused++;
+      else wrong.push(`${op.method} ${op.path} → ${response.status} without a credential`);
+    }
+    process.stdout.write(`no-credential pass: ${ops.length} operations, ${refused} answered 401, ${open} open\n`);
+    expect(wrong).toEqual([]);
+    expect(refused).toBe(ops.length - open);
+    expect(open).toBe(3);
+    // The OpenAPI document itself is open.
+    expect((await cluster.fetch('/docs/openapi.json', { headers: { authorization: '' } })).status).toBe(200);
   });
 });

@@ -20,6 +20,7 @@ import { DIGIT_PIXELS, DIGITS_INPUT, digitsPart } from '@yunbian/learning';
 import type { SampleAnswer } from '@yunbian/workflow';
 import { ROOT } from './support/cluster';
 import { LeafCluster } from './support/leaf-cluster';
+import { restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const BATCH = 100;
@@ -84,7 +85,7 @@ describe('hard examples by tier and the samples trigger (hub + leaf nats-servers
   };
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${base}${route}`, {
+    const response = await restFetch(base, route, cluster.adminKey, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -137,7 +138,7 @@ describe('hard examples by tier and the samples trigger (hub + leaf nats-servers
     );
     // digits@1: the device model (the first tier), digits@2: the cloud model, both at the site.
     for (const file of ['digits-device.onnx', 'digits-cloud.onnx']) {
-      const response = await fetch(`${cluster.api}/models?name=digits`, {
+      const response = await restFetch(cluster.api, '/models?name=digits', cluster.adminKey, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: readFileSync(path.join(ROOT, 'models/digits', file)),

@@ -34,7 +34,7 @@ describe('ONNX inference service (real models, real processes)', () => {
         YUNBIAN_ALLOWED_MODEL_DIRS: cluster.logDir,
       },
     );
-    const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
+    const upload = await cluster.fetch(`/models?name=ocr-rec`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: readFileSync(path.join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx')),
@@ -112,7 +112,7 @@ describe('ONNX inference service (real models, real processes)', () => {
       readFileSync(path.join(MODELS, 'ch_PP-OCRv4_rec_infer.onnx')),
       Buffer.from([0xc2, 0x3e, 0x01, 0x78]),
     ]);
-    const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
+    const upload = await cluster.fetch(`/models?name=ocr-rec`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: v2,

@@ -180,7 +180,7 @@ describeOnTestbed('learning loop')('the learning loop, stages 1 to 3, on the tes
         if (carrying(msg.data)) seen.withSamples.push(msg.subject);
       },
     });
-    const upload = await fetch(`${bed.api}/models?name=digits-cloud`, {
+    const upload = await bed.fetch(`/models?name=digits-cloud`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: CLOUD_MODEL,

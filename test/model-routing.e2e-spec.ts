@@ -32,7 +32,7 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
   const byVersion: Record<number, string[]> = { 1: [], 2: [] };
 
   const upload = async (bytes: Buffer) => {
-    const response = await fetch(`${cluster.api}/models?name=digits`, {
+    const response = await cluster.fetch(`/models?name=digits`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: bytes,
@@ -152,7 +152,7 @@ describe('model-addressed inference (real nats-server, orchestrator, agent, onnx
   });
 
   it('sets aliases over REST, durably, recording who set them and when', async () => {
-    const response = await fetch(`${cluster.api}/models/digits/aliases/stable`, {
+    const response = await cluster.fetch(`/models/digits/aliases/stable`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', 'x-yunbian-actor': 'release-bot' },
       body: JSON.stringify({ version: 1, canary: { version: 2, share: 0.2 } }),

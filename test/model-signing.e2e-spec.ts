@@ -67,7 +67,7 @@ describe('signed models (real nats-server, orchestrator, two agents)', () => {
   });
 
   it('signs uploads, and both nodes load a signed version', async () => {
-    const upload = await fetch(`${cluster.api}/models?name=bias`, {
+    const upload = await cluster.fetch(`/models?name=bias`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: ORIGINAL,

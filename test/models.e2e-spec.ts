@@ -24,7 +24,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
   let cluster: TestCluster;
 
   const upload = async (name: string, body: Uint8Array, contentType = 'application/octet-stream') => {
-    const response = await fetch(`${cluster.api}/models?name=${name}`, {
+    const response = await cluster.fetch(`/models?name=${name}`, {
       method: 'POST',
       headers: { 'content-type': contentType },
       body,
@@ -34,7 +34,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
       body: (await response.json()) as ModelMeta & { code?: string; message?: string },
     };
   };
-  const expectHealthy = async () => expect((await fetch(`${cluster.api}/health/ready`)).status).toBe(200);
+  const expectHealthy = async () => expect((await cluster.fetch(`/health/ready`)).status).toBe(200);
 
   beforeAll(async () => {
     cluster = await TestCluster.start();
@@ -122,7 +122,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
     expect(tooLarge.body.message).toContain(`limit is ${MAX_BYTES} bytes`);
     // Without Content-Length the limit is enforced while streaming.
     const chunks = [Buffer.alloc(MAX_BYTES / 2), Buffer.alloc(MAX_BYTES / 2), Buffer.alloc(1024)];
-    const streamed = await fetch(`${cluster.api}/models?name=big`, {
+    const streamed = await cluster.fetch(`/models?name=big`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: new ReadableStream<Uint8Array>({
@@ -141,7 +141,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
     const badName = await upload('a.b', DET);
     expect(badName.status).toBe(400);
     expect(badName.body.message).toContain('"a.b" is invalid');
-    const noName = await fetch(`${cluster.api}/models`, {
+    const noName = await cluster.fetch(`/models`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: DET,
@@ -158,7 +158,7 @@ describe('model registry across processes (real nats-server and orchestrator)', 
     expect(latest.map((m) => [m.name, m.version])).toEqual([['ocr-det', 2]]);
     const v1 = await cluster.get<ModelMeta>('/models/ocr-det/versions/1');
     expect(v1.sha256).toBe(sha256(DET));
-    const response = await fetch(`${cluster.api}/models/ocr-det/versions/1/content`);
+    const response = await cluster.fetch(`/models/ocr-det/versions/1/content`);
     expect(response.status).toBe(200);
     expect(response.headers.get('x-model-sha256')).toBe(sha256(DET));
     expect(Buffer.from(await response.arrayBuffer()).equals(DET)).toBe(true);

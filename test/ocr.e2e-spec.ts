@@ -36,7 +36,7 @@ describe('the ocr workflows on real PP-OCRv4 models', () => {
       ['ocr-det', 'ch_PP-OCRv4_det_infer.onnx'],
       ['ocr-rec', 'ch_PP-OCRv4_rec_infer.onnx'],
     ]) {
-      const upload = await fetch(`${cluster.api}/models?name=${name}`, {
+      const upload = await cluster.fetch(`/models?name=${name}`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: readFileSync(path.join(MODELS, file)),
@@ -54,7 +54,7 @@ describe('the ocr workflows on real PP-OCRv4 models', () => {
       );
     }
     for (const file of ['workflows/ocr.yaml', 'docs/examples/ocr-steps.yaml']) {
-      const created = await fetch(`${cluster.api}/workflows`, {
+      const created = await cluster.fetch(`/workflows`, {
         method: 'POST',
         headers: { 'content-type': 'application/yaml' },
         body: readFileSync(path.join(ROOT, file), 'utf8'),

@@ -115,7 +115,7 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
   };
 
   const upload = async (file: string) => {
-    const response = await fetch(`${cluster.api}/models?name=digits`, {
+    const response = await cluster.fetch(`/models?name=digits`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: readFileSync(path.join(MODELS, file)),
@@ -154,7 +154,7 @@ describe('promotion as a workflow: canary, live comparison, promote or roll back
     await cluster.deploy('training', 'edge-a');
     await cluster.waitFor(async () => (await readyServing(1)).length === stable.length, 60_000, 'stable instances');
     expect((await cluster.call('PUT', '/models/digits/aliases/stable', { version: 1 })).status).toBe(200);
-    const yaml = await fetch(`${cluster.api}/workflows`, {
+    const yaml = await cluster.fetch(`/workflows`, {
       method: 'POST',
       headers: { 'content-type': 'application/yaml' },
       body: readFileSync(path.join(ROOT, 'workflows/promote.yaml'), 'utf8'),

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, waitUntil } from '@yunbian/common';
 import type { RunRecord } from '@yunbian/workflow';
-import { TestCluster, type Proc } from './support/cluster';
+import { orchestratorAuthEnv, TestCluster, type Proc } from './support/cluster';
 import { countedExecutions, defineCounted } from './support/counted';
 import { RestClient } from './support/rest-client';
 
@@ -38,10 +38,12 @@ describe('orchestrator replicas: leases, takeover, fencing', () => {
       PORT: String(port),
       YUNBIAN_ENGINE_ID: id,
       YUNBIAN_LEASE_MS: String(LEASE_MS),
+      ...orchestratorAuthEnv(cluster.adminKey),
     });
     const rest = new RestClient();
     rest.api = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => (await fetch(`${rest.api}/health/ready`)).ok, 60_000, `replica ${id} (${proc.log})`);
+    rest.key = cluster.adminKey;
+    await waitUntil(async () => (await rest.fetch(`/health/ready`)).ok, 60_000, `replica ${id} (${proc.log})`);
     const replica = { id, proc, rest };
     replicas.set(id, replica);
     return replica;
@@ -252,7 +254,7 @@ describe('orchestrator replicas: leases, takeover, fencing', () => {
     expectEachStepOnce(ids);
     // REST on every replica answers for every run (cloud-b included, once back).
     await cluster.waitFor(
-      async () => (await fetch(`${replica('cloud-b').rest.api}/health/ready`)).ok,
+      async () => (await replica('cloud-b').rest.fetch(`/health/ready`)).ok,
       20_000,
       'cloud-b ready',
     );

@@ -85,7 +85,7 @@ describeTestbed('site caches and site metrics on the testbed', () => {
 
   const call = jsonCall;
   const waitFor = tolerantWait(() => bed.logDir, 250);
-  const cloudMetrics = async () => (await fetch(`${bed.api}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const cloudMetrics = async () => (await bed.fetch(`/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
   const runAtSite = async (n: number) => {
     const { status, body } = await call<RunView>(edge, 'POST', `/workflows/${WORKFLOW}/runs?wait=30000`, {
       input: { n },

@@ -11,7 +11,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { freePort, waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { LeafCluster } from './support/leaf-cluster';
-import type { Proc } from './support/cluster';
+import { orchestratorAuthEnv, type Proc } from './support/cluster';
+import { restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const ANNOUNCE = { YUNBIAN_ENGINE_ANNOUNCE_MS: '500' };
@@ -33,7 +34,7 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
   let siteEngine: Proc;
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${base}${route}`, {
+    const response = await restFetch(base, route, cluster.adminKey, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -76,10 +77,11 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
       YUNBIAN_ENGINE_MODE: 'site',
       YUNBIAN_SITE: SITE,
       YUNBIAN_HUB_DOMAIN: 'hub',
+      ...orchestratorAuthEnv(cluster.adminKey),
       ...ANNOUNCE,
     });
     await cluster.waitFor(
-      async () => (await fetch(`${edge}/health/ready`).catch(() => undefined))?.ok,
+      async () => (await restFetch(edge, '/health/ready', cluster.adminKey).catch(() => undefined))?.ok,
       30_000,
       'the site engine to be ready',
     );

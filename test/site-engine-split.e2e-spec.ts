@@ -20,6 +20,7 @@ import type { ModelMeta } from '@yunbian/models';
 import type { SplitStepOutput } from '../apps/orchestrator/src/models/split-step.runner';
 import { ROOT } from './support/cluster';
 import { LeafCluster } from './support/leaf-cluster';
+import { restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const ANNOUNCE = { YUNBIAN_ENGINE_ANNOUNCE_MS: '500' };
@@ -41,7 +42,7 @@ describe('a split step at a site engine: head and tail on two nodes of the site 
   let edge: string;
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${base}${route}`, {
+    const response = await restFetch(base, route, cluster.adminKey, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -67,7 +68,7 @@ describe('a split step at a site engine: head and tail on two nodes of the site 
       YUNBIAN_HUB_DOMAIN: 'hub',
       ...ANNOUNCE,
     });
-    const uploaded = await fetch(`${cluster.api}/models?name=digits`, {
+    const uploaded = await restFetch(cluster.api, '/models?name=digits', cluster.adminKey, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: new Uint8Array(DIGITS),

@@ -10,6 +10,7 @@ import { waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { Testbed } from '../tools/testbed/testbed';
 import type { Topology } from '../tools/testbed/topology';
+import { restFetch } from './support/rest-client';
 
 const TOPOLOGY: Topology = {
   name: 'site-engine',
@@ -59,7 +60,7 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
   let edge: string;
 
   const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await fetch(`${base}${route}`, {
+    const response = await restFetch(base, route, bed.adminKey, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),

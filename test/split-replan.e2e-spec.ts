@@ -118,7 +118,7 @@ describeOnTestbed('split-replan')('a split step re-planned mid-stream when the d
 
   it('switches the cut within two measurement intervals of a bandwidth change, and latency follows the new best', async () => {
     // The model, profiled by each node (the device under its 0.25-core limit).
-    const upload = await fetch(`${bed.api}/models?name=ocr-rec`, {
+    const upload = await bed.fetch(`/models?name=ocr-rec`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: new Uint8Array(readFileSync(REC)),

@@ -29,7 +29,7 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
   };
   const edge = { ...device, id: `split-edge-${process.pid}`, tier: 'edge' as const, limits: undefined };
   const upload = async (name: string, body: Uint8Array) => {
-    const response = await fetch(`${cluster.api}/models?name=${name}`, {
+    const response = await cluster.fetch(`/models?name=${name}`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body,
@@ -125,9 +125,7 @@ describe('split plans and split parts (real nats-server and orchestrator)', () =
     expect(tail).toMatchObject({ name: 'digits-tail', derivedFrom: { recipe: `split-tail:${cut.id}` } });
     expect(tail.inputs.map((i) => i.name)).toEqual([cut.id]);
     const bytes = async (m: ModelMeta) =>
-      new Uint8Array(
-        await (await fetch(`${cluster.api}/models/${m.name}/versions/${m.version}/content`)).arrayBuffer(),
-      );
+      new Uint8Array(await (await cluster.fetch(`/models/${m.name}/versions/${m.version}/content`)).arrayBuffer());
     const [h, t, f] = await Promise.all(
       [bytes(head), bytes(tail), Promise.resolve(new Uint8Array(DIGITS))].map(async (b) =>
         ort.InferenceSession.create(await b, { intraOpNumThreads: 1 }),

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitUntil } from '@yunbian/common';
 import type { NodeRecord } from '@yunbian/contracts';
 import { DIST, ROOT } from './support/cluster';
+import { restFetch } from './support/rest-client';
 
 /** `count` consecutive free loopback ports (the stack gives its agents metrics ports base, base+1, …). */
 async function freePortRange(count: number): Promise<number> {
@@ -56,6 +57,13 @@ class Stack {
     if (this.child.exitCode !== null) throw new Error(`the stack exited early:\n${this.output}`);
   }
 
+  /** The admin key the stack prints (`admin key     yb_…`). */
+  get adminKey(): string {
+    const match = /^admin key +(yb_\S+)/m.exec(this.output);
+    if (!match) throw new Error(`no admin key in the stack's output:\n${this.output}`);
+    return match[1]!;
+  }
+
   agentPid(nodeId: string): number {
     const match = new RegExp(`^node +${nodeId} .* agent pid (\\d+)$`, 'm').exec(this.output);
     if (!match) throw new Error(`no agent pid for ${nodeId} in the stack's output:\n${this.output}`);
@@ -84,6 +92,9 @@ describe('npm start (the local stack, real processes)', () => {
       YUNBIAN_AGENT_METRICS_PORT: String(await freePortRange(3)),
       YUNBIAN_STATE_DIR: stateDir,
       NATS_URL: '',
+      // The stack makes its own key (and keeps it in the state directory).
+      YUNBIAN_ADMIN_KEY: '',
+      YUNBIAN_API_KEY: '',
     };
   });
   afterAll(async () => {
@@ -91,7 +102,8 @@ describe('npm start (the local stack, real processes)', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  const node = async (id: string) => (await (await fetch(`${api}/nodes/${id}`)).json()) as NodeRecord;
+  const node = async (id: string) =>
+    (await (await restFetch(api, `/nodes/${id}`, stack!.adminKey)).json()) as NodeRecord;
 
   it('keeps serving when an agent is killed with SIGKILL: the node goes dead, the agent comes back, the node is alive again', async () => {
     stack = Stack.start({ ...env, YUNBIAN_DEMO: '0' });
@@ -102,6 +114,8 @@ describe('npm start (the local stack, real processes)', () => {
 
   async function expectAgentDeathAndReturn(stack: Stack): Promise<void> {
     await stack.up(120_000);
+    // The stack prints the admin key it uses; REST without it is refused.
+    expect((await restFetch(api, '/nodes', '')).status).toBe(401);
     const before = await node('edge-b');
     expect(before.status).toBe('alive');
 
@@ -118,7 +132,7 @@ describe('npm start (the local stack, real processes)', () => {
     expect(dead.statusReason).toBeDefined();
     // The rest of the stack keeps serving meanwhile.
     expect(stack.child.exitCode).toBeNull();
-    expect((await fetch(`${api}/health/ready`)).ok).toBe(true);
+    expect((await restFetch(api, '/health/ready', '')).ok).toBe(true);
     expect((await node('cloud-1')).status).toBe('alive');
 
     const back = await waitUntil(
@@ -137,8 +151,11 @@ describe('npm start (the local stack, real processes)', () => {
 
   it('starts again over the state the first run left, waiting for its own agents, and runs the demo', async () => {
     await stack?.stop(); // the first test's stack, had it failed midway
+    const firstKey = readFileSync(path.join(stateDir, 'admin-key'), 'utf8').trim();
     stack = Stack.start(env);
     await stack.up(240_000);
+    // Same state, same key: the one the first start saved.
+    expect(stack.adminKey).toBe(firstKey);
     expect(stack.output).not.toContain('demo failed');
     expect(stack.output).toMatch(/demo: workflow edge-report run \S+ succeeded/);
     expect(stack.output).toMatch(/demo: workflow ocr run \S+ succeeded/);

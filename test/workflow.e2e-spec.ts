@@ -458,7 +458,7 @@ describe('workflows across processes (real nats-server, agents, workers)', () =>
   it('versions definitions, accepts YAML, publishes the schema, and runs ephemerally without storing', async () => {
     const yaml = 'name: versions\nsteps:\n  - id: a\n    service: echo@^1\n    input: { value: "=$input.v" }\n';
     const post = (text: string) =>
-      fetch(`${cluster.api}/workflows`, {
+      cluster.fetch(`/workflows`, {
         method: 'POST',
         headers: { 'content-type': 'application/yaml' },
         body: text,

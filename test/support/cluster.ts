@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
+import { freePort, generateApiKey, LocalNatsServer, spawnNode, stopChild, waitUntil } from '@yunbian/common';
 import type { InstanceRecord, NodeDescriptor } from '@yunbian/contracts';
 import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
@@ -23,6 +23,15 @@ export function spawnApp(logDir: string, name: string, entry: string, args: stri
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   return { name, child, log };
+}
+
+/**
+ * What every orchestrator a test starts gets: the cluster's admin key (the bootstrap key, so
+ * specs are admins unless they make other keys), and a rate limit no test reaches by polling
+ * (specs that test the limit set their own).
+ */
+export function orchestratorAuthEnv(adminKey: string): NodeJS.ProcessEnv {
+  return { YUNBIAN_ADMIN_KEY: adminKey, YUNBIAN_RATE_LIMIT_PER_MIN: '1000000' };
 }
 
 export interface Proc {
@@ -50,7 +59,11 @@ export class TestCluster extends RestClient {
 
   private constructor(readonly nats: TestNats) {
     super();
+    this.key = this.adminKey;
   }
+
+  /** The admin key of the orchestrators this cluster starts (YUNBIAN_ADMIN_KEY); RestClient sends it. */
+  readonly adminKey = generateApiKey().key;
 
   static async start(): Promise<TestCluster> {
     return new TestCluster(await LocalNatsServer.start());
@@ -70,9 +83,13 @@ export class TestCluster extends RestClient {
   async startOrchestrator(env: NodeJS.ProcessEnv = {}): Promise<Proc> {
     const port = await freePort();
     this.api = `http://127.0.0.1:${port}`;
-    this.orchestrator = this.spawn('orchestrator', 'apps/orchestrator/src/main.js', [], { PORT: String(port), ...env });
+    this.orchestrator = this.spawn('orchestrator', 'apps/orchestrator/src/main.js', [], {
+      PORT: String(port),
+      ...orchestratorAuthEnv(this.adminKey),
+      ...env,
+    });
     await waitUntil(
-      async () => (await fetch(`${this.api}/health/ready`)).ok,
+      async () => (await this.fetch('/health/ready')).ok,
       30_000,
       `orchestrator (log ${this.orchestrator.log})`,
     );

@@ -1,11 +1,11 @@
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
+import { freePort, generateApiKey, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
 import { siteLeafDenyExports, type NodeDescriptor } from '@yunbian/contracts';
 import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
-import { FIXTURE_SERVICES, ROOT, spawnApp, type Proc } from './cluster';
+import { FIXTURE_SERVICES, orchestratorAuthEnv, ROOT, spawnApp, type Proc } from './cluster';
 
 const COMPOSE_NATS = path.join(ROOT, 'compose/nats');
 
@@ -29,7 +29,11 @@ export class LeafCluster extends RestClient {
     readonly site: string,
   ) {
     super();
+    this.key = this.adminKey;
   }
+
+  /** The admin key of the orchestrators (and site engines) started here; RestClient sends it. */
+  readonly adminKey = generateApiKey().key;
 
   static async start(site: string): Promise<LeafCluster> {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-leaf-test-'));
@@ -104,13 +108,10 @@ export class LeafCluster extends RestClient {
     const proc = this.spawn('orchestrator', 'apps/orchestrator/src/main.js', [], {
       NATS_URL: this.hub.url,
       PORT: String(port),
+      ...orchestratorAuthEnv(this.adminKey),
       ...env,
     });
-    await this.waitFor(
-      async () => (await fetch(`${this.api}/health/ready`)).ok,
-      30_000,
-      'the orchestrator to be ready',
-    );
+    await this.waitFor(async () => (await this.fetch('/health/ready')).ok, 30_000, 'the orchestrator to be ready');
     return proc;
   }
 

@@ -1,9 +1,17 @@
-import { waitUntil } from '@yunbian/common';
+import { bearer, generateApiKey, waitUntil } from '@yunbian/common';
+import { ADMIN_KEY_VARIABLE } from '@yunbian/contracts';
 
 /**
  * What testbed specs share: they need root (network namespaces, tc, iptables), and talk JSON
  * to the orchestrators' REST through the testbed's forwarded ports.
  */
+
+/**
+ * The admin key of every testbed this test process starts: Testbed takes YUNBIAN_ADMIN_KEY
+ * from the environment when its options give none, so setting it here (unless the caller set
+ * it) gives every testbed the key `jsonCall` sends.
+ */
+export const TESTBED_ADMIN_KEY = (process.env[ADMIN_KEY_VARIABLE] ||= generateApiKey().key);
 
 /** `describe` where the testbed can run (root, or CI), else `describe.skip` with the reason printed. */
 export function describeOnTestbed(spec: string): jest.Describe {
@@ -14,7 +22,7 @@ export function describeOnTestbed(spec: string): jest.Describe {
   return describe.skip;
 }
 
-/** One JSON request; the status and the parsed body (undefined when empty). */
+/** One JSON request with TESTBED_ADMIN_KEY; the status and the parsed body (undefined when empty). */
 export async function jsonCall<T>(
   base: string,
   method: string,
@@ -24,7 +32,7 @@ export async function jsonCall<T>(
 ): Promise<{ status: number; body: T }> {
   const response = await fetch(`${base}${route}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...bearer(TESTBED_ADMIN_KEY), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(timeoutMs),
   });

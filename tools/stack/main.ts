@@ -5,11 +5,20 @@
  * reported and restarted after a backoff (kill -9 an agent to watch its node go dead and
  * come back); a failing demo step is reported and the stack stays up. Ctrl-C stops it all.
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { envInt, findNatsServer, LocalNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
-import type { NodeRecord } from '@yunbian/contracts';
+import {
+  envInt,
+  findNatsServer,
+  generateApiKey,
+  LocalNatsServer,
+  NATS_SERVER_INSTALL_HINT,
+  waitUntil,
+} from '@yunbian/common';
+import { ADMIN_KEY_VARIABLE, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor } from '../common/supervisor';
 import { loadWorkflows, registerOcrModels, runDemo, runOcrDemo } from './demo';
+import { apiFetch, orchestratorKeyEnv, toolKey, useToolKey } from '../common/api-key';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
@@ -81,14 +90,22 @@ async function main(): Promise<void> {
     }
     say(`NATS          ${natsUrl}${nats ? ` (JetStream data in ${path.join(stateDir, 'nats')})` : ''}`);
 
-    start('orchestrator', 'apps/orchestrator/src/main.js', [], { NATS_URL: natsUrl, PORT: String(port) });
+    useToolKey(stackAdminKey(stateDir));
+    start('orchestrator', 'apps/orchestrator/src/main.js', [], {
+      NATS_URL: natsUrl,
+      PORT: String(port),
+      ...orchestratorKeyEnv(),
+    });
     await waitUntil(
-      async () => (await fetch(`${api}/health/ready`)).ok,
+      async () => (await apiFetch(`${api}/health/ready`)).ok,
       30_000,
       `the orchestrator at ${api}/health/ready`,
       200,
     );
     say(`orchestrator  ${api}   (OpenAPI: ${api}/docs)`);
+    say(
+      `admin key     ${toolKey()}   (${process.env[ADMIN_KEY_VARIABLE]?.trim() ? 'from YUNBIAN_ADMIN_KEY' : `kept in ${path.join(stateDir, 'admin-key')}`}; send it as Authorization: Bearer <key>)`,
+    );
 
     const metricsBase = envInt('YUNBIAN_AGENT_METRICS_PORT', 9101);
     NODES.forEach((node, i) => {
@@ -101,7 +118,7 @@ async function main(): Promise<void> {
     // same id from an earlier run as alive during its grace period.
     const nodes = await waitUntil(
       async () => {
-        const list = (await (await fetch(`${api}/nodes`)).json()) as NodeRecord[];
+        const list = (await (await apiFetch(`${api}/nodes`)).json()) as NodeRecord[];
         const joined = list.filter(
           (n) => NODES.includes(n.id) && n.status === 'alive' && Date.parse(n.agentStartedAt) >= startedAt,
         );
@@ -135,10 +152,11 @@ async function main(): Promise<void> {
       }
     }
     say('\nThe stack is up. Try:');
-    say(`  curl -s ${api}/nodes | jq`);
-    say(`  curl -s ${api}/instances | jq`);
-    say(`  curl -s ${api}/workflows | jq`);
-    say(`  curl -s ${api}/runs | jq`);
+    say(`  export YUNBIAN_API_KEY=${toolKey()}`);
+    say(`  curl -s ${api}/nodes -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
+    say(`  curl -s ${api}/instances -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
+    say(`  curl -s ${api}/workflows -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
+    say(`  curl -s ${api}/runs -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
     say(
       `  curl -s -XPOST ${api}/instances -H 'content-type: application/json' -d '{"service":"json-transform@1.0.0","nodeId":"edge-b"}'`,
     );
@@ -152,3 +170,19 @@ async function main(): Promise<void> {
 }
 
 void main();
+
+/**
+ * The stack's admin key: YUNBIAN_ADMIN_KEY when set, else the one saved in `<state>/admin-key`
+ * at the first start (mode 600), else a new one saved there — so it stays the same across
+ * restarts of the stack, like the JetStream data beside it.
+ */
+function stackAdminKey(stateDir: string): string {
+  const given = process.env[ADMIN_KEY_VARIABLE]?.trim();
+  if (given) return given;
+  const file = path.join(stateDir, 'admin-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = generateApiKey().key;
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}

@@ -15,8 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { findNatsServer, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
-import { siteLeafDenyExports, type NetworkView, type NodeRecord } from '@yunbian/contracts';
+import { bearer, findNatsServer, generateApiKey, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
+import { ADMIN_KEY_VARIABLE, siteLeafDenyExports, type NetworkView, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
 import {
   createLink,
@@ -64,6 +64,8 @@ export interface TestbedOptions {
   agentEnv?: NodeJS.ProcessEnv;
   /** Extra environment for the orchestrator. */
   orchestratorEnv?: NodeJS.ProcessEnv;
+  /** The admin key of the orchestrator and the site engines (default YUNBIAN_ADMIN_KEY, else a generated one). */
+  adminKey?: string;
   /** Start a site engine (the orchestrator in site mode, on the site's leaf) per edge site (default true). */
   siteEngines?: boolean;
   /** Extra environment for the site engines. */
@@ -103,6 +105,11 @@ interface StateFile {
 }
 
 const RUN_ENV = 'YUNBIAN_TESTBED_RUN';
+/**
+ * The testbed's REST callers are the specs and tools driving it, polling many routes with one
+ * key: the per-credential limit (default 600/min) is lifted (orchestratorEnv can set it back).
+ */
+const TESTBED_RATE_LIMIT = { YUNBIAN_RATE_LIMIT_PER_MIN: '1000000' };
 
 function pidAlive(pid: number): boolean {
   try {
@@ -115,6 +122,8 @@ function pidAlive(pid: number): boolean {
 
 export class Testbed {
   readonly api: string;
+  /** The bootstrap admin key the orchestrator and site engines use (printed when the testbed starts). */
+  readonly adminKey: string;
   private readonly links = new Map<string, { plan: LinkPlan; state: LinkState }>();
   private readonly hostServers: net.Server[] = [];
   private readonly forwards = new Map<string, string>();
@@ -134,6 +143,7 @@ export class Testbed {
     private readonly options: TestbedOptions,
   ) {
     this.api = `http://127.0.0.1:${port}`;
+    this.adminKey = options.adminKey ?? (process.env[ADMIN_KEY_VARIABLE] || generateApiKey().key);
     for (const link of plan.links) {
       this.links.set(link.site, {
         plan: link,
@@ -281,6 +291,8 @@ export class Testbed {
         PORT: String(PORTS.orchestrator),
         // The cloud engine's site, for the choice of where runs execute.
         YUNBIAN_SITE: plan.cloud.site.name,
+        [ADMIN_KEY_VARIABLE]: this.adminKey,
+        ...TESTBED_RATE_LIMIT,
         ...options.orchestratorEnv,
       },
       echoStderr: false,
@@ -299,16 +311,24 @@ export class Testbed {
     });
     this.hostServers.push(await forwardTcpToUnix(this.port, socket));
     await this.waitFor(
-      async () => (await fetch(`${this.api}/health/ready`, { signal: AbortSignal.timeout(5_000) })).ok,
+      async () => (await this.fetch('/health/ready', { signal: AbortSignal.timeout(5_000) })).ok,
       60_000,
       'the orchestrator to be ready',
     );
-    this.say(`orchestrator ready at ${this.api}`);
+    this.say(`orchestrator ready at ${this.api}; admin key: ${this.adminKey}`);
 
     if (options.siteEngines !== false) {
       for (const site of this.edgeSites()) await this.startSiteEngine(site);
     }
     if (options.agents !== false) await this.startAgents();
+  }
+
+  /** `fetch` of a route of the orchestrator's REST with the admin key. */
+  fetch(route: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`${this.api}${route}`, {
+      ...init,
+      headers: { ...bearer(this.adminKey), ...(init.headers as Record<string, string> | undefined) },
+    });
   }
 
   /** Edge sites (kind edge): the ones that get a site engine. */
@@ -333,6 +353,8 @@ export class Testbed {
         YUNBIAN_ENGINE_MODE: 'site',
         YUNBIAN_SITE: site.site.name,
         YUNBIAN_HUB_DOMAIN: 'hub',
+        [ADMIN_KEY_VARIABLE]: this.adminKey,
+        ...TESTBED_RATE_LIMIT,
         ...this.options.siteEngineEnv,
       },
       echoStderr: false,
@@ -386,7 +408,7 @@ export class Testbed {
     await this.waitFor(
       async () => {
         const nodes = (await (
-          await fetch(`${this.api}/nodes`, { signal: AbortSignal.timeout(5_000) })
+          await this.fetch('/nodes', { signal: AbortSignal.timeout(5_000) })
         ).json()) as NodeRecord[];
         return ids.every((id) => nodes.some((n) => n.id === id && n.status === 'alive'));
       },
@@ -602,7 +624,7 @@ export class Testbed {
   /** The links as the agents measure them: RTTs from GET /nodes, bandwidth from GET /network when the orchestrator has it. */
   async summary(): Promise<string[]> {
     const lines: string[] = [];
-    const nodes = (await (await fetch(`${this.api}/nodes`)).json()) as NodeRecord[];
+    const nodes = (await (await this.fetch('/nodes')).json()) as NodeRecord[];
     for (const link of this.linkStates()) {
       lines.push(`link ${link.site} → ${link.uplink}: configured ${describeLink(link)}`);
     }
@@ -614,7 +636,7 @@ export class Testbed {
         `node ${n.id.padEnd(12)} ${n.site.padEnd(14)} ${n.status.padEnd(7)} RTT orchestrator ${n.rtt?.orchestratorMs?.toFixed(1) ?? '?'} ms${sites ? `; sites: ${sites}` : ''}`,
       );
     }
-    const network = await fetch(`${this.api}/network`).catch(() => undefined);
+    const network = await this.fetch('/network').catch(() => undefined);
     if (network?.ok) {
       const view = (await network.json()) as NetworkView;
       for (const l of view.links) {

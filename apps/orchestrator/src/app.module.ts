@@ -17,6 +17,9 @@ import { SiteSplitModule, SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
+import { AuthModule } from './auth/auth.module';
+import { AuthGuard } from './auth/auth.guard';
+import type { AuthConfig } from './auth/auth-config';
 
 @Module({})
 export class AppModule {
@@ -26,7 +29,7 @@ export class AppModule {
    * JetStream domain; it has no model registry of its own (models are uploaded to the cloud;
    * its split steps read the cloud's through the leaf).
    */
-  static forRoot(engine: EngineConfig): DynamicModule {
+  static forRoot(engine: EngineConfig, auth: AuthConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -38,6 +41,8 @@ export class AppModule {
           // A site engine's inboxes are its site's: the site's leaf connection does not export them.
           ...(engine.mode === 'site' ? { inboxPrefix: siteInboxPrefix(engine.site) } : {}),
         }),
+        // Credentials, keys, rate limits, audit log (the KV bucket and stream in the hub's domain).
+        AuthModule.forRoot(auth),
         // Leases of cloud replicas: taken before anything executes or decides.
         ReplicasModule,
         ModelAliasesModule,
@@ -52,8 +57,10 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: ErrorFilter },
-        // Hostile input is refused before any handler: bodies of a type the route does not read (415),
-        // path parameters that are no identifier (400). An authentication guard can join them here.
+        // First the credential (401), rate limit (429) and role (403) of every route (guards run in
+        // this order); then hostile input is refused before any handler: bodies of a type the route
+        // does not read (415), path parameters that are no identifier (400).
+        { provide: APP_GUARD, useExisting: AuthGuard },
         { provide: APP_GUARD, useClass: ContentTypeGuard },
         { provide: APP_PIPE, useClass: RouteParamPipe },
       ],

@@ -1,4 +1,5 @@
 import './instrument';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -7,6 +8,10 @@ import { JsonLogger, setLogFields } from '@yunbian/common';
 import { metricsRequestListener, shutdownTracing, traceHttpRequests, yunbianMetrics } from '@yunbian/observability';
 import { AppModule } from './app.module';
 import { loadEngineConfig } from './engine-config';
+import { loadAuthConfig } from './auth/auth-config';
+import { AuditService } from './auth/audit.service';
+import { auditRequests } from './auth/audit-requests';
+import { AuthService } from './auth/auth.service';
 import { loadHttpConfig } from './http/http-config';
 import { YAML_TYPES } from './http/request-guards';
 import { nestingExceeds, nestingMessage } from './http/request-limits';
@@ -15,9 +20,10 @@ async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
   const engine = loadEngineConfig();
   const http = loadHttpConfig();
+  const auth = loadAuthConfig();
   if (engine.mode === 'site') setLogFields({ service: 'yunbian-orchestrator', engine: engine.id, site: engine.site });
   const logger = new JsonLogger('orchestrator');
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(engine, auth), {
     logger,
     bodyParser: false,
   });
@@ -35,6 +41,29 @@ async function main(): Promise<void> {
   app.disable('x-powered-by');
   app.enableShutdownHooks();
   app.use(traceHttpRequests());
+  // Mutating calls become audit entries once answered (the guard leaves who made them on the request).
+  app.use(auditRequests(app.get(AuditService)));
+  // /metrics (and /docs) are served outside the router, so outside the guard: open unless YUNBIAN_METRICS_AUTH=on.
+  if (auth.metricsAuth) {
+    const authService = app.get(AuthService);
+    app.use('/metrics', (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+      authService.authenticate(req.headers.authorization).then(
+        (result) => {
+          if ('principal' in result) return next();
+          res.statusCode = 401;
+          res.setHeader('WWW-Authenticate', 'Bearer realm="yunbian"');
+          res.setHeader('content-type', 'application/json');
+          res.end(
+            JSON.stringify({ statusCode: 401, code: 'UNAUTHENTICATED', message: `GET /metrics: ${result.problem}` }),
+          );
+        },
+        (err: Error) => {
+          res.statusCode = 500;
+          res.end(JSON.stringify({ statusCode: 500, code: 'INTERNAL', message: err.message }));
+        },
+      );
+    });
+  }
   app.use('/metrics', metricsRequestListener(yunbianMetrics()));
   const document = SwaggerModule.createDocument(
     app,
@@ -42,6 +71,7 @@ async function main(): Promise<void> {
       .setTitle(engine.mode === 'site' ? `Yunbian site engine (${engine.site})` : 'Yunbian orchestrator')
       .setDescription('Edge service catalogue (nodes, services, instances) and workflows (definitions, runs)')
       .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key (yb_…) or a JWT' })
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });

@@ -12,3 +12,4 @@ export * from './binary';
 export * from './link-measurement';
 export * from './passive-bandwidth';
 export * from './nats-cluster';
+export * from './api-key';

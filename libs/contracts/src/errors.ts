@@ -10,6 +10,10 @@ export const ErrorCodes = [
   'PAYLOAD_TOO_LARGE',
   /** A request body of a content type the route does not read (REST 415). */
   'UNSUPPORTED_MEDIA_TYPE',
+  /** No credential, or one that is unknown, revoked, expired or badly signed (REST 401). */
+  'UNAUTHENTICATED',
+  /** A valid credential whose role or sites do not cover the request (REST 403). */
+  'FORBIDDEN',
   'TIMEOUT',
   'NO_RESPONDERS',
   'UNAVAILABLE',

@@ -20,3 +20,4 @@ export * from './training';
 export * from './samples';
 export * from './promotion';
 export * from './site-privacy';
+export * from './auth';

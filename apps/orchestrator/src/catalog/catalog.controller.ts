@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } f
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import {
+  type Principal,
   DEFAULT_DRAIN_TIMEOUT_MS,
   MAX_DRAIN_TIMEOUT_MS,
   type InstanceRecord,
@@ -10,6 +11,8 @@ import {
 } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
+import { CurrentPrincipal } from '../auth/auth.guard';
+import { siteProblem } from '../auth/site-scope';
 import { CatalogService, type CatalogStats } from './catalog.service';
 import {
   ERROR_BODY,
@@ -30,6 +33,12 @@ const CONFIGURE_BODY = {
 
 const list = (items: SchemaObject): SchemaObject => ({ type: 'array', items });
 
+/** 403 unless a site-scoped credential covers `site`. */
+function assertSite(principal: Principal | undefined, site: string | undefined, what: string): void {
+  const problem = siteProblem(principal, site, what);
+  if (problem) throw new YunbianError('FORBIDDEN', problem, { site, sites: principal?.sites });
+}
+
 @ApiTags('catalogue')
 @Controller()
 export class CatalogController {
@@ -41,16 +50,22 @@ export class CatalogController {
   @Get('nodes')
   @ApiOperation({ summary: 'Nodes with their tags, cost, status, live load and measured round trips' })
   @ApiResponse({ status: 200, schema: list(NODE_RECORD) })
-  nodes(): NodeRecord[] {
-    return this.catalog.listNodes();
+  nodes(@CurrentPrincipal() principal?: Principal): NodeRecord[] {
+    // A site-scoped credential sees its sites' nodes only.
+    return this.catalog.listNodes().filter((n) => !siteProblem(principal, n.site, ''));
   }
 
   @Get('nodes/:id')
   @ApiOperation({ summary: 'One node, with the instances on it' })
   @ApiResponse({ status: 200, schema: NODE_RECORD })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
-  node(@Param('id') id: string): NodeRecord & { instances: InstanceRecord[] } {
-    return { ...this.catalog.node(id), instances: this.catalog.listInstances({ nodeId: id }) };
+  node(
+    @Param('id') id: string,
+    @CurrentPrincipal() principal?: Principal,
+  ): NodeRecord & { instances: InstanceRecord[] } {
+    const node = this.catalog.node(id);
+    assertSite(principal, node.site, `node ${id}`);
+    return { ...node, instances: this.catalog.listInstances({ nodeId: id }) };
   }
 
   @Delete('nodes/:id')
@@ -58,8 +73,9 @@ export class CatalogController {
   @ApiResponse({ status: 200, schema: NODE_RECORD, description: 'the node as it was' })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the node is alive or suspect' })
-  removeNode(@Param('id') id: string): NodeRecord {
+  removeNode(@Param('id') id: string, @CurrentPrincipal() principal?: Principal): NodeRecord {
     this.catalog.assertAuthority('remove nodes from the catalogue');
+    assertSite(principal, this.catalog.node(id).site, `node ${id}`);
     return this.catalog.removeNode(id);
   }
 
@@ -93,16 +109,20 @@ export class CatalogController {
     @Query('node') nodeId?: string,
     @Query('service') service?: string,
     @Query('status') status?: string,
+    @CurrentPrincipal() principal?: Principal,
   ): InstanceRecord[] {
-    return this.catalog.listInstances({ nodeId, service, status });
+    const instances = this.catalog.listInstances({ nodeId, service, status });
+    return principal?.sites ? instances.filter((i) => !siteProblem(principal, this.nodeSite(i.nodeId), '')) : instances;
   }
 
   @Get('instances/:id')
   @ApiOperation({ summary: 'One instance' })
   @ApiResponse({ status: 200, schema: INSTANCE_RECORD })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
-  instance(@Param('id') id: string): InstanceRecord {
-    return this.catalog.instance(id);
+  instance(@Param('id') id: string, @CurrentPrincipal() principal?: Principal): InstanceRecord {
+    const instance = this.catalog.instance(id);
+    assertSite(principal, this.nodeSite(instance.nodeId), `instance ${id}`);
+    return instance;
   }
 
   @Post('instances')
@@ -116,7 +136,9 @@ export class CatalogController {
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the agent did not answer' })
   start(
     @Body(new JsonSchemaPipe(START_INSTANCE_BODY as Record<string, unknown>)) body: StartInstanceRequest,
+    @CurrentPrincipal() principal?: Principal,
   ): Promise<InstanceRecord> {
+    if (principal?.sites) assertSite(principal, this.catalog.node(body.nodeId).site, `node ${body.nodeId}`);
     return this.deployment.start(body);
   }
 
@@ -129,7 +151,9 @@ export class CatalogController {
   configure(
     @Param('id') id: string,
     @Body(new JsonSchemaPipe(CONFIGURE_BODY)) body: { config: Record<string, unknown> },
+    @CurrentPrincipal() principal?: Principal,
   ) {
+    if (principal?.sites) assertSite(principal, this.nodeSite(this.catalog.instance(id).nodeId), `instance ${id}`);
     return this.deployment.configure(id, body.config);
   }
 
@@ -143,7 +167,12 @@ export class CatalogController {
   })
   @ApiResponse({ status: 202, schema: INSTANCE_RECORD })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
-  stop(@Param('id') id: string, @Query('drainTimeoutMs') drainTimeoutMs?: string): Promise<InstanceRecord> {
+  stop(
+    @Param('id') id: string,
+    @Query('drainTimeoutMs') drainTimeoutMs?: string,
+    @CurrentPrincipal() principal?: Principal,
+  ): Promise<InstanceRecord> {
+    if (principal?.sites) assertSite(principal, this.nodeSite(this.catalog.instance(id).nodeId), `instance ${id}`);
     let timeout: number | undefined;
     if (drainTimeoutMs !== undefined) {
       timeout = Number(drainTimeoutMs);
@@ -156,6 +185,11 @@ export class CatalogController {
       }
     }
     return this.deployment.stop(id, timeout);
+  }
+
+  /** The site of a catalogued node (undefined when it is gone). */
+  private nodeSite(nodeId: string): string | undefined {
+    return this.catalog.listNodes().find((n) => n.id === nodeId)?.site;
   }
 
   @Get('catalog/stats')

@@ -2,13 +2,16 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Re
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import YAML from 'yaml';
-import { RUN_ENGINE_CHOICES, type RunEngineChoice } from '@yunbian/contracts';
+import { RUN_ENGINE_CHOICES, type Principal, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
 import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
+import { CatalogService } from '../catalog/catalog.service';
+import { CurrentPrincipal } from '../auth/auth.guard';
+import { siteProblem } from '../auth/site-scope';
 import { RunControl } from './run-control.service';
 import { mergeRunLists } from './run-listing';
 import { runView, type RunSummary } from './run-view';
@@ -55,6 +58,15 @@ function positiveInt(raw: string | undefined, name: string): number | undefined 
   return value;
 }
 
+/** 403 unless a site-scoped credential covers the run's site (where it executes, else where its input comes from). */
+function assertRunSite(
+  principal: Principal | undefined,
+  run: { id: string; executedBy?: { site?: string }; origin?: { site: string } },
+): void {
+  const problem = siteProblem(principal, run.executedBy?.site ?? run.origin?.site, `run ${run.id}`);
+  if (problem) throw new YunbianError('FORBIDDEN', problem, { sites: principal?.sites });
+}
+
 @ApiTags('workflows')
 @Controller()
 export class WorkflowsController {
@@ -64,6 +76,7 @@ export class WorkflowsController {
     @Inject(TriggerRunner) private readonly triggers: TriggerRunner,
     @Inject(RemoteRuns) private readonly remote: RemoteRuns,
     @Inject(RunControl) private readonly control: RunControl,
+    @Inject(CatalogService) private readonly catalog: CatalogService,
   ) {}
 
   @Get('schemas/workflow')
@@ -173,6 +186,7 @@ export class WorkflowsController {
     @Query('wait') wait: string | undefined,
     @Res({ passthrough: true }) response: Response,
     @Query('engine') engineQuery?: string,
+    @CurrentPrincipal() principal?: Principal,
   ) {
     const body = (parseBody(rawBody) ?? {}) as {
       input?: unknown;
@@ -205,6 +219,18 @@ export class WorkflowsController {
         `engine must be ${RUN_ENGINE_CHOICES.join(', ')} (got ${JSON.stringify(engine)})`,
         { pointer: body.engine === undefined ? undefined : '/engine' },
       );
+    }
+    if (principal?.sites) {
+      // A site-scoped credential starts runs whose input comes from a node of its sites.
+      const nodeId = body.origin?.nodeId;
+      if (typeof nodeId !== 'string')
+        throw new YunbianError(
+          'FORBIDDEN',
+          `your credential is limited to sites ${principal.sites.join(', ')}: give origin.nodeId, a node at one of them`,
+          { pointer: '/origin/nodeId', sites: principal.sites },
+        );
+      const problem = siteProblem(principal, this.catalog.node(nodeId).site, `node ${nodeId}`);
+      if (problem) throw new YunbianError('FORBIDDEN', problem, { pointer: '/origin/nodeId', sites: principal.sites });
     }
     const waitMs = Math.min(positiveInt(wait, 'wait') ?? 0, 300_000);
     const started = await this.engine.startRun(name, body.input ?? {}, {
@@ -256,14 +282,20 @@ export class WorkflowsController {
   @ApiOperation({
     summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
   })
-  async runById(@Param('id') id: string) {
+  async runById(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
+    const run = await this.findRun(id);
+    assertRunSite(principal, run);
+    return runView(run);
+  }
+
+  private async findRun(id: string) {
     try {
-      return runView(await this.engine.find(id));
+      return await this.engine.find(id);
     } catch (err) {
       if (!(err instanceof YunbianError) || err.code !== 'NOT_FOUND') throw err;
       const remote = await this.remote.find(id);
       if (!remote) throw err;
-      return runView(remote);
+      return remote;
     }
   }
 
@@ -274,7 +306,8 @@ export class WorkflowsController {
       'Cancel a running run, on the engine executing it (a site or embedded engine’s run is forwarded there; 503 naming the engine when it is not live)',
   })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
-  async cancel(@Param('id') id: string) {
+  async cancel(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
+    if (principal?.sites) assertRunSite(principal, await this.findRun(id));
     return runView(await this.control.cancel(id));
   }
 
@@ -285,7 +318,8 @@ export class WorkflowsController {
       'Resume a failed or cancelled run from its failed steps, on the engine that executed it (forwarded like a cancel)',
   })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
-  async retry(@Param('id') id: string) {
+  async retry(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
+    if (principal?.sites) assertRunSite(principal, await this.findRun(id));
     return runView(await this.control.retry(id));
   }
 }
