@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     say(`  curl -s ${api}/workflows -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
     say(`  curl -s ${api}/runs -H "authorization: Bearer $YUNBIAN_API_KEY" | jq`);
     say(
-      `  curl -s -XPOST ${api}/instances -H 'content-type: application/json' -d '{"service":"json-transform@1.0.0","nodeId":"edge-b"}'`,
+      `  curl -s -XPOST ${api}/instances -H "authorization: Bearer $YUNBIAN_API_KEY" -H 'content-type: application/json' -d '{"service":"json-transform@1.0.0","nodeId":"edge-b"}'`,
     );
     say(
       'A process that dies is restarted after a backoff (YUNBIAN_RESTART=0: it stays down). Ctrl-C stops everything.',
