@@ -95,7 +95,8 @@ export class ApiKeyStore implements OnModuleInit {
   /**
    * The record of key `id` (undefined: none, or revoked). When the bucket cannot be read (a
    * site engine cut off from the hub), a record read within STALE_MS still answers — revocation
-   * cannot reach a cut-off site anyway — else 503 saying why.
+   * cannot reach a cut-off site anyway — and so does the process's own configured admin key;
+   * anything else gets 503 saying why.
    */
   async lookup(id: string): Promise<ApiKeyRecord | undefined> {
     const hit = this.cache.get(id);
@@ -107,6 +108,11 @@ export class ApiKeyStore implements OnModuleInit {
       record = entry?.operation === 'PUT' ? entry.json<ApiKeyRecord>() : undefined;
     } catch (err) {
       if (hit && now - hit.at < STALE_MS) return hit.record;
+      // This process's own bootstrap key (YUNBIAN_ADMIN_KEY) is known without the bucket: a site
+      // engine restarted while cut off from the hub still answers its operator.
+      const own = this.config.adminKey;
+      if (own && own.id === id)
+        return newKeyRecord(own, { name: 'bootstrap admin', role: 'admin' }, 'bootstrap', new Date(), true);
       throw new YunbianError(
         'UNAVAILABLE',
         `cannot check the API key now: the key bucket ${API_KEYS_BUCKET} is unreachable (${(err as Error).message}); retry, or use a JWT (verified locally)`,
