@@ -20,7 +20,7 @@ import { DIGIT_PIXELS, DIGITS_INPUT, digitsPart } from '@yunbian/learning';
 import type { SampleAnswer } from '@yunbian/workflow';
 import { ROOT } from './support/cluster';
 import { LeafCluster } from './support/leaf-cluster';
-import { restFetch } from './support/rest-client';
+import { restCall, restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const BATCH = 100;
@@ -84,16 +84,8 @@ describe('hard examples by tier and the samples trigger (hub + leaf nats-servers
     return tags.b64.some((t) => text.includes(t));
   };
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await restFetch(base, route, cluster.adminKey, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = <T>(base: string, method: string, route: string, body?: unknown) =>
+    restCall<T>(base, cluster.adminKey, method, route, body, 60_000);
 
   beforeAll(async () => {
     cluster = await LeafCluster.start(SITE);

@@ -12,7 +12,7 @@ import { freePort, waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { LeafCluster } from './support/leaf-cluster';
 import { orchestratorAuthEnv, type Proc } from './support/cluster';
-import { restFetch } from './support/rest-client';
+import { restCall, restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const ANNOUNCE = { YUNBIAN_ENGINE_ANNOUNCE_MS: '500' };
@@ -33,16 +33,8 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
   let edge: string;
   let siteEngine: Proc;
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await restFetch(base, route, cluster.adminKey, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = <T>(base: string, method: string, route: string, body?: unknown) =>
+    restCall<T>(base, cluster.adminKey, method, route, body, 30_000);
   const deploy = async (service: string) => {
     const { status, body } = await call<InstanceRecord>(cluster.api, 'POST', '/instances', {
       service,

@@ -20,7 +20,7 @@ import type { ModelMeta } from '@yunbian/models';
 import type { SplitStepOutput } from '../apps/orchestrator/src/models/split-step.runner';
 import { ROOT } from './support/cluster';
 import { LeafCluster } from './support/leaf-cluster';
-import { restFetch } from './support/rest-client';
+import { restCall, restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
 const ANNOUNCE = { YUNBIAN_ENGINE_ANNOUNCE_MS: '500' };
@@ -41,16 +41,8 @@ describe('a split step at a site engine: head and tail on two nodes of the site 
   let cluster: LeafCluster;
   let edge: string;
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await restFetch(base, route, cluster.adminKey, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(90_000),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = <T>(base: string, method: string, route: string, body?: unknown) =>
+    restCall<T>(base, cluster.adminKey, method, route, body, 90_000);
 
   beforeAll(async () => {
     cluster = await LeafCluster.start(SITE);

@@ -10,7 +10,7 @@ import { waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { Testbed } from '../tools/testbed/testbed';
 import type { Topology } from '../tools/testbed/topology';
-import { restFetch } from './support/rest-client';
+import { restCall } from './support/rest-client';
 
 const TOPOLOGY: Topology = {
   name: 'site-engine',
@@ -59,16 +59,8 @@ describeTestbed('site engines on the testbed (edge site at 40 ms RTT)', () => {
   let bed: Testbed;
   let edge: string;
 
-  const call = async <T>(base: string, method: string, route: string, body?: unknown) => {
-    const response = await restFetch(base, route, bed.adminKey, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const call = <T>(base: string, method: string, route: string, body?: unknown) =>
+    restCall<T>(base, bed.adminKey, method, route, body, 60_000);
   const waitFor = <T>(check: () => Promise<T | undefined | false>, ms: number, what: string) =>
     waitUntil(check, ms, `${what} (testbed logs in ${bed.logDir})`, 250);
 

@@ -12,6 +12,28 @@ export function restFetch(base: string, route: string, key: string, init: Reques
 }
 
 /**
+ * One JSON call to an orchestrator at `base` (a cloud or site engine) with `key`: the status
+ * and the parsed body (undefined when empty), bounded by `timeoutMs`.
+ */
+export async function restCall<T>(
+  base: string,
+  key: string,
+  method: string,
+  route: string,
+  body?: unknown,
+  timeoutMs = 60_000,
+): Promise<{ status: number; body: T }> {
+  const response = await restFetch(base, route, key, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/**
  * JSON over HTTP against an orchestrator whose base URL may change (restarts pick a new port),
  * with the cluster's admin key (`key`) on every request unless a request says otherwise.
  */
