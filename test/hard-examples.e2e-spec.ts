@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
-import { freePort } from '@yunbian/common';
 import { PAYLOAD_BUCKET, SAMPLE_STREAM, siteInboxPrefix, type InstanceRecord } from '@yunbian/contracts';
 import { toWire } from '@yunbian/inference';
 import { DIGIT_PIXELS, DIGITS_INPUT, digitsPart } from '@yunbian/learning';
@@ -108,16 +107,7 @@ describe('hard examples by tier and the samples trigger (hub + leaf nats-servers
       YUNBIAN_HEARTBEAT_MS: '500',
       YUNBIAN_JS_DOMAIN: 'hub',
     });
-    const port = await freePort();
-    edge = `http://127.0.0.1:${port}`;
-    cluster.spawn('site-engine', 'apps/orchestrator/src/main.js', [], {
-      NATS_URL: cluster.url('leaf'),
-      PORT: String(port),
-      YUNBIAN_ENGINE_MODE: 'site',
-      YUNBIAN_SITE: SITE,
-      YUNBIAN_HUB_DOMAIN: 'hub',
-      ...ANNOUNCE,
-    });
+    ({ url: edge } = await cluster.startSiteEngine(SITE, ANNOUNCE));
     await cluster.waitFor(
       async () => (await fetch(`${edge}/health/ready`).catch(() => undefined))?.ok,
       30_000,

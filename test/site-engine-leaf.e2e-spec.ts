@@ -8,10 +8,10 @@
  * in the site's domain; with the site engine gone, the cloud says so.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { freePort, waitUntil } from '@yunbian/common';
+import { waitUntil } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { LeafCluster } from './support/leaf-cluster';
-import { orchestratorAuthEnv, type Proc } from './support/cluster';
+import type { Proc } from './support/cluster';
 import { restCall, restFetch } from './support/rest-client';
 
 const SITE = 'factory-sz';
@@ -61,17 +61,7 @@ describe('a site engine on an edge site’s leaf node (hub + leaf nats-servers, 
       YUNBIAN_HEARTBEAT_MS: '500',
       YUNBIAN_JS_DOMAIN: 'hub',
     });
-    const port = await freePort();
-    edge = `http://127.0.0.1:${port}`;
-    siteEngine = cluster.spawn('site-engine', 'apps/orchestrator/src/main.js', [], {
-      NATS_URL: cluster.url('leaf'),
-      PORT: String(port),
-      YUNBIAN_ENGINE_MODE: 'site',
-      YUNBIAN_SITE: SITE,
-      YUNBIAN_HUB_DOMAIN: 'hub',
-      ...orchestratorAuthEnv(cluster.adminKey),
-      ...ANNOUNCE,
-    });
+    ({ url: edge, proc: siteEngine } = await cluster.startSiteEngine(SITE, ANNOUNCE));
     await cluster.waitFor(
       async () => (await restFetch(edge, '/health/ready', cluster.adminKey).catch(() => undefined))?.ok,
       30_000,

@@ -13,7 +13,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { freePort } from '@yunbian/common';
 import type { InstanceRecord, SplitPlan } from '@yunbian/contracts';
 import { fromWire, toWire } from '@yunbian/inference';
 import type { ModelMeta } from '@yunbian/models';
@@ -50,16 +49,7 @@ describe('a split step at a site engine: head and tail on two nodes of the site 
     const node = { site: SITE, tags: [], memoryMb: 2048 };
     cluster.startAgent({ ...node, id: 'cam-1', tier: 'device', costPerHour: 0.01 }, 'leaf', AGENT_ENV);
     cluster.startAgent({ ...node, id: 'edge-a', tier: 'edge', costPerHour: 0.08 }, 'leaf', AGENT_ENV);
-    const port = await freePort();
-    edge = `http://127.0.0.1:${port}`;
-    cluster.spawn('site-engine', 'apps/orchestrator/src/main.js', [], {
-      NATS_URL: cluster.url('leaf'),
-      PORT: String(port),
-      YUNBIAN_ENGINE_MODE: 'site',
-      YUNBIAN_SITE: SITE,
-      YUNBIAN_HUB_DOMAIN: 'hub',
-      ...ANNOUNCE,
-    });
+    ({ url: edge } = await cluster.startSiteEngine(SITE, ANNOUNCE));
     const uploaded = await restFetch(cluster.api, '/models?name=digits', cluster.adminKey, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },

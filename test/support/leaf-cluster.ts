@@ -101,6 +101,24 @@ export class LeafCluster extends RestClient {
     return proc;
   }
 
+  /**
+   * A site engine (the orchestrator in site mode) on the leaf, with the cluster's admin key:
+   * its REST base URL and process. It is not waited for: specs wait for what they need of it.
+   */
+  async startSiteEngine(site: string, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; proc: Proc }> {
+    const port = await freePort();
+    const proc = this.spawn('site-engine', 'apps/orchestrator/src/main.js', [], {
+      NATS_URL: this.url('leaf'),
+      PORT: String(port),
+      YUNBIAN_ENGINE_MODE: 'site',
+      YUNBIAN_SITE: site,
+      YUNBIAN_HUB_DOMAIN: 'hub',
+      ...orchestratorAuthEnv(this.adminKey),
+      ...env,
+    });
+    return { url: `http://127.0.0.1:${port}`, proc };
+  }
+
   /** The orchestrator, on the hub like in the cloud. */
   async startOrchestrator(env: NodeJS.ProcessEnv = {}): Promise<Proc> {
     const port = await freePort();
