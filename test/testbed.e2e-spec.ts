@@ -76,6 +76,16 @@ function configuredBandwidth(a: string, b: string): number {
 const within = (value: number | undefined, expected: number, tolerance: number) =>
   value !== undefined && Math.abs(value - expected) <= expected * tolerance;
 
+/**
+ * An agent's RTT is a NATS request/reply between two agents: besides the shaped links it crosses
+ * up to three NATS servers and two agents' event loops, one of them on a quarter of a core (the
+ * device). That adds a few milliseconds whatever the link (a fresh-clone CI run read 23.7 ms for
+ * device-1 → factory-sz, configured 20, for a whole minute), so the figure is held to ±15 % or
+ * ±5 ms, whichever is wider: still far from any other link's RTT in this topology.
+ */
+const withinRtt = (value: number | undefined, expected: number) =>
+  value !== undefined && Math.abs(value - expected) <= Math.max(expected * 0.15, 5);
+
 function wire(dims: number[]): { dims: number[]; float32: string } {
   const n = dims.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
@@ -146,18 +156,18 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
             const got = n.rtt?.sites[site]?.ms;
             const want = configuredRtt(n.site, site);
             last.push(`${n.id}→${site} ${got?.toFixed(1)} ms (configured ${want})`);
-            ok &&= within(got, want, 0.15);
+            ok &&= withinRtt(got, want);
           }
         }
         return ok;
       },
       60_000,
-      `agent-measured RTTs within ±15 % of the configured ones (last: ${last.join('; ')})`,
+      `agent-measured RTTs within ±15 % (or ±5 ms) of the configured ones (last: ${last.join('; ')})`,
     ).catch((err: Error) => {
       throw new Error(`${err.message}\nlast: ${last.join('; ')}`);
     });
     const device = (await get<NodeRecord[]>('/nodes')).find((n) => n.id === 'device-1')!;
-    expect(within(device.rtt!.sites.cloud.ms, 60, 0.15)).toBe(true);
+    expect(withinRtt(device.rtt!.sites.cloud.ms, 60)).toBe(true);
 
     const pairs: [string, string][] = [
       ['line-3', 'cloud'],
