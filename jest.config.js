@@ -55,6 +55,7 @@ const common = {
  * every following word as a project name: give test paths before it, or another flag between).
  */
 module.exports = {
+  globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
   projects: [
     {

@@ -7,6 +7,10 @@
 const { readdirSync, readFileSync } = require('node:fs');
 
 module.exports = async function killLeakedNatsServers() {
+  // The run's NATS trust (test/support/global-setup.js) goes with it.
+  if (process.env.YUNBIAN_TEST_TRUST_DIR) {
+    require('node:fs').rmSync(process.env.YUNBIAN_TEST_TRUST_DIR, { recursive: true, force: true });
+  }
   let entries;
   try {
     entries = readdirSync('/proc');

@@ -1,7 +1,16 @@
 import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, generateApiKey, LocalNatsServer, stopChild, waitUntil } from '@yunbian/common';
+import {
+  freePort,
+  generateApiKey,
+  issueNatsUser,
+  LocalNatsServer,
+  processNatsTrust,
+  stopChild,
+  waitUntil,
+  writeServerAuthInclude,
+} from '@yunbian/common';
 import { siteLeafDenyExports, type NodeDescriptor } from '@yunbian/contracts';
 import { RestClient } from './rest-client';
 import { NatsTransport } from '@yunbian/transport';
@@ -46,11 +55,18 @@ export class LeafCluster extends RestClient {
     // The configs include their sync setting from beside them: the repository's copy, which
     // nats-server 2.9.10 loads (compose mounts sync_interval: always in its place).
     copyFileSync(path.join(COMPOSE_NATS, 'jetstream-sync.conf'), path.join(logDir, 'jetstream-sync.conf'));
+    // Both servers run with the run's NATS trust, its files in ./trust beside the configs as
+    // compose mounts them; the leaf's hub connection has credentials of its own.
+    const trust = await processNatsTrust();
+    await writeServerAuthInclude(logDir, trust);
+    writeFileSync(path.join(logDir, 'trust', 'leaf.creds'), await issueNatsUser(trust, `leaf-${site}`, {}));
+    const trustFiles = { '/etc/nats/trust/': `${path.join(logDir, 'trust')}/` };
     const hubConf = path.join(logDir, 'hub.conf');
     writeFileSync(
       hubConf,
       composeConfig('hub.conf', {
         ...ownStore,
+        '/data/jwt': path.join(logDir, 'hub-jwt'),
         'http: 0.0.0.0:8222': `http: 127.0.0.1:${hubMonitor}`,
         'listen: 0.0.0.0:7422': `listen: 127.0.0.1:${hubLeafPort}`,
       }),
@@ -65,7 +81,12 @@ export class LeafCluster extends RestClient {
         `YUNBIAN_LEAF_NAME: "leaf-${site}"`,
         `YUNBIAN_HUB_LEAF_URL: "nats-leaf://127.0.0.1:${hubLeafPort}"`,
         `YUNBIAN_LEAF_DENY_EXPORTS: ${JSON.stringify(siteLeafDenyExports(site))}`,
-        composeConfig('leaf.conf', { ...ownStore, 'http: 0.0.0.0:8222': `http: 127.0.0.1:${leafMonitor}` }),
+        composeConfig('leaf.conf', {
+          ...ownStore,
+          ...trustFiles,
+          '/data/jwt': path.join(logDir, 'leaf-jwt'),
+          'http: 0.0.0.0:8222': `http: 127.0.0.1:${leafMonitor}`,
+        }),
       ].join('\n'),
     );
 
@@ -189,7 +210,7 @@ function composeConfig(file: string, replacements: Record<string, string>): stri
         `compose/nats/${file} no longer contains "${from}"; update test/support/leaf-cluster.ts to match`,
       );
     }
-    text = text.replace(from, to);
+    text = text.split(from).join(to);
   }
   return text;
 }

@@ -11,7 +11,11 @@ import {
   envInt,
   findNatsServer,
   generateApiKey,
+  ensureNatsTrust,
   LocalNatsServer,
+  NATS_CREDS_VARIABLE,
+  NATS_TRUST_DIR_VARIABLE,
+  NatsTrustFiles,
   NATS_SERVER_INSTALL_HINT,
   waitUntil,
 } from '@yunbian/common';
@@ -77,6 +81,13 @@ async function main(): Promise<void> {
         process.exit(1);
       }
       const natsPort = envInt('YUNBIAN_NATS_PORT', 4222);
+      // The stack's NATS trust is kept with its data (a new one would be a new account, whose
+      // JetStream is empty); its processes connect with the admin credentials unless given their own.
+      if (!process.env[NATS_TRUST_DIR_VARIABLE]) {
+        const trust = await ensureNatsTrust(path.join(stateDir, 'nats-trust'));
+        process.env[NATS_TRUST_DIR_VARIABLE] = trust.dir;
+        process.env[NATS_CREDS_VARIABLE] ??= path.join(trust.dir, NatsTrustFiles.adminCreds);
+      }
       nats = await LocalNatsServer.start({
         port: natsPort,
         storeDir: path.join(stateDir, 'nats'),

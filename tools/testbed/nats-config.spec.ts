@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findNatsServer } from '@yunbian/common';
+import { findNatsServer, processNatsTrust, writeServerAuthInclude } from '@yunbian/common';
 import { siteLeafDenyExports } from '@yunbian/contracts';
 import { planTestbed } from './plan';
 import { natsConfig } from './testbed';
@@ -23,9 +23,9 @@ const site = (name: string) => plan.sites.find((s) => s.site.name === name)!;
 
 describe('the sites’ NATS configs keep site-local subjects off the leaf connection', () => {
   it('the testbed’s leaf denies exporting every subject of siteLeafDenyExports, the hub has no remote', () => {
-    const leaf = natsConfig(site('factory-a'), '/tmp/x');
+    const leaf = natsConfig(site('factory-a'), '/tmp/x', '/tmp/trust');
     expect(leaf).toContain(`deny_exports: ${JSON.stringify(siteLeafDenyExports('factory-a'))}`);
-    expect(natsConfig(site('cloud'), '/tmp/x')).not.toContain('deny_exports');
+    expect(natsConfig(site('cloud'), '/tmp/x', '/tmp/trust')).not.toContain('deny_exports');
   });
 
   it('the edge compose stack sets the same list for its site as leaf.conf expects', () => {
@@ -46,10 +46,11 @@ describe('the sites’ NATS configs keep site-local subjects off the leaf connec
   });
 
   const server = findNatsServer();
-  (server ? it : it.skip)('nats-server accepts the testbed’s leaf config', () => {
+  (server ? it : it.skip)('nats-server accepts the testbed’s leaf config', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'yb-nats-conf-'));
     const file = path.join(dir, 'leaf.conf');
-    writeFileSync(file, natsConfig(site('factory-a'), path.join(dir, 'js')));
+    await writeServerAuthInclude(dir, await processNatsTrust());
+    writeFileSync(file, natsConfig(site('factory-a'), path.join(dir, 'js'), path.join(dir, 'trust')));
     expect(execFileSync(server!, ['-c', file, '-t'], { encoding: 'utf8', stdio: 'pipe' })).toBeDefined();
   });
 });

@@ -15,7 +15,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { bearer, findNatsServer, generateApiKey, NATS_SERVER_INSTALL_HINT, waitUntil } from '@yunbian/common';
+import {
+  bearer,
+  findNatsServer,
+  generateApiKey,
+  issueNatsUser,
+  NATS_SERVER_INSTALL_HINT,
+  NatsTrustFiles,
+  processNatsTrust,
+  resolverConfig,
+  waitUntil,
+  writeServerAuthInclude,
+} from '@yunbian/common';
 import { ADMIN_KEY_VARIABLE, siteLeafDenyExports, type NetworkView, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
 import {
@@ -445,7 +456,11 @@ export class Testbed {
       for (const port of [PORTS.proxyProbe, PORTS.proxyApp])
         await this.waitForLog(`proxy-${name}`, new RegExp(`delay proxy 127\\.0\\.0\\.1:${port} `), 15_000);
     }
-    writeFileSync(conf, natsConfig(site, store));
+    const trustDir = path.join(this.workDir, 'nats', 'trust');
+    const trust = await processNatsTrust();
+    await writeServerAuthInclude(path.join(this.workDir, 'nats'), trust);
+    if (link) writeFileSync(leafCredsFile(trustDir, name), await issueNatsUser(trust, `leaf-${name}`, {}));
+    writeFileSync(conf, natsConfig(site, store, trustDir));
     const server = `nats-${name}`;
     this.supervisor.start({
       name: server,
@@ -772,8 +787,16 @@ export function describeLink(link: LinkShape & { cut?: boolean }): string {
   }${link.cut ? ', CUT' : ''}`;
 }
 
-/** The site's nats-server config: the hub as compose/nats/hub.conf, a leaf as leaf.conf. */
-export function natsConfig(site: SitePlan, storeDir: string): string {
+/** Where a site's leaf node keeps the credentials of its connection to its uplink. */
+export function leafCredsFile(trustDir: string, site: string): string {
+  return path.join(trustDir, `leaf-${site}.creds`);
+}
+
+/**
+ * The site's nats-server config: the hub as compose/nats/hub.conf, a leaf as leaf.conf. The
+ * config's folder holds `trust/` (`writeServerAuthInclude`), and `trustDir` the leaf credentials.
+ */
+export function natsConfig(site: SitePlan, storeDir: string, trustDir: string): string {
   const common = [
     `port: ${PORTS.nats}`,
     `host: 127.0.0.1`,
@@ -781,6 +804,9 @@ export function natsConfig(site: SitePlan, storeDir: string): string {
     // Leaf connections cross emulated links that can be cut; notice a dead one in seconds, not minutes.
     `ping_interval: "5s"`,
     `ping_max: 3`,
+    // Authorization on, as compose/nats/*.conf: the testbed's NATS trust, in ./trust beside the config.
+    `include ./trust/server-auth.conf`,
+    resolverConfig(path.join(storeDir, 'jwt')),
   ];
   if (!site.link) {
     return [
@@ -797,11 +823,16 @@ export function natsConfig(site: SitePlan, storeDir: string): string {
     ...common,
     // The site's own JetStream in its own domain, as compose/nats/leaf.conf.
     `jetstream { store_dir: "${storeDir}", domain: "${site.site.name}" }`,
+    `include ./trust/leaf-accounts.conf`,
     `leafnodes {`,
     ...(acceptsLeaves ? [`  listen: 0.0.0.0:${PORTS.leaf}`] : []),
     // Through the site's delay proxy, which dials the uplink's end of the veth. The site's own
     // subjects (collections, payload and checkpoint buckets, inboxes) never cross it.
-    `  remotes: [{ url: "nats-leaf://127.0.0.1:${PORTS.proxyLeaf}", deny_exports: ${JSON.stringify(siteLeafDenyExports(site.site.name))} }]`,
+    // With the site leaf's own credentials, and the system account's (account updates: revocations).
+    `  remotes: [`,
+    `    { url: "nats-leaf://127.0.0.1:${PORTS.proxyLeaf}", credentials: "${leafCredsFile(trustDir, site.site.name)}", account: $YB_ACCOUNT, deny_exports: ${JSON.stringify(siteLeafDenyExports(site.site.name))} }`,
+    `    { url: "nats-leaf://127.0.0.1:${PORTS.proxyLeaf}", credentials: "${path.join(trustDir, NatsTrustFiles.systemCreds)}", account: $YB_SYSTEM }`,
+    `  ]`,
     `  reconnect: 1`,
     `}`,
     '',

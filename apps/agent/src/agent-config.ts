@@ -8,6 +8,7 @@ import {
 } from '@yunbian/models';
 import { parseReplicaSetting } from '@yunbian/transport';
 import { DEFAULT_BANDWIDTH_PROBE, type BandwidthProbeOptions } from './bandwidth-prober';
+import type { EnrolmentSettings } from './enrol';
 
 /** Everything the agent reads from its environment, validated once at start. */
 export interface AgentConfig {
@@ -46,6 +47,8 @@ export interface AgentConfig {
    * `YUNBIAN_MODEL_VERIFY_KEY_FILE`; workers read them themselves). Empty: trust on first use.
    */
   modelVerifyKeys: string[];
+  /** Node enrolment (`YUNBIAN_ENROLMENT_TOKEN`, `YUNBIAN_ORCHESTRATOR_URL`, `YUNBIAN_NATS_CREDS`). */
+  enrolment: EnrolmentSettings;
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
@@ -56,7 +59,9 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   YUNBIAN_CGROUPS (auto | off: enforce limits and instance resources with cgroup v1 where
   possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
   (replicas of the JetStream buckets its workers create, 1–5, default 1), YUNBIAN_JS_DOMAIN (JetStream
-  domain of the model registry, e.g. hub behind a leaf node; default the server's),
+  domain of the model registry, e.g. hub behind a leaf node; default the server's), YUNBIAN_NATS_CREDS
+  (the node's NATS credentials file), YUNBIAN_ENROLMENT_TOKEN and YUNBIAN_ORCHESTRATOR_URL (enrol at the
+  first start: the credentials are saved to YUNBIAN_NATS_CREDS, default $TMPDIR/yunbian-node-<id>.creds),
   ${ALLOWED_MODEL_DIRS_SETTING} (absolute
   directories, ":"-separated, whose files instance configs may name as modelPath/dictionaryPath; default none
   besides the packaged OCR models), ${MODEL_VERIFY_KEY_SETTING} / YUNBIAN_MODEL_VERIFY_KEY_FILE (the registry's
@@ -113,6 +118,11 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     jsDomain: env.YUNBIAN_JS_DOMAIN || undefined,
     allowedModelDirs: read<string[]>([], () => parseAllowedModelDirs(env[ALLOWED_MODEL_DIRS_SETTING])),
     modelVerifyKeys: read<string[]>([], () => (configuredVerifyKeys(env) ?? []).map(keyId)),
+    enrolment: {
+      token: env.YUNBIAN_ENROLMENT_TOKEN?.trim() || undefined,
+      orchestratorUrl: env.YUNBIAN_ORCHESTRATOR_URL?.trim() || 'http://127.0.0.1:3000',
+      credentialsFile: env.YUNBIAN_NATS_CREDS?.trim() || undefined,
+    },
   };
   if (problems.length > 0) throw new AgentConfigError(problems);
   return config;

@@ -1,5 +1,5 @@
 import { JsonLogger, setLogFields } from '@yunbian/common';
-import { serviceRef, siteInboxPrefix } from '@yunbian/contracts';
+import { nodeInboxPrefix, serviceRef } from '@yunbian/contracts';
 import { loadNodeDescriptor, NodeDescriptorError } from '@yunbian/node-config';
 import { NatsTracePropagator, nodeResourceAttributes, shutdownTracing, startTracing } from '@yunbian/observability';
 import { NatsTransport } from '@yunbian/transport';
@@ -10,6 +10,7 @@ import { scanServiceLibrary } from './service-library-scan';
 import { serveAgentHttp } from './agent-http';
 import { ModelProfiler } from './model-profiler';
 import { NodeAgent } from './node-agent';
+import { nodeCredentialsFile } from './enrol';
 
 const USAGE = `usage: yunbian-agent [--node <descriptor.yaml|json>]
   The node descriptor comes from --node, YUNBIAN_NODE_FILE, and/or YUNBIAN_NODE_* variables.
@@ -72,9 +73,17 @@ async function main(): Promise<void> {
     limits: node.limits,
   });
 
-  // The site's inboxes for the agent and its workers: the site's leaf connection does not export
-  // them, so replies published at the site to processes at the site stay there (harmless on the hub).
-  const inboxPrefix = siteInboxPrefix(node.site);
+  // The node's own inboxes for the agent and its workers, inside its site's: the site's leaf
+  // connection does not export them, so replies published at the site to processes at the site
+  // stay there; and the node's credentials allow receiving on these and no other node's.
+  const inboxPrefix = nodeInboxPrefix(node.site, node.id);
+  try {
+    await nodeCredentialsFile(config.enrolment, node, [...new Set(services.map((s) => s.name))], (message, fields) =>
+      logger.info(message, fields),
+    );
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const transport = await NatsTransport.connect({
     servers: natsUrl,
     name: `agent ${node.id}`,

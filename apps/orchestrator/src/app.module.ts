@@ -18,6 +18,7 @@ import { WorkflowsModule } from './workflows/workflows.module';
 import { ErrorFilter } from './http/error.filter';
 import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
 import { AuthModule } from './auth/auth.module';
+import { EnrolmentModule } from './enrolment/enrolment.module';
 import { AuthGuard } from './auth/auth.guard';
 import type { AuthConfig } from './auth/auth-config';
 
@@ -51,7 +52,13 @@ export class AppModule {
         DeploymentsModule,
         WorkflowsModule,
         ...(engine.mode === 'cloud'
-          ? [ModelsModule, ModelCommandsModule, CompressionModule, SplitModule]
+          ? [
+              ModelsModule,
+              ModelCommandsModule,
+              CompressionModule,
+              SplitModule,
+              EnrolmentModule.forRoot(engine.natsTrustDir),
+            ]
           : [SiteSplitModule]),
         HealthModule,
       ],

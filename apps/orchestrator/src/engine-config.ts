@@ -36,6 +36,11 @@ export interface EngineConfig {
    * renewal, and leadership (what is decided once) moves after it too.
    */
   leaseMs?: number;
+  /**
+   * The deployment's NATS trust directory (`YUNBIAN_NATS_TRUST_DIR`): what a cloud engine signs
+   * node credentials and revocations with. Unset: nodes cannot be enrolled here (503 saying so).
+   */
+  natsTrustDir?: string;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
@@ -80,6 +85,7 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
     announceMs,
     lostAfterIntervals,
     leaseMs,
+    ...(env.YUNBIAN_NATS_TRUST_DIR?.trim() ? { natsTrustDir: env.YUNBIAN_NATS_TRUST_DIR.trim() } : {}),
   };
   if (kind === 'site') {
     config.runDomain = env.YUNBIAN_RUN_DOMAIN?.trim() || site;

@@ -2,6 +2,7 @@ export * from './logger';
 export * from './smoothing';
 export * from './env';
 export * from './nats-server';
+export * from './nats-trust';
 export * from './schema';
 export * from './expression';
 export * from './percentiles';

@@ -1,8 +1,16 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  leafAccountsConfig,
+  NatsTrustFiles,
+  processNatsTrust,
+  resolverConfig,
+  serverAuthConfig,
+  type NatsTrust,
+} from './nats-trust';
 
 export const NATS_SERVER_INSTALL_HINT = [
   'nats-server was not found on PATH. Install it with one of:',
@@ -43,6 +51,23 @@ export interface NatsServerOptions {
   args?: string[];
   /** Where the server's own log goes; discarded when omitted. */
   log?: (line: string) => void;
+  /** The NATS trust the server runs with (operator mode); default: the process's (`processNatsTrust`). */
+  trust?: NatsTrust;
+}
+
+/**
+ * Writes `<dir>/trust/`: `server-auth.conf` (the operator part every config includes as
+ * `include ./trust/server-auth.conf`), `leaf-accounts.conf` (what a leaf node's remotes bind
+ * to) and the system user's credentials (a leaf node's system-account remote), for `trust`,
+ * unless they are already there.
+ */
+export async function writeServerAuthInclude(dir: string, trust: NatsTrust): Promise<void> {
+  const folder = path.join(dir, 'trust');
+  if (existsSync(path.join(folder, NatsTrustFiles.serverAuth))) return;
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(path.join(folder, NatsTrustFiles.leafAccounts), leafAccountsConfig(trust));
+  copyFileSync(path.join(trust.dir, NatsTrustFiles.systemCreds), path.join(folder, NatsTrustFiles.systemCreds));
+  writeFileSync(path.join(folder, NatsTrustFiles.serverAuth), await serverAuthConfig(trust));
 }
 
 /** A real nats-server with JetStream on a loopback port, for the local stack and tests. */
@@ -52,6 +77,9 @@ export class LocalNatsServer {
     readonly port: number,
     private readonly child: ChildProcess,
     private readonly tempDir?: string,
+    private readonly configDir?: string,
+    /** The trust it runs with: `issueNatsUser(server.trust, …)` makes credentials for it. */
+    readonly trust?: NatsTrust,
   ) {}
 
   static async start(options: NatsServerOptions = {}): Promise<LocalNatsServer> {
@@ -61,7 +89,23 @@ export class LocalNatsServer {
     const tempDir = options.storeDir ? undefined : mkdtempSync(path.join(os.tmpdir(), 'yunbian-nats-'));
     const storeDir = options.storeDir ?? tempDir!;
     mkdirSync(storeDir, { recursive: true });
-    const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args ?? [])], {
+    // Authorization is always on (operator mode): a config of the caller's (`-c file`) includes
+    // the trust itself (`include ./trust/server-auth.conf`, written beside it here); otherwise a
+    // config holding only that and the resolver is written to a folder of its own.
+    const trust = options.trust ?? (await processNatsTrust());
+    const args = [...(options.args ?? [])];
+    const given = args.indexOf('-c');
+    let configDir: string | undefined;
+    if (given >= 0) {
+      await writeServerAuthInclude(path.dirname(args[given + 1]!), trust);
+    } else {
+      configDir = mkdtempSync(path.join(os.tmpdir(), 'yunbian-nats-conf-'));
+      await writeServerAuthInclude(configDir, trust);
+      const conf = path.join(configDir, 'nats.conf');
+      writeFileSync(conf, `include ./trust/server-auth.conf\n${resolverConfig(path.join(storeDir, 'jwt'))}\n`);
+      args.push('-c', conf);
+    }
+    const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];
@@ -83,7 +127,7 @@ export class LocalNatsServer {
     };
     process.once('exit', killOnExit);
     child.once('exit', () => process.removeListener('exit', killOnExit));
-    const server = new LocalNatsServer(`nats://127.0.0.1:${port}`, port, child, tempDir);
+    const server = new LocalNatsServer(`nats://127.0.0.1:${port}`, port, child, tempDir, configDir, trust);
     await waitForPort(port, 10_000, () => child.exitCode !== null).catch((err: Error) => {
       child.kill('SIGKILL');
       throw new Error(`nats-server did not start on port ${port}: ${err.message}\n${output.join('')}`);
@@ -112,6 +156,7 @@ export class LocalNatsServer {
       clearTimeout(timer);
     }
     if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+    if (this.configDir) rmSync(this.configDir, { recursive: true, force: true });
   }
 }
 

@@ -21,3 +21,4 @@ export * from './samples';
 export * from './promotion';
 export * from './site-privacy';
 export * from './auth';
+export * from './enrolment';

@@ -21,6 +21,14 @@ export function siteInboxPrefix(site: string): string {
 }
 
 /**
+ * The inbox prefix of one node (its agent and workers): `_INBOX_<site>.<node id>`, inside its
+ * site's, so its NATS credentials can allow its own replies and no other node's.
+ */
+export function nodeInboxPrefix(site: string, nodeId: string): string {
+  return `${siteInboxPrefix(site)}.${assertToken(nodeId, 'node id')}`;
+}
+
+/**
  * The name of a bucket in `domain`: `base` in the default domain (none given, or the
  * process's own `ownDomain`: the hub's), `<base>-<domain>` in another (a site's), so its
  * subjects (`$O.<bucket>.…`) are the site's alone.

@@ -1,6 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
 import {
   connect,
   createInbox,
+  credsAuthenticator,
   headers as createHeaders,
   type Msg,
   type MsgHdrs,
@@ -53,6 +55,27 @@ export interface TransportOptions {
    * Unset: `_INBOX`.
    */
   inboxPrefix?: string;
+  /**
+   * The connection's NATS credentials (the text of a `.creds` file: a user JWT and its nkey
+   * seed). Unset: the file named by `YUNBIAN_NATS_CREDS`; neither: no credentials, which every
+   * server Yunbian ships refuses.
+   */
+  credentials?: string;
+}
+
+export const NATS_CREDENTIALS_VARIABLE = 'YUNBIAN_NATS_CREDS';
+
+/** The credentials `TransportOptions.credentials` defaults to: the file `YUNBIAN_NATS_CREDS` names. */
+export function credentialsFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env[NATS_CREDENTIALS_VARIABLE];
+  if (!file) return undefined;
+  if (!existsSync(file)) {
+    throw new YunbianError(
+      'BAD_REQUEST',
+      `${NATS_CREDENTIALS_VARIABLE}=${file}: no such file. Point it at this process's NATS credentials (a .creds file: for a node, what enrolment gave it; see docs/security.md)`,
+    );
+  }
+  return readFileSync(file, 'utf8');
 }
 
 export interface RequestOptions {
@@ -137,6 +160,7 @@ export class NatsTransport {
   }
 
   static async connect(options: TransportOptions): Promise<NatsTransport> {
+    const credentials = options.credentials ?? credentialsFromEnvironment();
     const connection = await connect({
       servers: natsServers(options.servers),
       name: options.name,
@@ -148,7 +172,15 @@ export class NatsTransport {
       // publishes and KV writes included, in case it fails; ours say what failed themselves.
       noAsyncTraces: true,
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
+      ...(credentials ? { authenticator: credsAuthenticator(new TextEncoder().encode(credentials)) } : {}),
     }).catch((err: Error) => {
+      if (/authoriz|authentic|permission/i.test(err.message)) {
+        throw new YunbianError(
+          'UNAUTHENTICATED',
+          `NATS at ${String(options.servers)} refused ${credentials ? 'these credentials' : 'a connection without credentials'}: ${err.message}. ` +
+            `Set ${NATS_CREDENTIALS_VARIABLE} to a valid .creds file (a node gets its own by enrolment: POST /nodes/enrolments, then the agent's YUNBIAN_ENROLMENT_TOKEN); a revoked node's are refused for good`,
+        );
+      }
       throw new YunbianError(
         'UNAVAILABLE',
         `cannot connect to NATS at ${String(options.servers)}: ${err.message}. Is nats-server running (with -js) and NATS_URL right?`,

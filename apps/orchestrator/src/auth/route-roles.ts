@@ -26,6 +26,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /nodes': 'viewer',
   'GET /nodes/:id': 'viewer',
   'DELETE /nodes/:id': 'admin',
+  'POST /nodes/enrolments': 'admin',
+  // The enrolment token in the body is the credential (single-use, issued by an admin).
+  'POST /nodes/enrol': 'open',
+  'DELETE /nodes/:id/credentials': 'admin',
+  'POST /sites/:site/leaf-credentials': 'admin',
   'GET /services': 'viewer',
   'GET /services/:name': 'viewer',
   'GET /instances': 'viewer',

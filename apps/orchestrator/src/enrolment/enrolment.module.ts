@@ -1,0 +1,16 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { EnrolmentController } from './enrolment.controller';
+import { ENROLMENT_TRUST, EnrolmentService } from './enrolment.service';
+
+/** Node enrolment and NATS credential revocation (cloud engines only: the trust stays in the cloud). */
+@Module({})
+export class EnrolmentModule {
+  static forRoot(trustDir: string | undefined): DynamicModule {
+    return {
+      module: EnrolmentModule,
+      controllers: [EnrolmentController],
+      providers: [{ provide: ENROLMENT_TRUST, useValue: trustDir }, EnrolmentService],
+      exports: [EnrolmentService],
+    };
+  }
+}
