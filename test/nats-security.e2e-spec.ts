@@ -4,6 +4,7 @@ import path from 'node:path';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { createNatsTrust, issueNatsUser } from '@yunbian/common';
 import { Subjects, type EnrolledNode, type EnrolmentCreated, type NodeRecord } from '@yunbian/contracts';
 import { TestCluster } from './support/cluster';
 
@@ -98,7 +99,7 @@ describe('NATS authorization: enrolment, per-node permissions, revocation', () =
 
   it('refuses a client without credentials, and one with credentials signed by another trust', async () => {
     await expect(connect({ servers: cluster.nats.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
-    const { createNatsTrust, issueNatsUser } = await import('@yunbian/common');
+
     const foreign = await createNatsTrust(mkdtempSync(path.join(os.tmpdir(), 'yb-foreign-trust-')));
     const creds = await issueNatsUser(foreign, 'forger', {});
     await expect(

@@ -5,6 +5,7 @@
  * reported and restarted after a backoff (kill -9 an agent to watch its node go dead and
  * come back); a failing demo step is reported and the stack stays up. Ctrl-C stops it all.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -19,7 +20,7 @@ import {
   NATS_SERVER_INSTALL_HINT,
   waitUntil,
 } from '@yunbian/common';
-import { ADMIN_KEY_VARIABLE, type NodeRecord } from '@yunbian/contracts';
+import { ADMIN_KEY_VARIABLE, NODE_JOIN_TOKEN_VARIABLE, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor } from '../common/supervisor';
 import { loadWorkflows, registerOcrModels, runDemo, runOcrDemo } from './demo';
 import { apiFetch, orchestratorKeyEnv, toolKey, useToolKey } from '../common/api-key';
@@ -102,9 +103,13 @@ async function main(): Promise<void> {
     say(`NATS          ${natsUrl}${nats ? ` (JetStream data in ${path.join(stateDir, 'nats')})` : ''}`);
 
     useToolKey(stackAdminKey(stateDir));
+    // The agents enrol themselves with a join token made for this run: each gets NATS
+    // credentials of its own (kept in <state>/nodes/), allowed only its own subjects.
+    const joinToken = process.env[NODE_JOIN_TOKEN_VARIABLE]?.trim() || randomBytes(24).toString('hex');
     start('orchestrator', 'apps/orchestrator/src/main.js', [], {
       NATS_URL: natsUrl,
       PORT: String(port),
+      [NODE_JOIN_TOKEN_VARIABLE]: joinToken,
       ...orchestratorKeyEnv(),
     });
     await waitUntil(
@@ -123,6 +128,9 @@ async function main(): Promise<void> {
       start(node, 'apps/agent/src/main.js', ['--node', path.join(ROOT, 'compose/nodes', `${node}.yaml`)], {
         NATS_URL: natsUrl,
         YUNBIAN_METRICS_PORT: String(metricsBase + i),
+        [NODE_JOIN_TOKEN_VARIABLE]: joinToken,
+        YUNBIAN_ORCHESTRATOR_URL: api,
+        [NATS_CREDS_VARIABLE]: path.join(stateDir, 'nodes', `${node}.creds`),
       });
     });
     // Only the agents this stack started count: the orchestrator may still hold a node of the

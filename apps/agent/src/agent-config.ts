@@ -60,7 +60,7 @@ export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_
   possible, default auto), YUNBIAN_METRICS_PORT (serve /metrics and /health there), YUNBIAN_JS_REPLICAS
   (replicas of the JetStream buckets its workers create, 1–5, default 1), YUNBIAN_JS_DOMAIN (JetStream
   domain of the model registry, e.g. hub behind a leaf node; default the server's), YUNBIAN_NATS_CREDS
-  (the node's NATS credentials file), YUNBIAN_ENROLMENT_TOKEN and YUNBIAN_ORCHESTRATOR_URL (enrol at the
+  (the node's NATS credentials file), YUNBIAN_ENROLMENT_TOKEN (or YUNBIAN_NODE_JOIN_TOKEN) and YUNBIAN_ORCHESTRATOR_URL (enrol at the
   first start: the credentials are saved to YUNBIAN_NATS_CREDS, default $TMPDIR/yunbian-node-<id>.creds),
   ${ALLOWED_MODEL_DIRS_SETTING} (absolute
   directories, ":"-separated, whose files instance configs may name as modelPath/dictionaryPath; default none
@@ -120,6 +120,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     modelVerifyKeys: read<string[]>([], () => (configuredVerifyKeys(env) ?? []).map(keyId)),
     enrolment: {
       token: env.YUNBIAN_ENROLMENT_TOKEN?.trim() || undefined,
+      joinToken: env.YUNBIAN_NODE_JOIN_TOKEN?.trim() || undefined,
       orchestratorUrl: env.YUNBIAN_ORCHESTRATOR_URL?.trim() || 'http://127.0.0.1:3000',
       credentialsFile: env.YUNBIAN_NATS_CREDS?.trim() || undefined,
     },

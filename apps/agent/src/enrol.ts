@@ -7,6 +7,8 @@ import { NATS_CREDENTIALS_VARIABLE } from '@yunbian/transport';
 export interface EnrolmentSettings {
   /** `YUNBIAN_ENROLMENT_TOKEN`: a single-use token an admin issued for this node. */
   token?: string;
+  /** `YUNBIAN_NODE_JOIN_TOKEN`: the orchestrator's shared join token (instead of a single-use one). */
+  joinToken?: string;
   /** `YUNBIAN_ORCHESTRATOR_URL`: where to trade it (the cloud orchestrator's REST API). */
   orchestratorUrl: string;
   /** `YUNBIAN_NATS_CREDS`: where the node's credentials are (or are to be kept). */
@@ -19,7 +21,7 @@ export function defaultCredentialsFile(nodeId: string): string {
 }
 
 /**
- * The node's NATS credentials file: with an enrolment token, the file it was saved to (traded
+ * The node's NATS credentials file: with an enrolment (or join) token, the file it was saved to (traded
  * for the credentials once, at the first start: tokens are single-use, later starts reuse the
  * file); else `YUNBIAN_NATS_CREDS` as given (or none). Sets `YUNBIAN_NATS_CREDS` for this process
  * and the workers it starts. Errors say what the orchestrator answered.
@@ -30,7 +32,7 @@ export async function nodeCredentialsFile(
   services: string[],
   say: (message: string, fields?: Record<string, unknown>) => void,
 ): Promise<string | undefined> {
-  if (!settings.token) return settings.credentialsFile;
+  if (!settings.token && !settings.joinToken) return settings.credentialsFile;
   const file = settings.credentialsFile || defaultCredentialsFile(node.id);
   if (existsSync(file)) {
     say('enrolled before: using the saved NATS credentials', { file });
@@ -41,7 +43,11 @@ export async function nodeCredentialsFile(
       response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token: settings.token, services }),
+        body: JSON.stringify(
+          settings.token
+            ? { token: settings.token, services }
+            : { joinToken: settings.joinToken, nodeId: node.id, site: node.site, services },
+        ),
         signal: AbortSignal.timeout(15_000),
       });
     } catch (err) {

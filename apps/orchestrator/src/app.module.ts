@@ -57,7 +57,7 @@ export class AppModule {
               ModelCommandsModule,
               CompressionModule,
               SplitModule,
-              EnrolmentModule.forRoot(engine.natsTrustDir),
+              EnrolmentModule.forRoot(engine.natsTrustDir, engine.nodeJoinToken),
             ]
           : [SiteSplitModule]),
         HealthModule,

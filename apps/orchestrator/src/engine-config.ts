@@ -41,6 +41,8 @@ export interface EngineConfig {
    * node credentials and revocations with. Unset: nodes cannot be enrolled here (503 saying so).
    */
   natsTrustDir?: string;
+  /** `YUNBIAN_NODE_JOIN_TOKEN`: a shared token nodes may enrol with (at least 32 characters). */
+  nodeJoinToken?: string;
 }
 
 export const ENGINE_ENVIRONMENT = `YUNBIAN_ENGINE_MODE (cloud | site, default cloud), YUNBIAN_SITE (the site it executes at;
@@ -76,6 +78,11 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
   } catch (err) {
     problems.push((err as Error).message);
   }
+  const joinToken = env.YUNBIAN_NODE_JOIN_TOKEN?.trim() || undefined;
+  if (joinToken && joinToken.length < 32)
+    problems.push(
+      `YUNBIAN_NODE_JOIN_TOKEN must be at least 32 characters (it is ${joinToken.length}): e.g. openssl rand -hex 24`,
+    );
   if (problems.length) throw new Error(`invalid orchestrator environment:\n  ${problems.join('\n  ')}`);
   const kind = mode as EngineConfig['mode'];
   const config: EngineConfig = {
@@ -86,6 +93,7 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
     lostAfterIntervals,
     leaseMs,
     ...(env.YUNBIAN_NATS_TRUST_DIR?.trim() ? { natsTrustDir: env.YUNBIAN_NATS_TRUST_DIR.trim() } : {}),
+    ...(joinToken ? { nodeJoinToken: joinToken } : {}),
   };
   if (kind === 'site') {
     config.runDomain = env.YUNBIAN_RUN_DOMAIN?.trim() || site;

@@ -11,6 +11,12 @@ export const NODE_CREDENTIALS_BUCKET = 'yb-node-credentials';
 /** Environment of an agent that enrols itself. */
 export const ENROLMENT_TOKEN_VARIABLE = 'YUNBIAN_ENROLMENT_TOKEN';
 export const ORCHESTRATOR_URL_VARIABLE = 'YUNBIAN_ORCHESTRATOR_URL';
+/**
+ * A shared join token (at least 32 characters) the orchestrator may accept besides single-use
+ * tokens: any node presenting it enrols under the id and site it names (for stacks that start
+ * their nodes together, like compose; whoever holds it can enrol a node — unset it afterwards).
+ */
+export const NODE_JOIN_TOKEN_VARIABLE = 'YUNBIAN_NODE_JOIN_TOKEN';
 
 /** Enrolment tokens: `ybe_<id>_<secret>`. */
 export const ENROLMENT_TOKEN_FORMAT = /^ybe_([a-f0-9]{12})_([A-Za-z0-9_-]{20,200})$/;
@@ -34,7 +40,11 @@ export interface EnrolmentCreated {
 }
 
 export interface EnrolRequest {
-  token: string;
+  /** A single-use enrolment token; or, instead, `joinToken` with the node's id and site. */
+  token?: string;
+  joinToken?: string;
+  nodeId?: string;
+  site?: string;
   /** The services of the node's library (names): its credentials allow receiving their calls. */
   services?: string[];
 }

@@ -25,9 +25,15 @@ const ENROLMENT_REQUEST_SCHEMA = {
 };
 const ENROL_SCHEMA = {
   type: 'object',
-  required: ['token'],
   additionalProperties: false,
-  properties: { token: { type: 'string' }, services: { type: 'array', items: { type: 'string' } } },
+  description: 'Either `token` (single-use), or `joinToken` with `nodeId` and `site`',
+  properties: {
+    token: { type: 'string' },
+    joinToken: { type: 'string' },
+    nodeId: { type: 'string' },
+    site: { type: 'string' },
+    services: { type: 'array', items: { type: 'string' } },
+  },
 };
 
 @ApiTags('nodes')
@@ -54,7 +60,9 @@ export class EnrolmentController {
   @ApiResponse({ status: 401, schema: ERROR_BODY })
   @ApiResponse({ status: 409, schema: ERROR_BODY })
   enrol(@Body() body: EnrolRequest): Promise<EnrolReply> {
-    return this.enrolment.enrol(body?.token, Array.isArray(body?.services) ? body.services : []);
+    const services = Array.isArray(body?.services) ? body.services : [];
+    if (body?.joinToken !== undefined) return this.enrolment.join(body.joinToken, body.nodeId, body.site, services);
+    return this.enrolment.enrol(body?.token as string, services);
   }
 
   @Delete('nodes/:id/credentials')

@@ -29,6 +29,8 @@ import { nodePermissions } from './node-permissions';
 
 /** What the orchestrator needs to enrol nodes: the deployment's NATS trust (`YUNBIAN_NATS_TRUST_DIR`). */
 export const ENROLMENT_TRUST = Symbol('ENROLMENT_TRUST');
+/** `YUNBIAN_NODE_JOIN_TOKEN`, when the orchestrator accepts one. */
+export const ENROLMENT_JOIN_TOKEN = Symbol('ENROLMENT_JOIN_TOKEN');
 
 interface TokenRecord {
   id: string;
@@ -68,6 +70,7 @@ export class EnrolmentService implements OnModuleInit, OnApplicationShutdown {
     @Inject(NatsTransport) private readonly transport: NatsTransport,
     @Inject(ENROLMENT_TRUST) private readonly trustDir: string | undefined,
     @Inject(AuditService) private readonly audit: AuditService,
+    @Inject(ENROLMENT_JOIN_TOKEN) private readonly joinToken?: string,
   ) {}
 
   private trustValue?: NatsTrust;
@@ -128,6 +131,27 @@ export class EnrolmentService implements OnModuleInit, OnApplicationShutdown {
     return { id, token: `ybe_${id}_${secret}`, nodeId: record.nodeId, site: record.site, expiresAt: record.expiresAt };
   }
 
+  /**
+   * Enrols with the shared join token (`YUNBIAN_NODE_JOIN_TOKEN`) under the node id and site the
+   * caller names; 401 when the orchestrator has none or it does not match.
+   */
+  async join(joinToken: string, nodeId: unknown, site: unknown, services: string[] = []): Promise<EnrolReply> {
+    const given = Buffer.from(typeof joinToken === 'string' ? joinToken : '');
+    const expected = Buffer.from(this.joinToken ?? '');
+    if (!this.joinToken || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      await this.refused('join', this.joinToken ? 'wrong join token' : 'join tokens not accepted here');
+      throw new YunbianError(
+        'UNAUTHENTICATED',
+        this.joinToken
+          ? 'wrong join token (YUNBIAN_NODE_JOIN_TOKEN of the orchestrator)'
+          : 'this orchestrator accepts no join token (YUNBIAN_NODE_JOIN_TOKEN is unset): enrol with a single-use token from POST /nodes/enrolments',
+      );
+    }
+    const problem = enrolmentRequestProblem({ nodeId, site, services } as EnrolmentRequest);
+    if (problem) throw new YunbianError('BAD_REQUEST', `POST /nodes/enrol: ${problem}`);
+    return this.issue('join', { nodeId: nodeId as string, site: site as string, services: [] }, services);
+  }
+
   /** Trades a token for the node's credentials; refuses unknown, used and expired tokens (401/409). */
   async enrol(token: string, services: string[] = []): Promise<EnrolReply> {
     const match = ENROLMENT_TOKEN_FORMAT.exec(typeof token === 'string' ? token : '');
@@ -156,6 +180,16 @@ export class EnrolmentService implements OnModuleInit, OnApplicationShutdown {
       await this.refused(id!, 'enrolment token expired');
       throw new YunbianError('UNAUTHENTICATED', `enrolment token ${id} expired at ${record.expiresAt}`);
     }
+    await this.bucket().put(`token.${id}`, JSON.stringify({ ...record, usedAt: new Date().toISOString() }));
+    return this.issue(id!, record, services);
+  }
+
+  /** Issues a node's credentials (revoking earlier ones of the same node) and records the enrolment. */
+  private async issue(
+    id: string,
+    record: { nodeId: string; site: string; services: string[] },
+    services: string[],
+  ): Promise<EnrolReply> {
     const bad = services.find((s) => typeof s !== 'string' || !IDENTIFIER_PATTERN.test(s));
     if (bad !== undefined)
       throw new YunbianError('BAD_REQUEST', `service name ${JSON.stringify(bad)}: ${IDENTIFIER_RULE}`);
@@ -167,13 +201,12 @@ export class EnrolmentService implements OnModuleInit, OnApplicationShutdown {
     );
     // A node enrolled again: its earlier credentials stop working.
     const earlier = await this.read<EnrolledNode>(`node.${record.nodeId}`);
-    await this.bucket().put(`token.${id}`, JSON.stringify({ ...record, usedAt: new Date().toISOString() }));
     const node: EnrolledNode = {
       nodeId: record.nodeId,
       site: record.site,
       userKey: issued.publicKey,
       services: all,
-      enrolmentId: id!,
+      enrolmentId: id,
       issuedAt: new Date().toISOString(),
     };
     await this.bucket().put(`node.${record.nodeId}`, JSON.stringify(node));
