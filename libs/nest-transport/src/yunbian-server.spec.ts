@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MessagePattern, Payload, RpcException, type INestMicroservice } from '@nestjs/microservices';
+import type { INestMicroservice } from '@nestjs/common';
+import { MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { LocalNatsServer, waitUntil } from '@yunbian/common';
 import { Subjects, type NodeAnnouncement, type NodeHeartbeat } from '@yunbian/contracts';
@@ -46,8 +47,8 @@ describe('YunbianServer and YunbianClientProxy (real nats-server, real Nest micr
   beforeAll(async () => {
     nats = await LocalNatsServer.start();
     observer = await NatsTransport.connect({ servers: nats.url, name: 'observer' });
-    observer.subscribe<NodeAnnouncement>(Subjects.nodeAnnounceAll, (a) => announcements.push(a));
-    observer.subscribe<NodeHeartbeat>(Subjects.nodeHeartbeatAll, (h) => heartbeats.push(h));
+    observer.subscribe<NodeAnnouncement>(Subjects.nodeAnnounceAll, (a) => void announcements.push(a));
+    observer.subscribe<NodeHeartbeat>(Subjects.nodeHeartbeatAll, (h) => void heartbeats.push(h));
     await observer.flush();
     app = await NestFactory.createMicroservice(MathModule, {
       strategy: new YunbianServer({
