@@ -5,6 +5,7 @@ import { stopChild } from '@yunbian/common';
 import type { InstanceRecord } from '@yunbian/contracts';
 import { YunbianClientProxy } from '@yunbian/nest-transport';
 import { ROOT, TestCluster, type Proc } from './support/cluster';
+import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver';
 
 jest.setTimeout(120_000);
 
@@ -40,13 +41,19 @@ describe('NestJS microservices interop (example app, real stack)', () => {
   let cluster: TestCluster;
   let app: Proc;
   let client: YunbianClientProxy;
+  let receiver: OtlpReceiver;
+  let restTraceId: string;
 
   beforeAll(async () => {
+    receiver = await OtlpReceiver.start();
+    // Processes export spans in batches; a short delay keeps the test quick.
+    const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '200' };
     cluster = await TestCluster.start();
-    await cluster.startOrchestrator();
+    await cluster.startOrchestrator(tracing);
     app = cluster.spawn('nest-app', 'docs/examples/nest-service/main.js', [], {
       NEST_NODE_ID: NODE,
       NEST_SITE: 'site-a',
+      ...tracing,
     });
     await cluster.waitFor(
       async () => (await cluster.node(NODE))?.status === 'alive',
@@ -74,6 +81,7 @@ describe('NestJS microservices interop (example app, real stack)', () => {
   afterAll(async () => {
     await client?.close();
     await cluster?.stop();
+    await receiver?.stop();
   });
 
   it('catalogues each pattern as a service with the schemas of the options', async () => {
@@ -92,12 +100,33 @@ describe('NestJS microservices interop (example app, real stack)', () => {
     });
     expect(status).toBe(200);
     expect(body.status).toBe('succeeded');
+    restTraceId = body.traceId as string;
     const run = await cluster.get<RunView>(`/runs/${String(body.id)}`);
     expect(run.output).toMatchObject(expectedOutput);
     const attempts = run.steps.flatMap((s) => s.history);
     expect(attempts).toHaveLength(4); // summary + three forEach items
     expect(new Set(attempts.map((a) => a.node))).toEqual(new Set([NODE]));
     expect(new Set(attempts.map((a) => a.instance))).toEqual(new Set([`${NODE}-summarize`, `${NODE}-fahrenheit`]));
+  });
+
+  it('handles each step inside the run’s trace (context from the request headers)', async () => {
+    const inTrace = (s: ReceivedSpan) => s.traceId === restTraceId;
+    await receiver.waitForSpans((s) => inTrace(s) && s.serviceName === 'sensor-stats', 20_000, 4);
+    await receiver.waitForSpans((s) => inTrace(s) && s.name === 'run readings-report', 20_000);
+    const spans = receiver.spansOfTrace(restTraceId);
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const run = spans.find((s) => s.name === 'run readings-report')!;
+    const received = spans.filter((s) => s.serviceName === 'sensor-stats');
+    // One receive span per attempt (summary and three items), each beneath its step beneath the run.
+    expect(received).toHaveLength(4);
+    for (const span of received) {
+      expect(span.kind).toBe('CONSUMER');
+      const chain: ReceivedSpan[] = [];
+      for (let p = span.parentSpanId && byId.get(span.parentSpanId); p; p = p.parentSpanId && byId.get(p.parentSpanId))
+        chain.push(p);
+      expect(chain.some((s) => s.name.startsWith('step '))).toBe(true);
+      expect(chain.at(-1)?.spanId).toBe(run.spanId);
+    }
   });
 
   it('lets a Nest client start the workflow and get its output, and call an operation', async () => {

@@ -1,3 +1,9 @@
+import { instrument } from '@yunbian/observability';
+
+// Spans are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set (a no-op otherwise); tracing starts
+// before Nest loads. Any OpenTelemetry set-up of the app's own does as well.
+instrument('sensor-stats');
+
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { YunbianServer } from '@yunbian/nest-transport';
