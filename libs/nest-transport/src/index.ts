@@ -1,0 +1,5 @@
+export * from './options';
+export * from './patterns';
+export * from './context';
+export * from './yunbian-server';
+export * from './yunbian-client-proxy';
