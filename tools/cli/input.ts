@@ -49,9 +49,10 @@ export function parseText(text: string, source: string, yaml: boolean): unknown 
     try {
       return JSON.parse(text);
     } catch (err) {
-      // JSON.parse names an offset only; YAML's parser (JSON is YAML) names the line.
-      const doc = YAML.parseDocument(text);
-      const where = doc.errors[0]?.linePos?.[0];
+      // JSON.parse names an offset at most; a line and column are what an editor jumps to.
+      const offset = /at position (\d+)/.exec((err as Error).message)?.[1];
+      const where =
+        offset !== undefined ? lineAndColumn(text, Number(offset)) : YAML.parseDocument(text).errors[0]?.linePos?.[0];
       throw new CliError(
         `${source}${where ? `:${where.line}:${where.col}` : ''}: not valid JSON (${(err as Error).message})`,
       );
@@ -66,6 +67,12 @@ export function parseText(text: string, source: string, yaml: boolean): unknown 
     );
   }
   return doc.toJS();
+}
+
+/** 1-based line and column of a character offset. */
+export function lineAndColumn(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, col: before[before.length - 1].length + 1 };
 }
 
 /** One problem the server found, as `details.issues` lists them. */
