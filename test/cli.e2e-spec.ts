@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '@yunbian/common';
 import { DIST, ROOT, TestCluster } from './support/cluster';
 
 jest.setTimeout(180_000);
@@ -53,6 +54,9 @@ describe('yb, the command line, on a real stack', () => {
     await cluster.startAgentAlive({ id: 'edge-a', site: 'site-a', tier: 'edge', memoryMb: 4096, costPerHour: 0.1 });
     await cluster.deploy('math', 'edge-a');
     await cluster.deploy('flaky', 'edge-a');
+    // The bundled data services of the edge-report workflow (agents always have them).
+    await cluster.deploy('image-resize', 'edge-a');
+    await cluster.deploy('json-transform', 'edge-a');
   });
 
   afterAll(async () => {
@@ -105,6 +109,19 @@ describe('yb, the command line, on a real stack', () => {
     expect(logs.stdout).toMatch(/prepare #1 started[\s\S]*double #1 finished[\s\S]*run succeeded/);
     const listed = await yb(['get', 'runs', '--workflow', 'cli-sum']);
     expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+cli-sum@1\\s+succeeded`, 'm'));
+  });
+
+  it('runs the repository’s edge-report workflow with its example input: each step, then exit 0', async () => {
+    expect((await yb(['apply', '-f', 'workflows/edge-report.yaml'])).code).toBe(0);
+    const watched = await yb(['run', 'edge-report', '--input', '@workflows/edge-report.input.json', '--watch']);
+    expect(watched.stderr).toBe('');
+    expect(watched.code).toBe(0);
+    const stepLines = watched.stdout.split('\n').filter((l) => /^[✓✗-] /.test(l));
+    // Steps print as they finish, so their order is the run's, not the definition's: compare as sets.
+    expect(stepLines.map((l) => l.split(/\s+/)[1]).sort()).toEqual(['alert', 'fahrenheit', 'hot', 'thumbnail']);
+    expect(stepLines.find((l) => l.includes(' fahrenheit '))).toMatch(/succeeded {2}3 items {2}on edge-a/);
+    expect(stepLines.find((l) => l.includes(' alert '))).toMatch(/^✓ alert {2}succeeded/);
+    expect(watched.stdout).toMatch(/run \S+ succeeded in /);
   });
 
   it('exits non-zero on a failing run, printing the failing step and its error', async () => {
@@ -168,8 +185,12 @@ describe('yb, the command line, on a real stack', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/: 401 UNAUTHENTICATED: .* — the key from YUNBIAN_API_KEY was refused/);
 
-    const down = await yb(['get', 'nodes', '--server', 'http://127.0.0.1:9']);
+    const closed = await freePort();
+    const down = await yb(['get', 'nodes', '--server', `http://127.0.0.1:${closed}`]);
     expect(down.code).toBe(1);
-    expect(down.stderr).toMatch(/cannot reach the orchestrator at http:\/\/127\.0\.0\.1:9 .*is `npm start` running\?/);
+    expect(down.stderr).toContain(
+      `cannot reach the orchestrator at http://127.0.0.1:${closed} (from --server: ECONNREFUSED)`,
+    );
+    expect(down.stderr).toContain('is `npm start` running?');
   });
 });

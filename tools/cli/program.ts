@@ -36,7 +36,7 @@ function withIssues(err: unknown, given: GivenValue, io: CliIo): never {
   if (err instanceof ApiError) {
     const issues = issuesOf(err.body?.details);
     if (issues.length) {
-      io.err(err.message);
+      io.err(`yb: ${err.message}`);
       for (const line of issueLines(issues, given)) io.err(line);
       throw new CliError('', 1);
     }

@@ -85,7 +85,9 @@ const runs: Resource<RunSummary> = {
     { header: 'status', value: (r) => r.status },
     {
       header: 'engine',
-      value: (r) => r.executedBy && `${r.executedBy.kind}${r.executedBy.site ? `@${r.executedBy.site}` : ''}`,
+      // The cloud engine is one; a site or embedded engine is told apart by its site.
+      value: (r) =>
+        r.executedBy && (r.executedBy.kind === 'cloud' ? 'cloud' : `${r.executedBy.kind}@${r.executedBy.site}`),
     },
     { header: 'started', value: (r) => age(r.createdAt, now) },
     { header: 'took', value: (r) => duration(r.createdAt, r.finishedAt) },
