@@ -2,9 +2,13 @@ import type { ApiClient } from './api-client';
 import type { RunDetail } from './resources';
 import { newlyFinishedSteps, stepLine } from './run-progress';
 
-/** How often the watcher reads the run without an event stream, and as a safety net beside one. */
-export const POLL_MS = 300;
-const POLL_WITH_EVENTS_MS = 2_000;
+/** How often the watcher reads the run: without an event stream, and beside one (in case an event is missed). */
+export interface WatchTiming {
+  pollMs: number;
+  pollWithEventsMs: number;
+}
+
+export const WATCH_TIMING: WatchTiming = { pollMs: 300, pollWithEventsMs: 2_000 };
 
 /**
  * Opens `GET /runs/{id}/events` (server-sent events) when the orchestrator has it, and calls
@@ -47,10 +51,15 @@ async function openEvents(client: ApiClient, id: string, onEvent: () => void): P
 
 /**
  * Follows a run until it ends, printing each step as it finishes (`out` gets one line each),
- * and returns the finished run. Reads GET /runs/{id} every POLL_MS, or on each server-sent
+ * and returns the finished run. Reads GET /runs/{id} every 300 ms, or on each server-sent
  * event when the orchestrator offers them (then every 2 s as well, in case one is missed).
  */
-export async function watchRun(client: ApiClient, id: string, out: (line: string) => void): Promise<RunDetail> {
+export async function watchRun(
+  client: ApiClient,
+  id: string,
+  out: (line: string) => void,
+  timing: WatchTiming = WATCH_TIMING,
+): Promise<RunDetail> {
   const printed = new Set<string>();
   const route = `/runs/${encodeURIComponent(id)}`;
   let run = await client.get<RunDetail>(route);
@@ -66,7 +75,7 @@ export async function watchRun(client: ApiClient, id: string, out: (line: string
     while (run.status === 'running') {
       if (!pending)
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, events ? POLL_WITH_EVENTS_MS : POLL_MS);
+          const timer = setTimeout(resolve, events ? timing.pollWithEventsMs : timing.pollMs);
           wake = () => {
             clearTimeout(timer);
             resolve();
