@@ -163,6 +163,13 @@ describe('yb, the command line, on a real stack', () => {
     expect(applied.code).toBe(1);
     expect(applied.stderr).toMatch(/POST \S+\/workflows: 400 VALIDATION_FAILED: workflow definition is invalid/);
     expect(applied.stderr).toContain(`${definition}:7:7  /steps/0/retry/maxAttempts: must be >= 1 (got 0)`);
+
+    // A run input the workflow's input schema refuses (cli-sum, stored by the first test): at its place in the --input file.
+    const input = file('bad-input.json', '{\n  "a": "twenty"\n}\n');
+    const started = await yb(['run', 'cli-sum', '--input', `@${input}`]);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(/400 VALIDATION_FAILED: run input does not match the input schema of cli-sum@1/);
+    expect(started.stderr).toMatch(new RegExp(`${input}:2:3  /a: must be number`));
   });
 
   it('lists nodes as JSON through npx, as a user runs it', async () => {

@@ -60,6 +60,11 @@ describe('lines', () => {
       ),
     ).toBe('✗ b  failed  on edge-b  3 attempts\n    error: VALIDATION_FAILED: op must be add');
     expect(stepLine(step('c', 'skipped', { reason: 'when was false' }))).toBe('- c  skipped  (when was false)');
+    // One attempt per forEach item is no retry.
+    expect(stepLine(step('d', 'succeeded', { items: 3, attempts: 3, node: 'edge-a' }))).toBe(
+      '✓ d  succeeded  3 items  on edge-a',
+    );
+    expect(stepLine(step('d', 'succeeded', { items: 3, attempts: 4 }))).toBe('✓ d  succeeded  3 items  4 attempts');
   });
 
   it('ends with the run status and, for a failure, the failing step and its error', () => {

@@ -19,7 +19,8 @@ export function stepLine(step: StepView): string {
   const parts = [`${MARK[step.state] ?? '?'} ${step.id}`, step.state];
   if (step.items !== undefined) parts.push(`${step.items} item${step.items === 1 ? '' : 's'}`);
   if (step.node) parts.push(`on ${step.node}`);
-  if (step.attempts > 1) parts.push(`${step.attempts} attempts`);
+  // Attempts beyond one per item are retries or escalations, worth showing.
+  if (step.attempts > (step.items ?? 1)) parts.push(`${step.attempts} attempts`);
   const took = duration(step.startedAt, step.finishedAt);
   if (took) parts.push(took);
   let line = parts.join('  ');
