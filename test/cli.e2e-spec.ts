@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { freePort } from '@yunbian/common';
 import { DIST, ROOT, TestCluster } from './support/cluster';
 
@@ -180,6 +181,61 @@ describe('yb, the command line, on a real stack', () => {
     const table = await yb(['get', 'instances']);
     expect(table.stdout).toMatch(/^ID\s+SERVICE\s+NODE\s+STATUS/);
     expect(table.stdout).toMatch(/math@1\.0\.0\s+edge-a\s+ready/);
+  });
+
+  it('deploys and drains an instance, and pushes a model', async () => {
+    const deployed = await yb(['deploy', 'echo', '--node', 'edge-a', '--config', '{"greeting": "hi"}', '--wait']);
+    expect(deployed.code).toBe(0);
+    const [, id] = /^instance (\S+) \(echo@1\.0\.0\) on edge-a: ready$/m.exec(deployed.stdout) ?? [];
+    expect(id).toBeDefined();
+    const drained = await yb(['drain', id]);
+    expect(drained).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(new RegExp(`^instance ${id} (draining|stopped)`)),
+    });
+
+    const pushed = await yb(['models', 'push', 'models/digits/digits-device.onnx', '--name', 'cli-digits']);
+    expect(pushed.stderr).toBe('');
+    expect(pushed.stdout).toMatch(
+      /^model cli-digits version 1 \(digits-device\.onnx, 10103 bytes, sha256 [0-9a-f]{12}…\)$/m,
+    );
+    // --version guards the number the upload would get; the registry is at 1, so 1 is refused before uploading.
+    const stale = await yb([
+      'models',
+      'push',
+      'models/digits/digits-edge.onnx',
+      '--name',
+      'cli-digits',
+      '--version',
+      '1',
+    ]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/latest cli-digits is version 1, so this upload would become 2/);
+    const models = YAML.parse((await yb(['get', 'models', '-o', 'yaml'])).stdout) as {
+      name: string;
+      version: number;
+    }[];
+    expect(models).toEqual([expect.objectContaining({ name: 'cli-digits', version: 1 })]);
+  });
+
+  it('takes the server and key from the config file, or the key from npm start’s state directory', async () => {
+    const config = file('config.json', JSON.stringify({ server: cluster.api, key: cluster.adminKey }));
+    const fromFile = await yb(['get', 'nodes', '-o', 'json'], {
+      YUNBIAN_URL: '',
+      YUNBIAN_API_KEY: '',
+      YUNBIAN_CONFIG: config,
+    });
+    expect(fromFile.code).toBe(0);
+    expect(JSON.parse(fromFile.stdout)).toEqual([expect.objectContaining({ id: 'edge-a' })]);
+
+    const stateDir = mkdtempSync(path.join(dir, 'state-'));
+    writeFileSync(path.join(stateDir, 'admin-key'), `${cluster.adminKey}\n`);
+    const fromStack = await yb(['get', 'nodes'], { YUNBIAN_API_KEY: '', YUNBIAN_STATE_DIR: stateDir });
+    expect(fromStack.code).toBe(0);
+    expect(fromStack.stdout).toMatch(/^edge-a\s+site-a\s+edge\s+alive/m);
+
+    const missing = await yb(['get', 'nodes'], { YUNBIAN_CONFIG: path.join(dir, 'nope.json') });
+    expect(missing.stderr).toMatch(/YUNBIAN_CONFIG names \S+nope\.json, which does not exist/);
   });
 
   it('says what to do about an unknown workflow, a refused key and a server that is down', async () => {
