@@ -19,6 +19,11 @@ describe('formatTable', () => {
     ]);
   });
 
+  it('cuts long free text to its column limit', () => {
+    const text = formatTable([{ d: 'a long description of a service' }], [{ header: 'd', value: (r) => r.d, max: 10 }]);
+    expect(text.split('\n')[1]).toBe('a long de…');
+  });
+
   it('prints the whole answer for json and yaml, and (none) for an empty table', () => {
     const rows = [{ id: 'a', tags: ['x'], extra: { deep: 1 } }];
     expect(JSON.parse(formatOutput(rows, columns, 'json'))).toEqual(rows);

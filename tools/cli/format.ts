@@ -14,6 +14,8 @@ export function parseOutputFormat(raw: string): OutputFormat {
 export interface Column<T> {
   header: string;
   value: (row: T) => unknown;
+  /** Longer cells are cut to this many characters, ending in `…` (free text such as descriptions). */
+  max?: number;
 }
 
 /** One cell: '-' for nothing, lists joined by commas, numbers as they are. */
@@ -26,7 +28,8 @@ export function cell(value: unknown): string {
 
 /** A plain-text table: upper-case headings, columns padded to their widest cell, two spaces apart. */
 export function formatTable<T>(rows: T[], columns: Column<T>[]): string {
-  const cells = rows.map((row) => columns.map((c) => cell(c.value(row))));
+  const cut = (text: string, max?: number) => (max && text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  const cells = rows.map((row) => columns.map((c) => cut(cell(c.value(row)), c.max)));
   const headers = columns.map((c) => c.header.toUpperCase());
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
   const line = (values: string[]) =>

@@ -32,10 +32,9 @@ const nodes: Resource<NodeRecord> = {
     { header: 'status', value: (n) => n.status },
     { header: 'tags', value: (n) => n.tags },
     { header: 'cpu', value: (n) => (n.load ? `${Math.round(n.load.cpuPercent)}%` : undefined) },
-    {
-      header: 'memory',
-      value: (n) => (n.load ? `${Math.round(n.load.memoryUsedMb)}/${n.memoryMb}MB` : `${n.memoryMb}MB`),
-    },
+    { header: 'memory', value: (n) => `${n.memoryMb}MB` },
+    // What the agent and its workers hold (NodeLoad.memoryUsedMb), not the machine's use.
+    { header: 'yb-rss', value: (n) => n.load && `${Math.round(n.load.memoryUsedMb)}MB` },
     { header: 'cost/h', value: (n) => n.costPerHour },
     { header: 'heartbeat', value: (n) => age(n.lastHeartbeatAt, now) },
   ],
@@ -49,7 +48,7 @@ const services: Resource<ServiceRecord> = {
     { header: 'kind', value: (s) => s.kind },
     { header: 'nodes', value: (s) => s.nodes },
     { header: 'instances', value: (s) => `${s.instances.ready}/${s.instances.total}` },
-    { header: 'description', value: (s) => s.description },
+    { header: 'description', value: (s) => s.description, max: 50 },
   ],
 };
 
@@ -73,7 +72,7 @@ const workflows: Resource<WorkflowSummary> = {
     { header: 'name', value: (w) => w.name },
     { header: 'version', value: (w) => w.version },
     { header: 'created', value: (w) => age(w.createdAt, now) },
-    { header: 'description', value: (w) => w.description },
+    { header: 'description', value: (w) => w.description, max: 50 },
   ],
 };
 
@@ -91,7 +90,7 @@ const runs: Resource<RunSummary> = {
     },
     { header: 'started', value: (r) => age(r.createdAt, now) },
     { header: 'took', value: (r) => duration(r.createdAt, r.finishedAt) },
-    { header: 'error', value: (r) => r.error?.message },
+    { header: 'error', value: (r) => r.error?.message, max: 60 },
   ],
 };
 
