@@ -12,6 +12,12 @@ export interface ScaffoldOptions {
   version?: string;
 }
 
+/**
+ * The SDK's npm name. Spelled in two parts because the build rewrites the repository's path
+ * aliases (tsc-alias) in every `from '…'` it finds, template text included.
+ */
+export const SDK_PACKAGE = ['@yunbian', 'service-sdk'].join('/');
+
 /** Service names the scaffold accepts: a service name that is an npm package name as well. */
 export const SCAFFOLD_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
@@ -37,7 +43,7 @@ export function scaffoldFiles(options: Omit<ScaffoldOptions, 'dir'>): Record<str
       watch: 'tsc -p tsconfig.json --watch',
       test: 'npm run build && node --test test/',
     },
-    dependencies: { '@yunbian/service-sdk': sdkSpec },
+    dependencies: { [SDK_PACKAGE]: sdkSpec },
     devDependencies: { typescript: '^5.9.0' },
   };
   // CommonJS output (no "type": "module"): agents load services with require().
@@ -55,7 +61,7 @@ export function scaffoldFiles(options: Omit<ScaffoldOptions, 'dir'>): Record<str
     },
     include: ['src'],
   };
-  const service = `import { defineService, ServiceError } from '@yunbian/service-sdk';
+  const service = `import { defineService, ServiceError } from '${SDK_PACKAGE}';
 
 interface Input {
   text: string;
