@@ -15,6 +15,12 @@ export const SERVICE_NEW_USAGE = `usage: yb service new <name> [--dir <directory
   --sdk  how it depends on @yunbian/service-sdk (default file:${DEFAULT_SDK_DIR}); e.g. a
          tarball from \`npm pack\` in packages/service-sdk: file:/path/yunbian-service-sdk-0.1.0.tgz`;
 
+/** A directory as the user would type it: relative when it is below the working directory. */
+function shownDir(dir: string): string {
+  const relative = path.relative(process.cwd(), dir);
+  return relative === '' ? '.' : relative.startsWith('..') ? dir : relative;
+}
+
 /**
  * \`yb service new\`: \`argv\` is what follows those words. Returns the exit status (0 written,
  * 2 bad arguments or an existing non-empty directory).
@@ -52,7 +58,7 @@ export async function serviceNewCommand(
     const files = scaffoldService({ name, dir, sdkSpec });
     out(
       `wrote ${files.length} files in ${dir}:\n${files.map((f) => `  ${path.relative(dir, f)}`).join('\n')}\n` +
-        `next: cd ${path.relative(process.cwd(), dir) || '.'} && npm install && npm test; then add ${path.join(dir, 'dist')} to an agent's YUNBIAN_SERVICE_PATH\n`,
+        `next: cd ${shownDir(dir)} && npm install && npm test; then add ${path.join(dir, 'dist')} to an agent's YUNBIAN_SERVICE_PATH\n`,
     );
     return 0;
   } catch (e) {

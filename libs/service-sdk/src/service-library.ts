@@ -128,6 +128,9 @@ class InvalidDescriptorError extends Error {}
 
 /** The service classes one file defines (a worker loads only the file of its service). */
 export function loadServiceFile(file: string): LibraryEntry[] {
+  // A long-lived process (the shared worker) loads a rebuilt file afresh for its next instance;
+  // running instances keep the class they were started with.
+  delete require.cache[file];
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exported = require(file) as Record<string, unknown>;
   const entries: LibraryEntry[] = [];

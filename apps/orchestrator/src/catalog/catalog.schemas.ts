@@ -1,5 +1,10 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
-import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS, SERVICE_KINDS, SERVICE_LIBRARY_PROBLEM_KINDS } from '@yunbian/contracts';
+import {
+  INSTANCE_RESOURCES_SCHEMA,
+  NODE_TIERS,
+  SERVICE_KINDS,
+  SERVICE_LIBRARY_PROBLEM_KINDS,
+} from '@yunbian/contracts';
 
 export type SchemaObject = ApiResponseSchemaHost['schema'];
 
@@ -94,7 +99,7 @@ export const NODE_RECORD: SchemaObject = {
     services: { type: 'array', items: { type: 'string' } },
     serviceProblems: {
       type: 'array',
-      description: 'files in the node\'s service directories it does not serve, and why (e.g. a .ts file not built)',
+      description: "files in the node's service directories it does not serve, and why (e.g. a .ts file not built)",
       items: {
         type: 'object',
         required: ['kind', 'path', 'message'],
