@@ -2,7 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { InstanceRecord, NodeRecord, ServiceRecord } from '@yunbian/contracts';
+import {
+  Subjects,
+  type InstanceRecord,
+  type NodeRecord,
+  type ServiceLibraryReloadReply,
+  type ServiceRecord,
+} from '@yunbian/contracts';
 import { RemoteError } from '@yunbian/transport';
 import { serviceNewCommand } from '../tools/cli/service-new';
 import { ROOT, TestCluster } from './support/cluster';
@@ -142,6 +148,12 @@ describe('a service written outside the repository', () => {
       'greeter@0.2.0 in the node record, the draft problem gone',
     );
     expect(record.services).not.toContain('greeter@0.1.0');
+    // The reload command scans at once and answers with what the node serves now.
+    const reloaded = await (
+      await cluster.client()
+    ).request<ServiceLibraryReloadReply>(Subjects.nodeReloadServices('outside-1'), {}, { timeoutMs: 30_000 });
+    expect(reloaded).toMatchObject({ nodeId: 'outside-1', changed: false, problems: [] });
+    expect(reloaded.services).toContain('greeter@0.2.0');
     const instance = await cluster.deploy('greeter@0.2.0', 'outside-1');
     const reply = await (await cluster.client()).request<{ text: string }>(instance.subject, { text: 'ok' });
     expect(reply.text).toBe('OK');
