@@ -7,6 +7,8 @@ describe('loadAgentConfig', () => {
       natsUrl: 'nats://127.0.0.1:4222',
       heartbeatIntervalMs: 2_000,
       bandwidth: DEFAULT_BANDWIDTH_PROBE,
+      serviceDirectories: [],
+      serviceRescanMs: 5_000,
       sharedWorker: true,
       workerSemiSpaceMb: 4,
       cgroups: 'auto',
@@ -24,6 +26,8 @@ describe('loadAgentConfig', () => {
       YUNBIAN_HEARTBEAT_MS: '500',
       YUNBIAN_BANDWIDTH_PROBE_MS: '3000',
       YUNBIAN_BANDWIDTH_BUDGET_BYTES: '500000',
+      YUNBIAN_SERVICE_PATH: '/srv/services:/opt/greeter/dist',
+      YUNBIAN_SERVICE_RESCAN_MS: '0',
       YUNBIAN_SHARED_WORKER: '0',
       YUNBIAN_WORKER_SEMI_SPACE_MB: '2',
       YUNBIAN_CGROUPS: 'off',
@@ -36,6 +40,8 @@ describe('loadAgentConfig', () => {
       natsUrl: 'nats://hub:4222',
       heartbeatIntervalMs: 500,
       bandwidth: { intervalMs: 3_000, budgetBytesPerMinute: 500_000 },
+      serviceDirectories: ['/srv/services', '/opt/greeter/dist'],
+      serviceRescanMs: 0,
       sharedWorker: false,
       workerSemiSpaceMb: 2,
       cgroups: 'off',
@@ -59,6 +65,7 @@ describe('loadAgentConfig', () => {
         YUNBIAN_SHARED_WORKER: 'maybe',
         YUNBIAN_JS_REPLICAS: '7',
         YUNBIAN_ALLOWED_MODEL_DIRS: 'models',
+        YUNBIAN_SERVICE_RESCAN_MS: 'often',
       });
     } catch (err) {
       error = err;
@@ -69,6 +76,7 @@ describe('loadAgentConfig', () => {
       'environment variable YUNBIAN_METRICS_PORT="70000" must be a port (1–65535)',
       'environment variable YUNBIAN_HEARTBEAT_MS="fast" must be a positive integer',
       'environment variable YUNBIAN_SHARED_WORKER="maybe" must be 1/true/on or 0/false/off',
+      'environment variable YUNBIAN_SERVICE_RESCAN_MS="often" must be an integer ≥ 0',
       'environment variable YUNBIAN_CGROUPS="yes" must be auto or off',
       'environment variable YUNBIAN_JS_REPLICAS="7" must be a whole number from 1 to 5: the replicas of every JetStream bucket Yunbian creates (3 on a 3-server cluster; unset means 1)',
       'environment variable YUNBIAN_ALLOWED_MODEL_DIRS="models" must list absolute directories separated by ":" (got "models")',

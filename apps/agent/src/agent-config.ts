@@ -1,4 +1,4 @@
-import { DEFAULT_NATS_URL, envFlag, envInt, envString } from '@yunbian/common';
+import { DEFAULT_NATS_URL, envFlag, envInt, envString, parseDirectoryList } from '@yunbian/common';
 import {
   ALLOWED_MODEL_DIRS_SETTING,
   configuredVerifyKeys,
@@ -18,6 +18,14 @@ export interface AgentConfig {
   bandwidth?: BandwidthProbeOptions;
   /** false: every instance gets its own process whatever its service declares. */
   sharedWorker: boolean;
+  /** `YUNBIAN_SERVICE_PATH`: service directories besides the bundled one (the scan process reads it too). */
+  serviceDirectories: string[];
+  /**
+   * `YUNBIAN_SERVICE_RESCAN_MS`: how often the YUNBIAN_SERVICE_PATH directories are looked at
+   * for new or rebuilt services besides fs.watch events (default 5000); 0: the library is read
+   * at start only (and on the node's reload command).
+   */
+  serviceRescanMs: number;
   /** V8 semi-space size for worker processes, MB. */
   workerSemiSpaceMb: number;
   /** `auto`: enforce limits with cgroup v1 where possible; `off`: limits are advisory. */
@@ -52,7 +60,8 @@ export interface AgentConfig {
 }
 
 export const AGENT_ENVIRONMENT = `Environment: NATS_URL (default ${DEFAULT_NATS_URL}), YUNBIAN_HEARTBEAT_MS (default 2000),
-  YUNBIAN_SERVICE_PATH (extra service directories), YUNBIAN_SHARED_WORKER (default 1; 0 gives
+  YUNBIAN_SERVICE_PATH (extra service directories, watched for new or rebuilt services),
+  YUNBIAN_SERVICE_RESCAN_MS (fallback look at them, default 5000; 0: read at start only), YUNBIAN_SHARED_WORKER (default 1; 0 gives
   every instance its own process), YUNBIAN_WORKER_SEMI_SPACE_MB (default 4), LOG_LEVEL,
   YUNBIAN_BANDWIDTH_PROBE (on|off, default on), YUNBIAN_BANDWIDTH_PROBE_MS (default ${DEFAULT_BANDWIDTH_PROBE.intervalMs}),
   YUNBIAN_BANDWIDTH_BUDGET_BYTES (probe bytes per link per minute, default ${DEFAULT_BANDWIDTH_PROBE.budgetBytesPerMinute}),
@@ -111,6 +120,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     heartbeatIntervalMs: read(2_000, () => envInt('YUNBIAN_HEARTBEAT_MS', 2_000, env)),
     bandwidth: probe === 'on' ? bandwidth : undefined,
     sharedWorker: read(true, () => envFlag('YUNBIAN_SHARED_WORKER', true, env)),
+    serviceDirectories: parseDirectoryList(env.YUNBIAN_SERVICE_PATH),
+    serviceRescanMs: read(5_000, () => envInt('YUNBIAN_SERVICE_RESCAN_MS', 5_000, env, { min: 0 })),
     workerSemiSpaceMb: read(4, () => envInt('YUNBIAN_WORKER_SEMI_SPACE_MB', 4, env)),
     cgroups: oneOf('YUNBIAN_CGROUPS', ['auto', 'off'], 'auto'),
     metricsPort,

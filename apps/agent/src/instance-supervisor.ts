@@ -142,6 +142,11 @@ export class InstanceSupervisor {
     return { ...managed.report };
   }
 
+  /** The library changed (services added, rebuilt or removed): instances started from now on use it. */
+  setLibrary(library: Map<string, { file: string; isolation?: ServiceIsolation }>): void {
+    this.options.library = library;
+  }
+
   /** Where an instance of this service runs: `shared` only when it declares so and sharing is on. */
   private isolationOf(command: StartInstanceCommand): ServiceIsolation {
     const declared = this.options.library?.get(serviceRef({ name: command.service, version: command.version }));

@@ -6,7 +6,8 @@ import { NatsTransport } from '@yunbian/transport';
 import { AGENT_ENVIRONMENT, AgentConfigError, loadAgentConfig, type AgentConfig } from './agent-config';
 import { detectLimits } from './cgroups';
 import { InstanceSupervisor } from './instance-supervisor';
-import { scanServiceLibrary } from './service-library-scan';
+import { scanServiceLibrary, type ScannedLibrary } from './service-library-scan';
+import { ServiceLibraryWatcher } from './service-library-watch';
 import { serveAgentHttp } from './agent-http';
 import { ModelProfiler } from './model-profiler';
 import { NodeAgent } from './node-agent';
@@ -55,7 +56,13 @@ async function main(): Promise<void> {
   }
   const { natsUrl, heartbeatIntervalMs, bandwidth, sharedWorker } = config;
   // The agent never loads service code itself (see scanServiceLibrary).
-  const library = await scanServiceLibrary();
+  const scanned = await scanServiceLibrary();
+  // A directory that does not exist is a typo that would silently hide services: refused at
+  // start. A bad file is not: the others are served, and it is logged and announced.
+  const missing = scanned.problems.filter((p) => p.kind === 'missing-directory');
+  if (missing.length > 0) fail(missing.map((p) => p.message).join('\n'));
+  for (const problem of scanned.problems) logger.error('service not loaded', { ...problem });
+  const library = scanned.services;
   const services = library.map((e) => e.descriptor);
   const limits = detectLimits({
     nodeId: node.id,
@@ -103,20 +110,51 @@ async function main(): Promise<void> {
     // V8's young generation defaults to 16 MB semi-spaces, most of it resident in an idle
     // worker; 4 MB saves ~6 MB a process and still holds a request's short-lived garbage.
     workerExecArgv: [...process.execArgv, `--max-semi-space-size=${config.workerSemiSpaceMb}`],
-    library: new Map(
-      library.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
-    ),
+    library: libraryFiles(scanned),
     limits,
     onChange: (report, removed) => agent?.instanceChanged(report, removed),
   });
-  agent = new NodeAgent(transport, node, services, supervisor, {
-    heartbeatIntervalMs,
-    bandwidth,
+  const watcher = new ServiceLibraryWatcher(scanned, {
+    directories: config.serviceDirectories,
+    rescanMs: config.serviceRescanMs || 5_000,
+    scan: () => scanServiceLibrary(),
     logger,
-    limitsEnforcement: enforcement,
-    profiler: new ModelProfiler(transport, node, limits, logger),
+    onChange: (next) => {
+      for (const problem of next.problems) logger.error('service not loaded', { ...problem });
+      logger.info('service library changed', { services: next.services.map((e) => serviceRef(e.descriptor)) });
+      supervisor.setLibrary(libraryFiles(next));
+      agent?.setServiceLibrary(
+        next.services.map((e) => e.descriptor),
+        next.problems,
+      );
+    },
   });
+  agent = new NodeAgent(
+    transport,
+    node,
+    services,
+    supervisor,
+    {
+      heartbeatIntervalMs,
+      reloadServices: async () => {
+        const before = watcher.library;
+        const after = await watcher.reload();
+        return {
+          nodeId: node.id,
+          services: after.services.map((e) => serviceRef(e.descriptor)),
+          problems: after.problems,
+          changed: after !== before,
+        };
+      },
+      bandwidth,
+      logger,
+      limitsEnforcement: enforcement,
+      profiler: new ModelProfiler(transport, node, limits, logger),
+    },
+    scanned.problems,
+  );
   await agent.start();
+  if (config.serviceRescanMs > 0) watcher.start();
   const http = config.metricsPort
     ? await serveAgentHttp(config.metricsPort, transport, supervisor, node.id)
     : undefined;
@@ -133,6 +171,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down: draining instances', { signal });
+    watcher.stop();
     await agent.stop(`agent received ${signal}`);
     limits.stop();
     await http?.close();
@@ -142,6 +181,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** What the supervisor needs of the library: each service's file and isolation. */
+function libraryFiles(scanned: ScannedLibrary) {
+  return new Map(
+    scanned.services.map((e) => [serviceRef(e.descriptor), { file: e.file, isolation: e.descriptor.isolation }]),
+  );
 }
 
 main().catch((err: Error) => fail(err.message));

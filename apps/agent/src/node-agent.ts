@@ -15,6 +15,8 @@ import {
   type ProfileModelsRequest,
   type RoundTrips,
   type ServiceDescriptor,
+  type ServiceLibraryProblem,
+  type ServiceLibraryReloadReply,
   type StartInstanceCommand,
   type StopInstanceCommand,
 } from '@yunbian/contracts';
@@ -47,6 +49,8 @@ export interface AgentOptions {
   logger: JsonLogger;
   /** Whether the node's limits and instance resources are enforced here (announced to the catalogue). */
   limitsEnforcement?: LimitsEnforcement;
+  /** Rescans the service directories on request (`Subjects.nodeReloadServices`); absent: the command is not served. */
+  reloadServices?: () => Promise<ServiceLibraryReloadReply>;
   /** Times models on request (the registry's compression reports); absent: the node does not profile. */
   profiler?: { profile(request: ProfileModelsRequest): Promise<ProfileModelsReply> };
 }
@@ -73,9 +77,10 @@ export class NodeAgent {
   constructor(
     private readonly transport: NatsTransport,
     readonly node: NodeDescriptor,
-    private readonly services: ServiceDescriptor[],
+    private services: ServiceDescriptor[],
     private readonly instances: InstanceHost,
     private readonly options: AgentOptions,
+    private serviceProblems: ServiceLibraryProblem[] = [],
   ) {
     // A confirmed bandwidth step is published at once: the plans that follow the link (split
     // steps) re-decide on the catalogue's figure, which otherwise waits for the next heartbeat.
@@ -109,6 +114,12 @@ export class NodeAgent {
       })),
       t.subscribe(Subjects.orchestratorOnline, () => this.announce()),
     );
+    const reload = this.options.reloadServices;
+    if (reload) {
+      this.subscriptions.push(
+        t.serve<unknown, ServiceLibraryReloadReply>(Subjects.nodeReloadServices(id), () => reload()),
+      );
+    }
     this.subscriptions.push(serveBandwidthProbes(t, id));
     const profiler = this.options.profiler;
     if (profiler) {
@@ -137,6 +148,16 @@ export class NodeAgent {
     return this.instances.start(command);
   }
 
+  /**
+   * The service library changed (a service added, rebuilt or removed): announce it. Running
+   * instances keep the code they loaded; new instances get the new files.
+   */
+  setServiceLibrary(services: ServiceDescriptor[], problems: ServiceLibraryProblem[]): void {
+    this.services = services;
+    this.serviceProblems = problems;
+    if (!this.stopped) this.announce();
+  }
+
   /** Called by the instance host on every status change. */
   instanceChanged(instance: InstanceReport, removed: boolean): void {
     if (this.stopped && !removed) return;
@@ -150,6 +171,7 @@ export class NodeAgent {
       agentStartedAt: this.startedAt,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       services: this.services,
+      ...(this.serviceProblems.length > 0 ? { serviceProblems: this.serviceProblems } : {}),
       instances: this.instances.reports(),
       limitsEnforcement: this.options.limitsEnforcement,
     };

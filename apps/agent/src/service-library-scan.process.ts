@@ -1,12 +1,13 @@
-/** Child process of scanServiceLibrary: loads every service file and sends the descriptors back. */
+/** Child process of scanServiceLibrary: loads every service file and sends the descriptors and problems back. */
 import 'reflect-metadata';
-import { loadServiceLibrary } from '@yunbian/service-sdk';
+import { scanServiceDirectories } from '@yunbian/service-sdk';
 import type { ScanReply } from './service-library-scan';
 
 let reply: ScanReply;
 try {
-  const services = [...loadServiceLibrary().values()].map((e) => ({ descriptor: e.descriptor, file: e.file }));
-  reply = { ok: true, services };
+  const { library, problems } = scanServiceDirectories();
+  const services = [...library.values()].map((e) => ({ descriptor: e.descriptor, file: e.file }));
+  reply = { ok: true, services, problems };
 } catch (err) {
   reply = { ok: false, error: (err as Error).message };
 }

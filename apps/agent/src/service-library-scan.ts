@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import type { ServiceDescriptor } from '@yunbian/contracts';
+import type { ServiceDescriptor, ServiceLibraryProblem } from '@yunbian/contracts';
 
 export interface ScannedService {
   descriptor: ServiceDescriptor;
@@ -8,7 +8,13 @@ export interface ScannedService {
   file: string;
 }
 
-export type ScanReply = { ok: true; services: ScannedService[] } | { ok: false; error: string };
+export interface ScannedLibrary {
+  services: ScannedService[];
+  /** Files and directories not served, and why (one bad file does not hide the others). */
+  problems: ServiceLibraryProblem[];
+}
+
+export type ScanReply = ({ ok: true } & ScannedLibrary) | { ok: false; error: string };
 
 const SCAN_SCRIPT = path.join(__dirname, 'service-library-scan.process.js');
 
@@ -21,7 +27,7 @@ const SCAN_SCRIPT = path.join(__dirname, 'service-library-scan.process.js');
 export function scanServiceLibrary(
   env: NodeJS.ProcessEnv = process.env,
   script = SCAN_SCRIPT,
-): Promise<ScannedService[]> {
+): Promise<ScannedLibrary> {
   return new Promise((resolve, reject) => {
     const child = fork(script, [], { env, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
     let reply: ScanReply | undefined;
@@ -32,7 +38,7 @@ export function scanServiceLibrary(
     child.on('message', (message: ScanReply) => (reply = message));
     child.on('error', (err) => reject(new Error(`could not read the service library: ${err.message}`)));
     child.on('exit', (code, signal) => {
-      if (reply?.ok) return resolve(reply.services);
+      if (reply?.ok) return resolve({ services: reply.services, problems: reply.problems });
       if (reply) return reject(new Error(reply.error));
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       reject(new Error(`reading the service library failed: the process ${how}${stderr ? `: ${stderr.trim()}` : ''}`));

@@ -1,4 +1,4 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { INSTANCE_CONFIG, type ServiceClass } from '@yunbian/service-sdk';
 import { NatsTransport } from '@yunbian/transport';
 
@@ -13,6 +13,8 @@ export class WorkerModule {
     config: Record<string, unknown>,
     transport: NatsTransport,
   ): DynamicModule {
+    // The SDK package has no Nest dependency, so its classes are made providers here.
+    Injectable()(serviceClass);
     return {
       module: WorkerModule,
       providers: [

@@ -107,6 +107,7 @@ export class CatalogView {
         existing && existing.agentStartedAt === a.agentStartedAt ? existing.joinedAt : new Date(now).toISOString(),
       agentStartedAt: a.agentStartedAt,
       services: a.services.map(serviceRef),
+      ...(a.serviceProblems?.length ? { serviceProblems: a.serviceProblems } : {}),
       load: existing?.load,
       rtt: existing?.rtt,
       bandwidth: existing?.bandwidth,

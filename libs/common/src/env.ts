@@ -1,3 +1,4 @@
+import path from 'node:path';
 /** Reads a positive integer from the environment, failing with the variable's name. */
 export function envInt(
   name: string,
@@ -29,4 +30,12 @@ export function envFlag(name: string, fallback: boolean, env: NodeJS.ProcessEnv 
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
   if (['0', 'false', 'off', 'no'].includes(raw)) return false;
   throw new Error(`environment variable ${name}="${env[name]}" must be 1/true/on or 0/false/off`);
+}
+
+/** The directories of a `:`-separated path setting (YUNBIAN_SERVICE_PATH), absolute, empty parts dropped. */
+export function parseDirectoryList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((d) => path.resolve(d));
 }

@@ -73,12 +73,44 @@ export interface RoundTrips {
   sites: Record<string, { ms: number; viaNode: string; ageMs?: number }>;
 }
 
+/**
+ * Something in a node's service directories that is not served, and why. `missing-directory`:
+ * a directory of YUNBIAN_SERVICE_PATH does not exist; `typescript`: a `.service.ts` file
+ * without its build; `load`: the file threw when loaded; `invalid`: a descriptor breaks the
+ * rules; `duplicate`: a `name@version` another file defines already (the first one is kept).
+ */
+export const SERVICE_LIBRARY_PROBLEM_KINDS = [
+  'missing-directory',
+  'typescript',
+  'load',
+  'invalid',
+  'duplicate',
+] as const;
+export interface ServiceLibraryProblem {
+  kind: (typeof SERVICE_LIBRARY_PROBLEM_KINDS)[number];
+  /** The file or directory concerned, on the node. */
+  path: string;
+  message: string;
+}
+
+/** What an agent answers on `Subjects.nodeReloadServices`: its library after the scan. */
+export interface ServiceLibraryReloadReply {
+  nodeId: string;
+  /** `name@version` of every service the node can run now. */
+  services: string[];
+  problems: ServiceLibraryProblem[];
+  /** Whether the scan changed the library (the node then announced itself again). */
+  changed: boolean;
+}
+
 export interface NodeAnnouncement {
   node: NodeDescriptor;
   agentStartedAt: string;
   heartbeatIntervalMs: number;
   /** Services this node's library can run. */
   services: ServiceDescriptor[];
+  /** What the agent found in its service directories but does not serve (absent or empty: nothing). */
+  serviceProblems?: ServiceLibraryProblem[];
   instances: InstanceReport[];
   /** Whether the agent enforces `node.limits` and instance resources, and why not. */
   limitsEnforcement?: LimitsEnforcement;
@@ -155,6 +187,8 @@ export interface NodeRecord extends NodeDescriptor {
   agentStartedAt: string;
   /** Services this node's library can run (`name@version`). */
   services: string[];
+  /** Files of its service directories the node does not serve, and why (from its latest announcement). */
+  serviceProblems?: ServiceLibraryProblem[];
   load?: NodeLoad;
   rtt?: RoundTrips;
   /** What the agent measured (`measuredAt` on the orchestrator's clock); placement prefers it to `bandwidthMbps`. */

@@ -7,14 +7,8 @@
 /** Model names are single KV/subject tokens: letters, digits, `_` and `-`. */
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
-/** The registered model version an instance serves, as its agent announces it. */
-export interface ServedModel {
-  name: string;
-  /** The registry version (integers from 1). */
-  version: number;
-  /** Lowercase hex SHA-256 of the bytes the instance loaded (the registry's). */
-  sha256: string;
-}
+/** The registered model version an instance serves (defined with the service vocabulary). */
+export type { ServedModel } from '../../../packages/service-sdk/src/vocabulary';
 
 /** Alias names: a letter first, then letters, digits, `_` or `-` (not `x`, a semver wildcard). */
 export const MODEL_ALIAS_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;

@@ -1,9 +1,6 @@
-/**
- * Where a node sits. `device`: a constrained box beside the sensors, attached to an edge site
- * (its `site` is that edge site's); `edge`: an edge server of a site; `cloud`: a cloud region.
- */
-export const NODE_TIERS = ['device', 'edge', 'cloud'] as const;
-export type NodeTier = (typeof NODE_TIERS)[number];
+import { NODE_TIERS, type NodeTier } from '../../../packages/service-sdk/src/vocabulary';
+// Defined with the service vocabulary (a service's requirements name a tier).
+export { NODE_TIERS, type NodeTier } from '../../../packages/service-sdk/src/vocabulary';
 
 /** What a node may give its instances altogether (less than the machine has, or a slice of it). */
 export interface NodeLimits {

@@ -65,6 +65,11 @@ export const Subjects = {
   nodeStopInstance: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.instance.stop`,
   nodeReannounce: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.announce`,
   /**
+   * Anyone → agent (request/reply, empty body → `ServiceLibraryReloadReply`): scan the service
+   * directories now (new or rebuilt services) and announce the node again if its library changed.
+   */
+  nodeReloadServices: (nodeId: string) => `${SUBJECT_ROOT}.cmd.node.${assertToken(nodeId, 'node id')}.services.reload`,
+  /**
    * Orchestrator → agent (request/reply, `ProfileModelsRequest` → `ProfileModelsReply`): time
    * models from the object store on this node, in a process under the node's CPU limit.
    */

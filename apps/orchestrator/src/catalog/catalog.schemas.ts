@@ -1,5 +1,10 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
-import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS, SERVICE_KINDS } from '@yunbian/contracts';
+import {
+  INSTANCE_RESOURCES_SCHEMA,
+  NODE_TIERS,
+  SERVICE_KINDS,
+  SERVICE_LIBRARY_PROBLEM_KINDS,
+} from '@yunbian/contracts';
 
 export type SchemaObject = ApiResponseSchemaHost['schema'];
 
@@ -92,6 +97,19 @@ export const NODE_RECORD: SchemaObject = {
     heartbeatIntervalMs: { type: 'number' },
     lastHeartbeatAt: { type: 'string', format: 'date-time' },
     services: { type: 'array', items: { type: 'string' } },
+    serviceProblems: {
+      type: 'array',
+      description: "files in the node's service directories it does not serve, and why (e.g. a .ts file not built)",
+      items: {
+        type: 'object',
+        required: ['kind', 'path', 'message'],
+        properties: {
+          kind: { enum: [...SERVICE_LIBRARY_PROBLEM_KINDS] },
+          path: { type: 'string' },
+          message: { type: 'string' },
+        },
+      },
+    },
     load: LOAD,
     rtt: {
       type: 'object',
