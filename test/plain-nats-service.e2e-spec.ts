@@ -51,9 +51,9 @@ describe('a service speaking the wire contract over plain NATS', () => {
     await cluster?.stop();
   });
 
-  it('imports nothing but the NATS client', () => {
+  it('imports nothing but the NATS client (and node:fs, to read its credentials)', () => {
     const imports = [...readFileSync(SERVICE, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    expect(imports).toEqual(['@nats-io/transport-node']);
+    expect(imports).toEqual(['node:fs', '@nats-io/transport-node']);
   });
 
   it('joins the catalogue as a node with a ready instance', async () => {

@@ -10,6 +10,7 @@ import { registerInstances } from './commands/instances';
 import { registerLogs } from './commands/logs';
 import { registerModels } from './commands/models';
 import { registerRun } from './commands/run';
+import { registerService } from './commands/service';
 
 export { processIo, type CliIo } from './commands/context';
 
@@ -35,6 +36,7 @@ export function buildProgram(io: CliIo): Command {
     registerInstances,
     registerModels,
     registerLogs,
+    registerService,
   ])
     register(program, context);
   return program;

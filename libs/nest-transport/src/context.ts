@@ -1,6 +1,5 @@
 import { BaseRpcContext } from '@nestjs/microservices';
-import type { MsgHdrs } from '@nats-io/transport-node';
-import type { CallContext } from '@yunbian/service-sdk';
+import type { CallContext, ServiceHeaders } from '@yunbian/service-sdk';
 
 /**
  * The context a `@MessagePattern` handler gets with `@Ctx()` under `YunbianServer`: who serves
@@ -27,7 +26,7 @@ export class YunbianContext extends BaseRpcContext<[string, CallContext]> {
   }
 
   /** The NATS headers of the request (trace context in `traceparent`). */
-  getHeaders(): MsgHdrs | undefined {
+  getHeaders(): ServiceHeaders | undefined {
     return this.args[1].headers;
   }
 }
