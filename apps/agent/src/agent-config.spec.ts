@@ -17,6 +17,7 @@ describe('loadAgentConfig', () => {
       jsDomain: undefined,
       allowedModelDirs: [],
       modelVerifyKeys: [],
+      enrolment: { orchestratorUrl: 'http://127.0.0.1:3000' },
     });
   });
 
@@ -35,6 +36,9 @@ describe('loadAgentConfig', () => {
       YUNBIAN_JS_REPLICAS: '3',
       YUNBIAN_JS_DOMAIN: 'hub',
       YUNBIAN_ALLOWED_MODEL_DIRS: '/srv/models:/opt/dicts',
+      YUNBIAN_ENROLMENT_TOKEN: 'ybe_0123456789ab_secret',
+      YUNBIAN_ORCHESTRATOR_URL: 'http://cloud:3000',
+      YUNBIAN_NATS_CREDS: '/var/lib/yunbian/node.creds',
     });
     expect(config).toEqual({
       natsUrl: 'nats://hub:4222',
@@ -50,6 +54,11 @@ describe('loadAgentConfig', () => {
       jsDomain: 'hub',
       allowedModelDirs: ['/srv/models', '/opt/dicts'],
       modelVerifyKeys: [],
+      enrolment: {
+        token: 'ybe_0123456789ab_secret',
+        orchestratorUrl: 'http://cloud:3000',
+        credentialsFile: '/var/lib/yunbian/node.creds',
+      },
     });
     expect(loadAgentConfig({ YUNBIAN_BANDWIDTH_PROBE: 'off' }).bandwidth).toBeUndefined();
   });
