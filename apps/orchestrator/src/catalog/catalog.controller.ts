@@ -15,6 +15,7 @@ import { CurrentPrincipal } from '../auth/auth.guard';
 import { siteProblem } from '../auth/site-scope';
 import { CatalogService, type CatalogStats } from './catalog.service';
 import {
+  CATALOG_STATS,
   ERROR_BODY,
   type SchemaObject,
   INSTANCE_RECORD,
@@ -148,6 +149,12 @@ export class CatalogController {
     summary: 'Give a running instance new settings, e.g. { "config": { "model": "ocr-rec@2" } } to hot-swap its model',
   })
   @ApiBody({ schema: { type: 'object', required: ['config'], properties: { config: { type: 'object' } } } })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', description: "the instance's own answer (its service decides the fields)" },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the instance is not ready' })
   configure(
     @Param('id') id: string,
     @Body(new JsonSchemaPipe(CONFIGURE_BODY)) body: { config: Record<string, unknown> },
@@ -194,6 +201,7 @@ export class CatalogController {
 
   @Get('catalog/stats')
   @ApiOperation({ summary: 'Counts by status, heartbeat processing delay and dead marks' })
+  @ApiResponse({ status: 200, schema: CATALOG_STATS })
   stats(): CatalogStats {
     return this.catalog.stats();
   }

@@ -1,5 +1,5 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
-import { INSTANCE_RESOURCES_SCHEMA, NODE_TIERS, SERVICE_KINDS } from '@yunbian/contracts';
+import { ErrorCodes, INSTANCE_RESOURCES_SCHEMA, NODE_TIERS, SERVICE_KINDS } from '@yunbian/contracts';
 
 export type SchemaObject = ApiResponseSchemaHost['schema'];
 
@@ -191,12 +191,40 @@ export const SERVICE_RECORD: SchemaObject = {
   },
 };
 
+/** Every 4xx/5xx answer (`ErrorResponse` in the OpenAPI document): what was wrong, and what to change. */
 export const ERROR_BODY: SchemaObject = {
   type: 'object',
+  required: ['statusCode', 'code', 'message'],
   properties: {
-    statusCode: { type: 'number' },
-    code: { type: 'string', example: 'UNSATISFIABLE' },
-    message: { type: 'string' },
-    details: {},
+    statusCode: { type: 'integer', example: 422 },
+    code: { type: 'string', description: `one of ${ErrorCodes.join(', ')}`, example: 'UNSATISFIABLE' },
+    message: { type: 'string', description: 'what was wrong, where, and what is accepted' },
+    details: {
+      description: 'machine-readable particulars: `issues` (JSON pointers), `accepted`, `retryAfterSeconds`, …',
+    },
+  },
+};
+
+/** `GET /catalog/stats` (`CatalogStats` in libs/catalog). */
+export const CATALOG_STATS: SchemaObject = {
+  type: 'object',
+  required: ['nodes', 'instances', 'heartbeats', 'deadMarks'],
+  properties: {
+    nodes: {
+      type: 'object',
+      properties: { alive: { type: 'integer' }, suspect: { type: 'integer' }, dead: { type: 'integer' } },
+    },
+    instances: { type: 'object', additionalProperties: { type: 'integer' }, description: 'counts by status' },
+    heartbeats: {
+      type: 'object',
+      properties: {
+        received: { type: 'integer' },
+        delayMs: {
+          type: 'object',
+          properties: { p50: { type: 'number' }, p99: { type: 'number' }, max: { type: 'number' } },
+        },
+      },
+    },
+    deadMarks: { type: 'integer', description: 'times a node went to dead since this orchestrator started' },
   },
 };

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { RUN_ENGINE_CHOICES, type Principal, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
-import { ERROR_BODY } from '../catalog/catalog.schemas';
+import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
 import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
@@ -17,6 +17,14 @@ import { mergeRunLists } from './run-listing';
 import { runView, type RunSummary } from './run-view';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
+import {
+  RUN_BODY,
+  RUN_DETAIL,
+  RUN_SUMMARY,
+  WORKFLOW_DELETED,
+  WORKFLOW_RECORD,
+  WORKFLOW_SUMMARY,
+} from './workflows.schemas';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 
@@ -81,6 +89,7 @@ export class WorkflowsController {
 
   @Get('schemas/workflow')
   @ApiOperation({ summary: 'The workflow definition language as JSON Schema' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_SCHEMA as unknown as SchemaObject })
   schema() {
     return WORKFLOW_SCHEMA;
   }
@@ -95,8 +104,8 @@ export class WorkflowsController {
         'a workflow definition (each step calls a service, a sub-workflow or tiers); see GET /schemas/workflow',
     },
   })
-  @ApiResponse({ status: 201, description: 'stored as a new version' })
-  @ApiResponse({ status: 200, description: 'identical to a stored version' })
+  @ApiResponse({ status: 201, schema: WORKFLOW_RECORD, description: 'stored as a new version' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_RECORD, description: 'identical to a stored version' })
   @ApiResponse({
     status: 400,
     schema: ERROR_BODY,
@@ -110,6 +119,7 @@ export class WorkflowsController {
 
   @Get('workflows')
   @ApiOperation({ summary: 'Latest version of every workflow' })
+  @ApiResponse({ status: 200, schema: { type: 'array', items: WORKFLOW_SUMMARY } })
   list() {
     return this.registry.list().map((w) => ({
       name: w.name,
@@ -134,12 +144,16 @@ export class WorkflowsController {
 
   @Get('workflows/:name/versions/:version')
   @ApiOperation({ summary: 'One version of a workflow' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_RECORD })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow or version' })
   version(@Param('name') name: string, @Param('version') version: string) {
     return this.registry.get(name, positiveInt(version, 'version'));
   }
 
   @Delete('workflows/:name')
   @ApiOperation({ summary: 'Delete every version (runs keep the definition they started with)' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_DELETED })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow' })
   async remove(@Param('name') name: string) {
     return { name, deletedVersions: await this.registry.delete(name) };
   }
@@ -157,29 +171,16 @@ export class WorkflowsController {
     enum: [...RUN_ENGINE_CHOICES],
     description: 'which engine executes the run (same as the body field; the body wins)',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      properties: {
-        input: { description: 'the run input (checked against the workflow input schema)' },
-        version: { type: 'integer' },
-        durability: { enum: ['durable', 'none'] },
-        origin: {
-          type: 'object',
-          properties: { nodeId: { type: 'string' } },
-          description: 'the node the input comes from',
-        },
-        dataTier: { enum: ['public', 'edge-private', 'user-private'], description: 'tier of the input data' },
-        engine: {
-          enum: [...RUN_ENGINE_CHOICES],
-          description:
-            'auto (default): a site engine when every step places at one site, else the cloud; cloud: the cloud engine; site: the site engine of the origin’s site (422 when a step cannot place there)',
-        },
-      },
-    },
+  @ApiBody({ schema: RUN_BODY })
+  @ApiResponse({ status: 202, schema: RUN_DETAIL, description: 'started' })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL, description: 'finished within wait' })
+  @ApiResponse({
+    status: 400,
+    schema: ERROR_BODY,
+    description: 'the body is not `{ "input": … }` or the input does not match the workflow input schema',
   })
-  @ApiResponse({ status: 202, description: 'started' })
-  @ApiResponse({ status: 200, description: 'finished within wait' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow or version' })
+  @ApiResponse({ status: 422, schema: ERROR_BODY, description: 'a step cannot be placed where it was asked to run' })
   async run(
     @Param('name') name: string,
     @Body() rawBody: unknown,
@@ -257,6 +258,7 @@ export class WorkflowsController {
   @ApiQuery({ name: 'limit', required: false })
   @ApiResponse({
     status: 200,
+    schema: { type: 'array', items: RUN_SUMMARY },
     description: `the runs; header ${UNAVAILABLE_HEADER} names the sites whose runs could not be read now, and why`,
   })
   async runs(
@@ -282,6 +284,8 @@ export class WorkflowsController {
   @ApiOperation({
     summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
   })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
   async runById(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     const run = await this.findRun(id);
     assertRunSite(principal, run);
@@ -305,6 +309,9 @@ export class WorkflowsController {
     summary:
       'Cancel a running run, on the engine executing it (a site or embedded engine’s run is forwarded there; 503 naming the engine when it is not live)',
   })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL, description: 'the run, cancelled' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the run has finished' })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async cancel(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     if (principal?.sites) assertRunSite(principal, await this.findRun(id));
@@ -317,6 +324,9 @@ export class WorkflowsController {
     summary:
       'Resume a failed or cancelled run from its failed steps, on the engine that executed it (forwarded like a cancel)',
   })
+  @ApiResponse({ status: 202, schema: RUN_DETAIL, description: 'the run, running again' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the run is running or succeeded' })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async retry(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     if (principal?.sites) assertRunSite(principal, await this.findRun(id));
