@@ -1,8 +1,12 @@
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { JsonLogger } from '@yunbian/common';
 import type { ErrorCode } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
+import { YAML_ROUTES } from './request-guards';
+import { malformedJsonMessage, routeMatches } from './request-mistakes';
+
+const takesYaml = (method: string, path: string) => YAML_ROUTES.some((route) => routeMatches(route, method, path));
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -61,7 +65,13 @@ export class ErrorFilter implements ExceptionFilter {
     const status = (exception as { status?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const code: ErrorCode = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-      response.status(status).json({ statusCode: status, code, message: (exception as Error).message });
+      const parser = exception as Error & { type?: unknown; body?: unknown };
+      let message = parser.message;
+      if (parser.type === 'entity.parse.failed') {
+        const request = host.switchToHttp().getRequest<Request>();
+        message = malformedJsonMessage(parser.message, parser.body, takesYaml(request.method, request.path));
+      }
+      response.status(status).json({ statusCode: status, code, message });
       return;
     }
     this.logger.error('unhandled error', { error: (exception as Error)?.stack ?? String(exception) });

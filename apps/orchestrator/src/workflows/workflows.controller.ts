@@ -7,6 +7,7 @@ import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
+import { RUN_BODY_KEYS, runBodyProblem } from '../http/request-mistakes';
 import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
 import { CatalogService } from '../catalog/catalog.service';
@@ -199,6 +200,8 @@ export class WorkflowsController {
     };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new YunbianError('BAD_REQUEST', 'body must be an object: { "input": …, "version"?, "durability"? }');
+    const bodyProblem = runBodyProblem(body, name, this.inputSchemaOf(name, body.version));
+    if (bodyProblem) throw new YunbianError('BAD_REQUEST', bodyProblem, { accepted: [...RUN_BODY_KEYS] });
     if (body.durability !== undefined && body.durability !== 'durable' && body.durability !== 'none') {
       throw new YunbianError(
         'BAD_REQUEST',
@@ -246,6 +249,15 @@ export class WorkflowsController {
     const run = waitMs && this.engine.holds(started.id) ? await this.engine.waitFor(started.id, waitMs) : started;
     response.status(run.status === 'running' ? 202 : 200);
     return runView(run);
+  }
+
+  /** The input schema of the version a run would start (undefined when there is none, or no such version: the start says so). */
+  private inputSchemaOf(name: string, version: unknown): { required?: unknown } | undefined {
+    try {
+      return this.registry.get(name, typeof version === 'number' ? version : undefined).definition.input;
+    } catch {
+      return undefined;
+    }
   }
 
   @Get('runs')
