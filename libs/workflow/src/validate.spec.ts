@@ -239,6 +239,15 @@ describe('validateDefinition: tiers', () => {
     expect(rest).toEqual([]);
     expect(issue.pointer).toBe('/steps/0/input/value');
     expect(issue.message).toContain('calls $upper, which is not a JSONata function (did you mean $uppercase?)');
+    const suggestion = (call: string) =>
+      issuesOf({ ...def, steps: [{ ...def.steps[0], input: { value: `=${call}($input.x)` } }] })[0]?.message.match(
+        /did you mean \$(\w+)/,
+      )?.[1];
+    expect(suggestion('$toUpper')).toBe('uppercase');
+    expect(suggestion('$toString')).toBe('string');
+    expect(suggestion('$Count')).toBe('count');
+    expect(suggestion('$lenght')).toBe('length');
+    expect(suggestion('$frobnicate')).toBeUndefined();
     expect(issuesOf({ ...def, steps: [{ ...def.steps[0], input: { value: '=$uppercase($input.x)' } }] })).toEqual([]);
     const trigger = {
       name: 'wf',

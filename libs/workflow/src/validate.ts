@@ -293,7 +293,11 @@ function closestFunction(name: string): string | undefined {
   return (
     EXPRESSION_FUNCTIONS.find((f) => f.toLowerCase() === lower) ??
     EXPRESSION_FUNCTIONS.find((f) => editDistance(f.toLowerCase(), lower) <= Math.min(2, Math.floor(f.length / 3))) ??
-    (lower.length >= 3 ? EXPRESSION_FUNCTIONS.find((f) => f.toLowerCase().startsWith(lower)) : undefined)
+    // $upper → $uppercase, and names from other languages: $toUpper → $uppercase, $toString → $string.
+    [lower, lower.replace(/^(to|get|is)/, '')]
+      .filter((stem) => stem.length >= 3)
+      .map((stem) => EXPRESSION_FUNCTIONS.find((f) => f.toLowerCase().startsWith(stem)))
+      .find((f) => f !== undefined)
   );
 }
 

@@ -66,6 +66,7 @@ const MEASURED_BANDWIDTH: SchemaObject = {
 
 export const NODE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['id', 'site', 'tier', 'arch', 'tags', 'cpuCores', 'memoryMb', 'costPerHour', 'status'],
   properties: {
     id: { type: 'string' },
     site: { type: 'string' },
@@ -120,6 +121,7 @@ export const NODE_RECORD: SchemaObject = {
 
 export const INSTANCE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['id', 'nodeId', 'service', 'version', 'status', 'subject'],
   properties: {
     id: { type: 'string' },
     nodeId: { type: 'string' },
@@ -165,6 +167,7 @@ export const INSTANCE_RECORD: SchemaObject = {
 
 export const SERVICE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['name', 'version', 'kind', 'nodes', 'instances'],
   properties: {
     name: { type: 'string' },
     version: { type: 'string' },

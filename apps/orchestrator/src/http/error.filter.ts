@@ -44,6 +44,16 @@ export class ErrorFilter implements ExceptionFilter {
       response.status(statusCode).json({ statusCode, ...exception.toBody() });
       return;
     }
+    // Malformed JSON: body-parser's error, which Nest's Express adapter wraps in a BadRequestException.
+    const parser = [exception, (exception as { cause?: unknown })?.cause].find(
+      (e): e is Error & { body?: unknown } => (e as { type?: unknown } | undefined)?.type === 'entity.parse.failed',
+    );
+    if (parser) {
+      const request = host.switchToHttp().getRequest<Request>();
+      const message = malformedJsonMessage(parser.message, parser.body, takesYaml(request.method, request.path));
+      response.status(400).json({ statusCode: 400, code: 'BAD_REQUEST', message });
+      return;
+    }
     if (exception instanceof HttpException) {
       const statusCode = exception.getStatus();
       const body = exception.getResponse();
@@ -65,13 +75,7 @@ export class ErrorFilter implements ExceptionFilter {
     const status = (exception as { status?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const code: ErrorCode = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-      const parser = exception as Error & { type?: unknown; body?: unknown };
-      let message = parser.message;
-      if (parser.type === 'entity.parse.failed') {
-        const request = host.switchToHttp().getRequest<Request>();
-        message = malformedJsonMessage(parser.message, parser.body, takesYaml(request.method, request.path));
-      }
-      response.status(status).json({ statusCode: status, code, message });
+      response.status(status).json({ statusCode: status, code, message: (exception as Error).message });
       return;
     }
     this.logger.error('unhandled error', { error: (exception as Error)?.stack ?? String(exception) });

@@ -90,7 +90,10 @@ export class WorkflowsController {
 
   @Get('schemas/workflow')
   @ApiOperation({ summary: 'The workflow definition language as JSON Schema' })
-  @ApiResponse({ status: 200, schema: WORKFLOW_SCHEMA as unknown as SchemaObject })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', description: 'a JSON Schema (draft-07) of a definition: the WorkflowDefinition schema' },
+  })
   schema() {
     return WORKFLOW_SCHEMA;
   }
@@ -98,13 +101,8 @@ export class WorkflowsController {
   @Post('workflows')
   @AcceptsBody(JSON_TYPE, ...YAML_TYPES)
   @ApiOperation({ summary: 'Create a workflow (JSON or YAML body); a changed definition becomes a new version' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      description:
-        'a workflow definition (each step calls a service, a sub-workflow or tiers); see GET /schemas/workflow',
-    },
-  })
+  // A YAML body is the same definition (Content-Type application/yaml).
+  @ApiBody({ schema: WORKFLOW_SCHEMA as unknown as SchemaObject })
   @ApiResponse({ status: 201, schema: WORKFLOW_RECORD, description: 'stored as a new version' })
   @ApiResponse({ status: 200, schema: WORKFLOW_RECORD, description: 'identical to a stored version' })
   @ApiResponse({
