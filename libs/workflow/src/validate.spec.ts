@@ -273,13 +273,19 @@ describe('validateDefinition: tiers', () => {
   });
 
   it('accepts the workflows the project ships', () => {
-    const dir = path.join(__dirname, '../../../workflows');
+    const root = path.join(__dirname, '../../..');
     const known: ValidationContext = {
       serviceVersions: () => ['1.0.0', '1.5.0', '2.0.0'],
       workflowVersions: () => [1],
     };
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
-      const issues = validateDefinition(YAML.parse(readFileSync(path.join(dir, file), 'utf8')), known).issues;
+    const files = ['workflows', 'docs/examples'].flatMap((dir) =>
+      readdirSync(path.join(root, dir))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => path.join(dir, f)),
+    );
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const file of files) {
+      const issues = validateDefinition(YAML.parse(readFileSync(path.join(root, file), 'utf8')), known).issues;
       expect({ file, issues: issues.filter((i) => /JSON Schema|JSONata function/.test(i.message)) }).toEqual({
         file,
         issues: [],
