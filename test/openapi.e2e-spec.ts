@@ -71,6 +71,11 @@ describe('API contract (OpenAPI document, typed client, answers to curl mistakes
     expect(documentProblems(doc)).toEqual([]);
     expect(doc.paths['/nodes'].get.operationId).toBe('listNodes');
     expect(doc.paths['/workflows/{name}/runs'].post.operationId).toBe('startRun');
+    // Definitions and run bodies may be YAML; the document says so.
+    expect(Object.keys(doc.paths['/workflows'].post.requestBody?.content ?? {})).toEqual([
+      'application/json',
+      'application/yaml',
+    ]);
     expect(Object.keys(doc.components?.schemas ?? {})).toEqual(
       expect.arrayContaining([
         'ErrorResponse',

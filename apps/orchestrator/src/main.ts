@@ -15,7 +15,7 @@ import { AuthService } from './auth/auth.service';
 import { loadHttpConfig } from './http/http-config';
 import { finishDocument, type OpenApiDocument } from './http/openapi';
 import { OPENAPI_COMPONENTS } from './http/openapi-components';
-import { YAML_TYPES } from './http/request-guards';
+import { YAML_ROUTES, YAML_TYPES } from './http/request-guards';
 import { nestingExceeds, nestingMessage } from './http/request-limits';
 
 async function main(): Promise<void> {
@@ -76,7 +76,10 @@ async function main(): Promise<void> {
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key (yb_…) or a JWT' })
       .build(),
   );
-  const document = finishDocument(built as unknown as OpenApiDocument, { components: OPENAPI_COMPONENTS });
+  const document = finishDocument(built as unknown as OpenApiDocument, {
+    components: OPENAPI_COMPONENTS,
+    yamlRoutes: YAML_ROUTES,
+  });
   SwaggerModule.setup('docs', app, document as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
   // Also where Nest's own default and most tools look for it.
   const documentJson = JSON.stringify(document);

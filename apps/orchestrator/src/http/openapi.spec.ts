@@ -74,6 +74,17 @@ describe('finishDocument', () => {
     expect((live.parameters as { schema: unknown }[])[0].schema).toEqual({ type: 'string' });
   });
 
+  it('offers the JSON body of a route that reads YAML as application/yaml too', () => {
+    const withBody = built();
+    withBody.paths['/nodes'].get.requestBody = { content: { 'application/json': { schema: structuredClone(NODE) } } };
+    const body = finishDocument(withBody, { components, yamlRoutes: ['GET /nodes'] }).paths['/nodes'].get.requestBody;
+    expect(body?.content).toEqual({
+      'application/json': { schema: { $ref: '#/components/schemas/Node' } },
+      'application/yaml': { schema: { $ref: '#/components/schemas/Node' } },
+    });
+    expect(Object.keys(doc.paths['/nodes/{id}'].delete.requestBody?.content ?? {})).toEqual([]);
+  });
+
   it('leaves the document it was given as it was', () => {
     const original = built();
     finishDocument(original, { components });

@@ -182,6 +182,8 @@ export interface FinishOptions {
   /** Named schemas: `ErrorResponse` and every resource. */
   components: Readonly<Record<string, unknown>>;
   operationIds?: Readonly<Record<string, string>>;
+  /** Routes (`METHOD /express/pattern`) whose body may also be YAML: their JSON body schema is offered as `application/yaml` too. */
+  yamlRoutes?: readonly string[];
   /** The access a route needs (default: ROUTE_ACCESS). */
   access?: (method: string, pattern: string) => Access;
 }
@@ -235,6 +237,8 @@ export function finishDocument(doc: OpenApiDocument, options: FinishOptions): Op
           ...(content ? { content } : {}),
         };
       }
+      const json = op.requestBody?.content?.['application/json'];
+      if (json && options.yamlRoutes?.includes(key)) op.requestBody!.content!['application/yaml'] = { ...json };
       for (const media of Object.values(op.requestBody?.content ?? {}))
         media.schema = nameSchemas(media.schema, byText);
       if (op.requestBody)
