@@ -226,6 +226,10 @@ export async function typedCalls(base: string): Promise<string[]> {
       const got = await answer(await raw('/instances', {}));
       expect(got).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
       expect(got.message).toContain("had none: send one with -H 'content-type: application/json' -d");
+      // Routes whose handlers read the body themselves, too (an empty definition was "/ must be object").
+      const definition = await answer(await raw('/workflows', {}));
+      expect(definition).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+      expect(definition.message).toContain('JSON or YAML body and the request had none');
     });
 
     it('curl -d without a content-type header (application/x-www-form-urlencoded)', async () => {

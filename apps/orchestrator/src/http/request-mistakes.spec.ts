@@ -23,7 +23,12 @@ describe('wrongTypeMessage', () => {
 
 describe('missingBodyMessage', () => {
   it('says how to send a body', () => {
-    expect(missingBodyMessage()).toMatch(/had none: send one with -H 'content-type: application\/json' -d/);
+    expect(missingBodyMessage()).toMatch(
+      /reads a JSON body and the request had none: send one with -H 'content-type: application\/json' -d/,
+    );
+    expect(missingBodyMessage(true)).toMatch(
+      /JSON or YAML body .*; YAML: -H 'content-type: application\/yaml' --data-binary @file.yaml\)$/,
+    );
   });
 });
 

@@ -22,11 +22,11 @@ export function wrongTypeMessage(got: string, accepted: readonly string[]): stri
   }`;
 }
 
-/** A JSON route that got no body at all (curl -XPOST without -d, or an empty one). */
-export function missingBodyMessage(example?: string): string {
-  return `this route reads a JSON body and the request had none: send one with -H 'content-type: application/json' -d '${
-    example ?? '{…}'
-  }' (or --data-binary @file.json)`;
+/** A JSON route that got no body at all (curl -XPOST without -d, or an empty one); `yaml`: the route reads YAML too. */
+export function missingBodyMessage(yaml = false): string {
+  return `this route reads a ${yaml ? 'JSON or YAML' : 'JSON'} body and the request had none: send one with -H 'content-type: application/json' -d '{…}' (or --data-binary @file.json${
+    yaml ? "; YAML: -H 'content-type: application/yaml' --data-binary @file.yaml" : ''
+  })`;
 }
 
 /**

@@ -16,6 +16,7 @@ import { aliasSpecIssues, ANONYMOUS_ACTOR, type ModelMeta } from '@yunbian/model
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody } from '../http/request-guards';
+import { missingBodyMessage } from '../http/request-mistakes';
 import { ModelAliasesService } from './model-aliases.service';
 import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_META } from './models.schemas';
 import { ModelsService } from './models.service';
@@ -82,6 +83,7 @@ export class ModelsController {
     @Body() body: unknown,
     @Headers('x-yunbian-actor') actor: string | undefined,
   ): Promise<ModelAlias> {
+    if (body === undefined) throw new YunbianError('BAD_REQUEST', missingBodyMessage());
     const versions = this.models.model(name).map((m) => m.version);
     const issues = aliasSpecIssues(name, alias, body, versions);
     if (actor !== undefined && !ACTOR_PATTERN.test(actor)) {

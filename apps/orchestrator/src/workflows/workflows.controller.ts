@@ -7,7 +7,7 @@ import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
-import { RUN_BODY_KEYS, runBodyProblem } from '../http/request-mistakes';
+import { missingBodyMessage, RUN_BODY_KEYS, runBodyProblem } from '../http/request-mistakes';
 import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
 import { CatalogService } from '../catalog/catalog.service';
@@ -111,6 +111,7 @@ export class WorkflowsController {
     description: 'invalid: details.issues lists JSON pointers and messages',
   })
   async create(@Body() body: unknown, @Res({ passthrough: true }) response: Response) {
+    if (body === undefined) throw new YunbianError('BAD_REQUEST', missingBodyMessage(true));
     const { workflow, created } = await this.registry.create(parseBody(body));
     response.status(created ? 201 : 200);
     return workflow;
