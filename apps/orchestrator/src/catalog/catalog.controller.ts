@@ -21,6 +21,7 @@ import {
   INSTANCE_RECORD,
   NODE_RECORD,
   SERVICE_RECORD,
+  SERVICE_VERSIONS,
   START_INSTANCE_BODY,
 } from './catalog.schemas';
 import { DeploymentService, type StartInstanceRequest } from './deployment.service';
@@ -89,10 +90,7 @@ export class CatalogController {
 
   @Get('services/:name')
   @ApiOperation({ summary: 'Every catalogued version of one service' })
-  @ApiResponse({
-    status: 200,
-    schema: { type: 'object', properties: { name: { type: 'string' }, versions: list(SERVICE_RECORD) } },
-  })
+  @ApiResponse({ status: 200, schema: SERVICE_VERSIONS })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   service(@Param('name') name: string): { name: string; versions: ServiceRecord[] } {
     const versions = this.catalog.serviceVersions(name);

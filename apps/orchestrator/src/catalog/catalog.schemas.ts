@@ -194,6 +194,13 @@ export const SERVICE_RECORD: SchemaObject = {
   },
 };
 
+/** `GET /services/{name}`: every catalogued version of one service. */
+export const SERVICE_VERSIONS: SchemaObject = {
+  type: 'object',
+  required: ['name', 'versions'],
+  properties: { name: { type: 'string' }, versions: { type: 'array', items: SERVICE_RECORD } },
+};
+
 /** Every 4xx/5xx answer (`ErrorResponse` in the OpenAPI document): what was wrong, and what to change. */
 export const ERROR_BODY: SchemaObject = {
   type: 'object',

@@ -7,13 +7,14 @@ import {
   INSTANCE_RECORD,
   NODE_RECORD,
   SERVICE_RECORD,
+  SERVICE_VERSIONS,
   START_INSTANCE_BODY,
 } from '../catalog/catalog.schemas';
 import { DATASET } from '../datasets/datasets.controller';
 import { DEPLOYMENT_ACTION, DEPLOYMENT_CHANGE, DEPLOYMENT_VIEW } from '../deployments/deployments.schemas';
 import { DURABILITY_REPORT } from '../health/health.schemas';
 import { JOB } from '../models/compression.controller';
-import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_META } from '../models/models.schemas';
+import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_DELETED, MODEL_META, MODEL_VERSIONS } from '../models/models.schemas';
 import { SPLIT_PLAN } from '../models/split.schemas';
 import { NETWORK_VIEW } from '../placement/network.controller';
 import { PLACEMENT_PLAN, PLAN_APPLIED } from '../placement/placements.controller';
@@ -40,6 +41,7 @@ export const OPENAPI_COMPONENTS: Readonly<Record<string, unknown>> = {
   Failure: FAILURE,
   Node: NODE_RECORD,
   Service: SERVICE_RECORD,
+  ServiceVersions: SERVICE_VERSIONS,
   Instance: INSTANCE_RECORD,
   StartInstanceRequest: START_INSTANCE_BODY,
   CatalogStats: CATALOG_STATS,
@@ -59,6 +61,8 @@ export const OPENAPI_COMPONENTS: Readonly<Record<string, unknown>> = {
   RunSummary: RUN_SUMMARY,
   Engine: LIVE_ENGINE,
   Model: MODEL_META,
+  ModelVersions: MODEL_VERSIONS,
+  ModelDeleted: MODEL_DELETED,
   ModelAlias: MODEL_ALIAS,
   ModelAliasSpec: MODEL_ALIAS_SPEC,
   SplitPlan: SPLIT_PLAN,
