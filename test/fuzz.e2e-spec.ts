@@ -127,7 +127,22 @@ interface Case {
   label: string;
 }
 
-function operations(doc: { paths: Record<string, Record<string, Record<string, unknown>>> }): Operation[] {
+/** `schema` with every `$ref` to a component replaced by the component (the document's schemas are acyclic). */
+function dereference(schema: unknown, components: Record<string, unknown>, depth = 0): unknown {
+  if (schema === null || typeof schema !== 'object' || depth > 20) return schema;
+  if (Array.isArray(schema)) return schema.map((s) => dereference(s, components, depth + 1));
+  const ref = (schema as { $ref?: unknown }).$ref;
+  if (typeof ref === 'string') return dereference(components[ref.split('/').pop()!], components, depth + 1);
+  return Object.fromEntries(
+    Object.entries(schema).map(([key, value]) => [key, dereference(value, components, depth + 1)]),
+  );
+}
+
+function operations(doc: {
+  paths: Record<string, Record<string, Record<string, unknown>>>;
+  components?: { schemas?: Record<string, unknown> };
+}): Operation[] {
+  const components = doc.components?.schemas ?? {};
   const ops: Operation[] = [];
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
@@ -136,7 +151,7 @@ function operations(doc: { paths: Record<string, Record<string, Record<string, u
         method: method.toUpperCase(),
         path,
         params: (op.parameters as Operation['params']) ?? [],
-        bodySchema: content?.['application/json']?.schema,
+        bodySchema: dereference(content?.['application/json']?.schema, components) as Operation['bodySchema'],
         bodyTypes: Object.keys(content ?? {}),
       });
     }

@@ -65,11 +65,18 @@ describe('workflow triggers (real nats-server with JetStream, orchestrator, agen
   it('documents the trigger status of GET /workflows/{name} in the OpenAPI', async () => {
     const openapi = await cluster.get<{
       paths: Record<string, { get?: { responses: Record<string, { content?: Record<string, { schema: unknown }> }> } }>;
+      components: { schemas: Record<string, unknown> };
     }>('/docs/openapi.json');
-    const schema = openapi.paths['/workflows/{name}'].get!.responses['200'].content!['application/json'].schema as {
-      properties: { triggers: { items: { properties: Record<string, unknown> } } };
+    // Named schemas are $refs to components/schemas.
+    const resolve = <T>(schema: unknown): T => {
+      const ref = (schema as { $ref?: string }).$ref;
+      return (ref ? openapi.components.schemas[ref.split('/').pop()!] : schema) as T;
     };
-    expect(Object.keys(schema.properties.triggers.items.properties)).toEqual(
+    const view = resolve<{ properties: { triggers: { items: unknown } } }>(
+      openapi.paths['/workflows/{name}'].get!.responses['200'].content!['application/json'].schema,
+    );
+    const trigger = resolve<{ properties: Record<string, unknown> }>(view.properties.triggers.items);
+    expect(Object.keys(trigger.properties)).toEqual(
       expect.arrayContaining(['state', 'reason', 'runsStarted', 'lastFiredAt', 'lastError', 'inFlight']),
     );
   });

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { JsonLogger, setLogFields } from '@yunbian/common';
 import { metricsRequestListener, shutdownTracing, traceHttpRequests, yunbianMetrics } from '@yunbian/observability';
 import { AppModule } from './app.module';
@@ -13,7 +13,9 @@ import { AuditService } from './auth/audit.service';
 import { auditRequests } from './auth/audit-requests';
 import { AuthService } from './auth/auth.service';
 import { loadHttpConfig } from './http/http-config';
-import { YAML_TYPES } from './http/request-guards';
+import { finishDocument, type OpenApiDocument } from './http/openapi';
+import { OPENAPI_COMPONENTS } from './http/openapi-components';
+import { YAML_ROUTES, YAML_TYPES } from './http/request-guards';
 import { nestingExceeds, nestingMessage } from './http/request-limits';
 
 async function main(): Promise<void> {
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
     });
   }
   app.use('/metrics', metricsRequestListener(yunbianMetrics()));
-  const document = SwaggerModule.createDocument(
+  const built = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle(engine.mode === 'site' ? `Yunbian site engine (${engine.site})` : 'Yunbian orchestrator')
@@ -74,7 +76,18 @@ async function main(): Promise<void> {
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key (yb_…) or a JWT' })
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  const document = finishDocument(built as unknown as OpenApiDocument, {
+    components: OPENAPI_COMPONENTS,
+    yamlRoutes: YAML_ROUTES,
+  });
+  SwaggerModule.setup('docs', app, document as unknown as OpenAPIObject, { jsonDocumentUrl: 'docs/openapi.json' });
+  // Also where Nest's own default and most tools look for it.
+  const documentJson = JSON.stringify(document);
+  app.use('/docs-json', (req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/') return next();
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.end(documentJson);
+  });
   const port = http.port;
   await app.listen(port, http.host);
   logger.info('orchestrator listening', {

@@ -1,6 +1,7 @@
 export * from './definition';
 export * from './workflow.schema';
 export * from './mapping';
+export * from './functions';
 export * from './graph';
 export * from './validate';
 export * from './triggers';

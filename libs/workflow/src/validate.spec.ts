@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
 import { validateDefinition, type ValidationContext } from './validate';
 
 const context: ValidationContext = {
@@ -228,5 +231,65 @@ describe('validateDefinition: tiers', () => {
       pointer: '/steps/0/tiers/0/hard/threshold',
       message: 'must be <= 1 (got 2)',
     });
+  });
+
+  it('refuses an expression calling a function JSONata does not have, naming the likely one', () => {
+    const def = { name: 'wf', steps: [{ id: 'a', service: 'echo', input: { value: '=$upper($input.x)' } }] };
+    const [issue, ...rest] = issuesOf(def);
+    expect(rest).toEqual([]);
+    expect(issue.pointer).toBe('/steps/0/input/value');
+    expect(issue.message).toContain('calls $upper, which is not a JSONata function (did you mean $uppercase?)');
+    const suggestion = (call: string) =>
+      issuesOf({ ...def, steps: [{ ...def.steps[0], input: { value: `=${call}($input.x)` } }] })[0]?.message.match(
+        /did you mean \$(\w+)/,
+      )?.[1];
+    expect(suggestion('$toUpper')).toBe('uppercase');
+    expect(suggestion('$toString')).toBe('string');
+    expect(suggestion('$Count')).toBe('count');
+    expect(suggestion('$lenght')).toBe('length');
+    expect(suggestion('$frobnicate')).toBeUndefined();
+    expect(issuesOf({ ...def, steps: [{ ...def.steps[0], input: { value: '=$uppercase($input.x)' } }] })).toEqual([]);
+    const trigger = {
+      name: 'wf',
+      steps: base.steps,
+      triggers: [{ id: 't', subject: 'orders.created', input: '$parseJson($trigger.data)' }],
+    };
+    expect(issuesOf(trigger).map((i) => i.message)).toEqual([expect.stringContaining('calls $parseJson')]);
+  });
+
+  it('refuses an input that is not a JSON Schema, such as a step input indented one level too little', () => {
+    const [issue, ...rest] = issuesOf({ ...base, input: { value: '=$input.x' } });
+    expect(rest).toEqual([]);
+    expect(issue.pointer).toBe('/input/value');
+    expect(issue.message).toContain('"value" is not a JSON Schema keyword');
+    expect(issue.message).toContain('indented one level too little');
+    const deep = issuesOf({ ...base, input: { type: 'object', properties: { x: { type: 'string', lenght: 3 } } } });
+    expect(deep).toEqual([expect.objectContaining({ pointer: '/input/properties/x/lenght' })]);
+    expect(issuesOf({ ...base, input: { type: 'object', properties: { x: { type: 'strin' } } } })).toEqual([
+      expect.objectContaining({ pointer: '/input' }),
+    ]);
+    const schema = { type: 'object', required: ['x'], properties: { x: { type: 'string', example: 'a' } } };
+    expect(issuesOf({ ...base, input: schema })).toEqual([]);
+  });
+
+  it('accepts the workflows the project ships', () => {
+    const root = path.join(__dirname, '../../..');
+    const known: ValidationContext = {
+      serviceVersions: () => ['1.0.0', '1.5.0', '2.0.0'],
+      workflowVersions: () => [1],
+    };
+    const files = ['workflows', 'docs/examples'].flatMap((dir) =>
+      readdirSync(path.join(root, dir))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => path.join(dir, f)),
+    );
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const file of files) {
+      const issues = validateDefinition(YAML.parse(readFileSync(path.join(root, file), 'utf8')), known).issues;
+      expect({ file, issues: issues.filter((i) => /JSON Schema|JSONata function/.test(i.message)) }).toEqual({
+        file,
+        issues: [],
+      });
+    }
   });
 });

@@ -1,7 +1,10 @@
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
 import semver from 'semver';
 import { compileExpression, createAjv, ExpressionError, schemaIssues, type SchemaIssue } from '@yunbian/common';
 import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import { LIMITS, type StepDefinition, type WorkflowDefinition } from './definition';
+import { EXPRESSION_FUNCTIONS, unknownFunctionCalls } from './functions';
 import { dependencies, findCycle, stepExpressions } from './graph';
 import { DEFAULT_HARD_RULE } from './hard-examples';
 import { mappingExpressions, stepReferences } from './mapping';
@@ -24,6 +27,55 @@ export interface ValidationResult {
 
 const ajv = createAjv({ useDefaults: false });
 const validateSchema = ajv.compile(WORKFLOW_SCHEMA);
+
+/**
+ * Compiles a definition's `input` strictly: a keyword JSON Schema does not have is an error
+ * (the lenient validator ignores it). That is how a step's `input:` mapping indented one level
+ * too little shows up, as the workflow's input schema `{ image: "=$input.image" }`, which would
+ * otherwise accept every input. Annotations OpenAPI users write (`example`) are allowed.
+ */
+const strictAjv = new Ajv({ strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false });
+addFormats(strictAjv);
+strictAjv.addVocabulary(['example']);
+
+const SCHEMA_HINT =
+  'a JSON Schema such as { type: object, required: [image], properties: { image: { type: string } } }';
+
+/** Why `input` is not the JSON Schema of a run input (with a pointer into it), or nothing. */
+export function inputSchemaIssues(input: Record<string, unknown>): SchemaIssue[] {
+  try {
+    strictAjv.compile(input);
+    return [];
+  } catch (err) {
+    const message = (err as Error).message;
+    const keyword = /unknown keyword: "([^"]*)"/.exec(message)?.[1];
+    if (keyword === undefined)
+      return [{ pointer: '/input', message: `is not a usable JSON Schema: ${message}; give ${SCHEMA_HINT}` }];
+    const pointer = keywordPointer(input, keyword);
+    const top = pointer === `/input/${keyword.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    return [
+      {
+        pointer,
+        message: `"${keyword}" is not a JSON Schema keyword: /input is the JSON Schema the run input must match${
+          top ? ' (a step input or mapping indented one level too little lands here)' : ''
+        }; give ${SCHEMA_HINT}`,
+      },
+    ];
+  }
+}
+
+/** Where the first occurrence of `keyword` is in a schema, as a JSON pointer from the definition. */
+function keywordPointer(schema: unknown, keyword: string, at = '/input'): string {
+  const escape = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+  const queue: [unknown, string][] = [[schema, at]];
+  while (queue.length) {
+    const [node, here] = queue.shift()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (!Array.isArray(node) && Object.hasOwn(node, keyword)) return `${here}/${escape(keyword)}`;
+    for (const [k, v] of Object.entries(node)) queue.push([v, `${here}/${escape(k)}`]);
+  }
+  return at;
+}
 
 function depthOf(value: unknown): number {
   if (value === null || typeof value !== 'object') return 0;
@@ -103,13 +155,7 @@ export function validateDefinition(raw: unknown, context: ValidationContext): Va
   issues.push(...triggerIssues(definition));
   for (const expression of triggerExpressions(definition)) checkTriggerExpression(expression, issues);
 
-  if (definition.input) {
-    try {
-      ajv.compile(definition.input);
-    } catch (err) {
-      issues.push({ pointer: '/input', message: `is not a usable JSON Schema: ${(err as Error).message}` });
-    }
-  }
+  if (definition.input) issues.push(...inputSchemaIssues(definition.input));
 
   if (issues.length === 0) {
     const cycle = findCycle(dependencies(definition));
@@ -221,16 +267,52 @@ function checkExpression(
   }
 }
 
-/** False (and an issue at its pointer) when the expression does not compile. */
+/** False (and an issue at its pointer) when the expression does not compile or calls a function that does not exist. */
 function compiles(expression: { pointer: string; text: string }, issues: SchemaIssue[]): boolean {
   try {
     compileExpression(expression.text);
-    return true;
   } catch (err) {
     if (!(err instanceof ExpressionError)) throw err;
     issues.push({ pointer: expression.pointer, message: `invalid expression: ${err.message}` });
     return false;
   }
+  const unknown = unknownFunctionCalls(expression.text);
+  for (const name of unknown) {
+    const near = closestFunction(name);
+    issues.push({
+      pointer: expression.pointer,
+      message: `calls $${name}, which is not a JSONata function${near ? ` (did you mean $${near}?)` : ''}: expressions may call JSONata's built-ins (https://docs.jsonata.org/overview) or functions they define themselves`,
+    });
+  }
+  return unknown.length === 0;
+}
+
+/** The built-in a misspelt function name most likely meant: same letters in another case, a couple of edits away, or a prefix. */
+function closestFunction(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return (
+    EXPRESSION_FUNCTIONS.find((f) => f.toLowerCase() === lower) ??
+    EXPRESSION_FUNCTIONS.find((f) => editDistance(f.toLowerCase(), lower) <= Math.min(2, Math.floor(f.length / 3))) ??
+    // $upper → $uppercase, and names from other languages: $toUpper → $uppercase, $toString → $string.
+    [lower, lower.replace(/^(to|get|is)/, '')]
+      .filter((stem) => stem.length >= 3)
+      .map((stem) => EXPRESSION_FUNCTIONS.find((f) => f.toLowerCase().startsWith(stem)))
+      .find((f) => f !== undefined)
+  );
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
 }
 
 /** A trigger's input mapping runs before any step: it may read `$trigger`, never `$steps`. */

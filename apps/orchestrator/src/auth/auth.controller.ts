@@ -5,6 +5,7 @@ import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY } from '../catalog/catalog.schemas';
 import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { API_KEY_REQUEST_SCHEMA, keyRequestProblem, keyView } from './api-key';
+import { API_KEY_CREATED, API_KEY_VIEW, AUDIT_ENTRY, KEY_REVOKED, PRINCIPAL } from './auth.schemas';
 import { ApiKeyStore } from './api-key.store';
 import { parseAuditQuery } from './audit-query';
 import { AuditService } from './audit.service';
@@ -22,7 +23,7 @@ export class AuthController {
   @Post('auth/keys')
   @ApiOperation({ summary: 'Create an API key; the answer holds the key itself, shown this once' })
   @ApiBody({ schema: API_KEY_REQUEST_SCHEMA as unknown as Record<string, unknown> })
-  @ApiResponse({ status: 201, description: '{ id, key, name, role, sites?, expiresAt?, createdAt, createdBy }' })
+  @ApiResponse({ status: 201, schema: API_KEY_CREATED, description: 'the key, with its secret shown this once' })
   @ApiResponse({ status: 400, schema: ERROR_BODY })
   async create(
     @Body(new JsonSchemaPipe(API_KEY_REQUEST_SCHEMA as unknown as Record<string, unknown>)) body: ApiKeyRequest,
@@ -36,6 +37,7 @@ export class AuthController {
 
   @Get('auth/keys')
   @ApiOperation({ summary: 'API keys (never their secrets)' })
+  @ApiResponse({ status: 200, schema: { type: 'array', items: API_KEY_VIEW } })
   list(): Promise<ApiKeyView[]> {
     return this.keys.list();
   }
@@ -43,6 +45,7 @@ export class AuthController {
   @Delete('auth/keys/:id')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke an API key: refused at once here, within 1 s on every replica' })
+  @ApiResponse({ status: 200, schema: KEY_REVOKED })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   async revoke(@Param('id') id: string): Promise<{ id: string; revoked: true }> {
     if (!(await this.keys.revoke(id)))
@@ -52,6 +55,7 @@ export class AuthController {
 
   @Get('auth/whoami')
   @ApiOperation({ summary: 'The credential this request came with: kind, id, role, sites' })
+  @ApiResponse({ status: 200, schema: PRINCIPAL })
   whoami(@CurrentPrincipal() principal: Principal): Principal {
     return principal;
   }
@@ -65,6 +69,7 @@ export class AuthController {
     description: 'key id or token subject (`anonymous` for refused callers)',
   })
   @ApiQuery({ name: 'limit', required: false, description: '1–1000 (default 100); without since, the newest' })
+  @ApiResponse({ status: 200, schema: { type: 'array', items: AUDIT_ENTRY } })
   @ApiResponse({ status: 400, schema: ERROR_BODY })
   async entries(@Query() query: Record<string, unknown>): Promise<AuditEntry[]> {
     const parsed = parseAuditQuery(query);

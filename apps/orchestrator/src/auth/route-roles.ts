@@ -6,8 +6,8 @@ export type Access = Role | 'open';
 /**
  * The role each route needs, declared once here by method and route pattern (Express form,
  * `:param`). A route missing from this table needs `admin` (fail closed); a unit spec checks
- * that every route the controllers declare is in it. `/docs`, `/docs/openapi.json` and
- * `/metrics` are served outside the router (see main.ts).
+ * that every route the controllers declare is in it. `/docs`, `/docs/openapi.json`,
+ * `/docs-json` and `/metrics` are served outside the router (see main.ts).
  *
  * viewer: reads. operator: runs (start, cancel, retry), instances (deploy, configure, stop),
  * deployments and placement plans. admin: definitions, models, datasets, nodes, keys, audit.

@@ -15,11 +15,13 @@ import { CurrentPrincipal } from '../auth/auth.guard';
 import { siteProblem } from '../auth/site-scope';
 import { CatalogService, type CatalogStats } from './catalog.service';
 import {
+  CATALOG_STATS,
   ERROR_BODY,
   type SchemaObject,
   INSTANCE_RECORD,
   NODE_RECORD,
   SERVICE_RECORD,
+  SERVICE_VERSIONS,
   START_INSTANCE_BODY,
 } from './catalog.schemas';
 import { DeploymentService, type StartInstanceRequest } from './deployment.service';
@@ -88,10 +90,7 @@ export class CatalogController {
 
   @Get('services/:name')
   @ApiOperation({ summary: 'Every catalogued version of one service' })
-  @ApiResponse({
-    status: 200,
-    schema: { type: 'object', properties: { name: { type: 'string' }, versions: list(SERVICE_RECORD) } },
-  })
+  @ApiResponse({ status: 200, schema: SERVICE_VERSIONS })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   service(@Param('name') name: string): { name: string; versions: ServiceRecord[] } {
     const versions = this.catalog.serviceVersions(name);
@@ -148,6 +147,12 @@ export class CatalogController {
     summary: 'Give a running instance new settings, e.g. { "config": { "model": "ocr-rec@2" } } to hot-swap its model',
   })
   @ApiBody({ schema: { type: 'object', required: ['config'], properties: { config: { type: 'object' } } } })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', description: "the instance's own answer (its service decides the fields)" },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the instance is not ready' })
   configure(
     @Param('id') id: string,
     @Body(new JsonSchemaPipe(CONFIGURE_BODY)) body: { config: Record<string, unknown> },
@@ -194,6 +199,7 @@ export class CatalogController {
 
   @Get('catalog/stats')
   @ApiOperation({ summary: 'Counts by status, heartbeat processing delay and dead marks' })
+  @ApiResponse({ status: 200, schema: CATALOG_STATS })
   stats(): CatalogStats {
     return this.catalog.stats();
   }

@@ -1,5 +1,6 @@
 import type { ApiResponseSchemaHost } from '@nestjs/swagger';
 import {
+  ErrorCodes,
   INSTANCE_RESOURCES_SCHEMA,
   NODE_TIERS,
   SERVICE_KINDS,
@@ -71,6 +72,7 @@ const MEASURED_BANDWIDTH: SchemaObject = {
 
 export const NODE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['id', 'site', 'tier', 'arch', 'tags', 'cpuCores', 'memoryMb', 'costPerHour', 'status'],
   properties: {
     id: { type: 'string' },
     site: { type: 'string' },
@@ -138,6 +140,7 @@ export const NODE_RECORD: SchemaObject = {
 
 export const INSTANCE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['id', 'nodeId', 'service', 'version', 'status', 'subject'],
   properties: {
     id: { type: 'string' },
     nodeId: { type: 'string' },
@@ -183,6 +186,7 @@ export const INSTANCE_RECORD: SchemaObject = {
 
 export const SERVICE_RECORD: SchemaObject = {
   type: 'object',
+  required: ['name', 'version', 'kind', 'nodes', 'instances'],
   properties: {
     name: { type: 'string' },
     version: { type: 'string' },
@@ -209,12 +213,47 @@ export const SERVICE_RECORD: SchemaObject = {
   },
 };
 
+/** `GET /services/{name}`: every catalogued version of one service. */
+export const SERVICE_VERSIONS: SchemaObject = {
+  type: 'object',
+  required: ['name', 'versions'],
+  properties: { name: { type: 'string' }, versions: { type: 'array', items: SERVICE_RECORD } },
+};
+
+/** Every 4xx/5xx answer (`ErrorResponse` in the OpenAPI document): what was wrong, and what to change. */
 export const ERROR_BODY: SchemaObject = {
   type: 'object',
+  required: ['statusCode', 'code', 'message'],
   properties: {
-    statusCode: { type: 'number' },
-    code: { type: 'string', example: 'UNSATISFIABLE' },
-    message: { type: 'string' },
-    details: {},
+    statusCode: { type: 'integer', example: 422 },
+    code: { type: 'string', description: `one of ${ErrorCodes.join(', ')}`, example: 'UNSATISFIABLE' },
+    message: { type: 'string', description: 'what was wrong, where, and what is accepted' },
+    details: {
+      description: 'machine-readable particulars: `issues` (JSON pointers), `accepted`, `retryAfterSeconds`, …',
+    },
+  },
+};
+
+/** `GET /catalog/stats` (`CatalogStats` in libs/catalog). */
+export const CATALOG_STATS: SchemaObject = {
+  type: 'object',
+  required: ['nodes', 'instances', 'heartbeats', 'deadMarks'],
+  properties: {
+    nodes: {
+      type: 'object',
+      properties: { alive: { type: 'integer' }, suspect: { type: 'integer' }, dead: { type: 'integer' } },
+    },
+    instances: { type: 'object', additionalProperties: { type: 'integer' }, description: 'counts by status' },
+    heartbeats: {
+      type: 'object',
+      properties: {
+        received: { type: 'integer' },
+        delayMs: {
+          type: 'object',
+          properties: { p50: { type: 'number' }, p99: { type: 'number' }, max: { type: 'number' } },
+        },
+      },
+    },
+    deadMarks: { type: 'integer', description: 'times a node went to dead since this orchestrator started' },
   },
 };

@@ -9,7 +9,7 @@ import { AcceptsBody, JSON_TYPE } from '../http/request-guards';
 import { REGISTER_DIGITS_BODY, type RegisterDigitsBody, type UploadQuery } from './dataset-request';
 import { DatasetsService } from './datasets.service';
 
-const DATASET: SchemaObject = {
+export const DATASET: SchemaObject = {
   type: 'object',
   properties: {
     name: { type: 'string', example: 'digits-heldOut' },

@@ -1,9 +1,10 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { NatsHealthIndicator } from '../transport.module';
 import { CatalogService } from '../catalog/catalog.service';
 import { DurabilityService } from './durability.service';
+import { DURABILITY_REPORT } from './health.schemas';
 
 @ApiTags('health')
 @Controller('health')
@@ -21,6 +22,7 @@ export class HealthController {
     summary:
       'What the JetStream state survives here: replicas (YUNBIAN_JS_REPLICAS and each bucket), the cluster, the server’s fsync setting',
   })
+  @ApiResponse({ status: 200, schema: DURABILITY_REPORT })
   durabilityReport() {
     return this.durability.report();
   }

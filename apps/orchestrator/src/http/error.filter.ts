@@ -1,8 +1,12 @@
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { JsonLogger } from '@yunbian/common';
 import type { ErrorCode } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
+import { YAML_ROUTES } from './request-guards';
+import { malformedJsonMessage, routeMatches } from './request-mistakes';
+
+const takesYaml = (method: string, path: string) => YAML_ROUTES.some((route) => routeMatches(route, method, path));
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -38,6 +42,16 @@ export class ErrorFilter implements ExceptionFilter {
       if (typeof retryAfter === 'number' && Number.isFinite(retryAfter))
         response.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfter))));
       response.status(statusCode).json({ statusCode, ...exception.toBody() });
+      return;
+    }
+    // Malformed JSON: body-parser's error, which Nest's Express adapter wraps in a BadRequestException.
+    const parser = [exception, (exception as { cause?: unknown })?.cause].find(
+      (e): e is Error & { body?: unknown } => (e as { type?: unknown } | undefined)?.type === 'entity.parse.failed',
+    );
+    if (parser) {
+      const request = host.switchToHttp().getRequest<Request>();
+      const message = malformedJsonMessage(parser.message, parser.body, takesYaml(request.method, request.path));
+      response.status(400).json({ statusCode: 400, code: 'BAD_REQUEST', message });
       return;
     }
     if (exception instanceof HttpException) {

@@ -2,6 +2,7 @@ import { Injectable, type PipeTransform } from '@nestjs/common';
 import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, schemaIssues } from '@yunbian/common';
 import { YunbianError } from '@yunbian/transport';
+import { missingBodyMessage } from './request-mistakes';
 
 const ajv = createAjv({ useDefaults: true });
 
@@ -15,6 +16,8 @@ export class JsonSchemaPipe implements PipeTransform {
   }
 
   transform(value: unknown): unknown {
+    // No body at all (curl -XPOST without -d) would read as "/ must be object".
+    if (value === undefined) throw new YunbianError('BAD_REQUEST', missingBodyMessage());
     if (!this.validate(value)) {
       const issues = schemaIssues(this.validate, value);
       throw new YunbianError('VALIDATION_FAILED', `request body is invalid: ${formatIssues(issues)}`, { issues });

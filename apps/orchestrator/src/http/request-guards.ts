@@ -11,10 +11,13 @@ import type { Request } from 'express';
 import { YunbianError } from '@yunbian/transport';
 import { contentTypeProblem, routeParamProblem } from './request-limits';
 
-const BODY_TYPES = 'yunbian:body-types';
+export const BODY_TYPES = 'yunbian:body-types';
 export const JSON_TYPE = 'application/json';
 /** The text types the orchestrator's text parser reads (YAML definitions). */
 export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] as const;
+
+/** The routes whose body may be YAML (their handlers say `@AcceptsBody(JSON_TYPE, ...YAML_TYPES)`; a spec checks the two agree). */
+export const YAML_ROUTES = ['POST /workflows', 'POST /workflows/:name/runs'] as const;
 
 /** The media types a route's body may have (default: application/json only). */
 export const AcceptsBody = (...types: string[]) => SetMetadata(BODY_TYPES, types);

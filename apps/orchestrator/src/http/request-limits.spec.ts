@@ -33,7 +33,7 @@ describe('contentTypeProblem', () => {
 
   it('refuses a body of another type or none, naming what the route reads', () => {
     expect(contentTypeProblem('POST', { 'content-length': '5', 'content-type': 'application/xml' }, json)).toBe(
-      'this route reads a body of Content-Type application/json; got "application/xml"',
+      `this route reads a body of Content-Type application/json; got "application/xml": send -H 'content-type: application/json'`,
     );
     expect(contentTypeProblem('POST', { 'content-length': '5' }, json)).toMatch(/got no Content-Type/);
     expect(

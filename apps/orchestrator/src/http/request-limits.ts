@@ -1,4 +1,5 @@
 import { DOTTED_ID_PATTERN, DOTTED_ID_RULE, IDENTIFIER_PATTERN, IDENTIFIER_RULE } from '@yunbian/contracts';
+import { wrongTypeMessage } from './request-mistakes';
 
 const OPEN = new Set([0x5b, 0x7b]); // [ {
 const CLOSE = new Set([0x5d, 0x7d]); // ] }
@@ -70,7 +71,7 @@ export function contentTypeProblem(
   if (!hasBody) return undefined;
   const type = mediaType(headers['content-type']);
   if (accepted.includes(type)) return undefined;
-  return `this route reads a body of Content-Type ${accepted.join(' or ')}; got ${type ? `"${type}"` : 'no Content-Type'}`;
+  return wrongTypeMessage(type, accepted);
 }
 
 /**

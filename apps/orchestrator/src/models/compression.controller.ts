@@ -8,7 +8,7 @@ import { JsonSchemaPipe } from '../http/json-schema.pipe';
 import { COMPRESS_BODY } from './compression-request';
 import { CompressionService } from './compression.service';
 
-const JOB: SchemaObject = {
+export const JOB: SchemaObject = {
   type: 'object',
   properties: {
     id: { type: 'string' },

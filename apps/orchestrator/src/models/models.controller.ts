@@ -16,8 +16,9 @@ import { aliasSpecIssues, ANONYMOUS_ACTOR, type ModelMeta } from '@yunbian/model
 import { YunbianError } from '@yunbian/transport';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody } from '../http/request-guards';
+import { missingBodyMessage } from '../http/request-mistakes';
 import { ModelAliasesService } from './model-aliases.service';
-import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_META } from './models.schemas';
+import { MODEL_ALIAS, MODEL_ALIAS_SPEC, MODEL_DELETED, MODEL_META, MODEL_VERSIONS } from './models.schemas';
 import { ModelsService } from './models.service';
 
 /** Who set an alias: the `X-Yunbian-Actor` header until requests carry a credential. */
@@ -82,6 +83,7 @@ export class ModelsController {
     @Body() body: unknown,
     @Headers('x-yunbian-actor') actor: string | undefined,
   ): Promise<ModelAlias> {
+    if (body === undefined) throw new YunbianError('BAD_REQUEST', missingBodyMessage());
     const versions = this.models.model(name).map((m) => m.version);
     const issues = aliasSpecIssues(name, alias, body, versions);
     if (actor !== undefined && !ACTOR_PATTERN.test(actor)) {
@@ -155,10 +157,7 @@ export class ModelsController {
 
   @Get(':name')
   @ApiOperation({ summary: 'Every version of one model, oldest first' })
-  @ApiResponse({
-    status: 200,
-    schema: { type: 'object', properties: { name: { type: 'string' }, versions: list(MODEL_META) } },
-  })
+  @ApiResponse({ status: 200, schema: MODEL_VERSIONS })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   model(@Param('name') name: string): { name: string; versions: ModelMeta[] } {
     return { name, versions: this.models.model(name) };
@@ -198,10 +197,7 @@ export class ModelsController {
 
   @Delete(':name')
   @ApiOperation({ summary: 'Delete every version of a model (metadata and bytes)' })
-  @ApiResponse({
-    status: 200,
-    schema: { type: 'object', properties: { name: { type: 'string' }, deleted: list(MODEL_META) } },
-  })
+  @ApiResponse({ status: 200, schema: MODEL_DELETED })
   @ApiResponse({ status: 404, schema: ERROR_BODY })
   async deleteModel(@Param('name') name: string): Promise<{ name: string; deleted: ModelMeta[] }> {
     return { name, deleted: await this.models.deleteModel(name) };

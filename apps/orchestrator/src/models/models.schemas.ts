@@ -50,6 +50,20 @@ const CANARY: SchemaObject = {
 };
 
 /** Body of PUT /models/{name}/aliases/{alias}. */
+/** `GET /models/{name}`: every version of one model, oldest first. */
+export const MODEL_VERSIONS: SchemaObject = {
+  type: 'object',
+  required: ['name', 'versions'],
+  properties: { name: { type: 'string' }, versions: { type: 'array', items: MODEL_META } },
+};
+
+/** `DELETE /models/{name}`: the versions deleted. */
+export const MODEL_DELETED: SchemaObject = {
+  type: 'object',
+  required: ['name', 'deleted'],
+  properties: { name: { type: 'string' }, deleted: { type: 'array', items: MODEL_META } },
+};
+
 export const MODEL_ALIAS_SPEC: SchemaObject = {
   type: 'object',
   required: ['version'],

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { YunbianError } from '@yunbian/transport';
 import { OBJECTIVE_FORMS } from '@yunbian/contracts';
 import type { SchemaObject } from '../catalog/catalog.schemas';
@@ -36,6 +36,71 @@ const PLAN_BODY: SchemaObject = {
   },
 };
 
+/** `StoredPlan`: the request, and the plan (`ok: true`) or why none exists (`ok: false`). */
+export const PLACEMENT_PLAN: SchemaObject = {
+  type: 'object',
+  required: ['id', 'request', 'createdAt', 'result'],
+  properties: {
+    id: { type: 'string' },
+    request: PLAN_BODY,
+    createdAt: { type: 'string', format: 'date-time' },
+    result: {
+      type: 'object',
+      required: ['ok', 'solver'],
+      properties: {
+        ok: { type: 'boolean' },
+        solver: { enum: ['exact', 'heuristic'] },
+        provenOptimal: { type: 'boolean' },
+        objective: { type: 'object', description: 'value, weights, costPerHour, runLatencyMs and their references' },
+        services: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              service: { type: 'string' },
+              instances: { type: 'integer' },
+              placements: {
+                type: 'array',
+                items: { type: 'object', properties: { nodeId: { type: 'string' }, instances: { type: 'integer' } } },
+              },
+              costPerHour: { type: 'number' },
+              meanLatencyMs: { type: 'number' },
+              excluded: { type: 'array', items: { type: 'object' } },
+              notes: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+        reasons: { type: 'array', items: { type: 'string' } },
+        solveMs: { type: 'number' },
+        error: { type: 'object', description: 'ok: false: UNSATISFIABLE, why, and details' },
+      },
+    },
+  },
+};
+
+export const PLAN_APPLIED: SchemaObject = {
+  type: 'object',
+  required: ['plan', 'dryRun', 'actions'],
+  properties: {
+    plan: { type: 'string' },
+    dryRun: { type: 'boolean' },
+    actions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['action', 'service', 'nodeId'],
+        properties: {
+          action: { enum: ['start', 'drain', 'keep'] },
+          service: { type: 'string' },
+          nodeId: { type: 'string' },
+          instanceId: { type: 'string' },
+          error: { type: 'string' },
+        },
+      },
+    },
+  },
+};
+
 @ApiTags('placement')
 @Controller('placements')
 export class PlacementsController {
@@ -47,12 +112,15 @@ export class PlacementsController {
     summary: 'Plan which services of a workflow run on which nodes, and how many instances, for an expected load',
   })
   @ApiBody({ schema: PLAN_BODY })
+  @ApiResponse({ status: 200, schema: PLACEMENT_PLAN })
   plan(@Body(new JsonSchemaPipe(PLAN_BODY as Record<string, unknown>)) body: PlanRequest) {
     return this.placements.plan(body);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'A plan made earlier' })
+  @ApiResponse({ status: 200, schema: PLACEMENT_PLAN })
+  @ApiResponse({ status: 404, description: 'no such plan (plans are kept in memory, the last 100)' })
   get(@Param('id') id: string) {
     return this.placements.get(id);
   }
@@ -64,6 +132,8 @@ export class PlacementsController {
       "Start the planned instances that are missing and drain the ones beyond the plan, among the instances this workflow's applied plans started (never one-off instances or deployments' replicas)",
   })
   @ApiQuery({ name: 'dryRun', required: false, description: 'true: list every start and drain, do none' })
+  @ApiResponse({ status: 200, schema: PLAN_APPLIED })
+  @ApiResponse({ status: 404, description: 'no such plan' })
   async apply(@Param('id') id: string, @Query('dryRun') dryRun?: string) {
     if (dryRun !== undefined && !['true', 'false', '1', '0', ''].includes(dryRun))
       throw new YunbianError('BAD_REQUEST', `dryRun must be true or false (got "${dryRun}")`);

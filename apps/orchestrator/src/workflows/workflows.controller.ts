@@ -5,8 +5,9 @@ import YAML from 'yaml';
 import { RUN_ENGINE_CHOICES, type Principal, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
 import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
-import { ERROR_BODY } from '../catalog/catalog.schemas';
+import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
+import { missingBodyMessage, RUN_BODY_KEYS, runBodyProblem } from '../http/request-mistakes';
 import { valueNestingExceeds, nestingMessage } from '../http/request-limits';
 import { RemoteRuns, type UnavailableSite } from './remote-runs.service';
 import { CatalogService } from '../catalog/catalog.service';
@@ -17,6 +18,14 @@ import { mergeRunLists } from './run-listing';
 import { runView, type RunSummary } from './run-view';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
+import {
+  RUN_BODY,
+  RUN_DETAIL,
+  RUN_SUMMARY,
+  WORKFLOW_DELETED,
+  WORKFLOW_RECORD,
+  WORKFLOW_SUMMARY,
+} from './workflows.schemas';
 import { WorkflowEngine } from './workflow-engine.service';
 import { WorkflowRegistry } from './workflow-registry.service';
 
@@ -81,6 +90,10 @@ export class WorkflowsController {
 
   @Get('schemas/workflow')
   @ApiOperation({ summary: 'The workflow definition language as JSON Schema' })
+  @ApiResponse({
+    status: 200,
+    schema: { type: 'object', description: 'a JSON Schema (draft-07) of a definition: the WorkflowDefinition schema' },
+  })
   schema() {
     return WORKFLOW_SCHEMA;
   }
@@ -88,21 +101,17 @@ export class WorkflowsController {
   @Post('workflows')
   @AcceptsBody(JSON_TYPE, ...YAML_TYPES)
   @ApiOperation({ summary: 'Create a workflow (JSON or YAML body); a changed definition becomes a new version' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      description:
-        'a workflow definition (each step calls a service, a sub-workflow or tiers); see GET /schemas/workflow',
-    },
-  })
-  @ApiResponse({ status: 201, description: 'stored as a new version' })
-  @ApiResponse({ status: 200, description: 'identical to a stored version' })
+  // A YAML body is the same definition (Content-Type application/yaml).
+  @ApiBody({ schema: WORKFLOW_SCHEMA as unknown as SchemaObject })
+  @ApiResponse({ status: 201, schema: WORKFLOW_RECORD, description: 'stored as a new version' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_RECORD, description: 'identical to a stored version' })
   @ApiResponse({
     status: 400,
     schema: ERROR_BODY,
     description: 'invalid: details.issues lists JSON pointers and messages',
   })
   async create(@Body() body: unknown, @Res({ passthrough: true }) response: Response) {
+    if (body === undefined) throw new YunbianError('BAD_REQUEST', missingBodyMessage(true));
     const { workflow, created } = await this.registry.create(parseBody(body));
     response.status(created ? 201 : 200);
     return workflow;
@@ -110,6 +119,7 @@ export class WorkflowsController {
 
   @Get('workflows')
   @ApiOperation({ summary: 'Latest version of every workflow' })
+  @ApiResponse({ status: 200, schema: { type: 'array', items: WORKFLOW_SUMMARY } })
   list() {
     return this.registry.list().map((w) => ({
       name: w.name,
@@ -134,12 +144,16 @@ export class WorkflowsController {
 
   @Get('workflows/:name/versions/:version')
   @ApiOperation({ summary: 'One version of a workflow' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_RECORD })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow or version' })
   version(@Param('name') name: string, @Param('version') version: string) {
     return this.registry.get(name, positiveInt(version, 'version'));
   }
 
   @Delete('workflows/:name')
   @ApiOperation({ summary: 'Delete every version (runs keep the definition they started with)' })
+  @ApiResponse({ status: 200, schema: WORKFLOW_DELETED })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow' })
   async remove(@Param('name') name: string) {
     return { name, deletedVersions: await this.registry.delete(name) };
   }
@@ -157,29 +171,16 @@ export class WorkflowsController {
     enum: [...RUN_ENGINE_CHOICES],
     description: 'which engine executes the run (same as the body field; the body wins)',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      properties: {
-        input: { description: 'the run input (checked against the workflow input schema)' },
-        version: { type: 'integer' },
-        durability: { enum: ['durable', 'none'] },
-        origin: {
-          type: 'object',
-          properties: { nodeId: { type: 'string' } },
-          description: 'the node the input comes from',
-        },
-        dataTier: { enum: ['public', 'edge-private', 'user-private'], description: 'tier of the input data' },
-        engine: {
-          enum: [...RUN_ENGINE_CHOICES],
-          description:
-            'auto (default): a site engine when every step places at one site, else the cloud; cloud: the cloud engine; site: the site engine of the origin’s site (422 when a step cannot place there)',
-        },
-      },
-    },
+  @ApiBody({ schema: RUN_BODY })
+  @ApiResponse({ status: 202, schema: RUN_DETAIL, description: 'started' })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL, description: 'finished within wait' })
+  @ApiResponse({
+    status: 400,
+    schema: ERROR_BODY,
+    description: 'the body is not `{ "input": … }` or the input does not match the workflow input schema',
   })
-  @ApiResponse({ status: 202, description: 'started' })
-  @ApiResponse({ status: 200, description: 'finished within wait' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such workflow or version' })
+  @ApiResponse({ status: 422, schema: ERROR_BODY, description: 'a step cannot be placed where it was asked to run' })
   async run(
     @Param('name') name: string,
     @Body() rawBody: unknown,
@@ -198,6 +199,8 @@ export class WorkflowsController {
     };
     if (typeof body !== 'object' || Array.isArray(body))
       throw new YunbianError('BAD_REQUEST', 'body must be an object: { "input": …, "version"?, "durability"? }');
+    const bodyProblem = runBodyProblem(body, name, this.inputSchemaOf(name, body.version));
+    if (bodyProblem) throw new YunbianError('BAD_REQUEST', bodyProblem, { accepted: [...RUN_BODY_KEYS] });
     if (body.durability !== undefined && body.durability !== 'durable' && body.durability !== 'none') {
       throw new YunbianError(
         'BAD_REQUEST',
@@ -247,6 +250,15 @@ export class WorkflowsController {
     return runView(run);
   }
 
+  /** The input schema of the version a run would start (undefined when there is none, or no such version: the start says so). */
+  private inputSchemaOf(name: string, version: unknown): { required?: unknown } | undefined {
+    try {
+      return this.registry.get(name, typeof version === 'number' ? version : undefined).definition.input;
+    } catch {
+      return undefined;
+    }
+  }
+
   @Get('runs')
   @ApiOperation({
     summary:
@@ -257,6 +269,7 @@ export class WorkflowsController {
   @ApiQuery({ name: 'limit', required: false })
   @ApiResponse({
     status: 200,
+    schema: { type: 'array', items: RUN_SUMMARY },
     description: `the runs; header ${UNAVAILABLE_HEADER} names the sites whose runs could not be read now, and why`,
   })
   async runs(
@@ -282,6 +295,8 @@ export class WorkflowsController {
   @ApiOperation({
     summary: 'A run: status, input, output, error, and per step its state, attempts, node, instance, times, placement',
   })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
   async runById(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     const run = await this.findRun(id);
     assertRunSite(principal, run);
@@ -305,6 +320,9 @@ export class WorkflowsController {
     summary:
       'Cancel a running run, on the engine executing it (a site or embedded engine’s run is forwarded there; 503 naming the engine when it is not live)',
   })
+  @ApiResponse({ status: 200, schema: RUN_DETAIL, description: 'the run, cancelled' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the run has finished' })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async cancel(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     if (principal?.sites) assertRunSite(principal, await this.findRun(id));
@@ -317,6 +335,9 @@ export class WorkflowsController {
     summary:
       'Resume a failed or cancelled run from its failed steps, on the engine that executed it (forwarded like a cancel)',
   })
+  @ApiResponse({ status: 202, schema: RUN_DETAIL, description: 'the run, running again' })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
+  @ApiResponse({ status: 409, schema: ERROR_BODY, description: 'the run is running or succeeded' })
   @ApiResponse({ status: 503, schema: ERROR_BODY, description: 'the engine executing the run is not live' })
   async retry(@Param('id') id: string, @CurrentPrincipal() principal?: Principal) {
     if (principal?.sites) assertRunSite(principal, await this.findRun(id));
