@@ -1,5 +1,6 @@
 import './instrument';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -15,6 +16,9 @@ import { AuthService } from './auth/auth.service';
 import { loadHttpConfig } from './http/http-config';
 import { YAML_TYPES } from './http/request-guards';
 import { nestingExceeds, nestingMessage } from './http/request-limits';
+
+/** dist/console, beside dist/apps (this file is dist/apps/orchestrator/src/main.js). */
+const CONSOLE_DIR = path.resolve(__dirname, '../../../console');
 
 async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
@@ -65,6 +69,9 @@ async function main(): Promise<void> {
     });
   }
   app.use('/metrics', metricsRequestListener(yunbianMetrics()));
+  // The web console: static files bundled at build time (dist/console), served outside the router like
+  // /docs, so the page loads without a credential; every data call it makes carries the key it asks for.
+  app.useStaticAssets(CONSOLE_DIR, { prefix: '/console', index: 'index.html', redirect: true, maxAge: '5m' });
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -83,6 +90,7 @@ async function main(): Promise<void> {
     engine: engine.id,
     url: `http://localhost:${port}`,
     docs: `http://localhost:${port}/docs`,
+    console: `http://localhost:${port}/console`,
   });
 }
 
