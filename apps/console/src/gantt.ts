@@ -82,16 +82,14 @@ export function ganttOf(steps: readonly { id: string; history?: readonly Attempt
     const width = Math.max(((s.to - s.from) / span) * 100, MIN_WIDTH);
     // A widened bar at the end of the run moves left rather than out of the track.
     const left = Math.min(((s.from - startMs) / span) * 100, 100 - width);
-    rows
-      .get(node)!
-      .bars.push({
-        step: s.step,
-        attempt: s.attempt,
-        left,
-        width,
-        outcome: outcomeOf(s.attempt),
-        label: barLabel(s.step, s.attempt),
-      });
+    rows.get(node)!.bars.push({
+      step: s.step,
+      attempt: s.attempt,
+      left,
+      width,
+      outcome: outcomeOf(s.attempt),
+      label: barLabel(s.step, s.attempt),
+    });
   }
   return { startMs, endMs, rows: [...rows.values()] };
 }

@@ -8,32 +8,41 @@ export interface Polled<T> {
 }
 
 /**
- * `load` now and every `intervalMs` while the component is shown (and `active` holds):
- * the console polls rather than holding an event stream open (see docs/console.md).
- * A load still in flight is not started again; the last good data stays on an error.
+ * `load` now and every `intervalMs` while the component is shown and `active` holds: the
+ * console polls rather than holding an event stream open (see docs/console.md). A load still
+ * in flight is not started again; answers to loads made for other `deps` are dropped, and
+ * the last good data stays shown on an error.
  */
 export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unknown[], active = true): Polled<T> {
-  const [state, setState] = useState<{ data?: T; error?: string }>({});
-  const busy = useRef(false);
-  const loadRef = useRef(load);
-  loadRef.current = load;
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState<{ data?: T; error?: string; key?: string }>({});
+  const generation = useRef(0);
+  const inFlight = useRef(false);
+  const loadRef = useRef({ load, key });
+  loadRef.current = { load, key };
   const run = useCallback(() => {
-    if (busy.current) return;
-    busy.current = true;
-    loadRef
-      .current()
+    if (inFlight.current) return;
+    inFlight.current = true;
+    const mine = generation.current;
+    const { load: current, key: forKey } = loadRef.current;
+    current()
       .then(
-        (data) => setState({ data }),
-        (err: Error) => setState((s) => ({ data: s.data, error: err.message })),
+        (data) => mine === generation.current && setState({ data, key: forKey }),
+        (err: Error) =>
+          mine === generation.current &&
+          setState((s) => ({ data: s.key === forKey ? s.data : undefined, error: err.message, key: forKey })),
       )
-      .finally(() => (busy.current = false));
+      .finally(() => mine === generation.current && (inFlight.current = false));
   }, []);
   useEffect(() => {
-    setState({});
+    // A new generation: what is in flight for the previous one no longer blocks or lands.
+    generation.current++;
+    inFlight.current = false;
     run();
     if (!active) return undefined;
     const timer = setInterval(run, intervalMs);
     return () => clearInterval(timer);
-  }, [...deps, active]);
-  return { ...state, reload: run };
+  }, [key, active]);
+  const current = state.key === key;
+  return { data: current ? state.data : undefined, error: current ? state.error : undefined, reload: run };
 }

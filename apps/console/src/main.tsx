@@ -89,7 +89,7 @@ function App() {
   return (
     <div>
       <header>
-        <strong class="brand">云边 Yunbian</strong>
+        <strong class="brand">Yunbian</strong>
         <nav>
           {PAGES.map(([p, label]) => (
             <a key={p} href={`#/${p}`} class={p === page ? 'active' : ''}>
