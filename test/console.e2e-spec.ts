@@ -104,6 +104,39 @@ describe('web console in a real browser (chromium, real stack)', () => {
     expect((await fetch(`${cluster.api}/nodes`)).status).toBe(401);
   });
 
+  it('validates a definition without storing it: pointers, and lines for text bodies', async () => {
+    const validate = async (body: string, type: string) => {
+      const response = await fetch(`${cluster.api}/workflows/validate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cluster.adminKey}`, 'content-type': type },
+        body,
+      });
+      return {
+        status: response.status,
+        body: (await response.json()) as { valid: boolean; issues: Record<string, unknown>[] },
+      };
+    };
+    const yaml = await validate(INVALID, 'application/yaml');
+    expect(yaml.status).toBe(200);
+    expect(yaml.body.valid).toBe(false);
+    expect(yaml.body.issues).toContainEqual({
+      pointer: '/steps/0/sevice',
+      message: 'is not an accepted field',
+      line: 5,
+      column: 5,
+    });
+    const json = await validate(
+      JSON.stringify({ name: 'x', steps: [{ id: 'a', service: 'echo@^1' }] }),
+      'application/json',
+    );
+    expect(json.body).toEqual({ valid: true, issues: [] });
+    const broken = await validate('name: x\nsteps: [\n', 'application/yaml');
+    expect(broken.body.valid).toBe(false);
+    expect(broken.body.issues[0].line).toBeGreaterThanOrEqual(2);
+    expect((await validate('['.repeat(12_000), 'application/yaml')).status).toBe(413);
+    expect((await cluster.call('GET', '/workflows/x')).status).toBe(404);
+  });
+
   it('refuses a wrong key, then signs in with the admin key and shows the nodes of each site', async () => {
     await page.goto(`${cluster.api}/console`, { waitUntil: 'domcontentloaded' });
     await page.waitForSelector('#api-key');

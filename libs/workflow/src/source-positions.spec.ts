@@ -46,6 +46,11 @@ describe('DefinitionSource', () => {
     expect(error?.position?.line).toBeGreaterThanOrEqual(3);
   });
 
+  it('tells a text nested past the parser from a syntax error', () => {
+    expect(new DefinitionSource('['.repeat(12_000)).tooDeep).toBe(true);
+    expect(new DefinitionSource('name: x\nsteps: [\n').tooDeep).toBe(false);
+  });
+
   it('unescapes ~1 and ~0 in pointer segments', () => {
     const odd = new DefinitionSource('labels:\n  a/b: 1\n  c~d: 2\n');
     expect(odd.position('/labels/a~1b')?.line).toBe(2);

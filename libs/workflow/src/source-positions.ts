@@ -25,6 +25,11 @@ export class DefinitionSource {
     this.document = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false });
   }
 
+  /** Whether the parser ran out of stack: the text nests deeper than anything a definition needs. */
+  get tooDeep(): boolean {
+    return this.document.errors.some((e) => e.message.includes('Maximum call stack size exceeded'));
+  }
+
   /** The first syntax error, if the text is no YAML/JSON document. */
   syntaxError(): SourceSyntaxError | undefined {
     const error = this.document.errors[0];

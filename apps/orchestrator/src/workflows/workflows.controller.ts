@@ -150,6 +150,8 @@ export class WorkflowsController {
     // A text body keeps its source, so each problem can be given the line it is on; a syntax
     // error is a problem like the others (an editor shows it in place rather than a 400).
     const source = typeof body === 'string' ? new DefinitionSource(body) : undefined;
+    if (source?.tooDeep)
+      throw new YunbianError('PAYLOAD_TOO_LARGE', nestingMessage(YAML_MAX_DEPTH), { limit: YAML_MAX_DEPTH });
     const syntax = source?.syntaxError();
     if (syntax) return { valid: false, issues: [{ pointer: '', message: syntax.message, ...syntax.position }] };
     const value = source ? source.value() : body;
