@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import type { InstanceRecord } from '@yunbian/contracts';
@@ -176,6 +176,15 @@ describe('web console in a real browser (chromium, real stack)', () => {
     await waitForText(`tr[data-instance="${id}"] .instance-status`, 'ready');
     const instance = await cluster.get<InstanceRecord>(`/instances/${id}`);
     expect(instance).toMatchObject({ service: 'echo', nodeId: edge.id, status: 'ready' });
+    // A declared deployment shows with its replicas as the reconciler brings them up.
+    const declared = await cluster.call('POST', '/deployments', {
+      name: 'console-echoes',
+      service: 'echo@^1',
+      replicas: { count: 1 },
+      selector: { nodes: [edge.id] },
+    });
+    expect(declared.status).toBe(201);
+    await waitForText('tr[data-deployment="console-echoes"]', '1 / 1');
     await shot('catalogue');
     await page.goto(`${cluster.api}/console/#/topology`, { waitUntil: 'domcontentloaded' });
     await waitForText(`[data-node="${edge.id}"] [data-instance="${id}"]`, 'echo@1.0.0');
@@ -271,9 +280,26 @@ describe('web console in a real browser (chromium, real stack)', () => {
     );
   });
 
-  it('shows the models and datasets page', async () => {
+  it('shows the models with their inputs, versions and aliases, and the datasets', async () => {
     await page.goto(`${cluster.api}/console/#/models`, { waitUntil: 'domcontentloaded' });
     await waitForText('#models', 'no models registered');
-    await waitForText('#datasets', 'no datasets registered');
+    const bytes = readFileSync(path.join(ROOT, 'models/digits/digits-device.onnx'));
+    const uploaded = await cluster.fetch('/models?name=console-digits', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(uploaded.status).toBe(201);
+    const meta = (await uploaded.json()) as { sha256: string; inputs: { name: string }[] };
+    expect((await cluster.call('PUT', '/models/console-digits/aliases/stable', { version: 1 })).status).toBe(200);
+    expect((await cluster.call('POST', '/datasets', { source: 'digits', part: 'public', to: 100 })).status).toBe(201);
+    // The page follows the registry by itself (it polls): no reload.
+    await waitForText('tr[data-model="console-digits"]', meta.inputs[0].name);
+    expect(await textOf('tr[data-model="console-digits"]')).toContain('v1');
+    await page.click('tr[data-model="console-digits"] a');
+    await waitForText('#model-detail', meta.sha256.slice(0, 12));
+    expect(await textOf('#model-detail')).toContain('stable → v1');
+    await waitForText('#datasets', 'digits-public-0-100');
+    await shot('models');
   });
 });

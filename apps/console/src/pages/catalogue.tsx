@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { InstanceRecord, ServiceRecord } from '@yunbian/contracts';
+import type { DeploymentView, InstanceRecord, ServiceRecord } from '@yunbian/contracts';
 import { api } from '../api';
 import { usePoll } from '../hooks';
 
@@ -7,11 +7,12 @@ import { usePoll } from '../hooks';
 export function CataloguePage() {
   const { data, error, reload } = usePoll(
     async () => {
-      const [services, instances] = await Promise.all([
+      const [services, instances, deployments] = await Promise.all([
         api<ServiceRecord[]>('GET', '/services'),
         api<InstanceRecord[]>('GET', '/instances'),
+        api<DeploymentView[]>('GET', '/deployments'),
       ]);
-      return { services, instances };
+      return { services, instances, deployments };
     },
     2_000,
     [],
@@ -132,6 +133,47 @@ export function CataloguePage() {
               </td>
             </tr>
           ))}
+        </tbody>
+      </table>
+      <h2>Deployments</h2>
+      <table id="deployments">
+        <thead>
+          <tr>
+            <th>deployment</th>
+            <th>service</th>
+            <th>replicas</th>
+            <th>ready / desired</th>
+            <th>where</th>
+            <th>problems</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.deployments.map((d) => (
+            <tr key={d.spec.name} data-deployment={d.spec.name}>
+              <td>
+                {d.spec.name} <span class="muted">rev {d.revision}</span>
+              </td>
+              <td>{d.spec.service}</td>
+              <td>
+                {'count' in d.spec.replicas
+                  ? d.spec.replicas.count
+                  : `${d.spec.replicas.min}–${d.spec.replicas.max} (autoscaled)`}
+                {d.spec.perSite ? ' per site' : ''}
+              </td>
+              <td>
+                {d.status.ready} / {d.status.desired}
+              </td>
+              <td>{d.status.scopes.map((s) => `${s.scope}: ${s.ready}/${s.desired}`).join(', ') || '—'}</td>
+              <td class="error">{d.status.problems.join('; ')}</td>
+            </tr>
+          ))}
+          {data.deployments.length === 0 && (
+            <tr>
+              <td colSpan={6} class="muted">
+                no deployments declared (POST /deployments)
+              </td>
+            </tr>
+          )}
         </tbody>
       </table>
       <h2>Services</h2>

@@ -306,7 +306,7 @@ export function RunPage({ id }: { id: string }) {
             <th>items</th>
             <th>node</th>
             <th>took</th>
-            <th>error</th>
+            <th>error / output</th>
           </tr>
         </thead>
         <tbody>
@@ -317,11 +317,27 @@ export function RunPage({ id }: { id: string }) {
                 <span class={`badge ${s.state}`}>{s.state}</span>
                 {s.reason && <div class="muted">{s.reason}</div>}
               </td>
-              <td>{s.attempts}</td>
+              <td>
+                {s.attempts}
+                {s.tiers !== undefined && (
+                  <details>
+                    <summary>tiers</summary>
+                    <pre>{preview(s.tiers, 2_000)}</pre>
+                  </details>
+                )}
+              </td>
               <td>{s.items === undefined ? '—' : forEachProgress(s)}</td>
               <td>{s.node ?? '—'}</td>
               <td>{duration(s.startedAt, s.finishedAt)}</td>
-              <td class="error">{s.error?.message ?? ''}</td>
+              <td>
+                {s.error?.message && <div class="error">{s.error.message}</div>}
+                {s.output !== undefined && (
+                  <details>
+                    <summary>output</summary>
+                    <pre>{preview(s.output, 2_000)}</pre>
+                  </details>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
