@@ -235,6 +235,12 @@ describe('web console in a real browser (chromium, real stack)', () => {
       steps: [
         { id: 'fetch', service: 'echo@^1', input: { value: '=$input.text' } },
         { id: 'shout', service: 'echo@^1', input: { value: '=$uppercase($steps.fetch.output.value)', delayMs: 1500 } },
+        {
+          id: 'each',
+          service: 'echo@^1',
+          forEach: { items: '$input.items', concurrency: 4 },
+          input: { value: '=$item', delayMs: 300 },
+        },
       ],
       output: { text: '=$steps.shout.output.value' },
     });
@@ -244,7 +250,7 @@ describe('web console in a real browser (chromium, real stack)', () => {
     await page.select('#start-workflow', 'console-demo');
     await page.$eval('#start-input', (el) => {
       const area = el as HTMLTextAreaElement;
-      area.value = '{ "text": "hello from the console" }';
+      area.value = '{ "text": "hello from the console", "items": [1, 2, 3, 4] }';
       area.dispatchEvent(new Event('input', { bubbles: true }));
     });
     await page.click('#start');
@@ -261,6 +267,11 @@ describe('web console in a real browser (chromium, real stack)', () => {
     expect(gantt).toContain(edge.id);
     expect(gantt).toContain('fetch');
     expect(gantt).toContain('shout');
+    // The forEach items ran side by side: a bar each, on lines of their own, and the step counts them done.
+    expect(await textOf('tr[data-step="each"]')).toContain('4 / 4 done');
+    const tops = await page.$$eval('.gantt-bar', (bars) => bars.map((b) => (b as HTMLElement).style.top));
+    expect(tops.length).toBe(6);
+    expect(new Set(tops).size).toBeGreaterThan(1);
     // An attempt's placement explanation opens on a click.
     await page.click('.gantt-bar');
     await page.waitForSelector('#attempt', { timeout: UI_WAIT_MS });

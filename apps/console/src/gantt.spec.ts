@@ -45,6 +45,20 @@ describe('ganttOf', () => {
     expect(blink.left + blink.width).toBeLessThanOrEqual(100);
   });
 
+  it('gives overlapping attempts of one node lines of their own, as few as the overlap needs', () => {
+    const item = (i: number, from: number, to: number) => ({
+      attempt: 1,
+      item: i,
+      node: 'n',
+      queuedAt: at(from),
+      finishedAt: at(to),
+    });
+    const gantt = ganttOf([{ id: 'each', history: [item(0, 0, 4), item(1, 0, 4), item(2, 4, 8), item(3, 1, 6)] }], 0);
+    const [row] = gantt.rows;
+    expect(row.lanes).toBe(3);
+    expect(row.bars.map((b) => b.lane)).toEqual([0, 1, 0, 2]);
+  });
+
   it('is empty without attempts', () => {
     expect(ganttOf([{ id: 's' }], 7).rows).toEqual([]);
   });

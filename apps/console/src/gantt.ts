@@ -26,12 +26,16 @@ export interface GanttBar {
   width: number;
   outcome: 'ok' | 'failed' | 'running' | 'abandoned';
   label: string;
+  /** Line of its row the bar is drawn on: attempts that overlap in time (forEach items, parallel steps) get lines of their own. */
+  lane: number;
 }
 
 /** A row of the timeline: the attempts one node ran (`(not placed)` for attempts without a node). */
 export interface GanttRow {
   node: string;
   bars: GanttBar[];
+  /** Lines the row needs (at least 1). */
+  lanes: number;
 }
 
 export interface Gantt {
@@ -78,11 +82,12 @@ export function ganttOf(steps: readonly { id: string; history?: readonly Attempt
   const rows = new Map<string, GanttRow>();
   for (const s of spans) {
     const node = s.attempt.node ?? '(not placed)';
-    if (!rows.has(node)) rows.set(node, { node, bars: [] });
+    if (!rows.has(node)) rows.set(node, { node, bars: [], lanes: 1 });
     const width = Math.max(((s.to - s.from) / span) * 100, MIN_WIDTH);
     // A widened bar at the end of the run moves left rather than out of the track.
     const left = Math.min(((s.from - startMs) / span) * 100, 100 - width);
     rows.get(node)!.bars.push({
+      lane: 0,
       step: s.step,
       attempt: s.attempt,
       left,
@@ -91,6 +96,7 @@ export function ganttOf(steps: readonly { id: string; history?: readonly Attempt
       label: barLabel(s.step, s.attempt),
     });
   }
+  for (const row of rows.values()) row.lanes = assignLanes(row.bars);
   return { startMs, endMs, rows: [...rows.values()] };
 }
 
@@ -101,4 +107,20 @@ export function barLabel(step: string, a: AttemptView): string {
   if (a.tier !== undefined) parts.push(`tier ${a.tier}`);
   if (a.purpose && a.purpose !== 'primary') parts.push(`(${a.purpose})`);
   return parts.join(' ');
+}
+
+/**
+ * Puts each bar on the first line where it overlaps no other (bars taken in order of their
+ * start; the classic greedy interval partitioning, which uses as few lines as the most bars
+ * overlapping at one time). Returns the number of lines.
+ */
+export function assignLanes(bars: GanttBar[]): number {
+  const ends: number[] = [];
+  for (const bar of [...bars].sort((a, b) => a.left - b.left)) {
+    let lane = ends.findIndex((end) => end <= bar.left);
+    if (lane === -1) lane = ends.push(0) - 1;
+    bar.lane = lane;
+    ends[lane] = bar.left + bar.width;
+  }
+  return Math.max(ends.length, 1);
 }

@@ -39,6 +39,9 @@ interface RunDetailView extends RunSummaryView {
 
 const STATUSES = ['running', 'succeeded', 'failed', 'cancelled'];
 
+/** Height of one line of a timeline row (a bar and its gap). */
+const LANE_PX = 20;
+
 /** `#/runs?workflow=x&status=failed` filters as an object. */
 function filtersOf(query: string): { workflow: string; status: string } {
   const params = new URLSearchParams(query);
@@ -260,14 +263,14 @@ export function RunPage({ id }: { id: string }) {
       <h2>Timeline</h2>
       <div class="gantt" id="gantt">
         {gantt.rows.map((row) => (
-          <div class="gantt-row" key={row.node}>
+          <div class="gantt-row" key={row.node} style={{ height: `${row.lanes * LANE_PX + 6}px` }}>
             <div class="gantt-node">{row.node}</div>
-            <div class="gantt-track">
+            <div class="gantt-track" style={{ height: `${row.lanes * LANE_PX + 2}px` }}>
               {row.bars.map((bar, i) => (
                 <div
                   key={i}
                   class={`gantt-bar ${bar.outcome}`}
-                  style={{ left: `${bar.left}%`, width: `${bar.width}%` }}
+                  style={{ left: `${bar.left}%`, width: `${bar.width}%`, top: `${bar.lane * LANE_PX + 1}px` }}
                   title={`${bar.label}: ${duration(bar.attempt.queuedAt ?? bar.attempt.startedAt, bar.attempt.finishedAt)}`}
                   onClick={() => setSelected({ step: bar.step, attempt: bar.attempt })}
                 >
@@ -293,6 +296,7 @@ export function RunPage({ id }: { id: string }) {
           </p>
           {selected.attempt.error && <p class="error">{selected.attempt.error.message}</p>}
           <h4>Placement</h4>
+          {placementReason(selected.attempt.placement) && <p>{placementReason(selected.attempt.placement)}</p>}
           <pre>{preview(selected.attempt.placement)}</pre>
         </div>
       )}
@@ -362,4 +366,10 @@ function forEachProgress(step: StepView): string {
   for (const a of step.history) if (a.item !== undefined) last.set(a.item, a);
   const done = [...last.values()].filter((a) => a.finishedAt && !a.error).length;
   return `${done} / ${step.items} done`;
+}
+
+/** The sentence a placement explanation starts with (`reason`), when it has one. */
+function placementReason(placement: unknown): string | undefined {
+  const reason = (placement as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' ? reason : undefined;
 }
