@@ -161,7 +161,7 @@ describe('web console in a real browser (chromium, real stack)', () => {
     await waitForText('#who', 'admin');
   });
 
-  it('deploys an instance from the catalogue page and shows it ready, then on its node', async () => {
+  it('deploys an instance from the catalogue page, shows it ready on its node, and drains it', async () => {
     await page.goto(`${cluster.api}/console/#/catalogue`, { waitUntil: 'domcontentloaded' });
     await waitForOption('#deploy-service', 'echo@1.0.0');
     await page.select('#deploy-service', 'echo@1.0.0');
@@ -189,6 +189,19 @@ describe('web console in a real browser (chromium, real stack)', () => {
     await page.goto(`${cluster.api}/console/#/topology`, { waitUntil: 'domcontentloaded' });
     await waitForText(`[data-node="${edge.id}"] [data-instance="${id}"]`, 'echo@1.0.0');
     await shot('topology');
+
+    // Drained from the catalogue page, it leaves the list (the deployment's replica stays).
+    await page.goto(`${cluster.api}/console/#/catalogue`, { waitUntil: 'domcontentloaded' });
+    await waitForText(`tr[data-instance="${id}"]`, 'ready');
+    await page.click(`tr[data-instance="${id}"] button.drain`);
+    await waitForText('#catalogue-message', `instance ${id} draining`);
+    await page.waitForFunction(
+      (i: string) => !document.querySelector(`tr[data-instance="${i}"]`),
+      { timeout: UI_WAIT_MS },
+      id!,
+    );
+    expect((await cluster.call('GET', `/instances/${id}`)).status).toBe(404);
+    expect(await textOf('tr[data-deployment="console-echoes"]')).toContain('1 / 1');
   });
 
   it('shows the problems of an invalid definition at their line, and saves nothing', async () => {
