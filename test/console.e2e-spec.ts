@@ -304,6 +304,28 @@ describe('web console in a real browser (chromium, real stack)', () => {
     );
   });
 
+  it('cancels a running run from its page, then retries it to succeeded', async () => {
+    const created = await cluster.call('POST', '/workflows', {
+      name: 'console-slow',
+      steps: [{ id: 'wait', service: 'echo@^1', input: { value: 'done', delayMs: 8_000 } }],
+      output: { value: '=$steps.wait.output.value' },
+    });
+    expect(created.status).toBe(201);
+    const started = await cluster.call('POST', '/workflows/console-slow/runs', { input: {} });
+    expect(started.status).toBe(202);
+    const runId = String(started.body.id);
+    await page.goto(`${cluster.api}/console/#/runs/${runId}`, { waitUntil: 'domcontentloaded' });
+    await waitForText('#run-status', 'running');
+    await page.click('#cancel');
+    await waitForText('#run-status', 'cancelled');
+    expect((await cluster.get<{ status: string }>(`/runs/${runId}`)).status).toBe('cancelled');
+    await page.click('#retry');
+    // Retried, the page follows the run again until it ends.
+    await waitForText('#run-status', 'succeeded', 90_000);
+    expect(await textOf('#run-output')).toContain('done');
+    expect(await textOf('tr[data-step="wait"]')).toContain('succeeded');
+  });
+
   it('shows the models with their inputs, versions and aliases, and the datasets', async () => {
     await page.goto(`${cluster.api}/console/#/models`, { waitUntil: 'domcontentloaded' });
     await waitForText('#models', 'no models registered');
