@@ -17,4 +17,6 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  // The web console runs in the browser (bundled by apps/console/build.mjs).
+  { files: ['apps/console/src/**'], languageOptions: { globals: { ...globals.browser } } },
 );

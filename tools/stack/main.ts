@@ -118,7 +118,7 @@ async function main(): Promise<void> {
       `the orchestrator at ${api}/health/ready`,
       200,
     );
-    say(`orchestrator  ${api}   (OpenAPI: ${api}/docs)`);
+    say(`orchestrator  ${api}   (OpenAPI: ${api}/docs, console: ${api}/console)`);
     say(
       `admin key     ${toolKey()}   (${process.env[ADMIN_KEY_VARIABLE]?.trim() ? 'from YUNBIAN_ADMIN_KEY' : `kept in ${path.join(stateDir, 'admin-key')}`}; send it as Authorization: Bearer <key>)`,
     );

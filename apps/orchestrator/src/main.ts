@@ -1,5 +1,6 @@
 import './instrument';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -17,6 +18,9 @@ import { finishDocument, type OpenApiDocument } from './http/openapi';
 import { OPENAPI_COMPONENTS } from './http/openapi-components';
 import { YAML_ROUTES, YAML_TYPES } from './http/request-guards';
 import { nestingExceeds, nestingMessage } from './http/request-limits';
+
+/** dist/console, beside dist/apps (this file is dist/apps/orchestrator/src/main.js). */
+const CONSOLE_DIR = path.resolve(__dirname, '../../../console');
 
 async function main(): Promise<void> {
   setLogFields({ service: 'yunbian-orchestrator' });
@@ -67,6 +71,9 @@ async function main(): Promise<void> {
     });
   }
   app.use('/metrics', metricsRequestListener(yunbianMetrics()));
+  // The web console: static files bundled at build time (dist/console), served outside the router like
+  // /docs, so the page loads without a credential; every data call it makes carries the key it asks for.
+  app.useStaticAssets(CONSOLE_DIR, { prefix: '/console', index: 'index.html', redirect: true, maxAge: '5m' });
   const built = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -96,6 +103,7 @@ async function main(): Promise<void> {
     engine: engine.id,
     url: `http://localhost:${port}`,
     docs: `http://localhost:${port}/docs`,
+    console: `http://localhost:${port}/console`,
   });
 }
 

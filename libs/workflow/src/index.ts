@@ -15,3 +15,4 @@ export * from './hard-examples';
 export * from './tiers';
 export * from './split-step';
 export * from './collect';
+export * from './source-positions';

@@ -6,8 +6,9 @@ export type Access = Role | 'open';
 /**
  * The role each route needs, declared once here by method and route pattern (Express form,
  * `:param`). A route missing from this table needs `admin` (fail closed); a unit spec checks
- * that every route the controllers declare is in it. `/docs`, `/docs/openapi.json`,
- * `/docs-json` and `/metrics` are served outside the router (see main.ts).
+ * that every route the controllers declare is in it. `/docs`, `/docs/openapi.json`, `/docs-json`,
+ * `/metrics` and the console's static files under `/console` are served outside the router (see
+ * main.ts): the console page loads without a credential, and its data calls go to the routes below.
  *
  * viewer: reads. operator: runs (start, cancel, retry), instances (deploy, configure, stop),
  * deployments and placement plans. admin: definitions, models, datasets, nodes, keys, audit.
@@ -56,6 +57,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /workflows/:name': 'viewer',
   'GET /workflows/:name/versions/:version': 'viewer',
   'POST /workflows': 'admin',
+  // Stores nothing: whoever may read definitions may check one.
+  'POST /workflows/validate': 'viewer',
   'DELETE /workflows/:name': 'admin',
   'POST /workflows/:name/runs': 'operator',
   'GET /runs': 'viewer',

@@ -6,6 +6,7 @@ import { createKv, NatsTransport, SiteCopy, YunbianError } from '@yunbian/transp
 import {
   checkDefinition,
   pickVersion,
+  validateDefinition,
   registrySyncPlan,
   SITE_WORKFLOW_BUCKET,
   WORKFLOW_BUCKET,
@@ -221,10 +222,7 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
    */
   async create(raw: unknown): Promise<{ workflow: StoredWorkflow; created: boolean }> {
     this.assertWritable();
-    const definition = checkDefinition(raw, {
-      serviceVersions: (name) => this.catalog.serviceVersions(name).map((s) => s.version),
-      workflowVersions: (name) => this.versions(name).map((w) => w.version),
-    });
+    const definition = checkDefinition(raw, this.validationContext());
     const { version: requested, ...rest } = definition;
     const hash = createHash('sha256').update(canonical(rest)).digest('hex');
     const existing = this.versions(definition.name);
@@ -250,6 +248,18 @@ export class WorkflowRegistry implements OnModuleInit, OnApplicationShutdown {
     this.remember(stored);
     this.changed(stored.name);
     return { workflow: stored, created: true };
+  }
+
+  /** What POST /workflows would say of a definition, without storing it: every problem with its JSON pointer. */
+  problems(raw: unknown): { pointer: string; message: string }[] {
+    return validateDefinition(raw, this.validationContext()).issues;
+  }
+
+  private validationContext() {
+    return {
+      serviceVersions: (name: string) => this.catalog.serviceVersions(name).map((s) => s.version),
+      workflowVersions: (name: string) => this.versions(name).map((w) => w.version),
+    };
   }
 
   versions(name: string): StoredWorkflow[] {

@@ -4,7 +4,14 @@ import type { Response } from 'express';
 import YAML from 'yaml';
 import { RUN_ENGINE_CHOICES, type Principal, type RunEngineChoice } from '@yunbian/contracts';
 import { YunbianError } from '@yunbian/transport';
-import { WORKFLOW_SCHEMA, type Durability, type RunStatus } from '@yunbian/workflow';
+import {
+  DefinitionSource,
+  locateIssues,
+  WORKFLOW_SCHEMA,
+  type Durability,
+  type LocatedIssue,
+  type RunStatus,
+} from '@yunbian/workflow';
 import { ERROR_BODY, type SchemaObject } from '../catalog/catalog.schemas';
 import { AcceptsBody, JSON_TYPE, YAML_TYPES } from '../http/request-guards';
 import { missingBodyMessage, RUN_BODY_KEYS, runBodyProblem } from '../http/request-mistakes';
@@ -115,6 +122,52 @@ export class WorkflowsController {
     const { workflow, created } = await this.registry.create(parseBody(body));
     response.status(created ? 201 : 200);
     return workflow;
+  }
+
+  @Post('workflows/validate')
+  @HttpCode(200)
+  @AcceptsBody(JSON_TYPE, ...YAML_TYPES)
+  @ApiOperation({
+    summary:
+      'Check a definition as POST /workflows would, storing nothing: every problem with its JSON pointer, and its line and column when the body is YAML/JSON text (text/yaml)',
+  })
+  @ApiBody({ schema: { type: 'object', description: 'a workflow definition, as for POST /workflows' } })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      type: 'object',
+      required: ['valid', 'issues'],
+      properties: {
+        valid: { type: 'boolean' },
+        issues: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['pointer', 'message'],
+            properties: {
+              pointer: { type: 'string', example: '/steps/0/service' },
+              message: { type: 'string' },
+              line: { type: 'integer', description: '1-based, in the text sent (text bodies only)' },
+              column: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
+  })
+  validate(@Body() body: unknown): { valid: boolean; issues: LocatedIssue[] } {
+    // A text body keeps its source, so each problem can be given the line it is on; a syntax
+    // error is a problem like the others (an editor shows it in place rather than a 400).
+    const source = typeof body === 'string' ? new DefinitionSource(body) : undefined;
+    if (source?.tooDeep)
+      throw new YunbianError('PAYLOAD_TOO_LARGE', nestingMessage(YAML_MAX_DEPTH), { limit: YAML_MAX_DEPTH });
+    const syntax = source?.syntaxError();
+    if (syntax) return { valid: false, issues: [{ pointer: '', message: syntax.message, ...syntax.position }] };
+    const value = source ? source.value() : body;
+    if (valueNestingExceeds(value, YAML_MAX_DEPTH))
+      throw new YunbianError('PAYLOAD_TOO_LARGE', nestingMessage(YAML_MAX_DEPTH), { limit: YAML_MAX_DEPTH });
+    const issues = locateIssues(source, this.registry.problems(value));
+    return { valid: issues.length === 0, issues };
   }
 
   @Get('workflows')
