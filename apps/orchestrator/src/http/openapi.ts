@@ -76,6 +76,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /workflows/:name': 'getWorkflow',
   'GET /workflows/:name/versions/:version': 'getWorkflowVersion',
   'POST /workflows': 'createWorkflow',
+  'POST /workflows/validate': 'validateWorkflow',
   'DELETE /workflows/:name': 'deleteWorkflow',
   'POST /workflows/:name/runs': 'startRun',
   'GET /runs': 'listRuns',

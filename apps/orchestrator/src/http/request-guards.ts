@@ -17,7 +17,7 @@ export const JSON_TYPE = 'application/json';
 export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'] as const;
 
 /** The routes whose body may be YAML (their handlers say `@AcceptsBody(JSON_TYPE, ...YAML_TYPES)`; a spec checks the two agree). */
-export const YAML_ROUTES = ['POST /workflows', 'POST /workflows/:name/runs'] as const;
+export const YAML_ROUTES = ['POST /workflows', 'POST /workflows/validate', 'POST /workflows/:name/runs'] as const;
 
 /** The media types a route's body may have (default: application/json only). */
 export const AcceptsBody = (...types: string[]) => SetMetadata(BODY_TYPES, types);

@@ -76,8 +76,8 @@ describe('routeMatches', () => {
     const yamlHandlers = Object.getOwnPropertyNames(proto).filter((name) =>
       ((Reflect.getMetadata(BODY_TYPES, proto[name]) as string[] | undefined) ?? []).some((t) => t.includes('yaml')),
     );
-    expect(yamlHandlers.sort()).toEqual(['create', 'run']);
-    expect([...YAML_ROUTES]).toEqual(['POST /workflows', 'POST /workflows/:name/runs']);
+    expect(yamlHandlers.sort()).toEqual(['create', 'run', 'validate']);
+    expect([...YAML_ROUTES]).toEqual(['POST /workflows', 'POST /workflows/validate', 'POST /workflows/:name/runs']);
   });
 });
 
