@@ -63,6 +63,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /workflows/:name/runs': 'operator',
   'GET /runs': 'viewer',
   'GET /runs/:id': 'viewer',
+  'GET /runs/:id/events': 'viewer',
   'POST /runs/:id/cancel': 'operator',
   'POST /runs/:id/retry': 'operator',
 

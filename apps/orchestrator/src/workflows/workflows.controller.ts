@@ -23,6 +23,7 @@ import { siteProblem } from '../auth/site-scope';
 import { RunControl } from './run-control.service';
 import { mergeRunLists } from './run-listing';
 import { runView, type RunSummary } from './run-view';
+import { isFinished, RUN_EVENTS_KEEPALIVE_MS, RUN_EVENTS_POLL_MS, runFingerprint, sseEvent } from './run-events';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
 import {
@@ -354,6 +355,63 @@ export class WorkflowsController {
     const run = await this.findRun(id);
     assertRunSite(principal, run);
     return runView(run);
+  }
+
+  @Get('runs/:id/events')
+  @ApiOperation({
+    summary:
+      "A run's state changes as server-sent events: `event: run` with the run (as GET /runs/{id}) each time its status, a step's status or its attempts change, then `event: end` once it is finished",
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'text/event-stream; the stream ends with the run',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'no such run' })
+  async runEvents(
+    @Param('id') id: string,
+    @Res() res: Response,
+    @CurrentPrincipal() principal?: Principal,
+  ): Promise<void> {
+    // Errors before the stream starts (unknown run, another site's) are ordinary JSON answers.
+    const first = await this.findRun(id);
+    assertRunSite(principal, first);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    let closed = false;
+    res.on('close', () => (closed = true));
+    let last = '';
+    let sequence = 0;
+    let quietSince = Date.now();
+    let view = runView(first);
+    for (;;) {
+      const fingerprint = runFingerprint(view as unknown as Parameters<typeof runFingerprint>[0]);
+      if (fingerprint !== last) {
+        last = fingerprint;
+        quietSince = Date.now();
+        res.write(sseEvent('run', view, ++sequence));
+      } else if (Date.now() - quietSince >= RUN_EVENTS_KEEPALIVE_MS) {
+        quietSince = Date.now();
+        res.write(': keep-alive\n\n');
+      }
+      if (isFinished(view.status)) {
+        res.write(sseEvent('end', { id, status: view.status }, ++sequence));
+        break;
+      }
+      await new Promise((r) => setTimeout(r, RUN_EVENTS_POLL_MS));
+      if (closed) return;
+      try {
+        view = runView(await this.findRun(id));
+      } catch (err) {
+        res.write(sseEvent('error', { message: (err as Error).message }, ++sequence));
+        break;
+      }
+    }
+    res.end();
   }
 
   private async findRun(id: string) {
