@@ -114,7 +114,7 @@ describe('yb, the command line, on a real stack', () => {
 
   it('runs the repository’s edge-report workflow with its example input: each step, then exit 0', async () => {
     expect((await yb(['apply', '-f', 'workflows/edge-report.yaml'])).code).toBe(0);
-    const watched = await yb(['run', 'edge-report', '--input', '@workflows/edge-report.input.json', '--watch']);
+    const watched = await yb(['run', 'edge-report', '--input', '@workflows/inputs/edge-report.json', '--watch']);
     expect(watched.stderr).toBe('');
     expect(watched.code).toBe(0);
     const stepLines = watched.stdout.split('\n').filter((l) => /^[✓✗-] /.test(l));
