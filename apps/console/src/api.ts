@@ -1,4 +1,5 @@
 import { errorText } from './format';
+import { splitSse, type SseEvent } from './sse';
 
 const KEY = 'yunbian.apiKey';
 
@@ -52,4 +53,40 @@ export async function api<T>(
   if (response.status === 401 && !options.key) onUnauthenticated();
   if (!response.ok) throw new ApiError(response.status, parsed);
   return parsed as T;
+}
+
+/**
+ * Follows a text/event-stream route with the tab's key (a browser `EventSource` cannot send an
+ * `Authorization` header, so this reads the stream through `fetch`): `onEvent` gets each event
+ * until the stream ends (resolves) or fails (rejects; 401 sends the app back to the login form).
+ */
+export async function followEvents(
+  path: string,
+  onEvent: (event: SseEvent) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  const key = credentials.get();
+  if (key) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(path, { headers, signal });
+  if (response.status === 401) onUnauthenticated();
+  if (!response.ok || !response.body) {
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Not JSON: kept as text.
+    }
+    throw new ApiError(response.status, parsed);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const { events, rest } = splitSse(buffer + value);
+    buffer = rest;
+    for (const event of events) onEvent(event);
+  }
 }

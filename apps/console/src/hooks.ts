@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { followEvents } from './api';
 
 export interface Polled<T> {
   data?: T;
@@ -45,4 +46,43 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number, deps: unk
   }, [key, active]);
   const current = state.key === key;
   return { data: current ? state.data : undefined, error: current ? state.error : undefined, reload: run };
+}
+
+/**
+ * A run as its event stream (`GET /runs/{id}/events`) sends it: each `run` event replaces
+ * `data`, and the stream ends with the run. `reload` (after a cancel or retry) opens it again.
+ * Should the stream fail, the run is read every second instead, so the page never freezes.
+ */
+export function useRunEvents<T extends { status: string }>(path: string, read: () => Promise<T>): Polled<T> {
+  const [state, setState] = useState<{ data?: T; error?: string }>({});
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setInterval> | undefined;
+    followEvents(
+      path,
+      (event) => {
+        if (event.event === 'run') setState({ data: JSON.parse(event.data) as T });
+      },
+      controller.signal,
+    ).catch((err: Error) => {
+      if (controller.signal.aborted) return;
+      setState((s) => ({ ...s, error: err.message }));
+      const poll = () =>
+        read().then(
+          (data) => {
+            setState({ data });
+            if (data.status !== 'running' && timer) clearInterval(timer);
+          },
+          (e: Error) => setState((s) => ({ ...s, error: e.message })),
+        );
+      timer = setInterval(poll, 1_000);
+      void poll();
+    });
+    return () => {
+      controller.abort();
+      if (timer) clearInterval(timer);
+    };
+  }, [path, generation]);
+  return { ...state, reload: () => setGeneration((g) => g + 1) };
 }

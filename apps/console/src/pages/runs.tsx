@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api';
 import { duration, preview } from '../format';
 import { ganttOf, type AttemptView } from '../gantt';
-import { usePoll } from '../hooks';
+import { usePoll, useRunEvents } from '../hooks';
 import type { RunEngine } from '@yunbian/workflow';
 
 interface RunSummaryView {
@@ -193,16 +193,9 @@ function StartRun({ workflows, initial }: { workflows: string[]; initial: string
 
 /** One run: its status, a Gantt of its step attempts per node, each attempt's placement, input and output. */
 export function RunPage({ id }: { id: string }) {
-  const [finished, setFinished] = useState(false);
-  const run = usePoll(
-    async () => {
-      const r = await api<RunDetailView>('GET', `/runs/${encodeURIComponent(id)}`);
-      setFinished(r.status !== 'running');
-      return r;
-    },
-    1_000,
-    [id],
-    !finished,
+  // Live from the run's event stream (server-sent events), not by polling it.
+  const run = useRunEvents<RunDetailView>(`/runs/${encodeURIComponent(id)}/events`, () =>
+    api<RunDetailView>('GET', `/runs/${encodeURIComponent(id)}`),
   );
   const [selected, setSelected] = useState<{ step: string; attempt: AttemptView }>();
   const [message, setMessage] = useState<string>();
@@ -212,7 +205,6 @@ export function RunPage({ id }: { id: string }) {
     try {
       await api('POST', `/runs/${encodeURIComponent(id)}/${action}`);
       setMessage(undefined);
-      setFinished(false);
     } catch (err) {
       setMessage((err as Error).message);
     }
