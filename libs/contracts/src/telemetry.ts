@@ -154,3 +154,18 @@ export function telemetryCloudSource(site: string): { name: string; external: { 
     external: { api: `$JS.${assertToken(site, 'site name')}.API`, deliver: '' },
   };
 }
+
+/** The settings of a site's raw stream (in its domain); max age: the longest tier's. */
+export function telemetryRawStreamConfig(site: string): {
+  name: string;
+  subjects: string[];
+  max_age: number;
+  description: string;
+} {
+  return {
+    name: telemetryStream(site),
+    subjects: [`${telemetryRawRoot(site)}.>`],
+    max_age: Math.max(...TELEMETRY_TIERS.map((t) => TELEMETRY_MAX_AGE_S[t])) * 1e9,
+    description: `Yunbian telemetry: raw readings of site ${site}, every tier; never leaves the site`,
+  };
+}

@@ -9,7 +9,7 @@ import {
   TELEMETRY_MAX_AGE_S,
   telemetryAggStreamConfig,
   telemetryRawRoot,
-  telemetryStream,
+  telemetryRawStreamConfig,
   type TelemetryTier,
 } from '@yunbian/contracts';
 import { NatsTransport, YunbianError } from '@yunbian/transport';
@@ -57,18 +57,11 @@ export function siteJetStream(transport: NatsTransport, service: string): Promis
 
 /** Creates the site's raw stream if missing (max age: the longest tier's; shorter tiers are purged). */
 export async function ensureRawStream({ site, jsm }: SiteJetStream): Promise<string> {
-  const name = telemetryStream(site);
-  if (ensured.has(name)) return name;
-  await jsm.streams.info(name).catch(() =>
-    jsm.streams.add({
-      name,
-      subjects: [`${telemetryRawRoot(site)}.>`],
-      max_age: rawStreamMaxAgeS() * 1e9,
-      description: `Yunbian telemetry: raw readings of site ${site}, every tier; never leaves the site`,
-    }),
-  );
-  ensured.add(name);
-  return name;
+  const config = telemetryRawStreamConfig(site);
+  if (ensured.has(config.name)) return config.name;
+  await jsm.streams.info(config.name).catch(() => jsm.streams.add(config));
+  ensured.add(config.name);
+  return config.name;
 }
 
 /** Creates the site's summary stream if missing (the same settings as the orchestrator's). */
