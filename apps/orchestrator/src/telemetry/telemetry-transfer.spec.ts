@@ -35,10 +35,17 @@ describe('telemetry user transfer', () => {
   });
 
   it('says what is wrong with a request', () => {
-    expect(transferProblems('u1', { from: 'site-a', to: 'site-b' })).toEqual([]);
-    expect(transferProblems('u1', { from: 'site-a', to: 'site-a' })).toEqual([
+    const sites = ['site-a', 'site-b'];
+    expect(transferProblems('u1', { from: 'site-a', to: 'site-b' }, sites)).toEqual([]);
+    expect(transferProblems('u1', { from: 'site-a', to: 'site-a' }, sites)).toEqual([
       '"from" and "to" are both "site-a": name two different sites',
     ]);
-    expect(transferProblems('u1', { from: 'a.b', to: 'site-b' })[0]).toMatch(/site "from" "a\.b" cannot be used/);
+    expect(transferProblems('u1', { from: 'a.b', to: 'site-b' }, sites)[0]).toMatch(
+      /site "from" "a\.b" cannot be used/,
+    );
+    // The hub's domain is no edge site: edge-private data is never sent there.
+    expect(transferProblems('u1', { from: 'site-a', to: 'hub' }, sites)).toEqual([
+      '"to": "hub" is no site of a node in the catalogue (sites: site-a, site-b)',
+    ]);
   });
 });

@@ -21,9 +21,11 @@ export interface TransferItem {
 
 /**
  * Problems with a transfer request (empty: none), each saying what is accepted: the user and
- * both sites are names that fit a NATS subject token, and the sites differ.
+ * both sites are names that fit a NATS subject token, the sites differ, and both are sites of
+ * nodes in the catalogue (`knownSites`) — so edge-private data cannot be sent to the hub's
+ * domain or anywhere else that is no edge site.
  */
-export function transferProblems(user: string, body: TelemetryTransferRequest): string[] {
+export function transferProblems(user: string, body: TelemetryTransferRequest, knownSites: string[]): string[] {
   const problems: string[] = [];
   for (const [what, value] of [
     ['site "from"', body.from],
@@ -37,6 +39,15 @@ export function transferProblems(user: string, body: TelemetryTransferRequest): 
   }
   if (!user || user.length > 128) problems.push('the user must be 1 to 128 characters');
   if (body.from === body.to) problems.push(`"from" and "to" are both "${body.from}": name two different sites`);
+  for (const [what, site] of [
+    ['from', body.from],
+    ['to', body.to],
+  ] as const) {
+    if (!knownSites.includes(site))
+      problems.push(
+        `"${what}": "${site}" is no site of a node in the catalogue (sites: ${knownSites.join(', ') || 'none'})`,
+      );
+  }
   return problems;
 }
 

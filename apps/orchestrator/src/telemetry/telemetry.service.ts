@@ -145,7 +145,15 @@ export class TelemetryService implements OnModuleInit, OnApplicationShutdown {
     body: TelemetryTransferRequest,
     principal?: Principal,
   ): Promise<TelemetryTransferResult> {
-    const problems = transferProblems(user, body);
+    const knownSites = [
+      ...new Set(
+        this.catalog
+          .listNodes()
+          .map((n) => n.site)
+          .filter((s): s is string => !!s && s !== this.engine.site),
+      ),
+    ].sort();
+    const problems = transferProblems(user, body, knownSites);
     if (problems.length)
       throw new YunbianError('BAD_REQUEST', `telemetry transfer refused: ${problems.join('; ')}`, { problems });
     for (const site of [body.from, body.to]) {
