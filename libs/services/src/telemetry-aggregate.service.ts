@@ -93,10 +93,10 @@ export class TelemetryAggregateService implements ServiceHandler<TelemetryAggreg
     const summaries = summarise(readings, site.site, windowStart, windowEnd);
     await Promise.all(
       summaries.map((s) =>
-        site.js.publish(telemetryAggSubject(site.site, s.sensor), JSON.stringify(s), {
-          expect: { streamName: stream },
-          msgID: summaryMsgId(s),
-        }),
+        // No expected-stream header: stored with the message, it would make the hub's stream
+        // refuse the sourced copy ("expected stream does not match"). The id travels on, and
+        // names the site, so the hub's duplicate window tells sites apart.
+        site.js.publish(telemetryAggSubject(site.site, s.sensor), JSON.stringify(s), { msgID: summaryMsgId(s) }),
       ),
     );
     return { site: site.site, stream, readings: readings.length, summaries };

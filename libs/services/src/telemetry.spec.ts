@@ -47,7 +47,7 @@ describe('telemetry logic', () => {
       },
     ]);
     expect(summarise([], 'factory-a', start, end)).toEqual([]);
-    expect(summaryMsgId(summaries[1])).toBe('temp:2026-12-01T10:00:00.000Z:2026-12-01T10:00:10.000Z');
+    expect(summaryMsgId(summaries[1])).toBe('factory-a:temp:2026-12-01T10:00:00.000Z:2026-12-01T10:00:10.000Z');
   });
 
   it('purges only the tiers kept shorter than the stream, before their cutoff', () => {

@@ -112,9 +112,12 @@ export function rawStreamMaxAgeS(maxAge: Record<TelemetryTier, number> = TELEMET
   return Math.max(...TELEMETRY_TIERS.map((t) => maxAge[t]));
 }
 
-/** The dedup id of one summary, so a retried aggregation does not append the same window twice. */
+/**
+ * The dedup id of one summary, so a retried aggregation does not append the same window twice;
+ * it names the site, as the hub's stream (which sources every site's) dedups on it too.
+ */
 export function summaryMsgId(summary: TelemetrySummary): string {
-  return `${summary.sensor}:${summary.windowStart}:${summary.windowEnd}`;
+  return `${summary.site}:${summary.sensor}:${summary.windowStart}:${summary.windowEnd}`;
 }
 
 /**
