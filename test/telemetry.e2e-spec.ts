@@ -6,7 +6,7 @@
  * stream and object store of the hub's domain is read through), and the summaries arrive in
  * the cloud's yb-telemetry-agg, sourced across the leaf, within one window + 5 s.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
@@ -18,11 +18,13 @@ import {
   type StoredReading,
   type TelemetrySummary,
 } from '@yunbian/contracts';
-import { ROOT } from './support/cluster';
+import { FIXTURE_SERVICES, ROOT } from './support/cluster';
 import { LeafCluster } from './support/leaf-cluster';
 import { restCall, restFetch } from './support/rest-client';
 
 const SITE = 'factory-tm';
+/** A second edge site (its own leaf node and domain), where a user moves. */
+const SITE_B = 'store-tm';
 const WINDOW_S = 10;
 
 jest.setTimeout(180_000);
@@ -74,6 +76,19 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
       YUNBIAN_HEARTBEAT_MS: '500',
       YUNBIAN_JS_DOMAIN: 'hub',
     });
+    // The second site: its leaf node and one agent there, so the catalogue knows the site.
+    const leafB = await cluster.addLeaf(SITE_B);
+    const nodeB = path.join(cluster.logDir, 'store-u.json');
+    writeFileSync(
+      nodeB,
+      JSON.stringify({ id: 'store-u', site: SITE_B, tier: 'edge', memoryMb: 1024, costPerHour: 0.05 }),
+    );
+    cluster.spawn('store-u', 'apps/agent/src/main.js', ['--node', nodeB], {
+      NATS_URL: leafB.url,
+      YUNBIAN_SERVICE_PATH: FIXTURE_SERVICES,
+      YUNBIAN_HEARTBEAT_MS: '500',
+      YUNBIAN_JS_DOMAIN: 'hub',
+    });
     ({ url: edge } = await cluster.startSiteEngine(SITE, { YUNBIAN_ENGINE_ANNOUNCE_MS: '500' }));
     await cluster.waitFor(
       async () => (await restFetch(edge, '/health/ready', cluster.adminKey).catch(() => undefined))?.ok,
@@ -81,9 +96,9 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
       'the site engine to be ready',
     );
     await cluster.waitFor(
-      async () => (await call<{ id: string }[]>(cluster.api, 'GET', '/nodes')).body.length === 1,
+      async () => (await call<{ id: string }[]>(cluster.api, 'GET', '/nodes')).body.length === 2,
       30_000,
-      'edge-t to join',
+      'edge-t and store-u to join',
     );
     // The workflow file as the local stack loads it.
     const yaml = readFileSync(path.join(ROOT, 'workflows/telemetry.yaml'), 'utf8');
@@ -232,7 +247,9 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
       to: 'hub',
     });
     expect(refused.status).toBe(400);
-    expect(refused.body.message).toContain(`"to": "hub" is no site of a node in the catalogue (sites: ${SITE})`);
+    expect(refused.body.message).toContain(
+      `"to": "hub" is no site of a node in the catalogue (sites: ${SITE}, ${SITE_B})`,
+    );
     // The refusal is in the audit log, as every mutating call is.
     const logged = await cluster.waitFor(
       async () => {
@@ -243,5 +260,55 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
       'the refused transfer in the audit log',
     );
     expect(logged).toBe(true);
+  });
+
+  it('moves exactly one user’s edge-private readings to the site they moved to, deletes them at the first, and audits it', async () => {
+    const moved = await call<{ user: string; from: string; to: string; count: number }>(
+      cluster.api,
+      'POST',
+      `/telemetry/users/${users[0]}/transfer`,
+      { from: SITE, to: SITE_B },
+    );
+    expect(moved).toEqual({ status: 200, body: { user: users[0], from: SITE, to: SITE_B, count: 2 } });
+
+    const { jetstream } = await import('@nats-io/jetstream');
+    const hub = (await cluster.client('hub')).connection;
+    const read = async (site: string) =>
+      (await streamMessages(jetstream(hub, { domain: site }), telemetryStream(site))).map((m) => ({
+        subject: m.subject,
+        reading: JSON.parse(m.text) as StoredReading,
+      }));
+    const [atA, atB] = [await read(SITE), await read(SITE_B)];
+    // Gone from the first site, the other readings untouched there.
+    expect(atA.filter((r) => r.reading.user === users[0])).toEqual([]);
+    expect(atA).toHaveLength(readings.length - 2);
+    // At the new site: the user's two readings and nothing else, on that site's subjects.
+    expect(atB.map((r) => [r.subject, r.reading.user, r.reading.value, r.reading.site])).toEqual([
+      [`yb.telemetry.${SITE_B}.raw.edge-private.temp`, users[0], 21.125, SITE_B],
+      [`yb.telemetry.${SITE_B}.raw.edge-private.temp`, users[0], 30.5, SITE_B],
+    ]);
+
+    // Asked again: nothing left to move, and B still holds two.
+    const again = await call<{ count: number }>(cluster.api, 'POST', `/telemetry/users/${users[0]}/transfer`, {
+      from: SITE,
+      to: SITE_B,
+    });
+    expect(again.body.count).toBe(0);
+    expect(await read(SITE_B)).toHaveLength(2);
+
+    const entry = await cluster.waitFor(
+      async () => {
+        const audit = await call<{ kind: string; actor: string; details?: Record<string, unknown> }[]>(
+          cluster.api,
+          'GET',
+          '/audit?limit=200',
+        );
+        return audit.body.find((e) => e.kind === 'telemetry' && e.details?.count === 2);
+      },
+      10_000,
+      'the transfer’s audit record',
+    );
+    expect(entry.details).toEqual({ user: users[0], from: SITE, to: SITE_B, count: 2 });
+    expect(entry.actor).toBeTruthy();
   });
 });
