@@ -184,8 +184,8 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
       'the summaries to arrive in the cloud stream',
     );
     const delayMs = Date.now() - started;
-    console.log(
-      `telemetry: summaries in the cloud stream ${delayMs} ms after the run was started (bound: window ${WINDOW_S} s + 5 s)`,
+    process.stdout.write(
+      `[telemetry] summaries in the cloud stream ${delayMs} ms after the run was started (bound: window ${WINDOW_S} s + 5 s)\n`,
     );
     expect(delayMs).toBeLessThan((WINDOW_S + 5) * 1_000);
     expect(arrived.map((m) => m.subject).sort()).toEqual([
@@ -236,7 +236,10 @@ describe('telemetry: raw readings stay at their edge site, public summaries reac
           if (m.text.includes(needle)) found.push(`${name} ${m.subject}: ${needle}`);
       }
     }
-    console.log(`telemetry: read ${messages} messages of ${names.length} hub streams (${stores.length} object stores)`);
+    process.stdout.write(
+      `[telemetry] read ${messages} messages of ${names.length} hub streams (${stores.length} object stores)
+`,
+    );
     expect(messages).toBeGreaterThan(0);
     expect(found).toEqual([]);
   });
