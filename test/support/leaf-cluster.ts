@@ -28,6 +28,8 @@ export type Side = 'hub' | 'leaf';
  */
 export class LeafCluster extends RestClient {
   readonly procs: Proc[] = [];
+  /** Further sites' leaf nodes (`addLeaf`), by site. */
+  readonly otherLeaves = new Map<string, LocalNatsServer>();
   private readonly clients = new Map<Side, NatsTransport>();
 
   private constructor(
@@ -36,6 +38,7 @@ export class LeafCluster extends RestClient {
     readonly leaf: LocalNatsServer,
     readonly monitor: Record<Side, string>,
     readonly site: string,
+    private readonly hubLeafPort: number,
   ) {
     super();
     this.key = this.adminKey;
@@ -60,7 +63,6 @@ export class LeafCluster extends RestClient {
     const trust = await processNatsTrust();
     await writeServerAuthInclude(logDir, trust);
     writeFileSync(path.join(logDir, 'trust', 'leaf.creds'), await issueNatsUser(trust, `leaf-${site}`, {}));
-    const trustFiles = { '/etc/nats/trust/': `${path.join(logDir, 'trust')}/` };
     const hubConf = path.join(logDir, 'hub.conf');
     writeFileSync(
       hubConf,
@@ -71,25 +73,7 @@ export class LeafCluster extends RestClient {
         'listen: 0.0.0.0:7422': `listen: 127.0.0.1:${hubLeafPort}`,
       }),
     );
-    // leaf.conf takes its site settings from variables; defining them first is the same as
-    // setting them in the environment, without leaking them into the processes spawned here.
-    const leafConf = path.join(logDir, 'leaf.conf');
-    writeFileSync(
-      leafConf,
-      [
-        `YUNBIAN_SITE: "${site}"`,
-        `YUNBIAN_LEAF_NAME: "leaf-${site}"`,
-        `YUNBIAN_HUB_LEAF_URL: "nats-leaf://127.0.0.1:${hubLeafPort}"`,
-        `YUNBIAN_LEAF_DENY_EXPORTS: ${JSON.stringify(siteLeafDenyExports(site))}`,
-        composeConfig('leaf.conf', {
-          ...ownStore,
-          ...trustFiles,
-          '/data/jwt': path.join(logDir, 'leaf-jwt'),
-          'http: 0.0.0.0:8222': `http: 127.0.0.1:${leafMonitor}`,
-        }),
-      ].join('\n'),
-    );
-
+    const leafConf = writeLeafConfig(logDir, site, hubLeafPort, leafMonitor, true);
     const hub = await LocalNatsServer.start({ args: ['-c', hubConf], log: serverLog('nats-hub') });
     const leaf = await LocalNatsServer.start({ args: ['-c', leafConf], log: serverLog('nats-leaf') }).catch(
       async (err: Error) => {
@@ -103,6 +87,7 @@ export class LeafCluster extends RestClient {
       leaf,
       { hub: `http://127.0.0.1:${hubMonitor}`, leaf: `http://127.0.0.1:${leafMonitor}` },
       site,
+      hubLeafPort,
     );
     await cluster.waitFor(
       async () => ((await cluster.monitoring<{ leafnodes: number }>('hub', '/leafz')).leafnodes ?? 0) >= 1,
@@ -110,6 +95,31 @@ export class LeafCluster extends RestClient {
       `the leaf node of ${site} to connect to the hub`,
     );
     return cluster;
+  }
+
+  /**
+   * The leaf node of a second edge site, connected to the same hub with credentials of its own
+   * and its own JetStream domain (the site's name), as leaf.conf runs every site.
+   */
+  async addLeaf(site: string): Promise<LocalNatsServer> {
+    const trust = await processNatsTrust();
+    writeFileSync(
+      path.join(this.logDir, 'trust', `leaf-${site}.creds`),
+      await issueNatsUser(trust, `leaf-${site}`, {}),
+    );
+    const conf = writeLeafConfig(this.logDir, site, this.hubLeafPort, await freePort(), false);
+    const leaf = await LocalNatsServer.start({
+      args: ['-c', conf],
+      log: (line) => appendFileSync(path.join(this.logDir, `nats-leaf-${site}.log`), `${line}\n`),
+    });
+    this.otherLeaves.set(site, leaf);
+    await this.waitFor(
+      async () =>
+        ((await this.monitoring<{ leafnodes: number }>('hub', '/leafz')).leafnodes ?? 0) >= 1 + this.otherLeaves.size,
+      10_000,
+      `the leaf node of ${site} to connect to the hub`,
+    );
+    return leaf;
   }
 
   url(side: Side): string {
@@ -194,8 +204,45 @@ export class LeafCluster extends RestClient {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await Promise.all(this.procs.map((p) => stopChild(p.child, 'SIGTERM', 5_000)));
     await this.leaf.stop();
+    for (const leaf of this.otherLeaves.values()) await leaf.stop();
     await this.hub.stop();
   }
+}
+
+/**
+ * compose/nats/leaf.conf for `site` (monitoring on `monitorPort`), written to the log folder;
+ * its path. leaf.conf takes its site settings from variables; defining them first is the same
+ * as setting them in the environment, without leaking them into the processes spawned here.
+ * The first site's leaf (`first`) uses leaf.creds, as compose mounts it; others leaf-<site>.creds.
+ */
+function writeLeafConfig(
+  logDir: string,
+  site: string,
+  hubLeafPort: number,
+  monitorPort: number,
+  first: boolean,
+): string {
+  const conf = path.join(logDir, first ? 'leaf.conf' : `leaf-${site}.conf`);
+  const replacements: Record<string, string> = {
+    // LocalNatsServer gives each server a temporary store (-sd), and nats-server refuses a
+    // second store_dir from the file.
+    'store_dir: /data': '',
+    '/etc/nats/trust/': `${path.join(logDir, 'trust')}/`,
+    '/data/jwt': path.join(logDir, first ? 'leaf-jwt' : `leaf-${site}-jwt`),
+    'http: 0.0.0.0:8222': `http: 127.0.0.1:${monitorPort}`,
+  };
+  if (!first) replacements['trust/leaf.creds'] = `trust/leaf-${site}.creds`;
+  writeFileSync(
+    conf,
+    [
+      `YUNBIAN_SITE: "${site}"`,
+      `YUNBIAN_LEAF_NAME: "leaf-${site}"`,
+      `YUNBIAN_HUB_LEAF_URL: "nats-leaf://127.0.0.1:${hubLeafPort}"`,
+      `YUNBIAN_LEAF_DENY_EXPORTS: ${JSON.stringify(siteLeafDenyExports(site))}`,
+      composeConfig('leaf.conf', replacements),
+    ].join('\n'),
+  );
+  return conf;
 }
 
 /**

@@ -15,6 +15,7 @@ import { ReplicasModule } from './replicas/replicas.module';
 import { CompressionModule } from './models/compression.module';
 import { SiteSplitModule, SplitModule } from './models/split.module';
 import { WorkflowsModule } from './workflows/workflows.module';
+import { TelemetryModule } from './telemetry/telemetry.module';
 import { ErrorFilter } from './http/error.filter';
 import { ContentTypeGuard, RouteParamPipe } from './http/request-guards';
 import { AuthModule } from './auth/auth.module';
@@ -58,6 +59,7 @@ export class AppModule {
               CompressionModule,
               SplitModule,
               EnrolmentModule.forRoot(engine.natsTrustDir, engine.nodeJoinToken),
+              TelemetryModule,
             ]
           : [SiteSplitModule]),
         HealthModule,

@@ -22,3 +22,4 @@ export * from './promotion';
 export * from './site-privacy';
 export * from './auth';
 export * from './enrolment';
+export * from './telemetry';

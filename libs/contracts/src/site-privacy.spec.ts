@@ -15,6 +15,7 @@ describe('site privacy on NATS', () => {
       '$O.yb-payloads-factory-a.>',
       '$O.yb-training-checkpoints-factory-a.>',
       '_INBOX_factory-a.>',
+      'yb.telemetry.factory-a.raw.>',
     ]);
     // The hub's collections and buckets, and other sites', stay reachable from the site.
     expect(deny.some((s) => s.includes('cloud') || s.includes('factory-b'))).toBe(false);

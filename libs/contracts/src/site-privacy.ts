@@ -1,6 +1,7 @@
 import { PAYLOAD_BUCKET } from './payload';
 import { SAMPLE_SUBJECT_ROOT } from './samples';
 import { assertToken } from './subjects';
+import { telemetryRawRoot } from './telemetry';
 import { TRAINING_CHECKPOINT_BUCKET } from './training';
 
 /**
@@ -39,7 +40,8 @@ export function domainBucket(base: string, domain: string | undefined, ownDomain
 
 /**
  * The subjects a site's leaf connection must not export to the hub (its `deny_exports`): the
- * site's collections, its payload and training-checkpoint buckets, the site's inboxes. The
+ * site's collections, its payload and training-checkpoint buckets, the site's inboxes, its raw
+ * telemetry readings (only their summaries reach the cloud, sourced by the hub's stream). The
  * server itself adds `$JS.API.>`, `$KV.>` and the site domain's `$JS.<site>.API.>`.
  */
 export function siteLeafDenyExports(site: string): string[] {
@@ -48,5 +50,6 @@ export function siteLeafDenyExports(site: string): string[] {
     `$O.${domainBucket(PAYLOAD_BUCKET, site)}.>`,
     `$O.${domainBucket(TRAINING_CHECKPOINT_BUCKET, site)}.>`,
     `${siteInboxPrefix(site)}.>`,
+    `${telemetryRawRoot(site)}.>`,
   ];
 }

@@ -19,6 +19,8 @@ describe('bundled services', () => {
       'ocr-recognise@1.0.0',
       'ocr-regions@1.0.0',
       'onnx-inference@1.0.0',
+      'telemetry-aggregate@1.0.0',
+      'telemetry-ingest@1.0.0',
       'training@1.0.0',
     ]);
   });

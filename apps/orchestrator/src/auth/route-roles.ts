@@ -32,6 +32,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /nodes/enrol': 'open',
   'DELETE /nodes/:id/credentials': 'admin',
   'POST /sites/:site/leaf-credentials': 'admin',
+  'GET /telemetry/sites': 'viewer',
+  // Moves a user's edge-private data between sites: never by default, an admin's explicit call.
+  'POST /telemetry/users/:user/transfer': 'admin',
   'GET /services': 'viewer',
   'GET /services/:name': 'viewer',
   'GET /instances': 'viewer',

@@ -66,6 +66,21 @@ describe('nodePermissions', () => {
     }
   });
 
+  it("keeps its own site's telemetry: publishes and reads its site's streams, never another site's", () => {
+    const pub = perms.pub.allow;
+    expect(allows(pub, 'yb.telemetry.factory.raw.edge-private.temp')).toBe(true);
+    expect(allows(pub, 'yb.telemetry-agg.factory.temp')).toBe(true);
+    expect(allows(pub, '$JS.factory.API.STREAM.CREATE.yb-telemetry-factory')).toBe(true);
+    expect(allows(pub, '$JS.factory.API.CONSUMER.CREATE.yb-telemetry-agg-factory')).toBe(true);
+    expect(allows(pub, '$JS.factory.API.STREAM.PURGE.yb-telemetry-factory')).toBe(true);
+    // Another site's readings, summaries and streams, the cloud's copy, and message deletion: no.
+    expect(allows(pub, 'yb.telemetry.store.raw.edge-private.temp')).toBe(false);
+    expect(allows(pub, 'yb.telemetry-agg.store.temp')).toBe(false);
+    expect(allows(pub, '$JS.store.API.STREAM.INFO.yb-telemetry-store')).toBe(false);
+    expect(allows(pub, '$JS.hub.API.CONSUMER.CREATE.yb-telemetry-agg')).toBe(false);
+    expect(allows(pub, '$JS.factory.API.STREAM.MSG.DELETE.yb-telemetry-factory')).toBe(false);
+  });
+
   it('refuses ids that are not subject tokens', () => {
     expect(() => nodePermissions('a.b', 'factory', [])).toThrow(/node id/);
     expect(() => nodePermissions('a', 'f*', [])).toThrow(/site name/);

@@ -10,6 +10,10 @@ import {
   SAMPLE_SUBJECT_ROOT,
   SUBJECT_ROOT,
   TRAINING_CHECKPOINT_BUCKET,
+  telemetryAggStream,
+  telemetryAggStreamConfig,
+  telemetryRawRoot,
+  telemetryStream,
 } from '@yunbian/contracts';
 import { MODEL_ALIAS_BUCKET, MODEL_BUCKET, MODEL_META_BUCKET, MODEL_SIGNING_BUCKET } from '@yunbian/models';
 
@@ -29,7 +33,9 @@ import { MODEL_ALIAS_BUCKET, MODEL_BUCKET, MODEL_META_BUCKET, MODEL_SIGNING_BUCK
  * - use JetStream only on the streams it needs: read the model registry (bytes, metadata,
  *   aliases, signatures) and datasets, read and write payloads and checkpoints (the hub's and
  *   its site's), staging and live figures; never the runs, catalogue, keys, leases, audit or
- *   workflow buckets, and no stream deletion, purge of others' streams or server APIs.
+ *   workflow buckets, and no stream deletion, purge of others' streams or server APIs;
+ * - keep its site's telemetry: publish raw readings and summaries of its own site only, and
+ *   create, read and purge its site's two telemetry streams (the telemetry services do).
  *
  * Instance subjects (`yb.inst.<id>`, `yb.cmd.inst.<id>.configure`) are not tied to a node's id
  * yet: a node may receive any instance's pinned calls (docs/security.md, "Not built yet").
@@ -84,7 +90,8 @@ export function nodePermissions(nodeId: string, site: string, services: string[]
     SAMPLE_STREAM,
   ];
   const readWriteObjects = [...atSite(PAYLOAD_BUCKET), ...atSite(TRAINING_CHECKPOINT_BUCKET), MODEL_STAGING_BUCKET];
-  const readWrite = [...readWriteObjects.map(obj), kv(MODEL_LIVE_BUCKET)];
+  const telemetry = [telemetryStream(siteName), telemetryAggStream(siteName)];
+  const readWrite = [...readWriteObjects.map(obj), kv(MODEL_LIVE_BUCKET), ...telemetry];
   const inbox = nodeInboxPrefix(siteName, id);
   return {
     pub: {
@@ -97,6 +104,8 @@ export function nodePermissions(nodeId: string, site: string, services: string[]
         `${SUBJECT_ROOT}.cmd.models.register`,
         `${SUBJECT_ROOT}.svc.>`,
         `${SAMPLE_SUBJECT_ROOT}.${siteName}.>`,
+        `${telemetryRawRoot(siteName)}.>`,
+        ...telemetryAggStreamConfig(siteName).subjects,
         ...api('INFO'),
         ...[...readOnly, ...readWrite].flatMap(readStream),
         ...readWrite.flatMap(writeStream),
