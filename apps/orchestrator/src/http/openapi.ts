@@ -53,6 +53,8 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /nodes/enrol': 'enrolNode',
   'DELETE /nodes/:id/credentials': 'revokeNodeCredentials',
   'POST /sites/:site/leaf-credentials': 'createLeafCredentials',
+  'GET /telemetry/sites': 'listTelemetrySites',
+  'POST /telemetry/users/:user/transfer': 'transferUserTelemetry',
   'GET /services': 'listServices',
   'GET /services/:name': 'getService',
   'GET /instances': 'listInstances',
