@@ -28,7 +28,15 @@ export class TelemetryController {
 
   @Get('sites')
   @ApiOperation({ summary: 'Sites whose public telemetry summaries the cloud stream yb-telemetry-agg sources' })
-  @ApiResponse({ status: 200, description: '{ stream, sites }' })
+  @ApiResponse({
+    status: 200,
+    description: 'the cloud stream and the sites it sources',
+    schema: {
+      type: 'object',
+      required: ['stream', 'sites'],
+      properties: { stream: { type: 'string' }, sites: { type: 'array', items: { type: 'string' } } },
+    },
+  })
   sites(): { stream: string; sites: string[] } {
     return { stream: TELEMETRY_CLOUD_STREAM, sites: this.telemetry.sourcedSites() };
   }
@@ -41,7 +49,20 @@ export class TelemetryController {
       'Move a user’s edge-private telemetry readings from one site to another (copied, then deleted at the first; audited)',
   })
   @ApiBody({ schema: TRANSFER_SCHEMA })
-  @ApiResponse({ status: 200, description: '{ user, from, to, count }' })
+  @ApiResponse({
+    status: 200,
+    description: 'what was moved',
+    schema: {
+      type: 'object',
+      required: ['user', 'from', 'to', 'count'],
+      properties: {
+        user: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        count: { type: 'integer', description: 'readings copied to `to`, then deleted at `from`' },
+      },
+    },
+  })
   @ApiResponse({ status: 400, schema: ERROR_BODY, description: 'bad sites, saying what is accepted' })
   @ApiResponse({ status: 404, schema: ERROR_BODY, description: 'the first site has no telemetry stream' })
   transfer(
