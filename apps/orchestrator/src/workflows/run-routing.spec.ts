@@ -37,6 +37,22 @@ const site = (extra: Partial<RouteInput> & { fits?: string[] } = {}) => {
 };
 
 describe('routeRun', () => {
+  it('site: never hands an edge-private or user-private run to the cloud, saying why and what to do', () => {
+    for (const dataTier of ['edge-private', 'user-private'] as const) {
+      expect(() => routeRun(site({ dataTier }).input)).toThrow(
+        new RegExp(
+          `its data is ${dataTier} and may not leave site factory-sz \\(it would go to the cloud: .*origin\\.nodeId`,
+        ),
+      );
+      expect(() => routeRun(site({ dataTier, engine: 'cloud' }).input)).toThrow(/engine "cloud" requested/);
+      expect(() => routeRun(site({ dataTier, originSite: 'store-hz' }).input)).toThrow(/with input from site store-hz/);
+      // At its site it runs there as before.
+      expect(routeRun(site({ dataTier, fits: ['factory-sz'] }).input)).toMatchObject({ where: 'here' });
+    }
+    // Public data may still go up.
+    expect(routeRun(site({ dataTier: 'public' }).input)).toMatchObject({ where: 'forward', to: 'the cloud engine' });
+  });
+
   it('cloud: forwards a run whose steps all place at its origin’s site to that site’s engine', () => {
     const { input, asked } = cloud({ originSite: 'factory-sz', fits: ['factory-sz'] });
     expect(routeRun(input)).toEqual({

@@ -15,6 +15,12 @@ export interface RouteInput {
   originSite?: string;
   /** Sites with a live site engine other than this one. */
   siteEngines: readonly string[];
+  /**
+   * The most private data tier of the run (its own and its steps' placement hints): a site
+   * engine never hands an `edge-private` or `user-private` run to the cloud — its input would
+   * cross to the hub and its record stay there.
+   */
+  dataTier?: 'public' | 'edge-private' | 'user-private';
   /** `chooseExecutionSite` over the run's steps and this engine's catalogue, for these sites in order. */
   choose(sites: string[]): ExecutionSiteChoice;
 }
@@ -37,16 +43,26 @@ export function routeRun(input: RouteInput): RunRoute {
     reason,
   });
   if (input.mode === 'site') {
-    if (engine === 'cloud') return toCloud(`engine "cloud" requested at site ${here}`);
+    // Private data stays at the site: refused rather than handed to the cloud (where the input
+    // and the run's record would land on the hub).
+    const keep = (reason: string): RunRoute => {
+      if (input.dataTier && input.dataTier !== 'public') {
+        throw unplaceable(
+          `its data is ${input.dataTier} and may not leave site ${here} (it would go to the cloud: ${reason}); start it with origin.nodeId of a node at ${here} that can serve its steps`,
+        );
+      }
+      return toCloud(reason);
+    };
+    if (engine === 'cloud') return keep(`engine "cloud" requested at site ${here}`);
     const site = originSite ?? here;
     if (site !== here) {
       if (engine === 'site') throw unplaceable(`its input comes from site ${site}, not ${here}`);
-      return toCloud(`started at site ${here} with input from site ${site}`);
+      return keep(`started at site ${here} with input from site ${site}`);
     }
     const choice = input.choose([here]);
     if (choice.ok) return { where: 'here', reason: choice.reason };
     if (engine === 'site') throw unplaceable(choice.reason);
-    return toCloud(choice.reason);
+    return keep(choice.reason);
   }
   if (engine === 'cloud') return { where: 'here', reason: 'engine "cloud" requested' };
   const siteEngines = [...new Set(input.siteEngines)].filter((s) => s !== here).sort();

@@ -349,6 +349,7 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
       here: this.config.site,
       engine: options.engine ?? 'auto',
       originSite,
+      dataTier: mostPrivate([options.dataTier, ...executionSteps(definition).map((s) => s.hints?.dataTier)]),
       siteEngines: this.engines
         .others()
         .filter((e) => e.kind === 'site' && e.site)
@@ -454,6 +455,14 @@ export class WorkflowEngine implements OnApplicationBootstrap, OnApplicationShut
 }
 
 /** The steps of a definition as the choice of the executing site reads them. */
+const TIER_ORDER = ['public', 'edge-private', 'user-private'] as const;
+
+/** The most private of the tiers given (undefined when none is). */
+export function mostPrivate(tiers: (string | undefined)[]): (typeof TIER_ORDER)[number] | undefined {
+  const ranks = tiers.map((t) => TIER_ORDER.indexOf(t as (typeof TIER_ORDER)[number])).filter((r) => r >= 0);
+  return ranks.length ? TIER_ORDER[Math.max(...ranks)] : undefined;
+}
+
 export function executionSteps(definition: WorkflowDefinition): ExecutionStep[] {
   return definition.steps.map((step) => {
     // A tiered step is judged by its tier 0 (its primary call); higher tiers are reached over NATS.
