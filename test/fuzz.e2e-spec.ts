@@ -271,7 +271,9 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
           });
           status = String(response.status);
-          const text = await response.text();
+          // An event stream (GET /events) stays open by design: its answer is its status and headers.
+          const streaming = response.headers.get('content-type')?.startsWith('text/event-stream');
+          const text = streaming ? (await response.body?.cancel(), '') : await response.text();
           if (response.status >= 500)
             failures.push(`${op.method} ${c.path.slice(0, 80)} [${c.label}] → ${status} ${text.slice(0, 200)}`);
         } catch (err) {
@@ -309,7 +311,8 @@ describe('route fuzz (real nats-server, orchestrator and agent; every route of t
         body: op.method === 'GET' ? undefined : '{}',
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-      await response.text();
+      if (response.headers.get('content-type')?.startsWith('text/event-stream')) await response.body?.cancel();
+      else await response.text();
       if (isOpen) {
         open++;
         if (response.status === 401) wrong.push(`${op.method} ${op.path} is open but answered 401`);

@@ -59,6 +59,50 @@ describe('run events (server-sent events)', () => {
     expect(events.at(-1)).toEqual({ event: 'end', data: { id, status: 'succeeded' } });
   });
 
+  it('GET /events: a deployed instance arrives as it changes, and its removal', async () => {
+    const controller = new AbortController();
+    const response = await cluster.fetch('/events', { signal: controller.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const seen: { event: string; data: { id?: string; status?: string } }[] = [];
+    let buffer = '';
+    const waitForEvent = async (match: (e: (typeof seen)[number]) => boolean, what: string) => {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const found = seen.find(match);
+        if (found) return found;
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        const blocks = buffer.split('\n\n');
+        buffer = blocks.pop()!;
+        for (const block of blocks) {
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) seen.push({ event, data: JSON.parse(data) });
+        }
+      }
+      throw new Error(`no ${what} event in ${JSON.stringify(seen.map((e) => e.event))}`);
+    };
+    await waitForEvent((e) => e.event === 'hello', 'hello');
+    const { status, body } = await cluster.call('POST', '/instances', { service: 'echo', nodeId: 'sse-node' });
+    expect(status).toBe(201);
+    const id = (body as unknown as { id: string }).id;
+    await waitForEvent(
+      (e) => e.event === 'instance' && e.data.id === id && e.data.status === 'ready',
+      'ready instance',
+    );
+    expect((await cluster.call('DELETE', `/instances/${id}`)).status).toBeLessThan(300);
+    await waitForEvent(
+      (e) =>
+        (e.event === 'removed' && e.data.id === id) ||
+        (e.event === 'instance' && e.data.id === id && e.data.status !== 'ready'),
+      'stopping or removed instance',
+    );
+    controller.abort();
+  });
+
   it('answers 404 (JSON) for an unknown run and 401 without a credential', async () => {
     const unknown = await cluster.fetch('/runs/no-such-run/events');
     expect(unknown.status).toBe(404);

@@ -86,3 +86,35 @@ export function useRunEvents<T extends { status: string }>(path: string, read: (
   }, [path, generation]);
   return { ...state, reload: () => setGeneration((g) => g + 1) };
 }
+
+/**
+ * Calls `onChange` (at most every 300 ms) when the catalogue changes, from its event stream
+ * (`GET /events`: nodes and instances as they change); the page keeps a slow poll beside it for
+ * what the stream does not carry (links, deployments) and in case the stream fails.
+ */
+export function useCatalogEvents(onChange: () => void): void {
+  const latest = useRef(onChange);
+  latest.current = onChange;
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const changed = () => {
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = undefined;
+        latest.current();
+      }, 300);
+    };
+    followEvents(
+      '/events',
+      (event) => {
+        if (event.event === 'node' || event.event === 'instance' || event.event === 'removed') changed();
+      },
+      controller.signal,
+    ).catch(() => undefined); // the poll goes on
+    return () => {
+      controller.abort();
+      if (timer) clearTimeout(timer);
+    };
+  }, []);
+}

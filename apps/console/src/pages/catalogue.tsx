@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { DeploymentView, InstanceRecord, ServiceRecord } from '@yunbian/contracts';
 import { api } from '../api';
-import { usePoll } from '../hooks';
+import { useCatalogEvents, usePoll } from '../hooks';
 
 /** Services (where they can run), instances with their queues; deploy and drain. */
 export function CataloguePage() {
@@ -14,9 +14,10 @@ export function CataloguePage() {
       ]);
       return { services, instances, deployments };
     },
-    2_000,
+    5_000,
     [],
   );
+  useCatalogEvents(reload);
   const [service, setService] = useState('');
   const [node, setNode] = useState('');
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();

@@ -1,11 +1,11 @@
 import type { InstanceRecord, NetworkView, NodeRecord } from '@yunbian/contracts';
 import { api } from '../api';
-import { usePoll } from '../hooks';
+import { useCatalogEvents, usePoll } from '../hooks';
 import { figure, limitsText, sitesOf } from '../topology';
 
-/** Sites, their nodes and instances, and the links between sites; refreshed every 2 s. */
+/** Sites, their nodes and instances, and the links between sites: live from the catalogue's event stream, and read every 5 s. */
 export function TopologyPage() {
-  const { data, error } = usePoll(
+  const { data, error, reload } = usePoll(
     async () => {
       const [nodes, instances, network] = await Promise.all([
         api<NodeRecord[]>('GET', '/nodes'),
@@ -14,9 +14,10 @@ export function TopologyPage() {
       ]);
       return { nodes, instances, network };
     },
-    2_000,
+    5_000,
     [],
   );
+  useCatalogEvents(reload);
   if (!data) return <p class="muted">{error ?? 'Loading…'}</p>;
   const sites = sitesOf(data.nodes, data.instances, data.network.sites);
   return (

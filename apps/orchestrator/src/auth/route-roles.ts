@@ -44,6 +44,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'DELETE /instances/:id': 'operator',
   'GET /catalog/stats': 'viewer',
   'GET /network': 'viewer',
+  'GET /events': 'viewer',
 
   'GET /deployments': 'viewer',
   'GET /deployments/:name': 'viewer',

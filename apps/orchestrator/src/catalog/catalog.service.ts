@@ -38,6 +38,13 @@ export type { CatalogStats } from '@yunbian/catalog';
  * a restart written through to JetStream KV, heartbeat metrics, and the probes agents send
  * the orchestrator.
  */
+/** One change of the catalogue: what changed (its current record is read when it is sent). */
+export interface CatalogChange {
+  kind: 'node' | 'instance' | 'service';
+  id: string;
+  removed?: boolean;
+}
+
 @Injectable()
 export class CatalogService extends CatalogView implements OnModuleInit, OnApplicationShutdown {
   private subscriptions: Subscription[] = [];
@@ -166,18 +173,43 @@ export class CatalogService extends CatalogView implements OnModuleInit, OnAppli
 
   protected override nodeChanged(record: NodeRecord): void {
     this.store.saveNode(record);
+    this.changed({ kind: 'node', id: record.id });
   }
   protected override serviceChanged(descriptor: ServiceDescriptor): void {
     this.store.saveService(descriptor);
+    this.changed({ kind: 'service', id: `${descriptor.name}@${descriptor.version}` });
   }
   protected override instanceChanged(record: InstanceRecord): void {
     this.store.saveInstance(record);
+    this.changed({ kind: 'instance', id: record.id });
   }
   protected override instanceRemoved(id: string): void {
     this.store.deleteInstance(id);
+    this.changed({ kind: 'instance', id, removed: true });
   }
   protected override nodeRemoved(id: string): void {
     this.store.deleteNode(id);
+    this.changed({ kind: 'node', id, removed: true });
+  }
+
+  // ---- a feed of changes for this process (GET /events) ---------------------
+
+  private readonly changeListeners = new Set<(change: CatalogChange) => void>();
+
+  /** Calls `listener` on every change of a node, instance or service here; returns the unsubscribe. */
+  onChange(listener: (change: CatalogChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(change: CatalogChange): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure is its own (a closed stream): the catalogue goes on.
+      }
+    }
   }
 
   override onHeartbeat(h: NodeHeartbeat, subject: string): boolean {

@@ -64,6 +64,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'DELETE /instances/:id': 'stopInstance',
   'GET /catalog/stats': 'getCatalogStats',
   'GET /network': 'getNetwork',
+  'GET /events': 'streamCatalogEvents',
   'GET /deployments': 'listDeployments',
   'GET /deployments/:name': 'getDeployment',
   'POST /deployments': 'createDeployment',
