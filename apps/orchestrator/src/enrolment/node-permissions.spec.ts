@@ -49,6 +49,8 @@ describe('nodePermissions', () => {
     expect(allows(perms.pub.allow, '$JS.API.STREAM.INFO.OBJ_yb-models')).toBe(true);
     expect(allows(perms.pub.allow, '$JS.hub.API.DIRECT.GET.KV_yb-model-meta.$KV.yb-model-meta.x')).toBe(true);
     expect(allows(perms.pub.allow, '$O.yb-payloads-factory.C.abc')).toBe(true);
+    expect(allows(perms.pub.allow, '$JS.hub.API.CONSUMER.CREATE.OBJ_yb-compression-staging')).toBe(true);
+    expect(allows(perms.pub.allow, '$KV.yb-outcomes.run-1')).toBe(true);
     for (const forbidden of [
       '$JS.API.STREAM.INFO.KV_yb-runs',
       '$JS.API.DIRECT.GET.KV_yb-api-keys.$KV.yb-api-keys.key',

@@ -1,5 +1,6 @@
 import {
   assertToken,
+  OUTCOME_BUCKET,
   DATASET_BUCKET,
   DATASET_META_BUCKET,
   MODEL_LIVE_BUCKET,
@@ -15,6 +16,7 @@ import {
   telemetryRawRoot,
   telemetryStream,
 } from '@yunbian/contracts';
+import { COMPRESSION_STAGING_BUCKET } from '../models/compression.service';
 import { MODEL_ALIAS_BUCKET, MODEL_BUCKET, MODEL_META_BUCKET, MODEL_SIGNING_BUCKET } from '@yunbian/models';
 
 /**
@@ -87,11 +89,15 @@ export function nodePermissions(nodeId: string, site: string, services: string[]
     kv(MODEL_SIGNING_BUCKET),
     kv(DATASET_META_BUCKET),
     obj(DATASET_BUCKET),
+    // Compressed versions wait here while nodes profile them (the agent's model profiler).
+    obj(COMPRESSION_STAGING_BUCKET),
     SAMPLE_STREAM,
   ];
   const readWriteObjects = [...atSite(PAYLOAD_BUCKET), ...atSite(TRAINING_CHECKPOINT_BUCKET), MODEL_STAGING_BUCKET];
   const telemetry = [telemetryStream(siteName), telemetryAggStream(siteName)];
-  const readWrite = [...readWriteObjects.map(obj), kv(MODEL_LIVE_BUCKET), ...telemetry];
+  // Live figures of canaries, and the durable results of services that keep them (idempotency).
+  const readWriteKv = [MODEL_LIVE_BUCKET, OUTCOME_BUCKET];
+  const readWrite = [...readWriteObjects.map(obj), ...readWriteKv.map(kv), ...telemetry];
   const inbox = nodeInboxPrefix(siteName, id);
   return {
     pub: {
@@ -110,7 +116,7 @@ export function nodePermissions(nodeId: string, site: string, services: string[]
         ...[...readOnly, ...readWrite].flatMap(readStream),
         ...readWrite.flatMap(writeStream),
         ...readWriteObjects.map((b) => `$O.${b}.>`),
-        `$KV.${MODEL_LIVE_BUCKET}.>`,
+        ...readWriteKv.map((b) => `$KV.${b}.>`),
         '$JS.ACK.>',
         '$JS.FC.>',
       ],
