@@ -20,6 +20,7 @@ import {
   findNatsServer,
   generateApiKey,
   issueNatsUser,
+  NATS_CREDS_VARIABLE,
   NATS_SERVER_INSTALL_HINT,
   NatsTrustFiles,
   processNatsTrust,
@@ -29,6 +30,7 @@ import {
 } from '@yunbian/common';
 import { ADMIN_KEY_VARIABLE, siteLeafDenyExports, type NetworkView, type NodeRecord } from '@yunbian/contracts';
 import { ProcessSupervisor, type ProcessExit } from '../common/supervisor';
+import { scanServiceLibrary } from '../../apps/agent/src/service-library-scan';
 import {
   createLink,
   createNamespace,
@@ -395,6 +397,17 @@ export class Testbed {
   async startAgents(): Promise<void> {
     const options = this.options;
     if (this.supervisor.get(this.nodeIds()[0] ?? '')) throw new Error('the agents are already started');
+    // Each node enrols (through the cloud orchestrator's REST API, from here: the nodes' namespaces
+    // do not reach it) and runs with NATS credentials of its own, allowed only its own subjects.
+    const library = await scanServiceLibrary(
+      { ...process.env, ...options.agentEnv },
+      path.join(DIST, 'apps/agent/src/service-library-scan.process.js'),
+    );
+    const services = [...new Set(library.services.map((s) => s.descriptor.name))];
+    const credentials = new Map<string, string>();
+    for (const site of this.plan.sites) {
+      for (const node of site.site.nodes) credentials.set(node.id, await this.enrol(node.id, site.site.name, services));
+    }
     for (const site of this.plan.sites) {
       site.site.nodes.forEach((node, k) => {
         const file = path.join(this.workDir, 'nodes', `${node.id}.json`);
@@ -409,6 +422,7 @@ export class Testbed {
             ...(site.link ? { YUNBIAN_JS_DOMAIN: 'hub' } : {}),
             YUNBIAN_METRICS_PORT: String(PORTS.agentMetrics + k),
             ...(options.heartbeatMs ? { YUNBIAN_HEARTBEAT_MS: String(options.heartbeatMs) } : {}),
+            [NATS_CREDS_VARIABLE]: credentials.get(node.id)!,
             ...options.agentEnv,
           },
           echoStderr: false,
@@ -426,6 +440,26 @@ export class Testbed {
       options.readyTimeoutMs ?? 60_000,
       `nodes ${ids.join(', ')} to be alive`,
     );
+  }
+
+  /** Enrols `nodeId` at `site` (a token, traded at once) and saves its credentials; returns the file. */
+  private async enrol(nodeId: string, site: string, services: string[]): Promise<string> {
+    const json = async (route: string, body: unknown) => {
+      const response = await this.fetch(route, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`POST ${route} for node ${nodeId}: HTTP ${response.status} ${text}`);
+      return JSON.parse(text) as Record<string, string>;
+    };
+    const { token } = await json('/nodes/enrolments', { nodeId, site });
+    const { credentials } = await json('/nodes/enrol', { token, services });
+    const file = path.join(this.workDir, 'nodes', `${nodeId}.creds`);
+    writeFileSync(file, credentials!, { mode: 0o600 });
+    return file;
   }
 
   private async startSiteNetwork(site: SitePlan, natsServer: string): Promise<void> {
