@@ -191,6 +191,15 @@ function StartRun({ workflows, initial }: { workflows: string[]; initial: string
   );
 }
 
+/**
+ * Where a run's trace opens: Jaeger's UI on this host's port 16686 (the compose stacks' and the
+ * README's Jaeger), or the base URL saved as `yunbian.traceUi` in this browser's localStorage.
+ */
+function traceLink(traceId: string): string {
+  const base = localStorage.getItem('yunbian.traceUi') ?? `${location.protocol}//${location.hostname}:16686`;
+  return `${base.replace(/\/$/, '')}/trace/${encodeURIComponent(traceId)}`;
+}
+
 /** One run: its status, a Gantt of its step attempts per node, each attempt's placement, input and output. */
 export function RunPage({ id }: { id: string }) {
   // Live from the run's event stream (server-sent events), not by polling it.
@@ -229,7 +238,10 @@ export function RunPage({ id }: { id: string }) {
         {r.traceId && (
           <span>
             {' '}
-            · trace <code>{r.traceId}</code>
+            · trace{' '}
+            <a href={traceLink(r.traceId)} target="_blank" rel="noreferrer" id="trace-link">
+              <code>{r.traceId}</code>
+            </a>
           </span>
         )}
         {r.executedBy && (
