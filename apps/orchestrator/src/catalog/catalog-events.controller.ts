@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import type { Principal } from '@yunbian/contracts';
 import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/auth.guard';
-import { sseEvent } from '../workflows/run-events';
+import { sseEvent, startEventStream } from '../workflows/run-events';
 import { CATALOG_EVENTS_FLUSH_MS, CATALOG_EVENTS_KEEPALIVE_MS, ChangeBatch } from './catalog-events';
 import { CatalogService, type CatalogChange } from './catalog.service';
 
@@ -24,12 +24,7 @@ export class CatalogEventsController {
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
   events(@Res() res: Response, @CurrentPrincipal() principal?: Principal): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    startEventStream(res);
     let sequence = 0;
     res.write(sseEvent('hello', { time: new Date().toISOString() }, ++sequence));
     const batch = new ChangeBatch();

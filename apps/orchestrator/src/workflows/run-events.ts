@@ -32,3 +32,13 @@ export function sseEvent(event: string, data: unknown, id?: number): string {
 }
 
 export const isFinished = (status: string) => status !== 'running';
+
+/** Starts a text/event-stream answer (no caching, no proxy buffering): what every SSE route sends first. */
+export function startEventStream(res: { writeHead(status: number, headers: Record<string, string>): unknown }): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+}

@@ -23,7 +23,14 @@ import { siteProblem } from '../auth/site-scope';
 import { RunControl } from './run-control.service';
 import { mergeRunLists } from './run-listing';
 import { runView, type RunSummary } from './run-view';
-import { isFinished, RUN_EVENTS_KEEPALIVE_MS, RUN_EVENTS_POLL_MS, runFingerprint, sseEvent } from './run-events';
+import {
+  isFinished,
+  RUN_EVENTS_KEEPALIVE_MS,
+  RUN_EVENTS_POLL_MS,
+  runFingerprint,
+  sseEvent,
+  startEventStream,
+} from './run-events';
 import { TriggerRunner } from './triggers/trigger-runner.service';
 import { WORKFLOW_VIEW } from './triggers/trigger.schemas';
 import {
@@ -376,12 +383,7 @@ export class WorkflowsController {
     // Errors before the stream starts (unknown run, another site's) are ordinary JSON answers.
     const first = await this.findRun(id);
     assertRunSite(principal, first);
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    startEventStream(res);
     let closed = false;
     res.on('close', () => (closed = true));
     let last = '';
