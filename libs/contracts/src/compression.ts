@@ -194,3 +194,6 @@ export interface ProfileModelsReply {
   /** With `nodeTimes`: per model label, each compute node's time (ms) and the whole model's median wall time. */
   nodeTimes?: Record<string, { nodes: Record<string, number>; totalMs: number; runs: number }>;
 }
+
+/** Object store where compressed versions wait while nodes profile them (the cloud's compression jobs). */
+export const COMPRESSION_STAGING_BUCKET = 'yb-compression-staging';

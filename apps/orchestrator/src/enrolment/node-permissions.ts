@@ -1,5 +1,6 @@
 import {
   assertToken,
+  COMPRESSION_STAGING_BUCKET,
   OUTCOME_BUCKET,
   DATASET_BUCKET,
   DATASET_META_BUCKET,
@@ -16,7 +17,6 @@ import {
   telemetryRawRoot,
   telemetryStream,
 } from '@yunbian/contracts';
-import { COMPRESSION_STAGING_BUCKET } from '../models/compression.service';
 import { MODEL_ALIAS_BUCKET, MODEL_BUCKET, MODEL_META_BUCKET, MODEL_SIGNING_BUCKET } from '@yunbian/models';
 
 /**

@@ -8,6 +8,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { envInt, JsonLogger } from '@yunbian/common';
 import {
+  COMPRESSION_STAGING_BUCKET,
   type CompressRequest,
   type CompressionJob,
   type CompressionReport,
@@ -25,7 +26,6 @@ import { ModelsService } from './models.service';
 import { measureNodeClasses, profileOverNats, registeredTarget } from './node-latency';
 
 /** Object store bucket holding compressed files while nodes profile them, before they are registered. */
-export const COMPRESSION_STAGING_BUCKET = 'yb-compression-staging';
 const COMPRESS_SCRIPT = path.join(__dirname, 'compression.process.js');
 /** Jobs kept in memory (finished ones beyond this are forgotten, oldest first). */
 const KEPT_JOBS = 100;

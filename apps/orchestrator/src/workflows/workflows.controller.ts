@@ -391,7 +391,7 @@ export class WorkflowsController {
     let quietSince = Date.now();
     let view = runView(first);
     for (;;) {
-      const fingerprint = runFingerprint(view as unknown as Parameters<typeof runFingerprint>[0]);
+      const fingerprint = runFingerprint(view);
       if (fingerprint !== last) {
         last = fingerprint;
         quietSince = Date.now();
