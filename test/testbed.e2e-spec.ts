@@ -145,29 +145,38 @@ describeTestbed('the edge testbed (namespaces, shaped links, leaf nodes, real ag
   });
 
   it('a. agents measure the configured RTTs (device → cloud through both links) and GET /network shows measured bandwidths', async () => {
+    // Each pair must be seen at its configured RTT, not all at one instant: the agents' bandwidth
+    // probes (every 3 s here) fill a 5 Mbit/s link for a moment, and a ping answered from behind
+    // them reads high while it lasts (a fresh-clone run saw edge-box→line-3 at 61 ms for 20 ms in
+    // one poll; the same pair reads 21–24 ms between bursts).
     let last: string[] = [];
+    const matched = new Set<string>();
+    const all = new Set<string>();
     await waitFor(
       async () => {
         const nodes = await get<NodeRecord[]>('/nodes');
         last = [];
-        let ok = true;
         for (const n of nodes) {
           for (const site of TOPOLOGY.sites.map((s) => s.name).filter((s) => s !== n.site)) {
             const got = n.rtt?.sites[site]?.ms;
             const want = configuredRtt(n.site, site);
-            last.push(`${n.id}→${site} ${got?.toFixed(1)} ms (configured ${want})`);
-            ok &&= withinRtt(got, want);
+            const pair = `${n.id}→${site}`;
+            all.add(pair);
+            last.push(`${pair} ${got?.toFixed(1)} ms (configured ${want})`);
+            if (withinRtt(got, want)) matched.add(pair);
           }
         }
-        return ok;
+        return all.size > 0 && [...all].every((pair) => matched.has(pair));
       },
       60_000,
-      `agent-measured RTTs within ±15 % (or ±5 ms) of the configured ones (last: ${last.join('; ')})`,
+      'every agent-measured RTT within ±15 % (or ±5 ms) of the configured one',
     ).catch((err: Error) => {
-      throw new Error(`${err.message}\nlast: ${last.join('; ')}`);
+      throw new Error(
+        `${err.message}\nnever matched: ${[...all].filter((p) => !matched.has(p)).join(', ')}\nlast: ${last.join('; ')}`,
+      );
     });
-    const device = (await get<NodeRecord[]>('/nodes')).find((n) => n.id === 'device-1')!;
-    expect(withinRtt(device.rtt!.sites.cloud.ms, 60)).toBe(true);
+    // Device → cloud crosses both links (20 + 40 ms).
+    expect(matched.has('device-1→cloud')).toBe(true);
 
     const pairs: [string, string][] = [
       ['line-3', 'cloud'],
